@@ -1,0 +1,29 @@
+use crate::sinks;
+use std::sync::Arc;
+use troop_config::{Alerts, SinkKind};
+use troop_core::Sink;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("sink `{name}`: type `{kind}` is not available in this build yet")]
+    NotAvailable { name: String, kind: &'static str },
+    #[error("sink `{name}`: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+/// Build every configured sink, in configuration order.
+pub fn build(cfg: &Alerts) -> Result<Vec<Arc<dyn Sink>>, BuildError> {
+    let mut out: Vec<Arc<dyn Sink>> = Vec::new();
+    for s in &cfg.sinks {
+        let sink: Arc<dyn Sink> = match &s.kind {
+            SinkKind::Stdout => Arc::new(sinks::stdout::StdoutSink::build(&s.name)),
+            SinkKind::Jsonl { path } => Arc::new(
+                sinks::jsonl::JsonlSink::build(&s.name, path)
+                    .map_err(|reason| BuildError::Invalid { name: s.name.clone(), reason })?,
+            ),
+            other => return Err(BuildError::NotAvailable { name: s.name.clone(), kind: other.type_name() }),
+        };
+        out.push(sink);
+    }
+    Ok(out)
+}

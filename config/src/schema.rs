@@ -1,0 +1,727 @@
+//! The configuration model and the walk that builds and validates it.
+
+use crate::diag::{ConfigErrors, Sink, codes};
+use crate::secret::Secret;
+use crate::walk::{Sp, Tbl, type_name};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::de::{DeTable, DeValue};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub agent: Agent,
+    pub aws: Aws,
+    pub monkeys: Monkeys,
+    pub alerts: Alerts,
+    /// The file this came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// `sqlite://PATH` (relative to the working directory) or `postgres://...`.
+    pub store: String,
+    pub listen: SocketAddr,
+    /// How long a running pass may finish after SIGTERM before it is abandoned.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aws {
+    /// Empty = the ambient region.
+    pub regions: Vec<String>,
+    pub endpoint_url: Option<String>,
+    /// Empty = the account of the ambient credentials.
+    pub accounts: Vec<Account>,
+    /// Accounts trusted in IAM trust policies besides the configured ones.
+    pub known_accounts: Vec<String>,
+    /// At most this many account × region tasks at once.
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// Extra labels attached to every finding of this account.
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonkeyCommon {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Fraction of the interval, 0 to 0.5.
+    pub jitter: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monkeys {
+    pub security: Security,
+    pub certs: Certs,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Security {
+    pub common: MonkeyCommon,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Certs {
+    pub common: MonkeyCommon,
+    /// Descending, distinct, positive.
+    pub thresholds_days: Vec<u32>,
+    pub endpoints: Vec<String>,
+    pub nameservers: Vec<SocketAddr>,
+    pub extra_ca_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub common: MonkeyCommon,
+    pub warning: f64,
+    pub critical: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Alerts {
+    pub sinks: Vec<SinkConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkConfig {
+    pub name: String,
+    pub kind: SinkKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkKind {
+    Stdout,
+    Jsonl { path: PathBuf },
+    Webhook { url: Secret },
+    Slack { url: Secret },
+    Pagerduty { routing_key: Secret },
+    Smtp { server: String, from: String, to: Vec<String>, username: Option<String>, password: Option<Secret> },
+    Alertmanager { url: String },
+}
+
+impl SinkKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkKind::Stdout => "stdout",
+            SinkKind::Jsonl { .. } => "jsonl",
+            SinkKind::Webhook { .. } => "webhook",
+            SinkKind::Slack { .. } => "slack",
+            SinkKind::Pagerduty { .. } => "pagerduty",
+            SinkKind::Smtp { .. } => "smtp",
+            SinkKind::Alertmanager { .. } => "alertmanager",
+        }
+    }
+}
+
+pub const SINK_TYPES: &[&str] = &["stdout", "jsonl", "webhook", "slack", "pagerduty", "smtp", "alertmanager"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    pub matchers: BTreeMap<String, String>,
+    pub sinks: Vec<String>,
+}
+
+fn common(enabled: bool, interval_secs: u64) -> MonkeyCommon {
+    MonkeyCommon {
+        enabled,
+        interval: Duration::from_secs(interval_secs),
+        timeout: Duration::from_secs((interval_secs / 2).clamp(60, 1800)),
+        jitter: 0.1,
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            agent: Agent {
+                store: "sqlite://troop.db".into(),
+                listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
+                shutdown_grace: Duration::from_secs(3),
+            },
+            aws: Aws { regions: vec![], endpoint_url: None, accounts: vec![], known_accounts: vec![], concurrency: 8 },
+            monkeys: Monkeys {
+                security: Security { common: common(true, 15 * 60) },
+                certs: Certs {
+                    common: common(true, 6 * 3600),
+                    thresholds_days: vec![30, 14, 7, 1],
+                    endpoints: vec![],
+                    nameservers: vec![],
+                    extra_ca_files: vec![],
+                },
+                limits: Limits { common: common(true, 3600), warning: 0.80, critical: 0.95 },
+            },
+            alerts: Alerts { sinks: vec![SinkConfig { name: "stdout".into(), kind: SinkKind::Stdout }], routes: vec![] },
+            source: None,
+        }
+    }
+}
+
+pub(crate) fn parse(src: &str, origin: &str) -> Result<Config, ConfigErrors> {
+    let mut sink = Sink::new(src);
+    let doc = match DeTable::parse(src) {
+        Ok(d) => d,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().to_string();
+            sink.error(codes::SYNTAX, span, format!("invalid TOML: {msg}"));
+            return Err(sink.finish(origin).unwrap_err());
+        }
+    };
+    let mut root = Tbl::new(doc.get_ref(), doc.span(), String::new());
+    let mut cfg = Config::default();
+    if let Some(mut t) = root.table(&mut sink, "agent") {
+        agent(&mut t, &mut sink, &mut cfg.agent);
+        t.finish(&mut sink);
+    }
+    if let Some(mut t) = root.table(&mut sink, "aws") {
+        aws(&mut t, &mut sink, &mut cfg.aws);
+        t.finish(&mut sink);
+    }
+    if let Some(mut t) = root.table(&mut sink, "monkeys") {
+        monkeys(&mut t, &mut sink, &mut cfg.monkeys);
+        t.finish(&mut sink);
+    }
+    if let Some(mut t) = root.table(&mut sink, "alerts") {
+        cfg.alerts = alerts(&mut t, &mut sink);
+        t.finish(&mut sink);
+    }
+    root.finish(&mut sink);
+    sink.finish(origin)?;
+    Ok(cfg)
+}
+
+fn duration(t: &mut Tbl, sink: &mut Sink, key: &'static str, min: Duration) -> Option<Duration> {
+    let s = t.string(sink, key)?;
+    match humantime::parse_duration(s.v.trim()) {
+        Ok(d) if d >= min => Some(d),
+        Ok(_) => {
+            sink.error(codes::INVALID_DURATION, s.span, format!("`{key}` must be at least {}", humantime::format_duration(min)));
+            None
+        }
+        Err(e) => {
+            sink.error(
+                codes::INVALID_DURATION,
+                s.span,
+                format!("`{key}` = \"{}\" is not a duration ({e}); write e.g. \"90s\", \"15m\", \"6h\", \"7d\"", s.v),
+            );
+            None
+        }
+    }
+}
+
+fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
+    if let Some(s) = t.string(sink, "store") {
+        if s.v.starts_with("sqlite://") && s.v.len() > "sqlite://".len() || s.v.starts_with("postgres://") {
+            a.store = s.v;
+        } else {
+            sink.error(codes::INVALID_URL, s.span, "`store` must be `sqlite://PATH` or `postgres://USER@HOST/DB`");
+        }
+    }
+    if let Some(s) = t.string(sink, "listen") {
+        match s.v.parse::<SocketAddr>() {
+            Ok(addr) => a.listen = addr,
+            Err(_) => sink.error(codes::INVALID_VALUE, s.span, format!("`listen` = \"{}\" is not an IP:PORT address", s.v)),
+        }
+    }
+    if let Some(d) = duration(t, sink, "shutdown_grace", Duration::ZERO) {
+        a.shutdown_grace = d;
+    }
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn http_url(sink: &mut Sink, key: &str, s: &Sp<String>) -> bool {
+    match url::Url::parse(&s.v) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => true,
+        Ok(u) => {
+            sink.error(codes::INVALID_URL, s.span.clone(), format!("`{key}` must be an http(s) URL, not `{}:`", u.scheme()));
+            false
+        }
+        Err(e) => {
+            sink.error(codes::INVALID_URL, s.span.clone(), format!("`{key}` = \"{}\" is not a URL ({e})", s.v));
+            false
+        }
+    }
+}
+
+fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
+    if let Some(regions) = t.strings(sink, "regions") {
+        a.regions.clear();
+        for r in regions {
+            if is_region(&r.v) {
+                if !a.regions.contains(&r.v) {
+                    a.regions.push(r.v);
+                }
+            } else {
+                sink.error(codes::INVALID_VALUE, r.span, format!("\"{}\" is not an AWS region name (like \"us-east-1\")", r.v));
+            }
+        }
+    }
+    if let Some(u) = t.string(sink, "endpoint_url") {
+        if http_url(sink, "endpoint_url", &u) {
+            a.endpoint_url = Some(u.v);
+        }
+    }
+    if let Some(n) = t.integer(sink, "concurrency") {
+        if (1..=256).contains(&n.v) {
+            a.concurrency = n.v as usize;
+        } else {
+            sink.error(codes::INVALID_VALUE, n.span, "`concurrency` must be between 1 and 256");
+        }
+    }
+    if let Some(ids) = t.strings(sink, "known_accounts") {
+        for id in ids {
+            if is_account_id(&id.v) {
+                a.known_accounts.push(id.v);
+            } else {
+                sink.error(codes::INVALID_VALUE, id.span, format!("\"{}\" is not a 12-digit AWS account id", id.v));
+            }
+        }
+    }
+    let mut names: BTreeMap<String, ()> = BTreeMap::new();
+    for mut acc in t.tables(sink, "accounts") {
+        let id = acc.string(sink, "id");
+        let id = acc.require(sink, "id", id);
+        let name = acc.string(sink, "name");
+        let role_arn = acc.string(sink, "role_arn");
+        let external_id = acc.string(sink, "external_id").map(|s| s.v);
+        let labels = acc.string_map(sink, "labels").unwrap_or_default();
+        let mut ok = true;
+        if let Some(id) = &id {
+            if !is_account_id(&id.v) {
+                sink.error(codes::INVALID_VALUE, id.span.clone(), format!("\"{}\" is not a 12-digit AWS account id", id.v));
+                ok = false;
+            }
+        } else {
+            ok = false;
+        }
+        if let Some(n) = &name {
+            if names.insert(n.v.clone(), ()).is_some() {
+                sink.error(codes::DUPLICATE_NAME, n.span.clone(), format!("account name \"{}\" is used twice", n.v));
+            }
+        }
+        if let Some(r) = &role_arn {
+            if !(r.v.starts_with("arn:aws") && r.v.contains(":role/")) {
+                sink.error(codes::INVALID_VALUE, r.span.clone(), format!("\"{}\" is not an IAM role ARN", r.v));
+                ok = false;
+            }
+        }
+        acc.finish(sink);
+        if ok {
+            let id = id.map(|i| i.v).unwrap_or_default();
+            a.accounts.push(Account {
+                name: name.map(|n| n.v).unwrap_or_else(|| id.clone()),
+                id,
+                role_arn: role_arn.map(|r| r.v),
+                external_id,
+                labels: labels.into_iter().map(|(k, v)| (k.v, v.v)).collect(),
+            });
+        }
+    }
+}
+
+fn monkey_common(t: &mut Tbl, sink: &mut Sink, c: &mut MonkeyCommon) {
+    if let Some(b) = t.boolean(sink, "enabled") {
+        c.enabled = b;
+    }
+    if let Some(d) = duration(t, sink, "interval", Duration::from_secs(1)) {
+        c.interval = d;
+    }
+    if let Some(d) = duration(t, sink, "timeout", Duration::from_secs(1)) {
+        c.timeout = d;
+    }
+    if let Some(j) = t.number(sink, "jitter") {
+        if (0.0..=0.5).contains(&j.v) {
+            c.jitter = j.v;
+        } else {
+            sink.error(codes::INVALID_VALUE, j.span, "`jitter` is a fraction of the interval between 0 and 0.5");
+        }
+    }
+}
+
+fn monkeys(t: &mut Tbl, sink: &mut Sink, m: &mut Monkeys) {
+    if let Some(mut s) = t.table(sink, "security") {
+        monkey_common(&mut s, sink, &mut m.security.common);
+        s.finish(sink);
+    }
+    if let Some(mut c) = t.table(sink, "certs") {
+        monkey_common(&mut c, sink, &mut m.certs.common);
+        certs(&mut c, sink, &mut m.certs);
+        c.finish(sink);
+    }
+    if let Some(mut l) = t.table(sink, "limits") {
+        monkey_common(&mut l, sink, &mut m.limits.common);
+        limits(&mut l, sink, &mut m.limits);
+        l.finish(sink);
+    }
+}
+
+fn certs(t: &mut Tbl, sink: &mut Sink, c: &mut Certs) {
+    if let Some(days) = t.integers(sink, "thresholds_days") {
+        let mut out: Vec<u32> = Vec::new();
+        let mut ok = true;
+        for d in days {
+            if d.v <= 0 || d.v > 3650 {
+                sink.error(codes::INVALID_THRESHOLD, d.span, "each of `thresholds_days` must be between 1 and 3650");
+                ok = false;
+            } else if out.contains(&(d.v as u32)) {
+                sink.error(codes::INVALID_THRESHOLD, d.span, format!("threshold {} days is listed twice", d.v));
+                ok = false;
+            } else {
+                out.push(d.v as u32);
+            }
+        }
+        if ok {
+            out.sort_unstable_by(|a, b| b.cmp(a));
+            c.thresholds_days = out;
+        }
+    }
+    if let Some(eps) = t.strings(sink, "endpoints") {
+        for e in eps {
+            match validate_endpoint(&e.v) {
+                Ok(()) => c.endpoints.push(e.v),
+                Err(msg) => sink.error(codes::INVALID_VALUE, e.span, msg),
+            }
+        }
+    }
+    if let Some(ns) = t.strings(sink, "nameservers") {
+        for n in ns {
+            let parsed = n.v.parse::<SocketAddr>().or_else(|_| n.v.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)));
+            match parsed {
+                Ok(a) => c.nameservers.push(a),
+                Err(_) => sink.error(codes::INVALID_VALUE, n.span, format!("nameserver \"{}\" is not IP or IP:PORT", n.v)),
+            }
+        }
+    }
+    if let Some(files) = t.strings(sink, "extra_ca_files") {
+        c.extra_ca_files = files.into_iter().map(|f| PathBuf::from(f.v)).collect();
+    }
+}
+
+/// `host[:port]`, `[v6]:port`, or `smtp|imap|pop3://host[:port]`.
+pub fn validate_endpoint(s: &str) -> Result<(), String> {
+    let rest = match s.split_once("://") {
+        Some((scheme, rest)) if ["smtp", "imap", "pop3", "https", "tls"].contains(&scheme) => rest,
+        Some((scheme, _)) => return Err(format!("endpoint \"{s}\": unsupported scheme `{scheme}` (use smtp, imap, pop3 or none)")),
+        None => s,
+    };
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':')),
+            None => return Err(format!("endpoint \"{s}\": unclosed `[`")),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() || host.contains('/') || host.contains(' ') {
+        return Err(format!("endpoint \"{s}\" must be host[:port]"));
+    }
+    if let Some(p) = port {
+        match p.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => return Err(format!("endpoint \"{s}\": port must be 1-65535")),
+        }
+    }
+    Ok(())
+}
+
+fn limits(t: &mut Tbl, sink: &mut Sink, l: &mut Limits) {
+    let w = t.number(sink, "warning");
+    let c = t.number(sink, "critical");
+    let wv = w.as_ref().map_or(l.warning, |w| w.v);
+    let cv = c.as_ref().map_or(l.critical, |c| c.v);
+    let span = c.as_ref().or(w.as_ref()).map(|s| s.span.clone());
+    if let Some(span) = span {
+        if !(0.0 < wv && wv < cv && cv <= 1.0) {
+            sink.error(
+                codes::INVALID_THRESHOLD,
+                span,
+                format!("thresholds must satisfy 0 < warning < critical <= 1 (warning = {wv}, critical = {cv})"),
+            );
+        } else {
+            l.warning = wv;
+            l.critical = cv;
+        }
+    }
+}
+
+fn secret(t: &mut Tbl, sink: &mut Sink, key: &'static str) -> Option<Secret> {
+    let v = t.raw(key)?;
+    match v.get_ref() {
+        DeValue::String(s) => Some(Secret::Literal(s.to_string())),
+        DeValue::Table(tab) => {
+            let mut st = Tbl::new(tab, v.span(), format!("{}.{key}", t.path));
+            let env = st.string(sink, "env");
+            let file = st.string(sink, "file");
+            st.finish(sink);
+            match (env, file) {
+                (Some(e), None) => Some(Secret::Env(e.v)),
+                (None, Some(f)) => Some(Secret::File(PathBuf::from(f.v))),
+                _ => {
+                    sink.error(codes::INVALID_VALUE, v.span(), format!("`{key}` must be a string, {{ env = \"VAR\" }} or {{ file = \"/path\" }}"));
+                    None
+                }
+            }
+        }
+        other => {
+            sink.error(codes::WRONG_TYPE, v.span(), format!("`{key}` must be a string or a secret table, found {}", type_name(other)));
+            None
+        }
+    }
+}
+
+fn alerts(t: &mut Tbl, sink: &mut Sink) -> Alerts {
+    let mut out = Alerts::default();
+    let mut sink_tables = t.tables(sink, "sinks");
+    let sinks_given = t.raw("sinks").is_some();
+    for st in sink_tables.iter_mut() {
+        let name = st.string(sink, "name");
+        let name = st.require(sink, "name", name);
+        let ty = st.string(sink, "type");
+        let ty = st.require(sink, "type", ty);
+        let kind = ty.and_then(|ty| sink_kind(st, sink, ty));
+        if let Some(n) = &name {
+            if out.sinks.iter().any(|s: &SinkConfig| s.name == n.v) {
+                sink.error(codes::DUPLICATE_NAME, n.span.clone(), format!("sink name \"{}\" is used twice", n.v));
+            }
+        }
+        if let (Some(name), Some(kind)) = (name, kind) {
+            out.sinks.push(SinkConfig { name: name.v, kind });
+        }
+    }
+    for st in sink_tables {
+        st.finish(sink);
+    }
+    if !sinks_given {
+        out.sinks = Alerts::default_sinks();
+    }
+    for mut rt in t.tables(sink, "routes") {
+        let matchers = rt.string_map(sink, "match").unwrap_or_default();
+        let sinks = rt.strings(sink, "sinks");
+        let sinks = rt.require(sink, "sinks", sinks).unwrap_or_default();
+        for s in &sinks {
+            if !out.sinks.iter().any(|k| k.name == s.v) {
+                let known: Vec<&str> = out.sinks.iter().map(|k| k.name.as_str()).collect();
+                sink.error(
+                    codes::UNKNOWN_SINK,
+                    s.span.clone(),
+                    format!("route names sink \"{}\", which is not defined (defined: {})", s.v, known.join(", ")),
+                );
+            }
+        }
+        rt.finish(sink);
+        out.routes.push(RouteConfig {
+            matchers: matchers.into_iter().map(|(k, v)| (k.v, v.v)).collect(),
+            sinks: sinks.into_iter().map(|s| s.v).collect(),
+        });
+    }
+    out
+}
+
+impl Alerts {
+    pub fn default_sinks() -> Vec<SinkConfig> {
+        vec![SinkConfig { name: "stdout".into(), kind: SinkKind::Stdout }]
+    }
+}
+
+fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
+    let url = |t: &mut Tbl, sink: &mut Sink| -> Option<Secret> {
+        let u = secret(t, sink, "url");
+        let u = t.require(sink, "url", u)?;
+        if let Secret::Literal(s) = &u {
+            let span = t.raw("url").map(|v| v.span()).unwrap_or(0..0);
+            if !http_url(sink, "url", &Sp { v: s.clone(), span }) {
+                return None;
+            }
+        }
+        Some(u)
+    };
+    Some(match ty.v.as_str() {
+        "stdout" => SinkKind::Stdout,
+        "jsonl" => {
+            let p = t.string(sink, "path");
+            SinkKind::Jsonl { path: PathBuf::from(t.require(sink, "path", p)?.v) }
+        }
+        "webhook" => SinkKind::Webhook { url: url(t, sink)? },
+        "slack" => SinkKind::Slack { url: url(t, sink)? },
+        "pagerduty" => {
+            let k = secret(t, sink, "routing_key");
+            SinkKind::Pagerduty { routing_key: t.require(sink, "routing_key", k)? }
+        }
+        "alertmanager" => {
+            let u = t.string(sink, "url");
+            let u = t.require(sink, "url", u)?;
+            if !http_url(sink, "url", &u) {
+                return None;
+            }
+            SinkKind::Alertmanager { url: u.v }
+        }
+        "smtp" => {
+            let server = t.string(sink, "server");
+            let from = t.string(sink, "from");
+            let to = t.strings(sink, "to").unwrap_or_default();
+            let username = t.string(sink, "username").map(|u| u.v);
+            let password = secret(t, sink, "password");
+            SinkKind::Smtp {
+                server: t.require(sink, "server", server)?.v,
+                from: t.require(sink, "from", from)?.v,
+                to: to.into_iter().map(|s| s.v).collect(),
+                username,
+                password,
+            }
+        }
+        other => {
+            sink.error(
+                codes::INVALID_VALUE,
+                ty.span,
+                format!("unknown sink type \"{other}\" (known: {})", SINK_TYPES.join(", ")),
+            );
+            return None;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errs(src: &str) -> Vec<(usize, usize, &'static str)> {
+        match parse(src, "t.toml") {
+            Ok(_) => vec![],
+            Err(e) => e.diagnostics.iter().map(|d| (d.line, d.column, d.code)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_example_is_valid() {
+        let cfg = parse(crate::EXAMPLE, "example.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(cfg.monkeys.security.common.enabled);
+        assert!(!cfg.alerts.sinks.is_empty());
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("", "t").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn error_table() {
+        let cases: Vec<(&str, Vec<(usize, usize, &str)>)> = vec![
+            ("[agent]\nlisten = \"nope\"\n", vec![(2, 10, codes::INVALID_VALUE)]),
+            ("[agent]\nstore = \"mysql://x\"\n", vec![(2, 9, codes::INVALID_URL)]),
+            ("[agnet]\n", vec![(1, 2, codes::UNKNOWN_KEY)]),
+            ("[monkeys.security]\ninterval = \"15 parsecs\"\n", vec![(2, 12, codes::INVALID_DURATION)]),
+            ("[monkeys.security]\ninterval = 15\n", vec![(2, 12, codes::WRONG_TYPE)]),
+            ("[monkeys.security]\nenabled = \"yes\"\n", vec![(2, 11, codes::WRONG_TYPE)]),
+            ("[monkeys.limits]\nwarning = 0.9\ncritical = 0.8\n", vec![(3, 12, codes::INVALID_THRESHOLD)]),
+            ("[monkeys.limits]\nwarning = 0\n", vec![(2, 11, codes::INVALID_THRESHOLD)]),
+            ("[monkeys.limits]\ncritical = 1.5\n", vec![(2, 12, codes::INVALID_THRESHOLD)]),
+            ("[monkeys.limits]\nwarning = 0.5\ncritical = 1\n", vec![]),
+            ("[monkeys.certs]\nthresholds_days = [30, 0, 30]\n", vec![(2, 24, codes::INVALID_THRESHOLD), (2, 27, codes::INVALID_THRESHOLD)]),
+            ("[monkeys.certs]\nendpoints = [\"a.com:99999\", \"b.com\", \"smtp://m.com:25\"]\n", vec![(2, 14, codes::INVALID_VALUE)]),
+            ("[aws]\nregions = [\"us-east-1\", \"Mars\"]\n", vec![(2, 25, codes::INVALID_VALUE)]),
+            ("[aws]\nendpoint_url = \"ftp://x\"\n", vec![(2, 16, codes::INVALID_URL)]),
+            ("[[aws.accounts]]\nname = \"prod\"\n", vec![(1, 1, codes::MISSING_KEY)]),
+            ("[[aws.accounts]]\nid = \"12\"\n", vec![(2, 6, codes::INVALID_VALUE)]),
+            (
+                "[[alerts.sinks]]\nname = \"a\"\ntype = \"stdout\"\n[[alerts.sinks]]\nname = \"a\"\ntype = \"carrier-pigeon\"\n",
+                vec![(5, 8, codes::DUPLICATE_NAME), (6, 8, codes::INVALID_VALUE)],
+            ),
+            (
+                "[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\n",
+                vec![(1, 1, codes::MISSING_KEY)],
+            ),
+            (
+                "[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\nurl = { env = \"HOOK\" }\n[[alerts.routes]]\nmatch = { monkey = \"limits\" }\nsinks = [\"h\", \"nope\"]\n",
+                vec![(7, 15, codes::UNKNOWN_SINK)],
+            ),
+            ("[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\nurl = { vault = \"x\" }\n", vec![(4, 7, codes::INVALID_VALUE), (4, 9, codes::UNKNOWN_KEY)]),
+            ("[agent\n", vec![(1, 7, codes::SYNTAX)]),
+        ];
+        for (src, want) in cases {
+            let got = errs(src);
+            let want: Vec<(usize, usize, &str)> = want;
+            assert_eq!(got, want, "for:\n{src}\n{:?}", parse(src, "t.toml").err().map(|e| e.to_string()));
+        }
+    }
+
+    #[test]
+    fn three_mistakes_three_errors() {
+        let src = "[agent]\nlisten = \"127.0.0.1\"\n\n[monkeys.security]\nintervall = \"15m\"\n\n[monkeys.limits]\nwarning = 0.99\ncritical = 0.9\n";
+        let e = parse(src, "troop.toml").unwrap_err();
+        assert_eq!(e.diagnostics.len(), 3, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("troop.toml:2:10: error[invalid-value]"), "{text}");
+        assert!(text.contains("troop.toml:5:1: error[unknown-key]: unknown key `intervall` in [monkeys.security]"), "{text}");
+        assert!(text.contains("troop.toml:9:12: error[invalid-threshold]"), "{text}");
+    }
+
+    #[test]
+    fn values_land_where_they_belong() {
+        let src = r#"
+[agent]
+store = "sqlite:///var/lib/troop/troop.db"
+listen = "0.0.0.0:9000"
+[aws]
+regions = ["eu-west-1", "us-east-1", "eu-west-1"]
+endpoint_url = "http://127.0.0.1:5000"
+known_accounts = ["999999999999"]
+[[aws.accounts]]
+id = "123456789012"
+name = "prod"
+role_arn = "arn:aws:iam::123456789012:role/troop-readonly"
+labels = { team = "core" }
+[monkeys.security]
+interval = "5m"
+jitter = 0
+[monkeys.certs]
+thresholds_days = [7, 30, 14]
+nameservers = ["127.0.0.1:5353", "10.0.0.2"]
+[[alerts.sinks]]
+name = "pd"
+type = "pagerduty"
+routing_key = { file = "/run/secrets/pd" }
+"#;
+        let c = parse(src, "t").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.agent.store, "sqlite:///var/lib/troop/troop.db");
+        assert_eq!(c.aws.regions, vec!["eu-west-1", "us-east-1"]);
+        assert_eq!(c.aws.accounts[0].labels["team"], "core");
+        assert_eq!(c.monkeys.security.common.interval, Duration::from_secs(300));
+        assert_eq!(c.monkeys.security.common.jitter, 0.0);
+        assert_eq!(c.monkeys.certs.thresholds_days, vec![30, 14, 7]);
+        assert_eq!(c.monkeys.certs.nameservers[1], "10.0.0.2:53".parse().unwrap());
+        assert_eq!(c.alerts.sinks[0].kind, SinkKind::Pagerduty { routing_key: Secret::File("/run/secrets/pd".into()) });
+    }
+
+    #[test]
+    fn literal_secrets_never_reach_debug_output() {
+        let src = "[[alerts.sinks]]\nname = \"h\"\ntype = \"slack\"\nurl = \"https://hooks.example.com/T000/SECRETTOKEN\"\n";
+        let c = parse(src, "t").unwrap();
+        assert!(!format!("{c:?}").contains("SECRETTOKEN"));
+    }
+}

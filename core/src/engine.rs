@@ -1,0 +1,225 @@
+//! The pass engine: run one monkey pass, commit its report atomically, hand the
+//! resulting finding events to the sinks the routes pick.
+
+use crate::clock::Clock;
+use crate::finding::{EventKind, FindingEvent};
+use crate::metrics::Metrics;
+use crate::monkey::{Monkey, MonkeyError, PassContext, Progress, Report};
+use crate::routing::{self, Route};
+use crate::shutdown::Shutdown;
+use crate::sink::Sink;
+use crate::store::{CommitOutcome, PassMeta, Store};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassStatus {
+    Ok,
+    Failed(String),
+    TimedOut(Duration),
+    /// Another pass of the same monkey was still running.
+    Skipped,
+    /// Shutdown came and the grace period ran out; nothing was written.
+    Abandoned,
+}
+
+impl PassStatus {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, PassStatus::Ok)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PassSummary {
+    pub monkey: String,
+    pub status: PassStatus,
+    pub duration: Duration,
+    pub items_seen: usize,
+    pub revisions_written: usize,
+    pub open_findings: usize,
+    pub events: Vec<FindingEvent>,
+    pub counters: BTreeMap<String, u64>,
+    pub sink_errors: Vec<String>,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    sinks: Vec<Arc<dyn Sink>>,
+    sink_names: Vec<String>,
+    routes: Vec<Route>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    progress: Arc<dyn Progress>,
+    running: Mutex<HashSet<String>>,
+}
+
+/// Removes the monkey from the running set however the pass ends.
+struct RunningGuard<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    name: String,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.name);
+    }
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sinks: Vec<Arc<dyn Sink>>,
+        routes: Vec<Route>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        progress: Arc<dyn Progress>,
+    ) -> Self {
+        let sink_names = sinks.iter().map(|s| s.name().to_string()).collect();
+        Engine { store, sinks, sink_names, routes, metrics, clock, progress, running: Mutex::new(HashSet::new()) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// One pass of `monkey`. Never panics and never writes a partial pass:
+    /// a failed, timed-out or abandoned pass changes nothing but the pass log.
+    pub async fn run_pass(
+        &self,
+        monkey: Arc<dyn Monkey>,
+        timeout: Duration,
+        mut shutdown: Shutdown,
+        grace: Duration,
+    ) -> PassSummary {
+        let name = monkey.name().to_string();
+        let mut summary = PassSummary {
+            monkey: name.clone(),
+            status: PassStatus::Skipped,
+            duration: Duration::ZERO,
+            items_seen: 0,
+            revisions_written: 0,
+            open_findings: 0,
+            events: Vec::new(),
+            counters: BTreeMap::new(),
+            sink_errors: Vec::new(),
+        };
+        if !self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone()) {
+            tracing::warn!(monkey = %name, "previous pass still running; skipping this one");
+            return summary;
+        }
+        let _guard = RunningGuard { set: &self.running, name: name.clone() };
+
+        let started_at = self.clock.now();
+        let t0 = Instant::now();
+        let ctx = PassContext { clock: self.clock.clone(), shutdown: shutdown.clone(), progress: self.progress.clone() };
+        let run = tokio::time::timeout(timeout, monkey.run(&ctx));
+        tokio::pin!(run);
+        let outcome = tokio::select! {
+            r = &mut run => Some(r),
+            _ = shutdown.recv() => None,
+        };
+        let outcome = match outcome {
+            Some(r) => r,
+            None => match tokio::time::timeout(grace, &mut run).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(monkey = %name, "shutdown: abandoning the pass, nothing written");
+                    summary.status = PassStatus::Abandoned;
+                    summary.duration = t0.elapsed();
+                    return summary;
+                }
+            },
+        };
+        let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now() };
+        summary.duration = t0.elapsed();
+        let report: Report = match outcome {
+            Err(_) => {
+                summary.status = PassStatus::TimedOut(timeout);
+                let msg = format!("timed out after {}s", timeout.as_secs());
+                self.record_failure(&meta, &msg).await;
+                self.finish_metrics(&summary, &meta);
+                return summary;
+            }
+            Ok(Err(e)) => {
+                let msg = match e {
+                    MonkeyError::Failed(m) => m,
+                    MonkeyError::Cancelled => "cancelled".to_string(),
+                };
+                summary.status = PassStatus::Failed(msg.clone());
+                self.record_failure(&meta, &msg).await;
+                self.finish_metrics(&summary, &meta);
+                return summary;
+            }
+            Ok(Ok(report)) => report,
+        };
+        summary.counters = report.counters.clone();
+        let store = self.store.clone();
+        let meta2 = meta.clone();
+        let committed = tokio::task::spawn_blocking(move || store.commit_pass(&meta2, &report)).await;
+        match committed {
+            Ok(Ok(CommitOutcome { events, revisions_written, items_seen, open_findings, .. })) => {
+                summary.status = PassStatus::Ok;
+                summary.revisions_written = revisions_written;
+                summary.items_seen = items_seen;
+                summary.open_findings = open_findings;
+                summary.sink_errors = self.deliver(&events).await;
+                summary.events = events;
+            }
+            Ok(Err(e)) => summary.status = PassStatus::Failed(format!("could not store the pass: {e}")),
+            Err(e) => summary.status = PassStatus::Failed(format!("could not store the pass: {e}")),
+        }
+        summary.duration = t0.elapsed();
+        self.finish_metrics(&summary, &meta);
+        summary
+    }
+
+    async fn record_failure(&self, meta: &PassMeta, msg: &str) {
+        tracing::warn!(monkey = %meta.monkey, error = %msg, "pass failed");
+        let store = self.store.clone();
+        let (meta, msg) = (meta.clone(), msg.to_string());
+        let res = tokio::task::spawn_blocking(move || store.record_failed_pass(&meta, &msg)).await;
+        if let Ok(Err(e)) = res {
+            tracing::error!(error = %e, "could not record the failed pass");
+        }
+    }
+
+    fn finish_metrics(&self, s: &PassSummary, meta: &PassMeta) {
+        let ok = s.status.is_ok();
+        self.metrics.record_pass(
+            &s.monkey,
+            ok,
+            s.duration,
+            meta.finished_at.unix_timestamp(),
+            ok.then_some(s.open_findings),
+            &s.counters,
+        );
+    }
+
+    /// Send every event except "still open" to the sinks its labels route to.
+    /// Returns one message per failed sink delivery.
+    pub async fn deliver(&self, events: &[FindingEvent]) -> Vec<String> {
+        let mut per_sink: BTreeMap<&str, Vec<FindingEvent>> = BTreeMap::new();
+        for ev in events.iter().filter(|e| e.event != EventKind::StillOpen) {
+            let labels = ev.finding.routing_labels();
+            for sink in routing::sinks_for(&labels, &self.routes, &self.sink_names) {
+                per_sink.entry(sink).or_default().push(ev.clone());
+            }
+        }
+        let mut errors = Vec::new();
+        for sink in &self.sinks {
+            if let Some(batch) = per_sink.get(sink.name()) {
+                if let Err(e) = sink.send(batch).await {
+                    tracing::warn!(sink = %sink.name(), error = %e, "delivery failed");
+                    errors.push(format!("sink {}: {e}", sink.name()));
+                }
+            }
+        }
+        errors
+    }
+}

@@ -1,0 +1,28 @@
+//! troop-core: the vocabulary every other crate speaks.
+//!
+//! Owns the finding model and its fingerprint, the `Monkey`, `Store` and `Sink`
+//! traits, the pass engine (run a monkey, commit its report atomically, hand the
+//! resulting events to sinks), the scheduler, shutdown signalling and metrics.
+//!
+//! Invariant: nothing here talks to AWS or the network. Everything that needs IO
+//! comes in through a trait object.
+
+pub mod canonical;
+pub mod clock;
+pub mod engine;
+pub mod finding;
+pub mod metrics;
+pub mod monkey;
+pub mod routing;
+pub mod scheduler;
+pub mod shutdown;
+pub mod sink;
+pub mod store;
+
+pub use clock::{Clock, SystemClock};
+pub use engine::{Engine, PassStatus, PassSummary};
+pub use finding::{EventKind, Finding, FindingEvent, FindingState, Severity, StoredFinding};
+pub use monkey::{Coverage, Monkey, MonkeyError, PassContext, Progress, Report, Snapshot};
+pub use shutdown::Shutdown;
+pub use sink::{Sink, SinkError};
+pub use store::{Store, StoreError};

@@ -1,0 +1,160 @@
+//! Per-monkey pass metrics, rendered in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Default, Clone)]
+struct MonkeyStats {
+    passes_ok: u64,
+    passes_failed: u64,
+    duration_sum: f64,
+    duration_count: u64,
+    last_duration: f64,
+    last_success_unix: Option<i64>,
+    open_findings: u64,
+    counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    monkeys: Mutex<BTreeMap<String, MonkeyStats>>,
+}
+
+impl Metrics {
+    pub fn record_pass(
+        &self,
+        monkey: &str,
+        ok: bool,
+        duration: Duration,
+        finished_unix: i64,
+        open_findings: Option<usize>,
+        counters: &BTreeMap<String, u64>,
+    ) {
+        let mut m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
+        let s = m.entry(monkey.to_string()).or_default();
+        if ok {
+            s.passes_ok += 1;
+            s.last_success_unix = Some(finished_unix);
+        } else {
+            s.passes_failed += 1;
+        }
+        let secs = duration.as_secs_f64();
+        s.duration_sum += secs;
+        s.duration_count += 1;
+        s.last_duration = secs;
+        if let Some(n) = open_findings {
+            s.open_findings = n as u64;
+        }
+        for (k, v) in counters {
+            *s.counters.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// Make a monkey visible with zero counts before its first pass.
+    pub fn register(&self, monkey: &str) {
+        let mut m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(monkey.to_string()).or_default();
+    }
+
+    pub fn render(&self) -> String {
+        let m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in rows {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        };
+        family(
+            "troop_passes_total",
+            "counter",
+            "Monkey passes by result.",
+            &mut m.iter().flat_map(|(k, s)| {
+                [
+                    (format!("monkey=\"{k}\",result=\"ok\""), s.passes_ok.to_string()),
+                    (format!("monkey=\"{k}\",result=\"failed\""), s.passes_failed.to_string()),
+                ]
+            }),
+        );
+        family(
+            "troop_pass_errors_total",
+            "counter",
+            "Monkey passes that failed or timed out.",
+            &mut m.iter().map(|(k, s)| (format!("monkey=\"{k}\""), s.passes_failed.to_string())),
+        );
+        family(
+            "troop_pass_duration_seconds",
+            "summary",
+            "Wall time of monkey passes.",
+            &mut m.iter().flat_map(|(k, s)| {
+                [
+                    (format!("monkey=\"{k}\",stat=\"sum\""), format!("{}", s.duration_sum)),
+                    (format!("monkey=\"{k}\",stat=\"count\""), s.duration_count.to_string()),
+                    (format!("monkey=\"{k}\",stat=\"last\""), format!("{}", s.last_duration)),
+                ]
+            }),
+        );
+        family(
+            "troop_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful pass.",
+            &mut m
+                .iter()
+                .filter_map(|(k, s)| s.last_success_unix.map(|t| (format!("monkey=\"{k}\""), t.to_string()))),
+        );
+        family(
+            "troop_open_findings",
+            "gauge",
+            "Open findings after the last successful pass.",
+            &mut m.iter().map(|(k, s)| (format!("monkey=\"{k}\""), s.open_findings.to_string())),
+        );
+        family(
+            "troop_monkey_counter_total",
+            "counter",
+            "Counters reported by monkeys (e.g. AWS API calls).",
+            &mut m.iter().flat_map(|(k, s)| {
+                s.counters
+                    .iter()
+                    .map(move |(c, v)| (format!("monkey=\"{k}\",counter=\"{}\"", escape(c)), v.to_string()))
+            }),
+        );
+        out
+    }
+}
+
+/// Escape a Prometheus label value.
+pub fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_per_monkey() {
+        let m = Metrics::default();
+        m.register("limits");
+        let mut c = BTreeMap::new();
+        c.insert("aws_api_calls".to_string(), 3);
+        m.record_pass("security", true, Duration::from_millis(1500), 100, Some(2), &c);
+        m.record_pass("security", false, Duration::from_millis(500), 200, None, &BTreeMap::new());
+        let text = m.render();
+        for want in [
+            "troop_passes_total{monkey=\"security\",result=\"ok\"} 1",
+            "troop_passes_total{monkey=\"security\",result=\"failed\"} 1",
+            "troop_passes_total{monkey=\"limits\",result=\"ok\"} 0",
+            "troop_pass_errors_total{monkey=\"security\"} 1",
+            "troop_pass_duration_seconds{monkey=\"security\",stat=\"sum\"} 2",
+            "troop_pass_duration_seconds{monkey=\"security\",stat=\"count\"} 2",
+            "troop_last_success_timestamp_seconds{monkey=\"security\"} 100",
+            "troop_open_findings{monkey=\"security\"} 2",
+            "troop_monkey_counter_total{monkey=\"security\",counter=\"aws_api_calls\"} 3",
+        ] {
+            assert!(text.contains(want), "missing {want} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Runs every monkey on its own interval with jitter. One task per monkey, so
+//! two passes of the same monkey never overlap; a pass longer than the interval
+//! delays the next one instead of stacking up.
+
+use crate::engine::Engine;
+use crate::monkey::Monkey;
+use crate::shutdown::Shutdown;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    pub interval: Duration,
+    /// Fraction of the interval, in [0, 0.5]: each gap is drawn uniformly from
+    /// `interval * [1 - jitter, 1 + jitter]`, the first pass from `[0, interval * jitter]`.
+    pub jitter: f64,
+    pub timeout: Duration,
+}
+
+/// Delay before the first pass, for a uniform draw `r` in [0, 1).
+pub fn initial_delay(s: &Schedule, r: f64) -> Duration {
+    s.interval.mul_f64(s.jitter.clamp(0.0, 0.5) * r.clamp(0.0, 1.0))
+}
+
+/// Delay between the starts of two passes, for a uniform draw `r` in [0, 1).
+pub fn next_delay(s: &Schedule, r: f64) -> Duration {
+    let j = s.jitter.clamp(0.0, 0.5);
+    s.interval.mul_f64(1.0 - j + 2.0 * j * r.clamp(0.0, 1.0))
+}
+
+/// Run until `shutdown` fires; then stop scheduling, give running passes
+/// `grace` to finish (or abandon them unwritten) and return.
+pub async fn run(engine: Arc<Engine>, monkeys: Vec<(Arc<dyn Monkey>, Schedule)>, shutdown: Shutdown, grace: Duration) {
+    let mut tasks = JoinSet::new();
+    for (monkey, schedule) in monkeys {
+        let engine = engine.clone();
+        let mut sd = shutdown.clone();
+        tasks.spawn(async move {
+            let mut next = Instant::now() + initial_delay(&schedule, fastrand::f64());
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next) => {}
+                    _ = sd.recv() => break,
+                }
+                let start = Instant::now();
+                let s = engine.run_pass(monkey.clone(), schedule.timeout, sd.clone(), grace).await;
+                tracing::info!(monkey = %s.monkey, status = ?s.status, secs = s.duration.as_secs_f64(), "pass finished");
+                if sd.is_triggered() {
+                    break;
+                }
+                next = (start + next_delay(&schedule, fastrand::f64())).max(Instant::now());
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::engine::PassStatus;
+    use crate::finding::StoredFinding;
+    use crate::metrics::Metrics;
+    use crate::monkey::{MonkeyError, NoProgress, PassContext, Report};
+    use crate::shutdown;
+    use crate::store::{CommitOutcome, FindingFilter, PassMeta, Revision, Store, StoreError};
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use time::OffsetDateTime;
+
+    #[test]
+    fn delay_bounds_table() {
+        let s = |secs: u64, jitter: f64| Schedule { interval: Duration::from_secs(secs), jitter, timeout: Duration::from_secs(1) };
+        // (schedule, r, initial, next)
+        let cases = [
+            (s(100, 0.0), 0.7, 0, 100_000),
+            (s(100, 0.1), 0.0, 0, 90_000),
+            (s(100, 0.1), 0.5, 5_000, 100_000),
+            (s(100, 0.1), 1.0, 10_000, 110_000),
+            (s(100, 0.9), 1.0, 50_000, 150_000), // jitter capped at 0.5
+            (s(60, 0.2), 0.25, 3_000, 54_000),
+        ];
+        for (sch, r, init_ms, next_ms) in cases {
+            assert_eq!(initial_delay(&sch, r).as_millis(), init_ms as u128, "{sch:?} r={r}");
+            assert_eq!(next_delay(&sch, r).as_millis(), next_ms as u128, "{sch:?} r={r}");
+        }
+    }
+
+    #[derive(Default)]
+    struct CountingStore {
+        commits: AtomicUsize,
+        failures: Mutex<Vec<String>>,
+    }
+
+    impl Store for CountingStore {
+        fn commit_pass(&self, _: &PassMeta, _: &Report) -> Result<CommitOutcome, StoreError> {
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            Ok(CommitOutcome::default())
+        }
+        fn record_failed_pass(&self, _: &PassMeta, e: &str) -> Result<(), StoreError> {
+            self.failures.lock().unwrap().push(e.to_string());
+            Ok(())
+        }
+        fn findings(&self, _: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
+            Ok(vec![])
+        }
+        fn revisions_since(&self, _: OffsetDateTime) -> Result<Vec<Revision>, StoreError> {
+            Ok(vec![])
+        }
+        fn history(&self, _: &str) -> Result<Vec<Revision>, StoreError> {
+            Ok(vec![])
+        }
+    }
+
+    /// A monkey that takes `work` of (paused) time per pass and records when
+    /// each pass started and how many passes ran at once.
+    struct TimedMonkey {
+        work: Duration,
+        starts: Mutex<Vec<Instant>>,
+        active: AtomicUsize,
+        max_active: AtomicUsize,
+    }
+
+    impl TimedMonkey {
+        fn new(work: Duration) -> Arc<Self> {
+            Arc::new(TimedMonkey { work, starts: Mutex::new(vec![]), active: AtomicUsize::new(0), max_active: AtomicUsize::new(0) })
+        }
+    }
+
+    #[async_trait]
+    impl Monkey for TimedMonkey {
+        fn name(&self) -> &'static str {
+            "timed"
+        }
+        async fn run(&self, _: &PassContext) -> Result<Report, MonkeyError> {
+            self.starts.lock().unwrap().push(Instant::now());
+            let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_active.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.work).await;
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            Ok(Report::default())
+        }
+    }
+
+    fn engine(store: Arc<CountingStore>) -> Arc<Engine> {
+        Arc::new(Engine::new(
+            store,
+            vec![],
+            vec![],
+            Arc::new(Metrics::default()),
+            Arc::new(SystemClock),
+            Arc::new(NoProgress),
+        ))
+    }
+
+    async fn run_for(
+        monkey: Arc<TimedMonkey>,
+        schedule: Schedule,
+        total: Duration,
+        store: Arc<CountingStore>,
+    ) -> Vec<Duration> {
+        let (trigger, sd) = shutdown::channel();
+        let t0 = Instant::now();
+        let handle = tokio::spawn(run(engine(store), vec![(monkey.clone() as Arc<dyn Monkey>, schedule)], sd, Duration::from_secs(1)));
+        tokio::time::sleep(total).await;
+        trigger.trigger();
+        handle.await.unwrap();
+        monkey.starts.lock().unwrap().iter().map(|s| *s - t0).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn passes_follow_the_interval_within_jitter() {
+        let store = Arc::new(CountingStore::default());
+        let m = TimedMonkey::new(Duration::from_secs(1));
+        let sch = Schedule { interval: Duration::from_secs(60), jitter: 0.1, timeout: Duration::from_secs(30) };
+        let starts = run_for(m.clone(), sch, Duration::from_secs(60 * 20), store.clone()).await;
+        assert!(starts.len() >= 18 && starts.len() <= 23, "{} passes", starts.len());
+        assert!(starts[0] <= Duration::from_secs(6), "first pass at {:?}", starts[0]);
+        for w in starts.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(gap >= Duration::from_secs(54) && gap <= Duration::from_secs(66), "gap {gap:?}");
+        }
+        assert_eq!(store.commits.load(Ordering::SeqCst), starts.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_jitter_is_exact() {
+        let store = Arc::new(CountingStore::default());
+        let m = TimedMonkey::new(Duration::from_millis(10));
+        let sch = Schedule { interval: Duration::from_secs(30), jitter: 0.0, timeout: Duration::from_secs(5) };
+        let starts = run_for(m, sch, Duration::from_secs(100), store).await;
+        let secs: Vec<u64> = starts.iter().map(|d| d.as_secs()).collect();
+        assert_eq!(secs, vec![0, 30, 60, 90]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_pass_never_overlaps_the_next() {
+        let store = Arc::new(CountingStore::default());
+        let m = TimedMonkey::new(Duration::from_secs(25));
+        let sch = Schedule { interval: Duration::from_secs(10), jitter: 0.0, timeout: Duration::from_secs(60) };
+        let starts = run_for(m.clone(), sch, Duration::from_secs(100), store).await;
+        assert_eq!(m.max_active.load(Ordering::SeqCst), 1);
+        // back to back: each pass starts when the previous one ends
+        for w in starts.windows(2) {
+            assert_eq!((w[1] - w[0]).as_secs(), 25);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_over_its_timeout_fails_and_writes_nothing() {
+        let store = Arc::new(CountingStore::default());
+        let m = TimedMonkey::new(Duration::from_secs(50));
+        let sch = Schedule { interval: Duration::from_secs(60), jitter: 0.0, timeout: Duration::from_secs(20) };
+        let starts = run_for(m, sch, Duration::from_secs(150), store.clone()).await;
+        // passes at 0, 60 (each cut at 20s) and 120
+        assert_eq!(starts.len(), 3);
+        assert_eq!(store.commits.load(Ordering::SeqCst), 0);
+        let failures = store.failures.lock().unwrap().clone();
+        assert!(failures.len() >= 2 && failures.iter().all(|f| f.contains("timed out after 20s")), "{failures:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_engine_refuses_a_second_concurrent_pass() {
+        let store = Arc::new(CountingStore::default());
+        let e = engine(store);
+        let m: Arc<dyn Monkey> = TimedMonkey::new(Duration::from_secs(5));
+        let (a, b) = tokio::join!(
+            e.run_pass(m.clone(), Duration::from_secs(10), Shutdown::never(), Duration::ZERO),
+            e.run_pass(m.clone(), Duration::from_secs(10), Shutdown::never(), Duration::ZERO)
+        );
+        let mut statuses = vec![a.status, b.status];
+        statuses.sort_by_key(|s| format!("{s:?}"));
+        assert_eq!(statuses, vec![PassStatus::Ok, PassStatus::Skipped]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_abandons_a_pass_past_the_grace_period() {
+        let store = Arc::new(CountingStore::default());
+        let e = engine(store.clone());
+        let m: Arc<dyn Monkey> = TimedMonkey::new(Duration::from_secs(30));
+        let (trigger, sd) = shutdown::channel();
+        let pass = tokio::spawn({
+            let e = e.clone();
+            async move { e.run_pass(m, Duration::from_secs(60), sd, Duration::from_secs(2)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let t = Instant::now();
+        trigger.trigger();
+        let s = pass.await.unwrap();
+        assert_eq!(s.status, PassStatus::Abandoned);
+        assert_eq!(t.elapsed(), Duration::from_secs(2));
+        assert_eq!(store.commits.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_lets_a_short_pass_finish() {
+        let store = Arc::new(CountingStore::default());
+        let e = engine(store.clone());
+        let m: Arc<dyn Monkey> = TimedMonkey::new(Duration::from_secs(3));
+        let (trigger, sd) = shutdown::channel();
+        let pass = tokio::spawn({
+            let e = e.clone();
+            async move { e.run_pass(m, Duration::from_secs(60), sd, Duration::from_secs(5)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        trigger.trigger();
+        assert_eq!(pass.await.unwrap().status, PassStatus::Ok);
+        assert_eq!(store.commits.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,202 @@
+//! The AWS context every AWS-reading monkey shares: credentials (default chain,
+//! or STS AssumeRole per configured account), regions, endpoint override, the
+//! SDK's adaptive retry mode, API call counting, and fan-out over
+//! accounts × regions with bounded concurrency.
+
+mod calls;
+mod error;
+
+pub use calls::CallCounter;
+pub use error::{AwsError, ErrorKind, classify};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// One account to read, with the SDK config (credentials) to read it with.
+#[derive(Clone, Debug)]
+pub struct AccountTarget {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub sdk: SdkConfig,
+}
+
+pub struct AwsContext {
+    base: SdkConfig,
+    cfg: troop_config::Aws,
+    endpoint: Option<String>,
+    accounts: OnceCell<Arc<Vec<AccountTarget>>>,
+}
+
+impl AwsContext {
+    /// Load the ambient configuration (environment, profile, default credential
+    /// chain). Does no network IO: accounts are resolved on first use.
+    pub async fn new(cfg: &troop_config::Aws) -> AwsContext {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let endpoint = cfg
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .retry_config(RetryConfig::adaptive().with_max_attempts(4))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(Duration::from_secs(30))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(e) = &endpoint {
+            loader = loader.endpoint_url(e.clone());
+        }
+        if let Some(r) = cfg.regions.first() {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let base = loader.load().await;
+        AwsContext { base, cfg: cfg.clone(), endpoint, accounts: OnceCell::new() }
+    }
+
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// Configured regions, else the ambient one.
+    pub fn regions(&self) -> Result<Vec<String>, AwsError> {
+        if !self.cfg.regions.is_empty() {
+            return Ok(self.cfg.regions.clone());
+        }
+        match self.base.region() {
+            Some(r) => Ok(vec![r.to_string()]),
+            None => Err(AwsError::config("no AWS region: set [aws] regions in the config, or AWS_REGION")),
+        }
+    }
+
+    /// The accounts to read. Without `[[aws.accounts]]`, the account of the
+    /// ambient credentials (one STS GetCallerIdentity call). Cached once it
+    /// succeeded; a failure is retried on the next pass.
+    pub async fn accounts(&self, calls: &Arc<CallCounter>) -> Result<Arc<Vec<AccountTarget>>, AwsError> {
+        self.accounts
+            .get_or_try_init(|| async {
+                let region = self.regions()?.remove(0);
+                let mut out = Vec::new();
+                if self.cfg.accounts.is_empty() {
+                    let sts = self.sts(&self.base, &region, calls);
+                    let id = sts
+                        .get_caller_identity()
+                        .send()
+                        .await
+                        .map_err(|e| classify("sts:GetCallerIdentity", self.endpoint(), e))?
+                        .account
+                        .unwrap_or_default();
+                    out.push(AccountTarget { name: id.clone(), id, labels: BTreeMap::new(), sdk: self.base.clone() });
+                }
+                for a in &self.cfg.accounts {
+                    let sdk = match &a.role_arn {
+                        None => self.base.clone(),
+                        Some(arn) => {
+                            let mut b = aws_config::sts::AssumeRoleProvider::builder(arn.clone())
+                                .session_name("troop")
+                                .region(Region::new(region.clone()))
+                                .configure(&self.base);
+                            if let Some(x) = &a.external_id {
+                                b = b.external_id(x.clone());
+                            }
+                            let provider = b.build().await;
+                            self.base
+                                .to_builder()
+                                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+                                .build()
+                        }
+                    };
+                    out.push(AccountTarget { id: a.id.clone(), name: a.name.clone(), labels: a.labels.clone(), sdk });
+                }
+                Ok(Arc::new(out))
+            })
+            .await
+            .cloned()
+    }
+
+    fn sts(&self, sdk: &SdkConfig, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_sts::Client {
+        let conf = aws_sdk_sts::config::Builder::from(sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(calls.interceptor())
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
+    }
+
+    pub fn ec2(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_ec2::Client {
+        let conf = aws_sdk_ec2::config::Builder::from(&t.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(calls.interceptor())
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+
+    pub fn iam(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_iam::Client {
+        let conf = aws_sdk_iam::config::Builder::from(&t.sdk).interceptor(calls.interceptor()).build();
+        aws_sdk_iam::Client::from_conf(conf)
+    }
+
+    /// S3 uses path-style addressing whenever an endpoint override is set
+    /// (emulators and VPC endpoints do not serve virtual-hosted buckets).
+    pub fn s3(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&t.sdk)
+            .region(Region::new(region.to_string()))
+            .force_path_style(self.endpoint.is_some())
+            .interceptor(calls.interceptor())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// Run `f` for every account × region, at most `[aws] concurrency` at once.
+    /// Results come back in account, region order.
+    pub async fn for_each_region<T, F, Fut>(&self, accounts: &[AccountTarget], f: F) -> Result<Vec<(AccountTarget, String, T)>, AwsError>
+    where
+        F: Fn(AccountTarget, String) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let regions = self.regions()?;
+        let jobs: Vec<(usize, AccountTarget, String)> = accounts
+            .iter()
+            .flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone())))
+            .enumerate()
+            .map(|(i, (a, r))| (i, a, r))
+            .collect();
+        let f = &f;
+        let mut out: Vec<(usize, AccountTarget, String, T)> = futures::stream::iter(jobs)
+            .map(|(i, a, r)| async move {
+                let v = f(a.clone(), r.clone()).await;
+                (i, a, r, v)
+            })
+            .buffer_unordered(self.cfg.concurrency.max(1))
+            .collect()
+            .await;
+        out.sort_by_key(|(i, ..)| *i);
+        Ok(out.into_iter().map(|(_, a, r, v)| (a, r, v)).collect())
+    }
+
+    /// Run `f` once per account (global services: IAM, S3 listing).
+    pub async fn for_each_account<T, F, Fut>(&self, accounts: &[AccountTarget], f: F) -> Vec<(AccountTarget, T)>
+    where
+        F: Fn(AccountTarget) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let f = &f;
+        futures::stream::iter(accounts.iter().cloned())
+            .map(|a| async move { (a.clone(), f(a).await) })
+            .buffered(self.cfg.concurrency.max(1))
+            .collect()
+            .await
+    }
+}

@@ -1,0 +1,59 @@
+//! The one list of monkeys: name → how to build it from the config.
+
+use crate::aws::AwsContext;
+use std::sync::Arc;
+use std::time::Duration;
+use troop_config::{Config, MonkeyCommon};
+use troop_core::Monkey;
+use troop_core::scheduler::Schedule;
+
+/// Every monkey name troop knows, in the order passes are reported.
+pub const NAMES: &[&str] = &["security", "certs", "limits"];
+
+pub struct Built {
+    pub monkey: Arc<dyn Monkey>,
+    pub schedule: Schedule,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("unknown monkey `{0}` (known: security, certs, limits)")]
+    Unknown(String),
+}
+
+/// A monkey that is enabled but cannot run in this build, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+fn schedule(c: &MonkeyCommon) -> Schedule {
+    Schedule { interval: c.interval, jitter: c.jitter, timeout: c.timeout.max(Duration::from_secs(1)) }
+}
+
+/// Build the enabled monkeys, or exactly those in `only` (enabled or not) when
+/// it is non-empty.
+pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<(Vec<Built>, Vec<Skipped>), BuildError> {
+    for n in only {
+        if !NAMES.contains(&n.as_str()) {
+            return Err(BuildError::Unknown(n.clone()));
+        }
+    }
+    let wanted = |name: &str, enabled: bool| if only.is_empty() { enabled } else { only.iter().any(|n| n == name) };
+    let mut built = Vec::new();
+    let mut skipped = Vec::new();
+    let m = &cfg.monkeys;
+    if wanted("security", m.security.common.enabled) {
+        built.push(Built {
+            monkey: Arc::new(crate::security::SecurityMonkey::new(aws.clone())),
+            schedule: schedule(&m.security.common),
+        });
+    }
+    for (name, enabled) in [("certs", m.certs.common.enabled), ("limits", m.limits.common.enabled)] {
+        if wanted(name, enabled) {
+            skipped.push(Skipped { name: name.into(), reason: "not implemented in this build yet".into() });
+        }
+    }
+    Ok((built, skipped))
+}

@@ -1,0 +1,79 @@
+//! Command-line surface (see SPEC.md). Parsing only.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "troop", version, about = "A troop of small periodic watchers over an AWS estate, behind one alert gateway")]
+pub struct Cli {
+    /// Config file (default: troop.toml in the working directory if present, else built-in defaults).
+    #[arg(short, long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Output format of listings.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// More log output on stderr (-v info, -vv debug). TROOP_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateArg {
+    Open,
+    Resolved,
+    Silenced,
+    All,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeverityArg {
+    Warning,
+    Critical,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Daemon: run every enabled monkey on its interval and serve HTTP until SIGTERM/SIGINT.
+    Run,
+    /// One pass of the enabled monkeys (or only those named); store, alert, summarise.
+    Scan(ScanArgs),
+    /// Current findings.
+    Findings(FindingsArgs),
+    /// Validate a config, or print a commented example.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Run only this monkey (repeatable): security, certs, limits.
+    #[arg(long = "monkey", value_name = "NAME")]
+    pub monkeys: Vec<String>,
+    /// Exit 3 when open findings at or above this severity exist after the scan.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
+}
+
+#[derive(Args, Debug)]
+pub struct FindingsArgs {
+    #[arg(long, value_enum, default_value_t = StateArg::Open)]
+    pub state: StateArg,
+    #[arg(long, value_name = "NAME")]
+    pub monkey: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate PATH (default: --config, else troop.toml); every error with line:column, exit 2 on error.
+    Check { path: Option<PathBuf> },
+    /// Print a commented example config.
+    Example,
+}

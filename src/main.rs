@@ -1,0 +1,365 @@
+//! The `troop` binary: argument parsing, wiring, exit codes. The logic lives in
+//! the library crates (see ARCHITECTURE.md).
+//!
+//! Exit codes: 0 ok; 1 a monkey failed; 2 usage or configuration error;
+//! 3 `scan --fail-on` found open findings at or above the threshold.
+
+mod cli;
+mod output;
+mod progress;
+
+use anyhow::{Context, anyhow};
+use clap::Parser;
+use cli::{Cli, Command, ConfigCommand, Format, SeverityArg, StateArg};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use troop_config::{Config, LoadError};
+use troop_core::clock::SystemClock;
+use troop_core::metrics::Metrics;
+use troop_core::monkey::{NoProgress, Progress};
+use troop_core::routing::Route;
+use troop_core::shutdown::{self, ShutdownTrigger};
+use troop_core::store::{FindingFilter, Store};
+use troop_core::{Engine, FindingState, PassStatus, Severity};
+use troop_monkeys::aws::AwsContext;
+
+/// An error and the exit code it maps to.
+enum Fail {
+    /// Exit 2: bad usage, bad config, a store or sink that cannot be opened.
+    Usage(anyhow::Error),
+    /// Exit 2 with the message already printed (config diagnostics).
+    UsageReported,
+    /// Exit 1.
+    Runtime(anyhow::Error),
+    /// Exit with this code, message already printed.
+    Code(u8),
+}
+
+fn usage<E: Into<anyhow::Error>>(e: E) -> Fail {
+    Fail::Usage(e.into())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, matches!(cli.command, Command::Run));
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("troop: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(dispatch(cli));
+    // Do not wait for blocking tasks (e.g. an abandoned pass) at exit.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail::Usage(e)) => {
+            eprintln!("troop: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Fail::UsageReported) => ExitCode::from(2),
+        Err(Fail::Runtime(e)) => {
+            eprintln!("troop: {e:#}");
+            ExitCode::from(1)
+        }
+        Err(Fail::Code(c)) => ExitCode::from(c),
+    }
+}
+
+/// One-shot verbs report failures themselves, so by default they log only
+/// errors; the daemon logs warnings too.
+fn init_logging(verbose: u8, daemon: bool) {
+    let default = match verbose {
+        0 if daemon => "warn,aws_config=error,aws_smithy_runtime=error",
+        0 => "error",
+        1 => "info,aws=warn",
+        _ => "debug,aws_smithy_runtime=info,aws_config=info,hyper=info",
+    };
+    let filter = std::env::var("TROOP_LOG").unwrap_or_else(|_| default.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Fail> {
+    match &cli.command {
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", troop_config::EXAMPLE);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { path }) => config_check(path.as_ref().or(cli.config.as_ref()), cli.format),
+        Command::Findings(args) => {
+            let cfg = load_config(&cli)?;
+            let store = open_store(&cfg)?;
+            let state = match args.state {
+                StateArg::Open => Some(FindingState::Open),
+                StateArg::Resolved => Some(FindingState::Resolved),
+                StateArg::Silenced => Some(FindingState::Silenced),
+                StateArg::All => None,
+            };
+            let findings = store
+                .findings(&FindingFilter { state, monkey: args.monkey.clone() })
+                .map_err(|e| Fail::Runtime(e.into()))?;
+            match cli.format {
+                Format::Json => output::print_json(&findings).map_err(Fail::Runtime),
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = findings
+                        .iter()
+                        .map(|f| {
+                            vec![
+                                f.severity.to_string(),
+                                f.state.as_str().to_string(),
+                                f.monkey.clone(),
+                                f.kind.clone(),
+                                format!("{}/{}", f.account, f.region),
+                                f.resource.clone(),
+                                f.title.clone(),
+                            ]
+                        })
+                        .collect();
+                    print!("{}", output::table(&["SEVERITY", "STATE", "MONKEY", "KIND", "ACCOUNT/REGION", "RESOURCE", "TITLE"], &rows));
+                    if rows.is_empty() {
+                        eprintln!("no findings");
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::Scan(args) => scan(&cli, args).await,
+        Command::Run => run(&cli).await,
+    }
+}
+
+fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(), Fail> {
+    let path = path.cloned().unwrap_or_else(|| troop_config::DEFAULT_FILE.into());
+    match troop_config::load(Some(&path)) {
+        Ok(_) => {
+            match format {
+                Format::Json => output::print_json::<serde_json::Value>(&[]).map_err(Fail::Runtime)?,
+                Format::Table => println!("{}: ok", path.display()),
+            }
+            Ok(())
+        }
+        Err(LoadError::Unreadable { path, source }) => Err(usage(anyhow!("cannot read config file {}: {source}", path.display()))),
+        Err(LoadError::Invalid(errs)) => {
+            if format == Format::Json {
+                let diags: Vec<serde_json::Value> = errs
+                    .diagnostics
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({"file": errs.origin, "line": d.line, "column": d.column, "code": d.code, "message": d.message})
+                    })
+                    .collect();
+                output::print_json(&diags).map_err(Fail::Runtime)?;
+            }
+            eprintln!("{errs}");
+            eprintln!("troop: {} error(s) in {}", errs.diagnostics.len(), errs.origin);
+            Err(Fail::UsageReported)
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, Fail> {
+    match troop_config::load(cli.config.as_deref()) {
+        Ok(c) => Ok(c),
+        Err(LoadError::Invalid(errs)) => {
+            eprintln!("{errs}");
+            eprintln!("troop: {} error(s) in {}; run `troop config check` after fixing them", errs.diagnostics.len(), errs.origin);
+            Err(Fail::UsageReported)
+        }
+        Err(e) => Err(usage(e)),
+    }
+}
+
+fn open_store(cfg: &Config) -> Result<Arc<troop_store::SqliteStore>, Fail> {
+    troop_store::open(&cfg.agent.store).map(Arc::new).map_err(usage)
+}
+
+/// Everything a scan or the daemon needs, built from the config.
+struct Wired {
+    engine: Arc<Engine>,
+    monkeys: Vec<troop_monkeys::registry::Built>,
+    store: Arc<troop_store::SqliteStore>,
+    metrics: Arc<Metrics>,
+}
+
+async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>) -> Result<Wired, Fail> {
+    let store = open_store(cfg)?;
+    let sinks = troop_alerts::registry::build(&cfg.alerts).map_err(usage)?;
+    let aws = Arc::new(AwsContext::new(&cfg.aws).await);
+    let (monkeys, skipped) = troop_monkeys::registry::build(cfg, &aws, only).map_err(usage)?;
+    for s in skipped {
+        eprintln!("troop: monkey `{}` skipped: {}", s.name, s.reason);
+    }
+    let routes = cfg.alerts.routes.iter().map(|r| Route { matchers: r.matchers.clone(), sinks: r.sinks.clone() }).collect();
+    let metrics = Arc::new(Metrics::default());
+    for m in &monkeys {
+        metrics.register(m.monkey.name());
+    }
+    let engine = Arc::new(Engine::new(store.clone(), sinks, routes, metrics.clone(), Arc::new(SystemClock), progress));
+    Ok(Wired { engine, monkeys, store, metrics })
+}
+
+/// SIGTERM or SIGINT fires the trigger.
+fn on_signals(trigger: ShutdownTrigger) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("signal received: shutting down");
+        trigger.trigger();
+    });
+    Ok(())
+}
+
+async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
+    let cfg = load_config(cli)?;
+    let term = progress::TermProgress::detect().map(Arc::new);
+    let progress: Arc<dyn Progress> = match &term {
+        Some(t) => t.clone(),
+        None => Arc::new(NoProgress),
+    };
+    let w = wire(&cfg, &args.monkeys, progress).await?;
+    let (trigger, sd) = shutdown::channel();
+    on_signals(trigger).map_err(Fail::Runtime)?;
+    let passes = w.monkeys.iter().map(|b| {
+        w.engine.run_pass(b.monkey.clone(), b.schedule.timeout, sd.clone(), cfg.agent.shutdown_grace)
+    });
+    let summaries = futures::future::join_all(passes).await;
+    if let Some(t) = &term {
+        t.clear();
+    }
+    let mut failed = false;
+    for s in &summaries {
+        match &s.status {
+            PassStatus::Ok => {}
+            PassStatus::Failed(msg) => {
+                failed = true;
+                eprintln!("troop: {} failed: {msg}", s.monkey);
+            }
+            PassStatus::TimedOut(d) => {
+                failed = true;
+                eprintln!("troop: {} failed: timed out after {}", s.monkey, humantime::format_duration(*d));
+            }
+            PassStatus::Abandoned => {
+                failed = true;
+                eprintln!("troop: {} interrupted; nothing from this pass was stored", s.monkey);
+            }
+            PassStatus::Skipped => eprintln!("troop: {} skipped: a pass was already running", s.monkey),
+        }
+        for e in &s.sink_errors {
+            eprintln!("troop: {e}");
+        }
+    }
+    match cli.format {
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = summaries
+                .iter()
+                .map(|s| {
+                    let (status, error) = match &s.status {
+                        PassStatus::Ok => ("ok", None),
+                        PassStatus::Failed(m) => ("failed", Some(m.clone())),
+                        PassStatus::TimedOut(_) => ("timed_out", None),
+                        PassStatus::Abandoned => ("abandoned", None),
+                        PassStatus::Skipped => ("skipped", None),
+                    };
+                    serde_json::json!({
+                        "monkey": s.monkey,
+                        "status": status,
+                        "error": error,
+                        "duration_seconds": s.duration.as_secs_f64(),
+                        "items": s.items_seen,
+                        "revisions": s.revisions_written,
+                        "open_findings": s.open_findings,
+                        "events": s.events.iter().filter(|e| e.event != troop_core::EventKind::StillOpen).count(),
+                        "aws_api_calls": s.counters.get("aws_api_calls").copied().unwrap_or(0),
+                    })
+                })
+                .collect();
+            output::print_json(&rows).map_err(Fail::Runtime)?;
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = summaries
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.monkey.clone(),
+                        match &s.status {
+                            PassStatus::Ok => "ok".into(),
+                            PassStatus::Failed(_) => "FAILED".into(),
+                            PassStatus::TimedOut(_) => "TIMED OUT".into(),
+                            PassStatus::Abandoned => "INTERRUPTED".into(),
+                            PassStatus::Skipped => "skipped".into(),
+                        },
+                        format!("{:.1}s", s.duration.as_secs_f64()),
+                        s.items_seen.to_string(),
+                        s.revisions_written.to_string(),
+                        s.open_findings.to_string(),
+                        s.counters.get("aws_api_calls").copied().unwrap_or(0).to_string(),
+                    ]
+                })
+                .collect();
+            print!("{}", output::table(&["MONKEY", "STATUS", "TIME", "ITEMS", "REVISIONS", "OPEN FINDINGS", "AWS CALLS"], &rows));
+        }
+    }
+    if failed {
+        return Err(Fail::Code(1));
+    }
+    if let Some(threshold) = args.fail_on {
+        let min = match threshold {
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Critical => Severity::Critical,
+        };
+        let open = w
+            .store
+            .findings(&FindingFilter { state: Some(FindingState::Open), monkey: None })
+            .map_err(|e| Fail::Runtime(e.into()))?;
+        let n = open.iter().filter(|f| f.severity >= min).count();
+        if n > 0 {
+            eprintln!("troop: {n} open finding(s) at or above {min}");
+            return Err(Fail::Code(3));
+        }
+    }
+    Ok(())
+}
+
+async fn run(cli: &Cli) -> Result<(), Fail> {
+    let cfg = load_config(cli)?;
+    let w = wire(&cfg, &[], Arc::new(NoProgress)).await?;
+    let listener = troop_server::bind(cfg.agent.listen).await.map_err(usage)?;
+    let (trigger, sd) = shutdown::channel();
+    on_signals(trigger).map_err(Fail::Runtime)?;
+    eprintln!(
+        "troop: running {} monkey(s); serving http://{} (/healthz, /metrics)",
+        w.monkeys.len(),
+        listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    );
+    let state = troop_server::AppState { store: w.store.clone(), metrics: w.metrics.clone() };
+    let server = tokio::spawn(troop_server::serve(listener, state, sd.clone()));
+    let monkeys = w.monkeys.iter().map(|b| (b.monkey.clone(), b.schedule)).collect();
+    let grace = cfg.agent.shutdown_grace;
+    let scheduler = tokio::spawn(troop_core::scheduler::run(w.engine.clone(), monkeys, sd.clone(), grace));
+    let mut wait = sd.clone();
+    wait.recv().await;
+    // Passes get `grace` to finish; past that they are abandoned unwritten.
+    let deadline = grace + Duration::from_secs(1);
+    if tokio::time::timeout(deadline, async {
+        let _ = scheduler.await;
+        let _ = server.await;
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("shutdown deadline passed; exiting");
+    }
+    eprintln!("troop: stopped");
+    Ok(())
+}

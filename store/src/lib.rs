@@ -1,0 +1,38 @@
+//! troop-store: the SQLite implementation of [`troop_core::Store`].
+//!
+//! Invariants:
+//! - Schema changes only through the numbered migrations in [`migrations`],
+//!   tracked in `PRAGMA user_version`.
+//! - A monkey pass is committed in exactly one transaction (`commit_pass`);
+//!   WAL journaling means readers never see half a pass and a process killed
+//!   at any point leaves the previous state intact.
+//! - A revision is written only when an item's canonical content hash changes;
+//!   items are marked deleted only inside a scope the pass covered completely.
+
+mod migrations;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("unsupported store URL `{0}`: use sqlite://PATH")]
+    Unsupported(String),
+    #[error("postgres stores are not available in this build; use sqlite://PATH")]
+    Postgres,
+    #[error("cannot open store {path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+    #[error("store {path} has schema version {found}, newer than this troop understands ({known}); upgrade troop")]
+    TooNew { path: String, found: i64, known: i64 },
+}
+
+/// Open the store named by an `[agent] store` URL.
+pub fn open(url: &str) -> Result<SqliteStore, OpenError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        SqliteStore::open(path)
+    } else if url.starts_with("postgres://") {
+        Err(OpenError::Postgres)
+    } else {
+        Err(OpenError::Unsupported(url.to_string()))
+    }
+}

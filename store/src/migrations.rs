@@ -1,0 +1,62 @@
+//! Numbered schema migrations. Append only: never edit a released entry.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: passes, items and their revisions, findings.
+    r#"
+    CREATE TABLE passes (
+        id          INTEGER PRIMARY KEY,
+        monkey      TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        error       TEXT,
+        stats       TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX passes_monkey ON passes (monkey, id);
+
+    CREATE TABLE items (
+        item        TEXT PRIMARY KEY,
+        technology  TEXT NOT NULL,
+        account     TEXT NOT NULL,
+        region      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        revision    INTEGER NOT NULL,
+        hash        TEXT,
+        deleted     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX items_scope ON items (technology, account, region);
+
+    CREATE TABLE revisions (
+        item        TEXT NOT NULL REFERENCES items (item),
+        revision    INTEGER NOT NULL,
+        at          INTEGER NOT NULL,
+        change      TEXT NOT NULL CHECK (change IN ('created', 'modified', 'deleted')),
+        hash        TEXT,
+        content     TEXT,
+        summary     TEXT NOT NULL DEFAULT '[]',
+        pass_id     INTEGER NOT NULL REFERENCES passes (id),
+        PRIMARY KEY (item, revision)
+    );
+    CREATE INDEX revisions_at ON revisions (at);
+
+    CREATE TABLE findings (
+        fingerprint TEXT PRIMARY KEY,
+        monkey      TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('open', 'resolved', 'silenced')),
+        account     TEXT NOT NULL,
+        region      TEXT NOT NULL,
+        resource    TEXT NOT NULL,
+        scope       TEXT NOT NULL,
+        title       TEXT NOT NULL,
+        details     TEXT NOT NULL,
+        labels      TEXT NOT NULL,
+        first_seen  INTEGER NOT NULL,
+        last_seen   INTEGER NOT NULL,
+        resolved_at INTEGER,
+        pass_id     INTEGER NOT NULL
+    );
+    CREATE INDEX findings_monkey_state ON findings (monkey, state);
+    "#,
+];

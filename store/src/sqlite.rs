@@ -1,0 +1,337 @@
+use crate::OpenError;
+use crate::migrations::MIGRATIONS;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+use time::OffsetDateTime;
+use troop_core::canonical;
+use troop_core::clock::rfc3339;
+use troop_core::finding::{EventKind, FindingEvent, FindingState, Severity, StoredFinding};
+use troop_core::monkey::Report;
+use troop_core::store::{CommitOutcome, FindingFilter, PassMeta, Revision, Store, StoreError};
+
+/// Fault injection for crash tests: hold the pass transaction open this many
+/// milliseconds before committing. Read once at open; unset in normal use.
+const FAULT_COMMIT_DELAY_ENV: &str = "TROOP_FAULT_COMMIT_DELAY_MS";
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    fault_commit_delay: Option<Duration>,
+}
+
+fn be(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn ts(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix).map(rfc3339).unwrap_or_else(|_| unix.to_string())
+}
+
+impl SqliteStore {
+    pub fn open(path: &str) -> Result<SqliteStore, OpenError> {
+        let err = |source| OpenError::Sqlite { path: path.to_string(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        let mut store = SqliteStore {
+            conn: Mutex::new(conn),
+            fault_commit_delay: std::env::var(FAULT_COMMIT_DELAY_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
+        };
+        store.migrate(path)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, path: &str) -> Result<(), OpenError> {
+        let err = |source| OpenError::Sqlite { path: path.to_string(), source };
+        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+        let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
+        let known = MIGRATIONS.len() as i64;
+        if current > known {
+            return Err(OpenError::TooNew { path: path.to_string(), found: current, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = conn.transaction().map_err(err)?;
+            tx.execute_batch(sql).map_err(err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `PRAGMA integrity_check` result ("ok" when healthy).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.lock().query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(be)
+    }
+
+    /// Number of committed passes per status, for tests and diagnostics.
+    pub fn pass_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT status, COUNT(*) FROM passes GROUP BY status").map_err(be)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
+    }
+}
+
+const FINDING_COLS: &str = "fingerprint, monkey, kind, severity, state, account, region, resource, scope, title, details, labels, first_seen, last_seen, resolved_at";
+
+fn finding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFinding> {
+    let sev: String = r.get(3)?;
+    let state: String = r.get(4)?;
+    let details: String = r.get(10)?;
+    let labels: String = r.get(11)?;
+    Ok(StoredFinding {
+        fingerprint: r.get(0)?,
+        monkey: r.get(1)?,
+        kind: r.get(2)?,
+        severity: Severity::parse(&sev).unwrap_or(Severity::Warning),
+        state: FindingState::parse(&state).unwrap_or(FindingState::Open),
+        account: r.get(5)?,
+        region: r.get(6)?,
+        resource: r.get(7)?,
+        scope: r.get(8)?,
+        title: r.get(9)?,
+        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+        labels: serde_json::from_str(&labels).unwrap_or_default(),
+        first_seen: ts(r.get(12)?),
+        last_seen: ts(r.get(13)?),
+        resolved_at: r.get::<_, Option<i64>>(14)?.map(ts),
+    })
+}
+
+fn load_finding(tx: &Transaction<'_>, fp: &str) -> rusqlite::Result<StoredFinding> {
+    tx.prepare_cached(&format!("SELECT {FINDING_COLS} FROM findings WHERE fingerprint = ?1"))?
+        .query_row([fp], finding_from_row)
+}
+
+fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
+    let summary: String = r.get(7)?;
+    let content: Option<String> = r.get(8)?;
+    Ok(Revision {
+        item: r.get(0)?,
+        technology: r.get(1)?,
+        account: r.get(2)?,
+        region: r.get(3)?,
+        name: r.get(4)?,
+        revision: r.get(5)?,
+        at: ts(r.get(6)?),
+        summary: serde_json::from_str(&summary).unwrap_or_default(),
+        change: r.get(9)?,
+        content: content.and_then(|c| serde_json::from_str(&c).ok()),
+    })
+}
+
+const REVISION_SELECT: &str = "SELECT r.item, i.technology, i.account, i.region, i.name, r.revision, r.at, r.summary, r.content, r.change FROM revisions r JOIN items i ON i.item = r.item";
+
+impl SqliteStore {
+    fn commit_items(tx: &Transaction<'_>, pass_id: i64, now: i64, report: &Report) -> rusqlite::Result<(usize, usize)> {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut written = 0;
+        let mut get = tx.prepare_cached("SELECT revision, hash, deleted FROM items WHERE item = ?1")?;
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO items (item, technology, account, region, name, revision, hash, deleted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
+             ON CONFLICT (item) DO UPDATE SET name = excluded.name, revision = excluded.revision,
+                 hash = excluded.hash, deleted = 0",
+        )?;
+        let mut add_rev = tx.prepare_cached(
+            "INSERT INTO revisions (item, revision, at, change, hash, content, pass_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for s in &report.snapshots {
+            if !seen.insert(s.item.as_str()) {
+                continue;
+            }
+            let content = canonical::to_string(&s.content);
+            let hash = canonical::hash(&s.content);
+            let prev: Option<(i64, Option<String>, bool)> =
+                get.query_row([&s.item], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+            let (revision, change) = match prev {
+                None => (1, "created"),
+                Some((rev, _, true)) => (rev + 1, "created"),
+                Some((_, Some(h), false)) if h == hash => continue,
+                Some((rev, _, false)) => (rev + 1, "modified"),
+            };
+            upsert.execute(params![s.item, s.technology, s.account, s.region, s.name, revision, hash])?;
+            add_rev.execute(params![s.item, revision, now, change, hash, content, pass_id])?;
+            written += 1;
+        }
+        // Deletions, only inside scopes this pass listed completely.
+        let mut scopes: Vec<_> = report.coverage.iter().collect();
+        scopes.sort();
+        scopes.dedup();
+        let mut live = tx.prepare_cached(
+            "SELECT item, revision FROM items WHERE technology = ?1 AND account = ?2 AND (?3 = '*' OR region = ?3) AND deleted = 0",
+        )?;
+        let mut mark = tx.prepare_cached("UPDATE items SET deleted = 1, revision = ?2, hash = NULL WHERE item = ?1")?;
+        for c in scopes {
+            let gone: Vec<(String, i64)> = live
+                .query_map(params![c.scope, c.account, c.region], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter(|(item, _)| !seen.contains(item.as_str()))
+                .collect();
+            for (item, rev) in gone {
+                mark.execute(params![item, rev + 1])?;
+                add_rev.execute(params![item, rev + 1, now, "deleted", None::<String>, None::<String>, pass_id])?;
+                written += 1;
+            }
+        }
+        Ok((seen.len(), written))
+    }
+
+    fn commit_findings(
+        tx: &Transaction<'_>,
+        pass: &PassMeta,
+        pass_id: i64,
+        report: &Report,
+    ) -> rusqlite::Result<Vec<FindingEvent>> {
+        let now = pass.finished_at.unix_timestamp();
+        let at = rfc3339(pass.finished_at);
+        let mut events = Vec::new();
+        let mut reported: HashSet<String> = HashSet::new();
+        for f in &report.findings {
+            let fp = f.fingerprint();
+            if !reported.insert(fp.clone()) {
+                continue;
+            }
+            let details = canonical::to_string(&f.details);
+            let labels = serde_json::to_string(&f.labels).unwrap_or_else(|_| "{}".into());
+            let prev: Option<(String, String)> = tx
+                .prepare_cached("SELECT state, severity FROM findings WHERE fingerprint = ?1")?
+                .query_row([&fp], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let event = match &prev {
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO findings (fingerprint, monkey, kind, severity, state, account, region, resource, scope,
+                             title, details, labels, first_seen, last_seen, pass_id)
+                         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+                    )?
+                    .execute(params![
+                        fp, f.monkey, f.kind, f.severity.as_str(), f.account, f.region, f.resource, f.scope,
+                        f.title, details, labels, now, pass_id
+                    ])?;
+                    EventKind::Opened
+                }
+                Some((state, sev)) => {
+                    let reopened = state == "resolved";
+                    tx.prepare_cached(
+                        "UPDATE findings SET severity = ?2, title = ?3, details = ?4, labels = ?5, scope = ?6, last_seen = ?7,
+                             pass_id = ?8,
+                             state = CASE WHEN state = 'resolved' THEN 'open' ELSE state END,
+                             first_seen = CASE WHEN state = 'resolved' THEN ?7 ELSE first_seen END,
+                             resolved_at = NULL
+                         WHERE fingerprint = ?1",
+                    )?
+                    .execute(params![fp, f.severity.as_str(), f.title, details, labels, f.scope, now, pass_id])?;
+                    let old = Severity::parse(sev).unwrap_or(f.severity);
+                    if reopened {
+                        EventKind::Opened
+                    } else if f.severity > old {
+                        EventKind::SeverityUp
+                    } else if f.severity < old {
+                        EventKind::SeverityDown
+                    } else {
+                        EventKind::StillOpen
+                    }
+                }
+            };
+            events.push(FindingEvent { event, at: at.clone(), finding: load_finding(tx, &fp)? });
+        }
+        // Resolve what a complete listing no longer reports.
+        let candidates: Vec<(String, String, String, String)> = tx
+            .prepare_cached("SELECT fingerprint, scope, account, region FROM findings WHERE monkey = ?1 AND state IN ('open', 'silenced')")?
+            .query_map([&pass.monkey], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        for (fp, scope, account, region) in candidates {
+            if reported.contains(&fp) || !report.coverage.iter().any(|c| c.covers(&scope, &account, &region)) {
+                continue;
+            }
+            tx.prepare_cached("UPDATE findings SET state = 'resolved', resolved_at = ?2, pass_id = ?3 WHERE fingerprint = ?1")?
+                .execute(params![fp, now, pass_id])?;
+            events.push(FindingEvent { event: EventKind::Resolved, at: at.clone(), finding: load_finding(tx, &fp)? });
+        }
+        Ok(events)
+    }
+}
+
+impl Store for SqliteStore {
+    fn commit_pass(&self, pass: &PassMeta, report: &Report) -> Result<CommitOutcome, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(be)?;
+        let stats = serde_json::to_string(&report.counters).unwrap_or_else(|_| "{}".into());
+        tx.execute(
+            "INSERT INTO passes (monkey, started_at, finished_at, status, stats) VALUES (?1, ?2, ?3, 'ok', ?4)",
+            params![pass.monkey, pass.started_at.unix_timestamp(), pass.finished_at.unix_timestamp(), stats],
+        )
+        .map_err(be)?;
+        let pass_id = tx.last_insert_rowid();
+        let (items_seen, revisions_written) =
+            Self::commit_items(&tx, pass_id, pass.finished_at.unix_timestamp(), report).map_err(be)?;
+        let events = Self::commit_findings(&tx, pass, pass_id, report).map_err(be)?;
+        let open_findings: i64 = tx
+            .query_row("SELECT COUNT(*) FROM findings WHERE monkey = ?1 AND state = 'open'", [&pass.monkey], |r| r.get(0))
+            .map_err(be)?;
+        if let Some(d) = self.fault_commit_delay {
+            eprintln!("fault injection: pass {pass_id} written, holding its transaction open for {}ms", d.as_millis());
+            std::thread::sleep(d);
+        }
+        tx.commit().map_err(be)?;
+        Ok(CommitOutcome { pass_id, events, revisions_written, items_seen, open_findings: open_findings as usize })
+    }
+
+    fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO passes (monkey, started_at, finished_at, status, error) VALUES (?1, ?2, ?3, 'failed', ?4)",
+                params![pass.monkey, pass.started_at.unix_timestamp(), pass.finished_at.unix_timestamp(), error],
+            )
+            .map(|_| ())
+            .map_err(be)
+    }
+
+    fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {FINDING_COLS} FROM findings WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR monkey = ?2)
+                 ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, monkey, kind, account, region, resource"
+            ))
+            .map_err(be)?;
+        let rows = st
+            .query_map(params![filter.state.map(|s| s.as_str()), filter.monkey], finding_from_row)
+            .map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
+    }
+
+    fn revisions_since(&self, since: OffsetDateTime) -> Result<Vec<Revision>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(&format!("{REVISION_SELECT} WHERE r.at >= ?1 ORDER BY r.at, r.item, r.revision"))
+            .map_err(be)?;
+        let rows = st.query_map([since.unix_timestamp()], revision_from_row).map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
+    }
+
+    fn history(&self, item: &str) -> Result<Vec<Revision>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!("{REVISION_SELECT} WHERE r.item = ?1 ORDER BY r.revision")).map_err(be)?;
+        let rows: Vec<Revision> = st.query_map([item], revision_from_row).map_err(be)?.collect::<Result<_, _>>().map_err(be)?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(format!("no item `{item}` in the store")));
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+use super::*;
+use serde_json::json;
+use troop_core::finding::Finding;
+use troop_core::monkey::{Coverage, Snapshot};
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+    (dir, s)
+}
+
+fn pass(t: i64) -> PassMeta {
+    let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+    PassMeta { monkey: "security".into(), started_at: at, finished_at: at }
+}
+
+fn snap(name: &str, region: &str, content: serde_json::Value) -> Snapshot {
+    Snapshot {
+        item: Snapshot::item_id("ec2:security-group", "111", region, name),
+        technology: "ec2:security-group".into(),
+        account: "111".into(),
+        region: region.into(),
+        name: name.into(),
+        content,
+    }
+}
+
+fn cover(region: &str) -> Coverage {
+    Coverage { scope: "ec2:security-group".into(), account: "111".into(), region: region.into() }
+}
+
+fn finding(resource: &str, severity: Severity) -> Finding {
+    Finding {
+        monkey: "security".into(),
+        kind: "sg-open-ingress".into(),
+        severity,
+        account: "111".into(),
+        region: "r1".into(),
+        resource: resource.into(),
+        title: format!("{resource} is open"),
+        details: json!({"port": 22}),
+        labels: Default::default(),
+        scope: "ec2:security-group".into(),
+    }
+}
+
+#[test]
+fn revisions_follow_content_changes_and_complete_listings() {
+    let (_d, s) = store();
+    // (snapshots, coverage, expected (item name, revision, change) written by this pass)
+    type Step = (Vec<Snapshot>, Vec<Coverage>, Vec<(&'static str, i64, &'static str)>);
+    let steps: Vec<Step> = vec![
+        (
+            vec![snap("a", "r1", json!({"x": 1, "y": [1, 2]})), snap("b", "r1", json!({})), snap("c", "r2", json!({}))],
+            vec![cover("r1"), cover("r2")],
+            vec![("a", 1, "created"), ("b", 1, "created"), ("c", 1, "created")],
+        ),
+        // same content, other key order: nothing
+        (
+            vec![snap("a", "r1", json!({"y": [1, 2], "x": 1})), snap("b", "r1", json!({})), snap("c", "r2", json!({}))],
+            vec![cover("r1"), cover("r2")],
+            vec![],
+        ),
+        // a modified; c missing but r2 was not listed completely: untouched
+        (vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]})), snap("b", "r1", json!({}))], vec![cover("r1")], vec![("a", 2, "modified")]),
+        // b missing from a complete r1 listing: deleted
+        (vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]}))], vec![cover("r1"), cover("r2")], vec![("b", 2, "deleted"), ("c", 2, "deleted")]),
+        // b comes back
+        (vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]})), snap("b", "r1", json!({}))], vec![cover("*")], vec![("b", 3, "created")]),
+    ];
+    for (i, (snaps, coverage, want)) in steps.into_iter().enumerate() {
+        let t = i as i64 * 100;
+        let out = s.commit_pass(&pass(t), &Report { snapshots: snaps, coverage, ..Default::default() }).unwrap();
+        let since = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+        let got: Vec<(String, i64, String)> =
+            s.revisions_since(since).unwrap().into_iter().map(|r| (r.name, r.revision, r.change)).collect();
+        let want: Vec<(String, i64, String)> = want.into_iter().map(|(n, r, c)| (n.to_string(), r, c.to_string())).collect();
+        assert_eq!(got, want, "step {i}");
+        assert_eq!(out.revisions_written, want.len(), "step {i}");
+    }
+    let h = s.history("ec2:security-group/111/r1/b").unwrap();
+    assert_eq!(h.iter().map(|r| r.change.as_str()).collect::<Vec<_>>(), ["created", "deleted", "created"]);
+    assert_eq!(h[1].content, None);
+    assert!(matches!(s.history("nope"), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn finding_lifecycle() {
+    let (_d, s) = store();
+    let kinds = |out: CommitOutcome| -> Vec<(String, EventKind)> {
+        out.events.into_iter().map(|e| (e.finding.resource, e.event)).collect()
+    };
+    let full = vec![cover("r1")];
+    let r = |findings: Vec<Finding>, coverage: Vec<Coverage>| Report { findings, coverage, ..Default::default() };
+
+    let out = s.commit_pass(&pass(0), &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full.clone())).unwrap();
+    assert_eq!(out.open_findings, 2);
+    assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::Opened), ("sg-2".into(), EventKind::Opened)]);
+
+    let out = s.commit_pass(&pass(10), &r(vec![finding("sg-1", Severity::Critical), finding("sg-2", Severity::Warning)], full.clone())).unwrap();
+    assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityUp), ("sg-2".into(), EventKind::StillOpen)]);
+
+    // sg-2 gone, but the listing was not complete: stays open
+    let out = s.commit_pass(&pass(20), &r(vec![finding("sg-1", Severity::Warning)], vec![])).unwrap();
+    assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityDown)]);
+    assert_eq!(s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None }).unwrap().len(), 2);
+
+    // complete listing without sg-2: resolved
+    let out = s.commit_pass(&pass(30), &r(vec![finding("sg-1", Severity::Warning)], full.clone())).unwrap();
+    assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::StillOpen), ("sg-2".into(), EventKind::Resolved)]);
+    let resolved = s.findings(&FindingFilter { state: Some(FindingState::Resolved), monkey: Some("security".into()) }).unwrap();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].resolved_at.as_deref(), Some("2023-11-14T22:13:50Z"));
+
+    // it comes back: opened again, first_seen reset
+    let out = s.commit_pass(&pass(40), &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full)).unwrap();
+    let ev = out.events.iter().find(|e| e.finding.resource == "sg-2").unwrap();
+    assert_eq!(ev.event, EventKind::Opened);
+    assert_eq!(ev.finding.first_seen, "2023-11-14T22:14:00Z");
+    assert_eq!(ev.finding.fingerprint, finding("sg-2", Severity::Warning).fingerprint());
+    // the other monkey's findings are never touched by this one's passes
+    assert!(s.findings(&FindingFilter { state: None, monkey: Some("limits".into()) }).unwrap().is_empty());
+}
+
+#[test]
+fn failed_pass_changes_nothing_but_the_log() {
+    let (_d, s) = store();
+    s.commit_pass(&pass(0), &Report { findings: vec![finding("sg-1", Severity::Warning)], coverage: vec![cover("r1")], ..Default::default() })
+        .unwrap();
+    s.record_failed_pass(&pass(10), "boom").unwrap();
+    assert_eq!(s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None }).unwrap().len(), 1);
+    let counts = s.pass_counts().unwrap();
+    assert_eq!((counts["ok"], counts["failed"]), (1, 1));
+}
+
+#[test]
+fn reopening_keeps_data_and_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.db");
+    let p = p.to_str().unwrap();
+    {
+        let s = SqliteStore::open(p).unwrap();
+        s.commit_pass(&pass(0), &Report { snapshots: vec![snap("a", "r1", json!({}))], ..Default::default() }).unwrap();
+    }
+    let s = SqliteStore::open(p).unwrap();
+    assert_eq!(s.history("ec2:security-group/111/r1/a").unwrap().len(), 1);
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+    s.lock().pragma_update(None, "user_version", 99).unwrap();
+    drop(s);
+    assert!(matches!(SqliteStore::open(p), Err(OpenError::TooNew { found: 99, .. })));
+    assert!(matches!(crate::open("postgres://x@y/z"), Err(OpenError::Postgres)));
+    assert!(matches!(crate::open("mysql://x"), Err(OpenError::Unsupported(_))));
+}
