@@ -187,9 +187,9 @@ struct Wired {
     metrics: Arc<Metrics>,
 }
 
-async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>) -> Result<Wired, Fail> {
+async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>, json_stdout: bool) -> Result<Wired, Fail> {
     let store = open_store(cfg)?;
-    let sinks = troop_alerts::registry::build(&cfg.alerts).map_err(usage)?;
+    let sinks = troop_alerts::registry::build(&cfg.alerts, json_stdout).map_err(usage)?;
     let aws = Arc::new(AwsContext::new(&cfg.aws).await);
     let (monkeys, skipped) = troop_monkeys::registry::build(cfg, &aws, only).map_err(usage)?;
     for s in skipped {
@@ -227,7 +227,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
         Some(t) => t.clone(),
         None => Arc::new(NoProgress),
     };
-    let w = wire(&cfg, &args.monkeys, progress).await?;
+    let w = wire(&cfg, &args.monkeys, progress, cli.format == Format::Json).await?;
     let (trigger, sd) = shutdown::channel();
     on_signals(trigger).map_err(Fail::Runtime)?;
     let passes = w.monkeys.iter().map(|b| {
@@ -333,7 +333,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
 
 async fn run(cli: &Cli) -> Result<(), Fail> {
     let cfg = load_config(cli)?;
-    let w = wire(&cfg, &[], Arc::new(NoProgress)).await?;
+    let w = wire(&cfg, &[], Arc::new(NoProgress), false).await?;
     let listener = troop_server::bind(cfg.agent.listen).await.map_err(usage)?;
     let (trigger, sd) = shutdown::channel();
     on_signals(trigger).map_err(Fail::Runtime)?;

@@ -1,1 +1,11 @@
+//! Integration tests: the real `troop` binary against a real moto server on
+//! loopback, seeded through the Rust AWS SDK. One test binary (fast to link);
+//! every test starts its own emulator, so tests are independent.
 
+mod support;
+
+mod bad_input;
+mod config_cli;
+mod crash;
+mod daemon;
+mod scan;

@@ -20,6 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+/// The HTTPS client every AWS SDK client of troop uses (rustls with ring).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
 /// One account to read, with the SDK config (credentials) to read it with.
 #[derive(Clone, Debug)]
 pub struct AccountTarget {
@@ -40,9 +45,7 @@ impl AwsContext {
     /// Load the ambient configuration (environment, profile, default credential
     /// chain). Does no network IO: accounts are resolved on first use.
     pub async fn new(cfg: &troop_config::Aws) -> AwsContext {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = http_client();
         let endpoint = cfg
             .endpoint_url
             .clone()

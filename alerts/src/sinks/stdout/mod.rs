@@ -6,11 +6,12 @@ use troop_core::{FindingEvent, Sink, SinkError};
 
 pub struct StdoutSink {
     name: String,
+    to_stderr: bool,
 }
 
 impl StdoutSink {
-    pub fn build(name: &str) -> Self {
-        StdoutSink { name: name.to_string() }
+    pub fn build(name: &str, to_stderr: bool) -> Self {
+        StdoutSink { name: name.to_string(), to_stderr }
     }
 }
 
@@ -42,8 +43,14 @@ impl Sink for StdoutSink {
             text.push_str(&line(ev));
             text.push('\n');
         }
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| SinkError::Transient(e.to_string()))
+        let res = if self.to_stderr {
+            let mut out = std::io::stderr().lock();
+            out.write_all(text.as_bytes()).and_then(|_| out.flush())
+        } else {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).and_then(|_| out.flush())
+        };
+        res.map_err(|e| SinkError::Transient(e.to_string()))
     }
 }
 

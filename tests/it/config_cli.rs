@@ -1,0 +1,69 @@
+use crate::support::Workspace;
+
+const THREE_MISTAKES: &str = r#"[agent]
+listen = "localhost"
+
+[monkeys.security]
+interval = "15 minutes please"
+
+[[alerts.sinks]]
+name = "hook"
+type = "stdout"
+
+[[alerts.routes]]
+sinks = ["pager"]
+"#;
+
+#[test]
+fn three_mistakes_give_three_located_errors_and_exit_2() {
+    let ws = Workspace::new(THREE_MISTAKES);
+    let r = ws.run(&["config", "check"]);
+    r.assert_code(2);
+    let lines = r.stderr_lines();
+    assert_eq!(lines.len(), 4, "three diagnostics and a count:\n{}", r.stderr);
+    assert!(lines[0].starts_with("troop.toml:2:10: error[invalid-value]:"), "{}", lines[0]);
+    assert!(lines[1].starts_with("troop.toml:5:12: error[invalid-duration]:"), "{}", lines[1]);
+    assert!(lines[2].starts_with("troop.toml:12:10: error[unknown-sink]:"), "{}", lines[2]);
+    assert!(lines[3].contains("3 error(s)"), "{}", lines[3]);
+
+    // the same errors stop every verb that loads the config
+    let r = ws.run(&["scan"]);
+    r.assert_code(2);
+    assert_eq!(r.stderr_lines().len(), 4, "{}", r.stderr);
+}
+
+#[test]
+fn config_check_json_lists_diagnostics() {
+    let ws = Workspace::new(THREE_MISTAKES);
+    let r = ws.run(&["config", "check", "--format", "json"]);
+    r.assert_code(2);
+    let diags = r.json();
+    let got: Vec<(u64, u64, &str)> = diags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["line"].as_u64().unwrap(), d["column"].as_u64().unwrap(), d["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, vec![(2, 10, "invalid-value"), (5, 12, "invalid-duration"), (12, 10, "unknown-sink")]);
+}
+
+#[test]
+fn the_printed_example_passes_config_check() {
+    let ws = Workspace::new("");
+    let r = ws.run(&["config", "example"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("[monkeys.security]") && r.stdout.contains("# "), "commented example expected");
+    std::fs::write(ws.file("example.toml"), &r.stdout).unwrap();
+    let r = ws.run(&["config", "check", "example.toml"]);
+    r.assert_code(0);
+    assert_eq!(r.stdout.trim(), "example.toml: ok");
+}
+
+#[test]
+fn missing_config_for_check_is_a_usage_error() {
+    let ws = Workspace::new("");
+    let r = ws.run(&["config", "check", "nope.toml"]);
+    r.assert_code(2);
+    assert_eq!(r.stderr_lines().len(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot read config file nope.toml"), "{}", r.stderr);
+}

@@ -1,0 +1,88 @@
+//! A scan killed with SIGKILL in the middle of committing its pass leaves the
+//! store as it was; the next scan is complete and correct.
+
+use crate::support::{Moto, Workspace};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use troop_core::store::{FindingFilter, Store};
+
+#[tokio::test]
+async fn sigkill_mid_commit_leaves_no_half_written_pass() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let vpc = ec2.create_vpc().cidr_block("10.2.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    for i in 0..25 {
+        let g = ec2
+            .create_security_group()
+            .group_name(format!("g{i}"))
+            .description("x")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap()
+            .group_id
+            .unwrap();
+        if i % 5 == 0 {
+            ec2.authorize_security_group_ingress()
+                .group_id(&g)
+                .ip_permissions(
+                    aws_sdk_ec2::types::IpPermission::builder()
+                        .ip_protocol("tcp")
+                        .from_port(22)
+                        .to_port(22)
+                        .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let mut expected_groups = 0;
+    for region in ["us-east-1", "eu-west-1"] {
+        expected_groups += moto.ec2(region).await.describe_security_groups().send().await.unwrap().security_groups().len();
+    }
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+
+    // Hold the pass transaction open (all rows written, not committed) and kill -9 there.
+    let mut child = ws
+        .cmd(&["scan"])
+        .env("TROOP_FAULT_COMMIT_DELAY_MS", "60000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("fault injection") {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    let marker = rx.recv_timeout(Duration::from_secs(60)).expect("the scan never reached its commit");
+    assert!(marker.contains("holding its transaction open"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    {
+        let db = ws.db();
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+        assert!(db.pass_counts().unwrap().is_empty(), "the killed pass is visible");
+        assert!(db.revisions_since(OffsetDateTime::UNIX_EPOCH).unwrap().is_empty());
+        assert!(db.findings(&FindingFilter::default()).unwrap().is_empty());
+    }
+
+    ws.run(&["scan"]).assert_code(0);
+    let db = ws.db();
+    let revs = db.revisions_since(OffsetDateTime::UNIX_EPOCH).unwrap();
+    assert_eq!(revs.len(), expected_groups);
+    assert!(revs.iter().all(|r| r.revision == 1 && r.change == "created"));
+    assert_eq!(db.findings(&FindingFilter::default()).unwrap().len(), 5);
+    assert_eq!(db.pass_counts().unwrap().get("ok"), Some(&1));
+}

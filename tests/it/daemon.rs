@@ -1,0 +1,110 @@
+use crate::support::{Moto, Workspace, free_port, http_get};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn sigterm(child: &Child) {
+    let ok = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -TERM failed");
+}
+
+/// Wait for exit; the time it took.
+fn wait_exit(child: &mut Child, limit: Duration) -> (Duration, i32) {
+    let start = Instant::now();
+    let code = wait_for(limit, || child.try_wait().unwrap()).map(|s| s.code().unwrap_or(-1));
+    match code {
+        Some(c) => (start.elapsed(), c),
+        None => {
+            let _ = child.kill();
+            panic!("troop run did not exit within {limit:?} of SIGTERM");
+        }
+    }
+}
+
+fn daemon_config(endpoint: &str, port: u16) -> String {
+    format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n[monkeys.security]\ninterval = \"1h\"\njitter = 0\n")
+        + &Workspace::for_emulator(endpoint, "").config_tail()
+}
+
+impl Workspace {
+    /// The emulator config minus its [agent] table (for tests that set their own).
+    fn config_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.file("troop.toml")).unwrap();
+        text.replace("[agent]\nstore = \"sqlite://troop.db\"\n", "")
+    }
+}
+
+#[tokio::test]
+async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
+    let moto = Moto::start();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let ws = Workspace::new(&daemon_config(&moto.endpoint, port));
+    let mut child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+
+    let health = wait_for(Duration::from_secs(30), || http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200));
+    assert!(health.is_some(), "/healthz never answered 200");
+    let metrics = wait_for(Duration::from_secs(30), || {
+        http_get(&addr, "/metrics")
+            .ok()
+            .filter(|(_, body)| body.contains("troop_passes_total{monkey=\"security\",result=\"ok\"} 1"))
+    });
+    let (status, body) = metrics.expect("the first security pass never showed in /metrics");
+    assert_eq!(status, 200);
+    for family in ["troop_pass_duration_seconds", "troop_pass_errors_total", "troop_monkey_counter_total"] {
+        assert!(body.contains(family), "{family} missing:\n{body}");
+    }
+    let (status, findings) = http_get(&addr, "/api/v1/findings").unwrap();
+    assert_eq!(status, 200);
+    assert!(serde_json::from_str::<serde_json::Value>(&findings).unwrap().is_array());
+
+    sigterm(&child);
+    let (took, code) = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test]
+async fn sigterm_during_a_pass_abandons_it_unwritten_within_5s() {
+    let moto = Moto::start();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let ws = Workspace::new(&daemon_config(&moto.endpoint, port));
+    // The pass holds its commit open for a minute: SIGTERM lands mid-pass.
+    let mut child = ws
+        .cmd(&["run"])
+        .env("TROOP_FAULT_COMMIT_DELAY_MS", "60000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("fault injection") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60)).expect("the pass never reached its commit");
+    assert!(http_get(&addr, "/healthz").is_ok());
+    sigterm(&child);
+    let (took, code) = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let db = ws.db();
+    assert_eq!(db.integrity_check().unwrap(), "ok");
+    assert!(db.pass_counts().unwrap().get("ok").is_none(), "the interrupted pass was committed");
+}

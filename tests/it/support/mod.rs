@@ -1,0 +1,138 @@
+//! Test support: the AWS emulator, a scratch workspace with a config, and a
+//! runner for the built binary.
+
+pub mod moto;
+
+pub use moto::Moto;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The troop binary cargo built for these tests.
+pub fn troop_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_troop")
+}
+
+/// A scratch directory holding `troop.toml` and the store.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(config: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("troop.toml"), config).expect("write config");
+        Workspace { dir }
+    }
+
+    /// A config reading only the security monkey from `endpoint`.
+    pub fn for_emulator(endpoint: &str, extra: &str) -> Workspace {
+        Workspace::new(&format!(
+            r#"
+[agent]
+store = "sqlite://troop.db"
+[aws]
+regions = ["us-east-1", "eu-west-1"]
+endpoint_url = "{endpoint}"
+[monkeys.certs]
+enabled = false
+[monkeys.limits]
+enabled = false
+[[alerts.sinks]]
+name = "log"
+type = "jsonl"
+path = "events.jsonl"
+{extra}
+"#
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn db(&self) -> troop_store::SqliteStore {
+        troop_store::SqliteStore::open(self.file("troop.db").to_str().unwrap()).expect("open store")
+    }
+
+    /// `troop ARGS` in this workspace with a clean, emulator-friendly environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(troop_bin());
+        c.args(args).current_dir(self.path()).stdin(Stdio::null());
+        clean_env(&mut c, self.path());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.cmd(args).output().expect("run troop");
+        Run::from(out)
+    }
+}
+
+/// Only the variables a test means to set: dummy credentials, no instance
+/// metadata, no profile files, no ambient endpoint or region.
+pub fn clean_env(c: &mut Command, home: &Path) {
+    for v in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN", "TROOP_LOG", "RUST_LOG"] {
+        c.env_remove(v);
+    }
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-aws-credentials"))
+        .env("HOME", home);
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+    }
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A plain HTTP/1.0 GET against loopback; (status, body). No client crate needed.
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
