@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "troop", version, about = "A troop of small periodic watchers over an AWS estate, behind one alert gateway")]
+#[command(
+    name = "troop",
+    version,
+    about = "A troop of small periodic watchers over an AWS estate, behind one alert gateway"
+)]
 pub struct Cli {
     /// Config file (default: troop.toml in the working directory if present, else built-in defaults).
     #[arg(short, long, global = true, value_name = "PATH")]

@@ -91,7 +91,9 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
             print!("{}", troop_config::EXAMPLE);
             Ok(())
         }
-        Command::Config(ConfigCommand::Check { path }) => config_check(path.as_ref().or(cli.config.as_ref()), cli.format),
+        Command::Config(ConfigCommand::Check { path }) => {
+            config_check(path.as_ref().or(cli.config.as_ref()), cli.format)
+        }
         Command::Findings(args) => {
             let cfg = load_config(&cli)?;
             let store = open_store(&cfg)?;
@@ -121,7 +123,13 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
                             ]
                         })
                         .collect();
-                    print!("{}", output::table(&["SEVERITY", "STATE", "MONKEY", "KIND", "ACCOUNT/REGION", "RESOURCE", "TITLE"], &rows));
+                    print!(
+                        "{}",
+                        output::table(
+                            &["SEVERITY", "STATE", "MONKEY", "KIND", "ACCOUNT/REGION", "RESOURCE", "TITLE"],
+                            &rows
+                        )
+                    );
                     if rows.is_empty() {
                         eprintln!("no findings");
                     }
@@ -144,7 +152,9 @@ fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(),
             }
             Ok(())
         }
-        Err(LoadError::Unreadable { path, source }) => Err(usage(anyhow!("cannot read config file {}: {source}", path.display()))),
+        Err(LoadError::Unreadable { path, source }) => {
+            Err(usage(anyhow!("cannot read config file {}: {source}", path.display())))
+        }
         Err(LoadError::Invalid(errs)) => {
             if format == Format::Json {
                 let diags: Vec<serde_json::Value> = errs
@@ -168,7 +178,11 @@ fn load_config(cli: &Cli) -> Result<Config, Fail> {
         Ok(c) => Ok(c),
         Err(LoadError::Invalid(errs)) => {
             eprintln!("{errs}");
-            eprintln!("troop: {} error(s) in {}; run `troop config check` after fixing them", errs.diagnostics.len(), errs.origin);
+            eprintln!(
+                "troop: {} error(s) in {}; run `troop config check` after fixing them",
+                errs.diagnostics.len(),
+                errs.origin
+            );
             Err(Fail::UsageReported)
         }
         Err(e) => Err(usage(e)),
@@ -195,7 +209,8 @@ async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>, json_s
     for s in skipped {
         eprintln!("troop: monkey `{}` skipped: {}", s.name, s.reason);
     }
-    let routes = cfg.alerts.routes.iter().map(|r| Route { matchers: r.matchers.clone(), sinks: r.sinks.clone() }).collect();
+    let routes =
+        cfg.alerts.routes.iter().map(|r| Route { matchers: r.matchers.clone(), sinks: r.sinks.clone() }).collect();
     let metrics = Arc::new(Metrics::default());
     for m in &monkeys {
         metrics.register(m.monkey.name());
@@ -230,9 +245,10 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
     let w = wire(&cfg, &args.monkeys, progress, cli.format == Format::Json).await?;
     let (trigger, sd) = shutdown::channel();
     on_signals(trigger).map_err(Fail::Runtime)?;
-    let passes = w.monkeys.iter().map(|b| {
-        w.engine.run_pass(b.monkey.clone(), b.schedule.timeout, sd.clone(), cfg.agent.shutdown_grace)
-    });
+    let passes = w
+        .monkeys
+        .iter()
+        .map(|b| w.engine.run_pass(b.monkey.clone(), b.schedule.timeout, sd.clone(), cfg.agent.shutdown_grace));
     let summaries = futures::future::join_all(passes).await;
     if let Some(t) = &term {
         t.clear();
@@ -307,7 +323,10 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                     ]
                 })
                 .collect();
-            print!("{}", output::table(&["MONKEY", "STATUS", "TIME", "ITEMS", "REVISIONS", "OPEN FINDINGS", "AWS CALLS"], &rows));
+            print!(
+                "{}",
+                output::table(&["MONKEY", "STATUS", "TIME", "ITEMS", "REVISIONS", "OPEN FINDINGS", "AWS CALLS"], &rows)
+            );
         }
     }
     if failed {

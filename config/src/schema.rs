@@ -163,7 +163,10 @@ impl Default for Config {
                 },
                 limits: Limits { common: common(true, 3600), warning: 0.80, critical: 0.95 },
             },
-            alerts: Alerts { sinks: vec![SinkConfig { name: "stdout".into(), kind: SinkKind::Stdout }], routes: vec![] },
+            alerts: Alerts {
+                sinks: vec![SinkConfig { name: "stdout".into(), kind: SinkKind::Stdout }],
+                routes: vec![],
+            },
             source: None,
         }
     }
@@ -208,7 +211,11 @@ fn duration(t: &mut Tbl, sink: &mut Sink, key: &'static str, min: Duration) -> O
     match humantime::parse_duration(s.v.trim()) {
         Ok(d) if d >= min => Some(d),
         Ok(_) => {
-            sink.error(codes::INVALID_DURATION, s.span, format!("`{key}` must be at least {}", humantime::format_duration(min)));
+            sink.error(
+                codes::INVALID_DURATION,
+                s.span,
+                format!("`{key}` must be at least {}", humantime::format_duration(min)),
+            );
             None
         }
         Err(e) => {
@@ -233,7 +240,9 @@ fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
     if let Some(s) = t.string(sink, "listen") {
         match s.v.parse::<SocketAddr>() {
             Ok(addr) => a.listen = addr,
-            Err(_) => sink.error(codes::INVALID_VALUE, s.span, format!("`listen` = \"{}\" is not an IP:PORT address", s.v)),
+            Err(_) => {
+                sink.error(codes::INVALID_VALUE, s.span, format!("`listen` = \"{}\" is not an IP:PORT address", s.v))
+            }
         }
     }
     if let Some(d) = duration(t, sink, "shutdown_grace", Duration::ZERO) {
@@ -256,7 +265,11 @@ fn http_url(sink: &mut Sink, key: &str, s: &Sp<String>) -> bool {
     match url::Url::parse(&s.v) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => true,
         Ok(u) => {
-            sink.error(codes::INVALID_URL, s.span.clone(), format!("`{key}` must be an http(s) URL, not `{}:`", u.scheme()));
+            sink.error(
+                codes::INVALID_URL,
+                s.span.clone(),
+                format!("`{key}` must be an http(s) URL, not `{}:`", u.scheme()),
+            );
             false
         }
         Err(e) => {
@@ -275,14 +288,18 @@ fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
                     a.regions.push(r.v);
                 }
             } else {
-                sink.error(codes::INVALID_VALUE, r.span, format!("\"{}\" is not an AWS region name (like \"us-east-1\")", r.v));
+                sink.error(
+                    codes::INVALID_VALUE,
+                    r.span,
+                    format!("\"{}\" is not an AWS region name (like \"us-east-1\")", r.v),
+                );
             }
         }
     }
-    if let Some(u) = t.string(sink, "endpoint_url") {
-        if http_url(sink, "endpoint_url", &u) {
-            a.endpoint_url = Some(u.v);
-        }
+    if let Some(u) = t.string(sink, "endpoint_url")
+        && http_url(sink, "endpoint_url", &u)
+    {
+        a.endpoint_url = Some(u.v);
     }
     if let Some(n) = t.integer(sink, "concurrency") {
         if (1..=256).contains(&n.v) {
@@ -311,22 +328,26 @@ fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
         let mut ok = true;
         if let Some(id) = &id {
             if !is_account_id(&id.v) {
-                sink.error(codes::INVALID_VALUE, id.span.clone(), format!("\"{}\" is not a 12-digit AWS account id", id.v));
+                sink.error(
+                    codes::INVALID_VALUE,
+                    id.span.clone(),
+                    format!("\"{}\" is not a 12-digit AWS account id", id.v),
+                );
                 ok = false;
             }
         } else {
             ok = false;
         }
-        if let Some(n) = &name {
-            if names.insert(n.v.clone(), ()).is_some() {
-                sink.error(codes::DUPLICATE_NAME, n.span.clone(), format!("account name \"{}\" is used twice", n.v));
-            }
+        if let Some(n) = &name
+            && names.insert(n.v.clone(), ()).is_some()
+        {
+            sink.error(codes::DUPLICATE_NAME, n.span.clone(), format!("account name \"{}\" is used twice", n.v));
         }
-        if let Some(r) = &role_arn {
-            if !(r.v.starts_with("arn:aws") && r.v.contains(":role/")) {
-                sink.error(codes::INVALID_VALUE, r.span.clone(), format!("\"{}\" is not an IAM role ARN", r.v));
-                ok = false;
-            }
+        if let Some(r) = &role_arn
+            && !(r.v.starts_with("arn:aws") && r.v.contains(":role/"))
+        {
+            sink.error(codes::INVALID_VALUE, r.span.clone(), format!("\"{}\" is not an IAM role ARN", r.v));
+            ok = false;
         }
         acc.finish(sink);
         if ok {
@@ -408,10 +429,14 @@ fn certs(t: &mut Tbl, sink: &mut Sink, c: &mut Certs) {
     }
     if let Some(ns) = t.strings(sink, "nameservers") {
         for n in ns {
-            let parsed = n.v.parse::<SocketAddr>().or_else(|_| n.v.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)));
+            let parsed =
+                n.v.parse::<SocketAddr>()
+                    .or_else(|_| n.v.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)));
             match parsed {
                 Ok(a) => c.nameservers.push(a),
-                Err(_) => sink.error(codes::INVALID_VALUE, n.span, format!("nameserver \"{}\" is not IP or IP:PORT", n.v)),
+                Err(_) => {
+                    sink.error(codes::INVALID_VALUE, n.span, format!("nameserver \"{}\" is not IP or IP:PORT", n.v))
+                }
             }
         }
     }
@@ -424,7 +449,9 @@ fn certs(t: &mut Tbl, sink: &mut Sink, c: &mut Certs) {
 pub fn validate_endpoint(s: &str) -> Result<(), String> {
     let rest = match s.split_once("://") {
         Some((scheme, rest)) if ["smtp", "imap", "pop3", "https", "tls"].contains(&scheme) => rest,
-        Some((scheme, _)) => return Err(format!("endpoint \"{s}\": unsupported scheme `{scheme}` (use smtp, imap, pop3 or none)")),
+        Some((scheme, _)) => {
+            return Err(format!("endpoint \"{s}\": unsupported scheme `{scheme}` (use smtp, imap, pop3 or none)"));
+        }
         None => s,
     };
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
@@ -483,13 +510,21 @@ fn secret(t: &mut Tbl, sink: &mut Sink, key: &'static str) -> Option<Secret> {
                 (Some(e), None) => Some(Secret::Env(e.v)),
                 (None, Some(f)) => Some(Secret::File(PathBuf::from(f.v))),
                 _ => {
-                    sink.error(codes::INVALID_VALUE, v.span(), format!("`{key}` must be a string, {{ env = \"VAR\" }} or {{ file = \"/path\" }}"));
+                    sink.error(
+                        codes::INVALID_VALUE,
+                        v.span(),
+                        format!("`{key}` must be a string, {{ env = \"VAR\" }} or {{ file = \"/path\" }}"),
+                    );
                     None
                 }
             }
         }
         other => {
-            sink.error(codes::WRONG_TYPE, v.span(), format!("`{key}` must be a string or a secret table, found {}", type_name(other)));
+            sink.error(
+                codes::WRONG_TYPE,
+                v.span(),
+                format!("`{key}` must be a string or a secret table, found {}", type_name(other)),
+            );
             None
         }
     }
@@ -505,10 +540,10 @@ fn alerts(t: &mut Tbl, sink: &mut Sink) -> Alerts {
         let ty = st.string(sink, "type");
         let ty = st.require(sink, "type", ty);
         let kind = ty.and_then(|ty| sink_kind(st, sink, ty));
-        if let Some(n) = &name {
-            if out.sinks.iter().any(|s: &SinkConfig| s.name == n.v) {
-                sink.error(codes::DUPLICATE_NAME, n.span.clone(), format!("sink name \"{}\" is used twice", n.v));
-            }
+        if let Some(n) = &name
+            && out.sinks.iter().any(|s: &SinkConfig| s.name == n.v)
+        {
+            sink.error(codes::DUPLICATE_NAME, n.span.clone(), format!("sink name \"{}\" is used twice", n.v));
         }
         if let (Some(name), Some(kind)) = (name, kind) {
             out.sinks.push(SinkConfig { name: name.v, kind });
@@ -631,7 +666,8 @@ mod tests {
 
     #[test]
     fn error_table() {
-        let cases: Vec<(&str, Vec<(usize, usize, &str)>)> = vec![
+        type Case = (&'static str, Vec<(usize, usize, &'static str)>);
+        let cases: Vec<Case> = vec![
             ("[agent]\nlisten = \"nope\"\n", vec![(2, 10, codes::INVALID_VALUE)]),
             ("[agent]\nstore = \"mysql://x\"\n", vec![(2, 9, codes::INVALID_URL)]),
             ("[agnet]\n", vec![(1, 2, codes::UNKNOWN_KEY)]),
@@ -642,8 +678,14 @@ mod tests {
             ("[monkeys.limits]\nwarning = 0\n", vec![(2, 11, codes::INVALID_THRESHOLD)]),
             ("[monkeys.limits]\ncritical = 1.5\n", vec![(2, 12, codes::INVALID_THRESHOLD)]),
             ("[monkeys.limits]\nwarning = 0.5\ncritical = 1\n", vec![]),
-            ("[monkeys.certs]\nthresholds_days = [30, 0, 30]\n", vec![(2, 24, codes::INVALID_THRESHOLD), (2, 27, codes::INVALID_THRESHOLD)]),
-            ("[monkeys.certs]\nendpoints = [\"a.com:99999\", \"b.com\", \"smtp://m.com:25\"]\n", vec![(2, 14, codes::INVALID_VALUE)]),
+            (
+                "[monkeys.certs]\nthresholds_days = [30, 0, 30]\n",
+                vec![(2, 24, codes::INVALID_THRESHOLD), (2, 27, codes::INVALID_THRESHOLD)],
+            ),
+            (
+                "[monkeys.certs]\nendpoints = [\"a.com:99999\", \"b.com\", \"smtp://m.com:25\"]\n",
+                vec![(2, 14, codes::INVALID_VALUE)],
+            ),
             ("[aws]\nregions = [\"us-east-1\", \"Mars\"]\n", vec![(2, 25, codes::INVALID_VALUE)]),
             ("[aws]\nendpoint_url = \"ftp://x\"\n", vec![(2, 16, codes::INVALID_URL)]),
             ("[[aws.accounts]]\nname = \"prod\"\n", vec![(1, 1, codes::MISSING_KEY)]),
@@ -652,15 +694,15 @@ mod tests {
                 "[[alerts.sinks]]\nname = \"a\"\ntype = \"stdout\"\n[[alerts.sinks]]\nname = \"a\"\ntype = \"carrier-pigeon\"\n",
                 vec![(5, 8, codes::DUPLICATE_NAME), (6, 8, codes::INVALID_VALUE)],
             ),
-            (
-                "[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\n",
-                vec![(1, 1, codes::MISSING_KEY)],
-            ),
+            ("[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\n", vec![(1, 1, codes::MISSING_KEY)]),
             (
                 "[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\nurl = { env = \"HOOK\" }\n[[alerts.routes]]\nmatch = { monkey = \"limits\" }\nsinks = [\"h\", \"nope\"]\n",
                 vec![(7, 15, codes::UNKNOWN_SINK)],
             ),
-            ("[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\nurl = { vault = \"x\" }\n", vec![(4, 7, codes::INVALID_VALUE), (4, 9, codes::UNKNOWN_KEY)]),
+            (
+                "[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\nurl = { vault = \"x\" }\n",
+                vec![(4, 7, codes::INVALID_VALUE), (4, 9, codes::UNKNOWN_KEY)],
+            ),
             ("[agent\n", vec![(1, 7, codes::SYNTAX)]),
         ];
         for (src, want) in cases {
@@ -677,7 +719,10 @@ mod tests {
         assert_eq!(e.diagnostics.len(), 3, "{e}");
         let text = e.to_string();
         assert!(text.contains("troop.toml:2:10: error[invalid-value]"), "{text}");
-        assert!(text.contains("troop.toml:5:1: error[unknown-key]: unknown key `intervall` in [monkeys.security]"), "{text}");
+        assert!(
+            text.contains("troop.toml:5:1: error[unknown-key]: unknown key `intervall` in [monkeys.security]"),
+            "{text}"
+        );
         assert!(text.contains("troop.toml:9:12: error[invalid-threshold]"), "{text}");
     }
 
@@ -720,7 +765,8 @@ routing_key = { file = "/run/secrets/pd" }
 
     #[test]
     fn literal_secrets_never_reach_debug_output() {
-        let src = "[[alerts.sinks]]\nname = \"h\"\ntype = \"slack\"\nurl = \"https://hooks.example.com/T000/SECRETTOKEN\"\n";
+        let src =
+            "[[alerts.sinks]]\nname = \"h\"\ntype = \"slack\"\nurl = \"https://hooks.example.com/T000/SECRETTOKEN\"\n";
         let c = parse(src, "t").unwrap();
         assert!(!format!("{c:?}").contains("SECRETTOKEN"));
     }

@@ -70,7 +70,11 @@ impl<'a, 'i> Tbl<'a, 'i> {
 
     pub fn require<T>(&self, sink: &mut Sink, key: &str, v: Option<T>) -> Option<T> {
         if v.is_none() && !self.map.contains_key(key) {
-            sink.error(codes::MISSING_KEY, self.span.clone(), format!("{} is missing the required key `{key}`", self.section()));
+            sink.error(
+                codes::MISSING_KEY,
+                self.span.clone(),
+                format!("{} is missing the required key `{key}`", self.section()),
+            );
         }
         v
     }
@@ -215,7 +219,8 @@ impl<'a, 'i> Tbl<'a, 'i> {
 
     /// Report every key that no reader asked for.
     pub fn finish(self, sink: &mut Sink) {
-        let mut unknown: Vec<_> = self.map.iter().filter(|(k, _)| !self.known.contains(&k.get_ref().as_ref())).collect();
+        let mut unknown: Vec<_> =
+            self.map.iter().filter(|(k, _)| !self.known.contains(&k.get_ref().as_ref())).collect();
         unknown.sort_by_key(|(k, _)| k.span().start);
         for (k, _) in unknown {
             let mut expected = self.known.clone();

@@ -117,7 +117,8 @@ impl Engine {
 
         let started_at = self.clock.now();
         let t0 = Instant::now();
-        let ctx = PassContext { clock: self.clock.clone(), shutdown: shutdown.clone(), progress: self.progress.clone() };
+        let ctx =
+            PassContext { clock: self.clock.clone(), shutdown: shutdown.clone(), progress: self.progress.clone() };
         let run = tokio::time::timeout(timeout, monkey.run(&ctx));
         tokio::pin!(run);
         let outcome = tokio::select! {
@@ -213,11 +214,11 @@ impl Engine {
         }
         let mut errors = Vec::new();
         for sink in &self.sinks {
-            if let Some(batch) = per_sink.get(sink.name()) {
-                if let Err(e) = sink.send(batch).await {
-                    tracing::warn!(sink = %sink.name(), error = %e, "delivery failed");
-                    errors.push(format!("sink {}: {e}", sink.name()));
-                }
+            if let Some(batch) = per_sink.get(sink.name())
+                && let Err(e) = sink.send(batch).await
+            {
+                tracing::warn!(sink = %sink.name(), error = %e, "delivery failed");
+                errors.push(format!("sink {}: {e}", sink.name()));
             }
         }
         errors

@@ -101,9 +101,7 @@ impl Metrics {
             "troop_last_success_timestamp_seconds",
             "gauge",
             "Unix time of the last successful pass.",
-            &mut m
-                .iter()
-                .filter_map(|(k, s)| s.last_success_unix.map(|t| (format!("monkey=\"{k}\""), t.to_string()))),
+            &mut m.iter().filter_map(|(k, s)| s.last_success_unix.map(|t| (format!("monkey=\"{k}\""), t.to_string()))),
         );
         family(
             "troop_open_findings",

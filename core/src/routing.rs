@@ -46,7 +46,8 @@ mod tests {
             Route { matchers: labels(&[("severity", "critical")]), sinks: vec!["b".into(), "a".into()] },
             Route { matchers: BTreeMap::new(), sinks: vec!["c".into()] },
         ];
-        let cases: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+        type Case = (Vec<(&'static str, &'static str)>, Vec<&'static str>);
+        let cases: Vec<Case> = vec![
             (vec![("monkey", "limits"), ("severity", "warning")], vec!["a", "c"]),
             (vec![("monkey", "limits"), ("severity", "critical")], vec!["a", "b", "c"]),
             (vec![("monkey", "security"), ("severity", "critical")], vec!["b", "a", "c"]),

@@ -74,7 +74,11 @@ mod tests {
 
     #[test]
     fn delay_bounds_table() {
-        let s = |secs: u64, jitter: f64| Schedule { interval: Duration::from_secs(secs), jitter, timeout: Duration::from_secs(1) };
+        let s = |secs: u64, jitter: f64| Schedule {
+            interval: Duration::from_secs(secs),
+            jitter,
+            timeout: Duration::from_secs(1),
+        };
         // (schedule, r, initial, next)
         let cases = [
             (s(100, 0.0), 0.7, 0, 100_000),
@@ -127,7 +131,12 @@ mod tests {
 
     impl TimedMonkey {
         fn new(work: Duration) -> Arc<Self> {
-            Arc::new(TimedMonkey { work, starts: Mutex::new(vec![]), active: AtomicUsize::new(0), max_active: AtomicUsize::new(0) })
+            Arc::new(TimedMonkey {
+                work,
+                starts: Mutex::new(vec![]),
+                active: AtomicUsize::new(0),
+                max_active: AtomicUsize::new(0),
+            })
         }
     }
 
@@ -165,7 +174,12 @@ mod tests {
     ) -> Vec<Duration> {
         let (trigger, sd) = shutdown::channel();
         let t0 = Instant::now();
-        let handle = tokio::spawn(run(engine(store), vec![(monkey.clone() as Arc<dyn Monkey>, schedule)], sd, Duration::from_secs(1)));
+        let handle = tokio::spawn(run(
+            engine(store),
+            vec![(monkey.clone() as Arc<dyn Monkey>, schedule)],
+            sd,
+            Duration::from_secs(1),
+        ));
         tokio::time::sleep(total).await;
         trigger.trigger();
         handle.await.unwrap();

@@ -10,10 +10,10 @@ use axum::routing::get;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use troop_core::FindingState;
 use troop_core::metrics::Metrics;
 use troop_core::shutdown::Shutdown;
 use troop_core::store::{FindingFilter, Store};
-use troop_core::FindingState;
 
 #[derive(Clone)]
 pub struct AppState {

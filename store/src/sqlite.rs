@@ -174,7 +174,9 @@ impl SqliteStore {
         let mut mark = tx.prepare_cached("UPDATE items SET deleted = 1, revision = ?2, hash = NULL WHERE item = ?1")?;
         for c in scopes {
             let gone: Vec<(String, i64)> = live
-                .query_map(params![c.scope, c.account, c.region], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .query_map(params![c.scope, c.account, c.region], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .filter(|(item, _)| !seen.contains(item.as_str()))
@@ -256,8 +258,10 @@ impl SqliteStore {
             if reported.contains(&fp) || !report.coverage.iter().any(|c| c.covers(&scope, &account, &region)) {
                 continue;
             }
-            tx.prepare_cached("UPDATE findings SET state = 'resolved', resolved_at = ?2, pass_id = ?3 WHERE fingerprint = ?1")?
-                .execute(params![fp, now, pass_id])?;
+            tx.prepare_cached(
+                "UPDATE findings SET state = 'resolved', resolved_at = ?2, pass_id = ?3 WHERE fingerprint = ?1",
+            )?
+            .execute(params![fp, now, pass_id])?;
             events.push(FindingEvent { event: EventKind::Resolved, at: at.clone(), finding: load_finding(tx, &fp)? });
         }
         Ok(events)
@@ -279,7 +283,9 @@ impl Store for SqliteStore {
             Self::commit_items(&tx, pass_id, pass.finished_at.unix_timestamp(), report).map_err(be)?;
         let events = Self::commit_findings(&tx, pass, pass_id, report).map_err(be)?;
         let open_findings: i64 = tx
-            .query_row("SELECT COUNT(*) FROM findings WHERE monkey = ?1 AND state = 'open'", [&pass.monkey], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM findings WHERE monkey = ?1 AND state = 'open'", [&pass.monkey], |r| {
+                r.get(0)
+            })
             .map_err(be)?;
         if let Some(d) = self.fault_commit_delay {
             eprintln!("fault injection: pass {pass_id} written, holding its transaction open for {}ms", d.as_millis());
@@ -307,9 +313,8 @@ impl Store for SqliteStore {
                  ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, monkey, kind, account, region, resource"
             ))
             .map_err(be)?;
-        let rows = st
-            .query_map(params![filter.state.map(|s| s.as_str()), filter.monkey], finding_from_row)
-            .map_err(be)?;
+        let rows =
+            st.query_map(params![filter.state.map(|s| s.as_str()), filter.monkey], finding_from_row).map_err(be)?;
         rows.collect::<Result<_, _>>().map_err(be)
     }
 
@@ -325,7 +330,8 @@ impl Store for SqliteStore {
     fn history(&self, item: &str) -> Result<Vec<Revision>, StoreError> {
         let conn = self.lock();
         let mut st = conn.prepare(&format!("{REVISION_SELECT} WHERE r.item = ?1 ORDER BY r.revision")).map_err(be)?;
-        let rows: Vec<Revision> = st.query_map([item], revision_from_row).map_err(be)?.collect::<Result<_, _>>().map_err(be)?;
+        let rows: Vec<Revision> =
+            st.query_map([item], revision_from_row).map_err(be)?.collect::<Result<_, _>>().map_err(be)?;
         if rows.is_empty() {
             return Err(StoreError::NotFound(format!("no item `{item}` in the store")));
         }

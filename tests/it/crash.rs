@@ -43,7 +43,8 @@ async fn sigkill_mid_commit_leaves_no_half_written_pass() {
     }
     let mut expected_groups = 0;
     for region in ["us-east-1", "eu-west-1"] {
-        expected_groups += moto.ec2(region).await.describe_security_groups().send().await.unwrap().security_groups().len();
+        expected_groups +=
+            moto.ec2(region).await.describe_security_groups().send().await.unwrap().security_groups().len();
     }
     let ws = Workspace::for_emulator(&moto.endpoint, "");
 

@@ -152,7 +152,10 @@ async fn json_summary_owns_stdout_and_fail_on_exits_3() {
     assert_eq!(summary.as_array().unwrap().len(), 1);
     assert_eq!(summary[0]["monkey"], "security");
     assert_eq!(summary[0]["status"], "ok");
-    assert!(summary[0]["aws_api_calls"].as_u64().unwrap() >= 3, "one STS call and one DescribeSecurityGroups per region");
+    assert!(
+        summary[0]["aws_api_calls"].as_u64().unwrap() >= 3,
+        "one STS call and one DescribeSecurityGroups per region"
+    );
     assert!(r.stderr.contains("[critical] opened"), "stdout sink went to stderr: {}", r.stderr);
     assert!(r.stderr.contains("open finding(s) at or above critical"), "{}", r.stderr);
     ws.run(&["scan", "--fail-on", "warning"]).assert_code(3);

@@ -27,10 +27,8 @@ impl Intercept for CountingInterceptor {
         _: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg
-            .load::<Metadata>()
-            .map(|m| format!("{}:{}", m.service(), m.name()))
-            .unwrap_or_else(|| "unknown".into());
+        let op =
+            cfg.load::<Metadata>().map(|m| format!("{}:{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
         tracing::debug!(operation = %op, "aws api call");
         *self.0.by_operation.lock().unwrap_or_else(|e| e.into_inner()).entry(op).or_default() += 1;
         Ok(())

@@ -103,28 +103,29 @@ where
         }
         SdkError::ConstructionFailure(_) => {
             let inner = StdError::source(&err).map(root_cause).unwrap_or_else(|| err.to_string());
-            let kind = if inner.to_lowercase().contains("credential") { ErrorKind::Credentials } else { ErrorKind::Other };
+            let kind =
+                if inner.to_lowercase().contains("credential") { ErrorKind::Credentials } else { ErrorKind::Other };
             AwsError { kind, message: format!("{operation}: {inner}") }
         }
         _ => {
             let raw = err.raw_response();
             let status = raw.map(|r| r.status().as_u16());
-            let body = raw.and_then(|r| r.body().bytes()).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            let body =
+                raw.and_then(|r| r.body().bytes()).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
             // Some endpoints wrap errors differently from what the SDK expects
             // (`<Errors><Error>`); read the code from the body then.
-            let code = err
-                .code()
-                .map(str::to_string)
-                .or_else(|| xml_tag(&body, "Code"))
-                .unwrap_or_else(|| match status {
+            let code =
+                err.code().map(str::to_string).or_else(|| xml_tag(&body, "Code")).unwrap_or_else(|| match status {
                     Some(401 | 403) => "AccessDenied".to_string(),
                     Some(429) => "Throttling".to_string(),
                     Some(s) => format!("HTTP{s}"),
                     None => "Unknown".to_string(),
                 });
-            let detail = err.message().map(str::to_string).or_else(|| xml_tag(&body, "Message")).unwrap_or_else(|| {
-                StdError::source(&err).map(root_cause).unwrap_or_else(|| err.to_string())
-            });
+            let detail = err
+                .message()
+                .map(str::to_string)
+                .or_else(|| xml_tag(&body, "Message"))
+                .unwrap_or_else(|| StdError::source(&err).map(root_cause).unwrap_or_else(|| err.to_string()));
             let kind = if CREDENTIAL_CODES.contains(&code.as_str()) {
                 ErrorKind::Credentials
             } else if DENIED_CODES.contains(&code.as_str()) {
@@ -151,7 +152,8 @@ mod tests {
 
     #[test]
     fn reads_codes_from_either_error_shape() {
-        let query = "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
+        let query =
+            "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
         let ec2 = "<Response><Errors><Error><Code>AuthFailure</Code><Message>no</Message></Error></Errors></Response>";
         assert_eq!(xml_tag(query, "Code").as_deref(), Some("Throttling"));
         assert_eq!(xml_tag(query, "Message").as_deref(), Some("Rate exceeded"));

@@ -46,10 +46,8 @@ impl AwsContext {
     /// chain). Does no network IO: accounts are resolved on first use.
     pub async fn new(cfg: &troop_config::Aws) -> AwsContext {
         let http = http_client();
-        let endpoint = cfg
-            .endpoint_url
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()));
+        let endpoint =
+            cfg.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
             .retry_config(RetryConfig::adaptive().with_max_attempts(4))
@@ -118,7 +116,9 @@ impl AwsContext {
                             let provider = b.build().await;
                             self.base
                                 .to_builder()
-                                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+                                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                                    provider,
+                                ))
                                 .build()
                         }
                     };
@@ -164,7 +164,11 @@ impl AwsContext {
 
     /// Run `f` for every account × region, at most `[aws] concurrency` at once.
     /// Results come back in account, region order.
-    pub async fn for_each_region<T, F, Fut>(&self, accounts: &[AccountTarget], f: F) -> Result<Vec<(AccountTarget, String, T)>, AwsError>
+    pub async fn for_each_region<T, F, Fut>(
+        &self,
+        accounts: &[AccountTarget],
+        f: F,
+    ) -> Result<Vec<(AccountTarget, String, T)>, AwsError>
     where
         F: Fn(AccountTarget, String) -> Fut,
         Fut: Future<Output = T>,

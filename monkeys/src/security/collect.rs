@@ -57,7 +57,10 @@ fn rules(perms: &[IpPermission]) -> Vec<Rule> {
             out.push(rule(Source::Cidr6 { cidr: r.cidr_ipv6().unwrap_or_default().to_string() }, r.description()));
         }
         for r in p.prefix_list_ids() {
-            out.push(rule(Source::PrefixList { id: r.prefix_list_id().unwrap_or_default().to_string() }, r.description()));
+            out.push(rule(
+                Source::PrefixList { id: r.prefix_list_id().unwrap_or_default().to_string() },
+                r.description(),
+            ));
         }
         for r in p.user_id_group_pairs() {
             out.push(rule(

@@ -77,7 +77,9 @@ impl Monkey for SecurityMonkey {
                     report.coverage.push(Coverage { scope: sg::TECHNOLOGY.into(), account: t.id.clone(), region });
                 }
                 Err(e) => {
-                    report.findings.push(with_account_labels(read_error(sg::TECHNOLOGY, &t.id, &region, &e.message), &t));
+                    report
+                        .findings
+                        .push(with_account_labels(read_error(sg::TECHNOLOGY, &t.id, &region, &e.message), &t));
                     errors.push(e);
                 }
             }

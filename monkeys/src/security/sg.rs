@@ -81,7 +81,11 @@ impl Rule {
         match (self.from_port, self.to_port) {
             _ if self.covers_all_ports() => format!("{}/all", self.protocol),
             (Some(f), Some(t)) if matches!(self.protocol.as_str(), "icmp" | "icmpv6") => {
-                if f == -1 { self.protocol.clone() } else { format!("{} type {f} code {t}", self.protocol) }
+                if f == -1 {
+                    self.protocol.clone()
+                } else {
+                    format!("{} type {f} code {t}", self.protocol)
+                }
             }
             (Some(f), Some(t)) if f == t => format!("{}/{f}", self.protocol),
             (Some(f), Some(t)) => format!("{}/{f}-{t}", self.protocol),
@@ -177,9 +181,26 @@ mod tests {
     fn describe_table() {
         let cases = [
             (rule("tcp", Some(22), Some(22), cidr("0.0.0.0/0")), false, "ingress tcp/22 from 0.0.0.0/0"),
-            (rule("tcp", Some(8000), Some(8080), Source::Cidr6 { cidr: "::/0".into() }), false, "ingress tcp/8000-8080 from ::/0"),
-            (rule("all", None, None, Source::Group { group_id: "sg-123".into(), account: Some("111122223333".into()) }), true, "egress all traffic to sg-123 (account 111122223333)"),
-            (rule("udp", Some(0), Some(65535), Source::PrefixList { id: "pl-1".into() }), false, "ingress udp/all from prefix list pl-1"),
+            (
+                rule("tcp", Some(8000), Some(8080), Source::Cidr6 { cidr: "::/0".into() }),
+                false,
+                "ingress tcp/8000-8080 from ::/0",
+            ),
+            (
+                rule(
+                    "all",
+                    None,
+                    None,
+                    Source::Group { group_id: "sg-123".into(), account: Some("111122223333".into()) },
+                ),
+                true,
+                "egress all traffic to sg-123 (account 111122223333)",
+            ),
+            (
+                rule("udp", Some(0), Some(65535), Source::PrefixList { id: "pl-1".into() }),
+                false,
+                "ingress udp/all from prefix list pl-1",
+            ),
             (rule("icmp", Some(-1), Some(-1), cidr("10.0.0.0/8")), false, "ingress icmp from 10.0.0.0/8"),
             (rule("icmp", Some(8), Some(0), cidr("10.0.0.0/8")), false, "ingress icmp type 8 code 0 from 10.0.0.0/8"),
         ];
@@ -210,7 +231,10 @@ mod tests {
             (vec![], None),
             (vec![rule("tcp", Some(22), Some(22), cidr("10.0.0.0/8"))], None),
             (vec![rule("tcp", Some(22), Some(22), cidr("0.0.0.0/0"))], Some(Severity::Critical)),
-            (vec![rule("tcp", Some(3389), Some(3389), Source::Cidr6 { cidr: "::/0".into() })], Some(Severity::Critical)),
+            (
+                vec![rule("tcp", Some(3389), Some(3389), Source::Cidr6 { cidr: "::/0".into() })],
+                Some(Severity::Critical),
+            ),
             (vec![rule("tcp", Some(443), Some(443), cidr("0.0.0.0/0"))], Some(Severity::Warning)),
             (vec![rule("tcp", Some(5000), Some(6000), cidr("0.0.0.0/0"))], Some(Severity::Critical)), // spans 5432
             (vec![rule("all", None, None, cidr("0.0.0.0/0"))], Some(Severity::Critical)),
@@ -223,7 +247,10 @@ mod tests {
             assert_eq!(got, want, "{rules:?}");
         }
         let f = audit(
-            &group(vec![rule("tcp", Some(443), Some(443), cidr("0.0.0.0/0")), rule("tcp", Some(22), Some(22), cidr("0.0.0.0/0"))]),
+            &group(vec![
+                rule("tcp", Some(443), Some(443), cidr("0.0.0.0/0")),
+                rule("tcp", Some(22), Some(22), cidr("0.0.0.0/0")),
+            ]),
             "111",
             "us-east-1",
         )

@@ -62,11 +62,23 @@ fn revisions_follow_content_changes_and_complete_listings() {
             vec![],
         ),
         // a modified; c missing but r2 was not listed completely: untouched
-        (vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]})), snap("b", "r1", json!({}))], vec![cover("r1")], vec![("a", 2, "modified")]),
+        (
+            vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]})), snap("b", "r1", json!({}))],
+            vec![cover("r1")],
+            vec![("a", 2, "modified")],
+        ),
         // b missing from a complete r1 listing: deleted
-        (vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]}))], vec![cover("r1"), cover("r2")], vec![("b", 2, "deleted"), ("c", 2, "deleted")]),
+        (
+            vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]}))],
+            vec![cover("r1"), cover("r2")],
+            vec![("b", 2, "deleted"), ("c", 2, "deleted")],
+        ),
         // b comes back
-        (vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]})), snap("b", "r1", json!({}))], vec![cover("*")], vec![("b", 3, "created")]),
+        (
+            vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]})), snap("b", "r1", json!({}))],
+            vec![cover("*")],
+            vec![("b", 3, "created")],
+        ),
     ];
     for (i, (snaps, coverage, want)) in steps.into_iter().enumerate() {
         let t = i as i64 * 100;
@@ -74,7 +86,8 @@ fn revisions_follow_content_changes_and_complete_listings() {
         let since = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
         let got: Vec<(String, i64, String)> =
             s.revisions_since(since).unwrap().into_iter().map(|r| (r.name, r.revision, r.change)).collect();
-        let want: Vec<(String, i64, String)> = want.into_iter().map(|(n, r, c)| (n.to_string(), r, c.to_string())).collect();
+        let want: Vec<(String, i64, String)> =
+            want.into_iter().map(|(n, r, c)| (n.to_string(), r, c.to_string())).collect();
         assert_eq!(got, want, "step {i}");
         assert_eq!(out.revisions_written, want.len(), "step {i}");
     }
@@ -93,11 +106,21 @@ fn finding_lifecycle() {
     let full = vec![cover("r1")];
     let r = |findings: Vec<Finding>, coverage: Vec<Coverage>| Report { findings, coverage, ..Default::default() };
 
-    let out = s.commit_pass(&pass(0), &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full.clone())).unwrap();
+    let out = s
+        .commit_pass(
+            &pass(0),
+            &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full.clone()),
+        )
+        .unwrap();
     assert_eq!(out.open_findings, 2);
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::Opened), ("sg-2".into(), EventKind::Opened)]);
 
-    let out = s.commit_pass(&pass(10), &r(vec![finding("sg-1", Severity::Critical), finding("sg-2", Severity::Warning)], full.clone())).unwrap();
+    let out = s
+        .commit_pass(
+            &pass(10),
+            &r(vec![finding("sg-1", Severity::Critical), finding("sg-2", Severity::Warning)], full.clone()),
+        )
+        .unwrap();
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityUp), ("sg-2".into(), EventKind::StillOpen)]);
 
     // sg-2 gone, but the listing was not complete: stays open
@@ -108,12 +131,15 @@ fn finding_lifecycle() {
     // complete listing without sg-2: resolved
     let out = s.commit_pass(&pass(30), &r(vec![finding("sg-1", Severity::Warning)], full.clone())).unwrap();
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::StillOpen), ("sg-2".into(), EventKind::Resolved)]);
-    let resolved = s.findings(&FindingFilter { state: Some(FindingState::Resolved), monkey: Some("security".into()) }).unwrap();
+    let resolved =
+        s.findings(&FindingFilter { state: Some(FindingState::Resolved), monkey: Some("security".into()) }).unwrap();
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0].resolved_at.as_deref(), Some("2023-11-14T22:13:50Z"));
 
     // it comes back: opened again, first_seen reset
-    let out = s.commit_pass(&pass(40), &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full)).unwrap();
+    let out = s
+        .commit_pass(&pass(40), &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full))
+        .unwrap();
     let ev = out.events.iter().find(|e| e.finding.resource == "sg-2").unwrap();
     assert_eq!(ev.event, EventKind::Opened);
     assert_eq!(ev.finding.first_seen, "2023-11-14T22:14:00Z");
@@ -125,8 +151,15 @@ fn finding_lifecycle() {
 #[test]
 fn failed_pass_changes_nothing_but_the_log() {
     let (_d, s) = store();
-    s.commit_pass(&pass(0), &Report { findings: vec![finding("sg-1", Severity::Warning)], coverage: vec![cover("r1")], ..Default::default() })
-        .unwrap();
+    s.commit_pass(
+        &pass(0),
+        &Report {
+            findings: vec![finding("sg-1", Severity::Warning)],
+            coverage: vec![cover("r1")],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     s.record_failed_pass(&pass(10), "boom").unwrap();
     assert_eq!(s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None }).unwrap().len(), 1);
     let counts = s.pass_counts().unwrap();

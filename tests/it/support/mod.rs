@@ -76,7 +76,15 @@ path = "events.jsonl"
 /// Only the variables a test means to set: dummy credentials, no instance
 /// metadata, no profile files, no ambient endpoint or region.
 pub fn clean_env(c: &mut Command, home: &Path) {
-    for v in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN", "TROOP_LOG", "RUST_LOG"] {
+    for v in [
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_SESSION_TOKEN",
+        "TROOP_LOG",
+        "RUST_LOG",
+    ] {
         c.env_remove(v);
     }
     c.env("AWS_ACCESS_KEY_ID", "testing")
@@ -105,7 +113,8 @@ impl From<Output> for Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
 
     #[track_caller]

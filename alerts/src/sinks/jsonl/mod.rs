@@ -33,7 +33,8 @@ impl Sink for JsonlSink {
     async fn send(&self, events: &[FindingEvent]) -> Result<(), SinkError> {
         let mut buf = Vec::new();
         for ev in events {
-            serde_json::to_writer(&mut buf, &crate::event_json(&self.name, ev)).map_err(|e| SinkError::Permanent(e.to_string()))?;
+            serde_json::to_writer(&mut buf, &crate::event_json(&self.name, ev))
+                .map_err(|e| SinkError::Permanent(e.to_string()))?;
             buf.push(b'\n');
         }
         let path = self.path.clone();

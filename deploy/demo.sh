@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The demo: builds troop, starts the AWS emulator on loopback, seeds it with a
+# small realistic estate, runs `troop scan` and shows the findings.
+# Everything stays on this machine; the emulator is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/lib.sh
+ensure_venv
+
+log "building troop"
+cargo build --quiet --bin troop
+TROOP="$CARGO_TARGET_DIR/debug/troop"
+
+work=$(mktemp -d)
+port=$(free_port)
+endpoint="http://127.0.0.1:$port"
+cleanup() {
+    [ -n "${moto_pid:-}" ] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "starting the AWS emulator on $endpoint"
+"$TROOP_MOTO_SERVER" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+moto_pid=$!
+for _ in $(seq 1 100); do
+    python3 - "$endpoint" <<'PY' 2>/dev/null && break
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=1)
+PY
+    sleep 0.2
+done
+
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_ENDPOINT_URL
+log "seeding a small estate (VPCs, security groups, IAM, S3)"
+"$TROOP_VENV/bin/python" deploy/demo/seed.py "$endpoint"
+
+cat >"$work/troop.toml" <<TOML
+[agent]
+store = "sqlite://$work/troop.db"
+
+[aws]
+regions = ["us-east-1", "eu-west-1"]
+endpoint_url = "$endpoint"
+
+[monkeys.certs]
+enabled = false
+
+[monkeys.limits]
+enabled = false
+
+[[alerts.sinks]]
+name = "console"
+type = "stdout"
+
+[[alerts.sinks]]
+name = "log"
+type = "jsonl"
+path = "$work/events.jsonl"
+TOML
+
+cd "$work"
+log "troop scan"
+"$TROOP" scan
+log "troop findings"
+"$TROOP" findings

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs everything the tests need, then runs every test of the workspace.
+# This is the one test command: README.md and .ci/run both call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/lib.sh
+ensure_venv
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast "$@"
+else
+    cargo test --workspace --no-fail-fast "$@"
+fi
