@@ -207,3 +207,60 @@ impl AwsContext {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn target(id: &str) -> AccountTarget {
+        AccountTarget { id: id.into(), name: id.into(), labels: BTreeMap::new(), sdk: SdkConfig::builder().build() }
+    }
+
+    #[tokio::test]
+    async fn fan_out_is_bounded_ordered_and_global_work_runs_once_per_account() {
+        let cfg = troop_config::Aws {
+            regions: vec!["r1".into(), "r2".into(), "r3".into()],
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            accounts: vec![],
+            known_accounts: vec![],
+            concurrency: 2,
+        };
+        let ctx = AwsContext::new(&cfg).await;
+        let accounts = vec![target("a"), target("b")];
+        let active = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let out = ctx
+            .for_each_region(&accounts, |t, r| {
+                let (active, peak) = (&active, &peak);
+                async move {
+                    let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    // later jobs finish first: order must still come back sorted
+                    let ms = if t.id == "a" { 30 } else { 5 };
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    format!("{}/{r}", t.id)
+                }
+            })
+            .await
+            .unwrap();
+        let got: Vec<String> = out.into_iter().map(|(_, _, v)| v).collect();
+        assert_eq!(got, ["a/r1", "a/r2", "a/r3", "b/r1", "b/r2", "b/r3"]);
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+
+        let calls = AtomicUsize::new(0);
+        let per_account = ctx
+            .for_each_account(&accounts, |t| {
+                let calls = &calls;
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    t.id
+                }
+            })
+            .await;
+        assert_eq!(per_account.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(ctx.endpoint(), Some("http://127.0.0.1:9"));
+    }
+}
