@@ -369,7 +369,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     let mut wait = sd.clone();
     wait.recv().await;
     // Passes get `grace` to finish; past that they are abandoned unwritten.
-    let deadline = grace + Duration::from_secs(1);
+    let deadline = grace + Duration::from_millis(500);
     if tokio::time::timeout(deadline, async {
         let _ = scheduler.await;
         let _ = server.await;

@@ -1,10 +1,8 @@
 //! A scan killed with SIGKILL in the middle of committing its pass leaves the
 //! store as it was; the next scan is complete and correct.
 
-use crate::support::{Moto, Workspace};
-use std::io::{BufRead, BufReader};
+use crate::support::{Moto, Workspace, await_stderr_line};
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use troop_core::store::{FindingFilter, Store};
@@ -56,17 +54,8 @@ async fn sigkill_mid_commit_leaves_no_half_written_pass() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("fault injection") {
-                let _ = tx.send(line);
-                return;
-            }
-        }
-    });
-    let marker = rx.recv_timeout(Duration::from_secs(60)).expect("the scan never reached its commit");
+    let marker =
+        await_stderr_line(&mut child, "fault injection", Duration::from_secs(60), "the scan never reached its commit");
     assert!(marker.contains("holding its transaction open"));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();

@@ -1,17 +1,6 @@
-use crate::support::{Moto, Workspace, free_port, http_get};
+use crate::support::{Moto, Workspace, await_stderr_line, free_port, http_get, wait_for};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
 
 fn sigterm(child: &Child) {
     let ok = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success();
@@ -88,17 +77,7 @@ async fn sigterm_during_a_pass_abandons_it_unwritten_within_5s() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("fault injection") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60)).expect("the pass never reached its commit");
+    await_stderr_line(&mut child, "fault injection", Duration::from_secs(60), "the pass never reached its commit");
     assert!(http_get(&addr, "/healthz").is_ok());
     sigterm(&child);
     let (took, code) = wait_exit(&mut child, Duration::from_secs(10));

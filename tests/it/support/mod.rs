@@ -145,3 +145,37 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
 }
+
+/// Take the child's piped stderr and wait until a line containing `needle`
+/// appears (the rest of stderr keeps draining in the background). Panics with
+/// `what` after `limit`.
+pub fn await_stderr_line(
+    child: &mut std::process::Child,
+    needle: &'static str,
+    limit: std::time::Duration,
+    what: &str,
+) -> String {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr must be piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(needle) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| panic!("{what}"))
+}
+
+/// Poll `f` every 100 ms until it gives a value or `limit` passes.
+pub fn wait_for<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
