@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod monkey;
 pub mod routing;
 pub mod scheduler;
+pub mod security;
 pub mod shutdown;
 pub mod sink;
 pub mod store;

@@ -1,6 +1,6 @@
 //! IO: list security groups through paginated DescribeSecurityGroups.
 
-use super::sg::{Group, Rule, Source};
+use troop_core::security::sg::{self, Group, Rule, Source};
 use crate::aws::{AwsError, classify};
 use aws_sdk_ec2::types::{IpPermission, SecurityGroup};
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ fn convert(g: &SecurityGroup) -> Group {
 fn rules(perms: &[IpPermission]) -> Vec<Rule> {
     let mut out = Vec::new();
     for p in perms {
-        let protocol = super::sg::protocol_name(p.ip_protocol().unwrap_or("-1"));
+        let protocol = sg::protocol_name(p.ip_protocol().unwrap_or("-1"));
         let (from, to) = if protocol == "all" { (None, None) } else { (p.from_port(), p.to_port()) };
         let rule = |source: Source, description: Option<&str>| Rule {
             protocol: protocol.clone(),
@@ -72,6 +72,6 @@ fn rules(perms: &[IpPermission]) -> Vec<Rule> {
             ));
         }
     }
-    super::sg::canonical_order(&mut out);
+    sg::canonical_order(&mut out);
     out
 }

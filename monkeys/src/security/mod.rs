@@ -4,12 +4,12 @@
 //! Technologies so far: `ec2:security-group`.
 
 mod collect;
-pub mod sg;
 
 use crate::aws::{AwsContext, CallCounter};
 use async_trait::async_trait;
 use std::sync::Arc;
 use troop_core::monkey::{Coverage, Monkey, MonkeyError, PassContext, Report};
+use troop_core::security::sg;
 use troop_core::{Finding, Severity};
 
 pub const NAME: &str = "security";

@@ -1,16 +1,16 @@
 //! Security groups, pure: canonical rules, human phrasing, the open-ingress audit.
 
-use serde::Serialize;
+use crate::finding::{Finding, Severity};
+use crate::monkey::Snapshot;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use troop_core::monkey::Snapshot;
-use troop_core::{Finding, Severity};
 
 pub const TECHNOLOGY: &str = "ec2:security-group";
 
 /// Ports that make world-open ingress critical: remote admin and databases.
 pub const SENSITIVE_PORTS: &[i32] = &[22, 3389, 3306, 5432, 1433, 1521, 27017, 6379, 9200];
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Source {
     Cidr { cidr: String },
@@ -20,7 +20,7 @@ pub enum Source {
 }
 
 /// One flattened rule: one protocol/port range and one source.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Rule {
     pub protocol: String,
     pub from_port: Option<i32>,
@@ -29,7 +29,7 @@ pub struct Rule {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Group {
     pub group_id: String,
     pub group_name: String,
@@ -134,6 +134,41 @@ impl Group {
     }
 }
 
+fn rule_key(r: &Rule) -> (String, Option<i32>, Option<i32>, Source) {
+    (r.protocol.clone(), r.from_port, r.to_port, r.source.clone())
+}
+
+fn rule_changes(out: &mut Vec<String>, old: &[Rule], new: &[Rule], egress: bool) {
+    let old_by: BTreeMap<_, &Rule> = old.iter().map(|r| (rule_key(r), r)).collect();
+    let new_by: BTreeMap<_, &Rule> = new.iter().map(|r| (rule_key(r), r)).collect();
+    for (k, r) in &new_by {
+        match old_by.get(k) {
+            None => out.push(format!("{} added", r.describe(egress))),
+            Some(o) if o.description != r.description => out.push(format!(
+                "description of {} changed to {}",
+                r.describe(egress),
+                r.description.as_deref().map(|d| format!("'{d}'")).unwrap_or_else(|| "none".into())
+            )),
+            _ => {}
+        }
+    }
+    for (k, r) in &old_by {
+        if !new_by.contains_key(k) {
+            out.push(format!("{} removed", r.describe(egress)));
+        }
+    }
+}
+
+/// Reviewer sentences for a modified group; keys it does not cover are left
+/// to the generic summary.
+pub fn summarize(old: &Group, new: &Group) -> (Vec<String>, &'static [&'static str]) {
+    let mut out = Vec::new();
+    rule_changes(&mut out, &old.ingress, &new.ingress, false);
+    rule_changes(&mut out, &old.egress, &new.egress, true);
+    super::tag_changes(&mut out, &old.tags, &new.tags);
+    (out, &["ingress", "egress", "tags"])
+}
+
 /// One finding per group with ingress from 0.0.0.0/0 or ::/0: critical when a
 /// world-open rule reaches remote-admin or database ports (or every port).
 pub fn audit(g: &Group, account: &str, region: &str) -> Option<Finding> {
@@ -147,7 +182,7 @@ pub fn audit(g: &Group, account: &str, region: &str) -> Option<Finding> {
     let rules: Vec<String> = open.iter().map(|r| r.describe(false)).collect();
     let more = if rules.len() > 1 { format!(" and {} more", rules.len() - 1) } else { String::new() };
     Some(Finding {
-        monkey: super::NAME.into(),
+        monkey: super::MONKEY.into(),
         kind: "sg-open-ingress".into(),
         severity,
         account: account.into(),
@@ -261,6 +296,35 @@ mod tests {
     }
 
     #[test]
+    fn summary_table() {
+        let ssh = rule("tcp", Some(22), Some(22), cidr("0.0.0.0/0"));
+        let mut described = rule("tcp", Some(443), Some(443), cidr("10.0.0.0/8"));
+        let egress_sg =
+            rule("all", None, None, Source::Group { group_id: "sg-123".into(), account: Some("111122223333".into()) });
+        let base = Group { egress: vec![egress_sg.clone()], ingress: vec![described.clone()], ..group(vec![]) };
+        let mut opened = base.clone();
+        opened.ingress.push(ssh);
+        described.description = Some("https from office".into());
+        let mut redescribed = base.clone();
+        redescribed.ingress = vec![described];
+        let mut no_egress = base.clone();
+        no_egress.egress.clear();
+        let mut tagged = base.clone();
+        tagged.tags.insert("team".into(), "web".into());
+        let cases: Vec<(&Group, &Group, Vec<&str>)> = vec![
+            (&base, &base, vec![]),
+            (&base, &opened, vec!["ingress tcp/22 from 0.0.0.0/0 added"]),
+            (&opened, &base, vec!["ingress tcp/22 from 0.0.0.0/0 removed"]),
+            (&base, &no_egress, vec!["egress all traffic to sg-123 (account 111122223333) removed"]),
+            (&base, &redescribed, vec!["description of ingress tcp/443 from 10.0.0.0/8 changed to 'https from office'"]),
+            (&base, &tagged, vec!["tag team added (web)"]),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(summarize(a, b).0, want);
+        }
+    }
+
+    #[test]
     fn rule_order_never_changes_the_snapshot() {
         let a = rule("tcp", Some(22), Some(22), cidr("0.0.0.0/0"));
         let b = rule("tcp", Some(80), Some(80), cidr("0.0.0.0/0"));
@@ -271,6 +335,6 @@ mod tests {
         assert_eq!(one, two);
         let s1 = group(one).snapshot("1", "r");
         let s2 = group(two).snapshot("1", "r");
-        assert_eq!(troop_core::canonical::hash(&s1.content), troop_core::canonical::hash(&s2.content));
+        assert_eq!(crate::canonical::hash(&s1.content), crate::canonical::hash(&s2.content));
     }
 }

@@ -1,0 +1,557 @@
+//! IAM roles, users, groups and customer-managed policies: model, summaries, audits.
+
+use super::AuditContext;
+use super::policy;
+use crate::finding::{Finding, Severity};
+use crate::monkey::Snapshot;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const ROLE: &str = "iam:role";
+pub const USER: &str = "iam:user";
+pub const GROUP: &str = "iam:group";
+pub const POLICY: &str = "iam:policy";
+/// IAM is global: items and coverage use this region.
+pub const GLOBAL: &str = "global";
+pub const ADMIN_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Role {
+    pub arn: String,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i32>,
+    pub trust_policy: Value,
+    pub inline_policies: BTreeMap<String, Value>,
+    /// ARNs, sorted.
+    pub attached_policies: Vec<String>,
+    pub permissions_boundary: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct User {
+    pub arn: String,
+    pub name: String,
+    pub path: String,
+    pub inline_policies: BTreeMap<String, Value>,
+    pub attached_policies: Vec<String>,
+    pub groups: Vec<String>,
+    pub permissions_boundary: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub access_keys: Vec<AccessKey>,
+    pub mfa_devices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Group {
+    pub arn: String,
+    pub name: String,
+    pub path: String,
+    pub inline_policies: BTreeMap<String, Value>,
+    pub attached_policies: Vec<String>,
+}
+
+/// A customer-managed policy: its default version's document.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ManagedPolicy {
+    pub arn: String,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub document: Value,
+}
+
+pub fn snapshot<T: Serialize>(technology: &str, account: &str, name: &str, item: &T) -> Snapshot {
+    Snapshot {
+        item: Snapshot::item_id(technology, account, GLOBAL, name),
+        technology: technology.into(),
+        account: account.into(),
+        region: GLOBAL.into(),
+        name: name.into(),
+        content: serde_json::to_value(item).unwrap_or_default(),
+    }
+}
+
+/// The policy name in an ARN (`.../AdministratorAccess` → `AdministratorAccess`).
+pub fn policy_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+// ---------------------------------------------------------------- summaries
+
+fn statement_changes(out: &mut Vec<String>, old: &Value, new: &Value, place: &str) {
+    let o: Vec<String> = policy::statements(old).iter().map(|s| crate::canonical::to_string(s)).collect();
+    let n: Vec<String> = policy::statements(new).iter().map(|s| crate::canonical::to_string(s)).collect();
+    for (i, st) in policy::statements(new).into_iter().enumerate() {
+        if !o.contains(&n[i]) {
+            out.push(format!("statement {} added to {place}", policy::describe(st)));
+        }
+    }
+    for (i, st) in policy::statements(old).into_iter().enumerate() {
+        if !n.contains(&o[i]) {
+            out.push(format!("statement {} removed from {place}", policy::describe(st)));
+        }
+    }
+}
+
+fn inline_changes(out: &mut Vec<String>, old: &BTreeMap<String, Value>, new: &BTreeMap<String, Value>) {
+    for (name, doc) in new {
+        match old.get(name) {
+            None => {
+                out.push(format!("inline policy '{name}' added"));
+                statement_changes(out, &Value::Null, doc, &format!("inline policy '{name}'"));
+            }
+            Some(o) if o != doc => statement_changes(out, o, doc, &format!("inline policy '{name}'")),
+            _ => {}
+        }
+    }
+    for name in old.keys().filter(|k| !new.contains_key(*k)) {
+        out.push(format!("inline policy '{name}' removed"));
+    }
+}
+
+fn attached_changes(out: &mut Vec<String>, old: &[String], new: &[String]) {
+    for a in new.iter().filter(|a| !old.contains(a)) {
+        out.push(format!("managed policy {} attached", policy_name(a)));
+    }
+    for a in old.iter().filter(|a| !new.contains(a)) {
+        out.push(format!("managed policy {} detached", policy_name(a)));
+    }
+}
+
+fn boundary_changes(out: &mut Vec<String>, old: &Option<String>, new: &Option<String>) {
+    match (old, new) {
+        (None, Some(b)) => out.push(format!("permissions boundary {} set", policy_name(b))),
+        (Some(_), None) => out.push("permissions boundary removed".into()),
+        (Some(a), Some(b)) if a != b => out.push(format!("permissions boundary changed to {}", policy_name(b))),
+        _ => {}
+    }
+}
+
+/// Who a trust policy lets in, in words: "account 999999999999", "service ec2.amazonaws.com", "anyone (*)".
+fn trusted(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for st in policy::statements(doc).into_iter().filter(|s| policy::is_allow(s)) {
+        for (kind, p) in policy::principals(st) {
+            let who = match (kind.as_str(), p.as_str()) {
+                (_, "*") => "anyone (*)".to_string(),
+                ("AWS", p) => match policy::principal_account(p) {
+                    Some(a) if p.len() == 12 || p.ends_with(":root") => format!("account {a}"),
+                    Some(_) => format!("principal {p}"),
+                    None => format!("principal {p}"),
+                },
+                ("Service", s) => format!("service {s}"),
+                ("Federated", f) => format!("federated {f}"),
+                (k, p) => format!("{k} {p}"),
+            };
+            if !out.contains(&who) {
+                out.push(who);
+            }
+        }
+    }
+    out
+}
+
+pub fn summarize_role(old: &Role, new: &Role) -> (Vec<String>, &'static [&'static str]) {
+    let mut out = Vec::new();
+    if old.trust_policy != new.trust_policy {
+        let (a, b) = (trusted(&old.trust_policy), trusted(&new.trust_policy));
+        for w in b.iter().filter(|w| !a.contains(w)) {
+            out.push(format!("trust policy now allows {w}"));
+        }
+        for w in a.iter().filter(|w| !b.contains(w)) {
+            out.push(format!("trust policy no longer allows {w}"));
+        }
+        if a == b {
+            statement_changes(&mut out, &old.trust_policy, &new.trust_policy, "trust policy");
+        }
+    }
+    inline_changes(&mut out, &old.inline_policies, &new.inline_policies);
+    attached_changes(&mut out, &old.attached_policies, &new.attached_policies);
+    boundary_changes(&mut out, &old.permissions_boundary, &new.permissions_boundary);
+    super::tag_changes(&mut out, &old.tags, &new.tags);
+    (out, &["trust_policy", "inline_policies", "attached_policies", "permissions_boundary", "tags"])
+}
+
+pub fn summarize_user(old: &User, new: &User) -> (Vec<String>, &'static [&'static str]) {
+    let mut out = Vec::new();
+    inline_changes(&mut out, &old.inline_policies, &new.inline_policies);
+    attached_changes(&mut out, &old.attached_policies, &new.attached_policies);
+    boundary_changes(&mut out, &old.permissions_boundary, &new.permissions_boundary);
+    for g in new.groups.iter().filter(|g| !old.groups.contains(g)) {
+        out.push(format!("added to group {g}"));
+    }
+    for g in old.groups.iter().filter(|g| !new.groups.contains(g)) {
+        out.push(format!("removed from group {g}"));
+    }
+    for k in &new.access_keys {
+        match old.access_keys.iter().find(|o| o.id == k.id) {
+            None => out.push(format!("access key {} created ({})", k.id, k.status)),
+            Some(o) if o.status != k.status => {
+                let verb = if k.status == "Active" { "activated" } else { "deactivated" };
+                out.push(format!("access key {} {verb}", k.id));
+            }
+            _ => {}
+        }
+    }
+    for k in old.access_keys.iter().filter(|o| !new.access_keys.iter().any(|n| n.id == o.id)) {
+        out.push(format!("access key {} deleted", k.id));
+    }
+    for d in new.mfa_devices.iter().filter(|d| !old.mfa_devices.contains(d)) {
+        out.push(format!("MFA device {d} added"));
+    }
+    for d in old.mfa_devices.iter().filter(|d| !new.mfa_devices.contains(d)) {
+        out.push(format!("MFA device {d} removed"));
+    }
+    super::tag_changes(&mut out, &old.tags, &new.tags);
+    (
+        out,
+        &[
+            "inline_policies",
+            "attached_policies",
+            "permissions_boundary",
+            "groups",
+            "access_keys",
+            "mfa_devices",
+            "tags",
+        ],
+    )
+}
+
+pub fn summarize_group(old: &Group, new: &Group) -> (Vec<String>, &'static [&'static str]) {
+    let mut out = Vec::new();
+    inline_changes(&mut out, &old.inline_policies, &new.inline_policies);
+    attached_changes(&mut out, &old.attached_policies, &new.attached_policies);
+    (out, &["inline_policies", "attached_policies"])
+}
+
+pub fn summarize_policy(old: &ManagedPolicy, new: &ManagedPolicy) -> (Vec<String>, &'static [&'static str]) {
+    let mut out = Vec::new();
+    statement_changes(&mut out, &old.document, &new.document, "the policy document");
+    (out, &["document"])
+}
+
+// ---------------------------------------------------------------- audits
+
+/// Rule codes (finding kinds). Stable: never rename one.
+pub mod rules {
+    pub const ADMIN: &str = "iam-admin";
+    pub const PASSROLE_STAR: &str = "iam-passrole-star";
+    pub const NOT_ACTION: &str = "iam-allow-not-action";
+    pub const TRUST_ANYONE: &str = "iam-trust-anyone";
+    pub const TRUST_FOREIGN: &str = "iam-trust-foreign-account";
+    pub const KEY_NO_MFA: &str = "iam-user-key-without-mfa";
+}
+
+struct Hit {
+    rule: &'static str,
+    severity: Severity,
+    why: String,
+}
+
+/// Risky statements in one policy document, `place` naming it ("inline policy 'x'").
+fn policy_hits(doc: &Value, place: &str, hits: &mut Vec<Hit>) {
+    for st in policy::statements(doc).into_iter().filter(|s| policy::is_allow(s)) {
+        let acts = policy::actions(st);
+        let res = policy::resources(st);
+        let star_res = res.iter().any(|r| r == "*");
+        if acts.iter().any(|a| a == "*") && star_res {
+            hits.push(Hit { rule: rules::ADMIN, severity: Severity::Critical, why: format!("{place} allows * on *") });
+        }
+        if star_res && acts.iter().any(|a| a.eq_ignore_ascii_case("iam:PassRole") || a == "iam:*" || a == "iam:Pass*") {
+            hits.push(Hit {
+                rule: rules::PASSROLE_STAR,
+                severity: Severity::Warning,
+                why: format!("{place} allows iam:PassRole on *"),
+            });
+        }
+        if st.get("NotAction").is_some() || st.get("NotResource").is_some() {
+            hits.push(Hit {
+                rule: rules::NOT_ACTION,
+                severity: Severity::Warning,
+                why: format!("{place}: {}", policy::describe(st)),
+            });
+        }
+    }
+}
+
+fn identity_hits(inline: &BTreeMap<String, Value>, attached: &[String], hits: &mut Vec<Hit>) {
+    for (name, doc) in inline {
+        policy_hits(doc, &format!("inline policy '{name}'"), hits);
+    }
+    if attached.iter().any(|a| a == ADMIN_POLICY_ARN) {
+        hits.push(Hit {
+            rule: rules::ADMIN,
+            severity: Severity::Critical,
+            why: "managed policy AdministratorAccess attached".into(),
+        });
+    }
+}
+
+fn findings(technology: &str, account: &str, arn: &str, name: &str, hits: Vec<Hit>) -> Vec<Finding> {
+    // One finding per rule: the worst severity, every reason in the details.
+    let mut by_rule: BTreeMap<&str, (Severity, Vec<String>)> = BTreeMap::new();
+    for h in hits {
+        let e = by_rule.entry(h.rule).or_insert((h.severity, vec![]));
+        e.0 = e.0.max(h.severity);
+        if !e.1.contains(&h.why) {
+            e.1.push(h.why);
+        }
+    }
+    let what = super::label(technology);
+    by_rule
+        .into_iter()
+        .map(|(rule, (severity, reasons))| Finding {
+            monkey: super::MONKEY.into(),
+            kind: rule.into(),
+            severity,
+            account: account.into(),
+            region: GLOBAL.into(),
+            resource: arn.into(),
+            title: format!("{what} {name}: {}", reasons.join("; ")),
+            details: serde_json::json!({
+                "item": Snapshot::item_id(technology, account, GLOBAL, name),
+                "technology": technology,
+                "rule": rule,
+                "reasons": reasons,
+            }),
+            labels: Default::default(),
+            scope: technology.into(),
+        })
+        .collect()
+}
+
+pub fn audit_role(r: &Role, ctx: &AuditContext) -> Vec<Finding> {
+    let mut hits = Vec::new();
+    identity_hits(&r.inline_policies, &r.attached_policies, &mut hits);
+    for st in policy::statements(&r.trust_policy).into_iter().filter(|s| policy::is_allow(s)) {
+        for (kind, p) in policy::principals(st) {
+            if p == "*" && !policy::has_condition(st) {
+                hits.push(Hit {
+                    rule: rules::TRUST_ANYONE,
+                    severity: Severity::Critical,
+                    why: "trust policy allows any principal (*)".into(),
+                });
+            } else if kind == "AWS"
+                && let Some(acct) = policy::principal_account(&p)
+                && acct != ctx.account
+                && !ctx.known_accounts.contains(&acct)
+            {
+                hits.push(Hit {
+                    rule: rules::TRUST_FOREIGN,
+                    severity: Severity::Warning,
+                    why: format!("trust policy allows account {acct}, which is not a known account"),
+                });
+            }
+        }
+    }
+    findings(ROLE, &ctx.account, &r.arn, &r.name, hits)
+}
+
+pub fn audit_user(u: &User, ctx: &AuditContext) -> Vec<Finding> {
+    let mut hits = Vec::new();
+    identity_hits(&u.inline_policies, &u.attached_policies, &mut hits);
+    if u.mfa_devices.is_empty()
+        && let Some(k) = u.access_keys.iter().find(|k| k.status == "Active")
+    {
+        hits.push(Hit {
+            rule: rules::KEY_NO_MFA,
+            severity: Severity::Warning,
+            why: format!("active access key {} and no MFA device", k.id),
+        });
+    }
+    findings(USER, &ctx.account, &u.arn, &u.name, hits)
+}
+
+pub fn audit_group(g: &Group, ctx: &AuditContext) -> Vec<Finding> {
+    let mut hits = Vec::new();
+    identity_hits(&g.inline_policies, &g.attached_policies, &mut hits);
+    findings(GROUP, &ctx.account, &g.arn, &g.name, hits)
+}
+
+pub fn audit_policy(p: &ManagedPolicy, ctx: &AuditContext) -> Vec<Finding> {
+    let mut hits = Vec::new();
+    policy_hits(&p.document, "the policy document", &mut hits);
+    findings(POLICY, &ctx.account, &p.arn, &p.name, hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(statements: Value) -> Value {
+        policy::normalize(&json!({"Version": "2012-10-17", "Statement": statements}))
+    }
+
+    fn trust(principal: Value) -> Value {
+        doc(json!([{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]))
+    }
+
+    fn role() -> Role {
+        Role {
+            arn: "arn:aws:iam::111111111111:role/app".into(),
+            name: "app".into(),
+            path: "/".into(),
+            trust_policy: trust(json!({"Service": "ec2.amazonaws.com"})),
+            ..Default::default()
+        }
+    }
+
+    fn ctx() -> AuditContext {
+        AuditContext { account: "111111111111".into(), known_accounts: vec!["222222222222".into()] }
+    }
+
+    #[test]
+    fn role_summary_table() {
+        let base = role();
+        let mut admin = base.clone();
+        admin.attached_policies.push(ADMIN_POLICY_ARN.into());
+        let mut foreign = base.clone();
+        foreign.trust_policy = doc(json!([
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}
+        ]));
+        let mut inline = base.clone();
+        inline.inline_policies.insert(
+            "x".into(),
+            doc(json!([{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::data/*"}])),
+        );
+        let mut inline2 = inline.clone();
+        inline2.inline_policies.insert(
+            "x".into(),
+            doc(json!([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"}])),
+        );
+        let mut bounded = base.clone();
+        bounded.permissions_boundary = Some("arn:aws:iam::111111111111:policy/boundary".into());
+        let cases: Vec<(&Role, &Role, Vec<&str>)> = vec![
+            (&base, &base, vec![]),
+            (&base, &admin, vec!["managed policy AdministratorAccess attached"]),
+            (&admin, &base, vec!["managed policy AdministratorAccess detached"]),
+            (&base, &foreign, vec!["trust policy now allows account 999999999999"]),
+            (&foreign, &base, vec!["trust policy no longer allows account 999999999999"]),
+            (
+                &base,
+                &inline,
+                vec!["inline policy 'x' added", "statement Allow s3:* on arn:aws:s3:::data/* added to inline policy 'x'"],
+            ),
+            (
+                &inline,
+                &inline2,
+                vec![
+                    "statement Allow s3:GetObject on arn:aws:s3:::data/* added to inline policy 'x'",
+                    "statement Allow s3:* on arn:aws:s3:::data/* removed from inline policy 'x'",
+                ],
+            ),
+            (&inline, &base, vec!["inline policy 'x' removed"]),
+            (&base, &bounded, vec!["permissions boundary boundary set"]),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(summarize_role(a, b).0, want);
+        }
+    }
+
+    #[test]
+    fn user_summary_table() {
+        let base = User { name: "alice".into(), groups: vec!["dev".into()], ..Default::default() };
+        let mut keyed = base.clone();
+        keyed.access_keys.push(AccessKey { id: "AKIA1".into(), status: "Active".into() });
+        let mut inactive = keyed.clone();
+        inactive.access_keys[0].status = "Inactive".into();
+        let mut moved = base.clone();
+        moved.groups = vec!["ops".into()];
+        let mut mfa = base.clone();
+        mfa.mfa_devices.push("arn:aws:iam::1:mfa/alice".into());
+        let cases: Vec<(&User, &User, Vec<&str>)> = vec![
+            (&base, &keyed, vec!["access key AKIA1 created (Active)"]),
+            (&keyed, &inactive, vec!["access key AKIA1 deactivated"]),
+            (&keyed, &base, vec!["access key AKIA1 deleted"]),
+            (&base, &moved, vec!["added to group ops", "removed from group dev"]),
+            (&base, &mfa, vec!["MFA device arn:aws:iam::1:mfa/alice added"]),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(summarize_user(a, b).0, want);
+        }
+    }
+
+    fn kinds(f: Vec<Finding>) -> Vec<(String, Severity)> {
+        f.into_iter().map(|f| (f.kind, f.severity)).collect()
+    }
+
+    #[test]
+    fn role_audit_table() {
+        let with = |f: &dyn Fn(&mut Role)| {
+            let mut r = role();
+            f(&mut r);
+            r
+        };
+        let cases: Vec<(Role, Vec<(&str, Severity)>)> = vec![
+            (role(), vec![]),
+            (with(&|r| r.attached_policies.push(ADMIN_POLICY_ARN.into())), vec![(rules::ADMIN, Severity::Critical)]),
+            (
+                with(&|r| {
+                    r.inline_policies.insert("all".into(), doc(json!({"Effect": "Allow", "Action": "*", "Resource": "*"})));
+                }),
+                // * on * also covers iam:PassRole on *
+                vec![(rules::ADMIN, Severity::Critical)],
+            ),
+            (
+                with(&|r| {
+                    r.inline_policies
+                        .insert("pass".into(), doc(json!({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})));
+                }),
+                vec![(rules::PASSROLE_STAR, Severity::Warning)],
+            ),
+            (
+                with(&|r| {
+                    r.inline_policies
+                        .insert("deny".into(), doc(json!({"Effect": "Deny", "Action": "*", "Resource": "*"})));
+                }),
+                vec![],
+            ),
+            (
+                with(&|r| {
+                    r.inline_policies
+                        .insert("not".into(), doc(json!({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})));
+                }),
+                vec![(rules::NOT_ACTION, Severity::Warning)],
+            ),
+            (with(&|r| r.trust_policy = trust(json!("*"))), vec![(rules::TRUST_ANYONE, Severity::Critical)]),
+            (
+                with(&|r| r.trust_policy = trust(json!({"AWS": "arn:aws:iam::999999999999:root"}))),
+                vec![(rules::TRUST_FOREIGN, Severity::Warning)],
+            ),
+            (with(&|r| r.trust_policy = trust(json!({"AWS": "arn:aws:iam::222222222222:root"}))), vec![]),
+            (with(&|r| r.trust_policy = trust(json!({"AWS": "111111111111"}))), vec![]),
+        ];
+        for (r, want) in cases {
+            let want: Vec<(String, Severity)> = want.into_iter().map(|(k, s)| (k.to_string(), s)).collect();
+            assert_eq!(kinds(audit_role(&r, &ctx())), want, "{:?}", r.inline_policies);
+        }
+        let f = &audit_role(&with(&|r| r.attached_policies.push(ADMIN_POLICY_ARN.into())), &ctx())[0];
+        assert_eq!(f.resource, "arn:aws:iam::111111111111:role/app");
+        assert_eq!(f.details["item"], "iam:role/111111111111/global/app");
+        assert_eq!(f.title, "role app: managed policy AdministratorAccess attached");
+    }
+
+    #[test]
+    fn user_audit_needs_mfa_for_active_keys() {
+        let mut u = User { name: "bob".into(), arn: "arn:aws:iam::111111111111:user/bob".into(), ..Default::default() };
+        assert!(audit_user(&u, &ctx()).is_empty());
+        u.access_keys.push(AccessKey { id: "AKIA2".into(), status: "Inactive".into() });
+        assert!(audit_user(&u, &ctx()).is_empty());
+        u.access_keys.push(AccessKey { id: "AKIA3".into(), status: "Active".into() });
+        assert_eq!(kinds(audit_user(&u, &ctx())), vec![(rules::KEY_NO_MFA.to_string(), Severity::Warning)]);
+        u.mfa_devices.push("arn:aws:iam::111111111111:mfa/bob".into());
+        assert!(audit_user(&u, &ctx()).is_empty());
+    }
+}

@@ -1,0 +1,122 @@
+//! Security configuration, pure: the canonical model of every technology the
+//! security monkey records, its normalisation, the reviewer-facing diff
+//! sentences and the audits. No IO: the monkey converts SDK types into these
+//! models; the store asks [`summarize`] for the sentences of each revision.
+
+pub mod iam;
+pub mod policy;
+pub mod s3;
+pub mod sg;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const MONKEY: &str = "security";
+
+/// What the audits need beyond the item itself.
+#[derive(Debug, Clone, Default)]
+pub struct AuditContext {
+    /// The account the item lives in.
+    pub account: String,
+    /// Accounts trusted besides the item's own (config `[aws] known_accounts`
+    /// and every configured account).
+    pub known_accounts: Vec<String>,
+}
+
+pub(crate) fn tag_changes(out: &mut Vec<String>, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) {
+    for (k, v) in new {
+        match old.get(k) {
+            None => out.push(format!("tag {k} added ({v})")),
+            Some(o) if o != v => out.push(format!("tag {k} changed from {o} to {v}")),
+            _ => {}
+        }
+    }
+    for k in old.keys().filter(|k| !new.contains_key(*k)) {
+        out.push(format!("tag {k} removed"));
+    }
+}
+
+fn label(technology: &str) -> &str {
+    match technology {
+        sg::TECHNOLOGY => "security group",
+        iam::ROLE => "role",
+        iam::USER => "user",
+        iam::GROUP => "group",
+        iam::POLICY => "managed policy",
+        s3::TECHNOLOGY => "bucket",
+        other => other,
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => format!("\"{s}\""),
+        Value::Null => "none".into(),
+        other => crate::canonical::to_string(other),
+    };
+    if s.chars().count() > 80 { format!("{}…", s.chars().take(80).collect::<String>()) } else { s }
+}
+
+/// Sentences for every top-level key that changed and that the technology's
+/// own summary did not cover.
+fn generic(out: &mut Vec<String>, old: &Value, new: &Value, covered: &[&str]) {
+    let empty = serde_json::Map::new();
+    let o = old.as_object().unwrap_or(&empty);
+    let n = new.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        if covered.contains(&k.as_str()) {
+            continue;
+        }
+        let (a, b) = (o.get(k).unwrap_or(&Value::Null), n.get(k).unwrap_or(&Value::Null));
+        if a != b {
+            out.push(format!("{k} changed from {} to {}", short(a), short(b)));
+        }
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned + Default>(v: &Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_default()
+}
+
+/// Reviewer sentences for one revision: created, deleted, or what changed
+/// ("ingress tcp/22 from 0.0.0.0/0 added").
+pub fn summarize(technology: &str, name: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<String> {
+    let what = label(technology);
+    match (old, new) {
+        (None, None) => vec![],
+        (None, Some(_)) => vec![format!("{what} {name} created")],
+        (Some(_), None) => vec![format!("{what} {name} deleted")],
+        (Some(o), Some(n)) => {
+            let (mut out, covered): (Vec<String>, &[&str]) = match technology {
+                sg::TECHNOLOGY => sg::summarize(&typed(o), &typed(n)),
+                iam::ROLE => iam::summarize_role(&typed(o), &typed(n)),
+                iam::USER => iam::summarize_user(&typed(o), &typed(n)),
+                iam::GROUP => iam::summarize_group(&typed(o), &typed(n)),
+                iam::POLICY => iam::summarize_policy(&typed(o), &typed(n)),
+                s3::TECHNOLOGY => s3::summarize(&typed(o), &typed(n)),
+                _ => (vec![], &[]),
+            };
+            generic(&mut out, o, n, covered);
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn created_deleted_and_uncovered_keys() {
+        assert_eq!(summarize(sg::TECHNOLOGY, "web", None, Some(&json!({}))), ["security group web created"]);
+        assert_eq!(summarize(iam::ROLE, "app", Some(&json!({})), None), ["role app deleted"]);
+        let a = json!({"group_id": "sg-1", "description": "old", "ingress": [], "egress": []});
+        let b = json!({"group_id": "sg-1", "description": "new", "ingress": [], "egress": []});
+        assert_eq!(summarize(sg::TECHNOLOGY, "web", Some(&a), Some(&b)), [r#"description changed from "old" to "new""#]);
+        assert_eq!(summarize("x:unknown", "n", Some(&json!({"a": 1})), Some(&json!({"a": 2}))), ["a changed from 1 to 2"]);
+    }
+}
