@@ -51,6 +51,12 @@ pub enum Command {
     Scan(ScanArgs),
     /// Current findings.
     Findings(FindingsArgs),
+    /// Security revisions recorded in a window ("what changed in the last hour?").
+    Changes(ChangesArgs),
+    /// Every revision of one item, or its state at a past time.
+    History(HistoryArgs),
+    /// A readable diff between two revisions of one item (default: the last two).
+    Diff(DiffArgs),
     /// Validate a config, or print a commented example.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -72,6 +78,34 @@ pub struct FindingsArgs {
     pub state: StateArg,
     #[arg(long, value_name = "NAME")]
     pub monkey: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ChangesArgs {
+    /// A duration back from now ("1h", "7d") or an RFC 3339 time.
+    #[arg(long, default_value = "24h", value_name = "DURATION|RFC3339")]
+    pub since: String,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Item id as `troop changes` shows it, or a unique suffix / name (e.g. `sg-0abc`).
+    pub item: String,
+    /// Show the item as it was at this time (duration back from now, or RFC 3339).
+    #[arg(long, value_name = "DURATION|RFC3339")]
+    pub at: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Item id as `troop changes` shows it, or a unique suffix / name.
+    pub item: String,
+    /// Older revision (default: the one before --to).
+    #[arg(long, value_name = "N")]
+    pub from: Option<i64>,
+    /// Newer revision (default: the latest).
+    #[arg(long, value_name = "N")]
+    pub to: Option<i64>,
 }
 
 #[derive(Subcommand, Debug)]

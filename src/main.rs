@@ -7,10 +7,11 @@
 mod cli;
 mod output;
 mod progress;
+mod views;
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand, Format, SeverityArg, StateArg};
+use cli::{Cli, Command, ConfigCommand, Format, SeverityArg};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use troop_core::{Engine, FindingState, PassStatus, Severity};
 use troop_monkeys::aws::AwsContext;
 
 /// An error and the exit code it maps to.
-enum Fail {
+pub(crate) enum Fail {
     /// Exit 2: bad usage, bad config, a store or sink that cannot be opened.
     Usage(anyhow::Error),
     /// Exit 2 with the message already printed (config diagnostics).
@@ -36,7 +37,7 @@ enum Fail {
     Code(u8),
 }
 
-fn usage<E: Into<anyhow::Error>>(e: E) -> Fail {
+pub(crate) fn usage<E: Into<anyhow::Error>>(e: E) -> Fail {
     Fail::Usage(e.into())
 }
 
@@ -94,49 +95,10 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::Config(ConfigCommand::Check { path }) => {
             config_check(path.as_ref().or(cli.config.as_ref()), cli.format)
         }
-        Command::Findings(args) => {
-            let cfg = load_config(&cli)?;
-            let store = open_store(&cfg)?;
-            let state = match args.state {
-                StateArg::Open => Some(FindingState::Open),
-                StateArg::Resolved => Some(FindingState::Resolved),
-                StateArg::Silenced => Some(FindingState::Silenced),
-                StateArg::All => None,
-            };
-            let findings = store
-                .findings(&FindingFilter { state, monkey: args.monkey.clone() })
-                .map_err(|e| Fail::Runtime(e.into()))?;
-            match cli.format {
-                Format::Json => output::print_json(&findings).map_err(Fail::Runtime),
-                Format::Table => {
-                    let rows: Vec<Vec<String>> = findings
-                        .iter()
-                        .map(|f| {
-                            vec![
-                                f.severity.to_string(),
-                                f.state.as_str().to_string(),
-                                f.monkey.clone(),
-                                f.kind.clone(),
-                                format!("{}/{}", f.account, f.region),
-                                f.resource.clone(),
-                                f.title.clone(),
-                            ]
-                        })
-                        .collect();
-                    print!(
-                        "{}",
-                        output::table(
-                            &["SEVERITY", "STATE", "MONKEY", "KIND", "ACCOUNT/REGION", "RESOURCE", "TITLE"],
-                            &rows
-                        )
-                    );
-                    if rows.is_empty() {
-                        eprintln!("no findings");
-                    }
-                    Ok(())
-                }
-            }
-        }
+        Command::Findings(args) => views::findings(&*open_store(&load_config(&cli)?)?, args, cli.format),
+        Command::Changes(args) => views::changes(&*open_store(&load_config(&cli)?)?, args, cli.format),
+        Command::History(args) => views::history(&*open_store(&load_config(&cli)?)?, args, cli.format),
+        Command::Diff(args) => views::diff(&*open_store(&load_config(&cli)?)?, args, cli.format),
         Command::Scan(args) => scan(&cli, args).await,
         Command::Run => run(&cli).await,
     }

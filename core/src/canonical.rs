@@ -42,6 +42,56 @@ fn write(value: &Value, out: &mut String) {
     }
 }
 
+/// Canonical form, indented two spaces per level: what reviewers diff.
+pub fn to_pretty(value: &Value) -> String {
+    let mut out = String::new();
+    pretty(value, 0, &mut out);
+    out.push('\n');
+    out
+}
+
+fn pretty(value: &Value, depth: usize, out: &mut String) {
+    let pad = |d: usize| "  ".repeat(d);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push_str("{\n");
+            for (i, k) in keys.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push_str(": ");
+                pretty(&map[*k], depth + 1, out);
+                out.push_str(if i + 1 < keys.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&pad(depth));
+            out.push('}');
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, v) in items.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                pretty(v, depth + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&pad(depth));
+            out.push(']');
+        }
+        other => write(other, out),
+    }
+}
+
+/// Unified diff (3 lines of context) between two canonical documents;
+/// `None` stands for "did not exist". Empty when they are equal.
+pub fn unified_diff(old: Option<&Value>, new: Option<&Value>, old_label: &str, new_label: &str) -> String {
+    let a = old.map(to_pretty).unwrap_or_default();
+    let b = new.map(to_pretty).unwrap_or_default();
+    if a == b {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(&a, &b).unified_diff().context_radius(3).header(old_label, new_label).to_string()
+}
+
 /// Hex SHA-256 of the canonical form.
 pub fn hash(value: &Value) -> String {
     hex::encode(Sha256::digest(to_string(value).as_bytes()))
@@ -65,6 +115,18 @@ mod tests {
             assert_eq!(to_string(&a), to_string(&b));
             assert_eq!(hash(&a), hash(&b));
         }
+    }
+
+    #[test]
+    fn pretty_and_unified_diff() {
+        let a = json!({"b": [1, 2], "a": {}});
+        assert_eq!(to_pretty(&a), "{\n  \"a\": {},\n  \"b\": [\n    1,\n    2\n  ]\n}\n");
+        let b = json!({"a": {}, "b": [1, 3]});
+        let d = unified_diff(Some(&a), Some(&b), "rev 1", "rev 2");
+        assert!(d.starts_with("--- rev 1\n+++ rev 2\n@@"), "{d}");
+        assert!(d.contains("\n-    2\n+    3\n"), "{d}");
+        assert_eq!(unified_diff(Some(&a), Some(&a), "x", "y"), "");
+        assert!(unified_diff(None, Some(&a), "none", "rev 1").contains("+  \"a\": {},"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod canonical;
 pub mod clock;
 pub mod engine;
 pub mod finding;
+pub mod history;
 pub mod metrics;
 pub mod monkey;
 pub mod routing;

@@ -49,6 +49,9 @@ pub struct Report {
     pub snapshots: Vec<Snapshot>,
     pub findings: Vec<Finding>,
     pub coverage: Vec<Coverage>,
+    /// Items inside a covered scope that exist but could not be read this
+    /// pass: neither deleted nor revised, and their findings stay as they are.
+    pub untouched: Vec<String>,
     /// Counters worth exporting (e.g. `aws_api_calls`).
     pub counters: BTreeMap<String, u64>,
 }

@@ -118,6 +118,12 @@ mod tests {
         fn history(&self, _: &str) -> Result<Vec<Revision>, StoreError> {
             Ok(vec![])
         }
+        fn state_at(&self, _: &str, _: OffsetDateTime) -> Result<Option<Revision>, StoreError> {
+            Ok(None)
+        }
+        fn find_items(&self, _: &str) -> Result<Vec<String>, StoreError> {
+            Ok(vec![])
+        }
     }
 
     /// A monkey that takes `work` of (paused) time per pass and records when

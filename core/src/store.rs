@@ -54,6 +54,8 @@ pub struct Revision {
     pub change: String,
     pub at: String,
     pub summary: Vec<String>,
+    /// The item's canonical content at this revision (`None` once deleted).
+    /// Loaded by `history` and `state_at`; `revisions_since` leaves it out.
     #[serde(skip)]
     pub content: Option<serde_json::Value>,
 }
@@ -69,4 +71,11 @@ pub trait Store: Send + Sync {
     fn revisions_since(&self, since: OffsetDateTime) -> Result<Vec<Revision>, StoreError>;
     /// Every revision of one item, oldest first (content included).
     fn history(&self, item: &str) -> Result<Vec<Revision>, StoreError>;
+    /// The item as it was at `at`: its latest revision recorded at or before
+    /// then (content included; `None` content = deleted). `None` if it did not
+    /// exist yet.
+    fn state_at(&self, item: &str, at: OffsetDateTime) -> Result<Option<Revision>, StoreError>;
+    /// Item ids matching what a user typed: the exact id, else every item whose
+    /// id ends with `/query` or whose name equals it.
+    fn find_items(&self, query: &str) -> Result<Vec<String>, StoreError>;
 }

@@ -46,7 +46,11 @@ pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<(Ve
     let m = &cfg.monkeys;
     if wanted("security", m.security.common.enabled) {
         built.push(Built {
-            monkey: Arc::new(crate::security::SecurityMonkey::new(aws.clone())),
+            monkey: Arc::new(crate::security::SecurityMonkey::new(
+                aws.clone(),
+                cfg.aws.known_accounts.iter().chain(cfg.aws.accounts.iter().map(|a| &a.id)).cloned().collect(),
+                cfg.aws.concurrency,
+            )),
             schedule: schedule(&m.security.common),
         });
     }

@@ -3,7 +3,7 @@
 //! it never changes the store.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,6 +26,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/api/v1/findings", get(findings))
+        .route("/api/v1/changes", get(changes))
+        .route("/api/v1/items/{item}/diff", get(diff))
         .with_state(state)
 }
 
@@ -48,6 +50,67 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
         Ok(Ok(f)) => axum::Json(f).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Run a store read on a blocking thread; errors become 500s.
+async fn read<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&dyn Store) -> Result<T, Response> + Send + 'static,
+) -> Result<T, Response> {
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || f(&*store))
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response())?
+}
+
+fn bad_request(msg: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{msg}\n")).into_response()
+}
+
+fn store_error(e: troop_core::StoreError) -> Response {
+    match e {
+        troop_core::StoreError::NotFound(m) => (StatusCode::NOT_FOUND, format!("{m}\n")).into_response(),
+        other => (StatusCode::INTERNAL_SERVER_ERROR, format!("{other}\n")).into_response(),
+    }
+}
+
+/// `?since=` a duration ("1h") or an RFC 3339 time; default 24h.
+async fn changes(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let since = q.get("since").map(String::as_str).unwrap_or("24h");
+    let from = match troop_core::history::parse_since(since, time::OffsetDateTime::now_utc()) {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    match read(&s, move |st| st.revisions_since(from).map_err(store_error)).await {
+        Ok(revs) => axum::Json(revs).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `{item}` is the item id, URL-encoded (`/` as `%2F`); `?from=N&to=N` optional.
+async fn diff(
+    State(s): State<AppState>,
+    Path(item): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let num = |k: &str| -> Result<Option<i64>, Response> {
+        q.get(k)
+            .map(|v| v.parse::<i64>().map_err(|_| bad_request(format!("`{k}` must be a revision number"))))
+            .transpose()
+    };
+    let (from, to) = match (num("from"), num("to")) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let res = read(&s, move |st| {
+        let h = st.history(&item).map_err(store_error)?;
+        troop_core::history::diff_view(&h, from, to).map_err(bad_request)
+    })
+    .await;
+    match res {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(r) => r,
     }
 }
 

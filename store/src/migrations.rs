@@ -59,4 +59,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX findings_monkey_state ON findings (monkey, state);
     "#,
+    // 2: findings remember the item they are about, so an item that could not
+    // be read keeps its findings.
+    r#"
+    ALTER TABLE findings ADD COLUMN item TEXT;
+    CREATE INDEX findings_item ON findings (item);
+    "#,
 ];

@@ -132,9 +132,44 @@ fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
 
 const REVISION_SELECT: &str = "SELECT r.item, i.technology, i.account, i.region, i.name, r.revision, r.at, r.summary, r.content, r.change FROM revisions r JOIN items i ON i.item = r.item";
 
+fn previous_content(tx: &Transaction<'_>, item: &str, revision: i64) -> rusqlite::Result<Option<serde_json::Value>> {
+    let text: Option<String> = tx
+        .prepare_cached("SELECT content FROM revisions WHERE item = ?1 AND revision = ?2")?
+        .query_row(params![item, revision], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// The revision's reviewer sentences, as stored JSON.
+fn summarize(technology: &str, name: &str, old: Option<&serde_json::Value>, new: Option<&serde_json::Value>) -> String {
+    let lines = troop_core::security::summarize(technology, name, old, new);
+    serde_json::to_string(&lines).unwrap_or_else(|_| "[]".into())
+}
+
+/// Attach the item's current revision and its summary to a finding's details
+/// (findings carry the revision and the diff that led to them).
+fn enrich(tx: &Transaction<'_>, details: &serde_json::Value) -> rusqlite::Result<(Option<String>, serde_json::Value)> {
+    let Some(item) = details.get("item").and_then(|i| i.as_str()).map(str::to_string) else {
+        return Ok((None, details.clone()));
+    };
+    let rev: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT r.revision, r.summary FROM items i JOIN revisions r ON r.item = i.item AND r.revision = i.revision WHERE i.item = ?1",
+        )?
+        .query_row([&item], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let mut d = details.clone();
+    if let (Some((revision, summary)), Some(obj)) = (rev, d.as_object_mut()) {
+        obj.insert("revision".into(), revision.into());
+        obj.insert("summary".into(), serde_json::from_str(&summary).unwrap_or_default());
+    }
+    Ok((Some(item), d))
+}
+
 impl SqliteStore {
     fn commit_items(tx: &Transaction<'_>, pass_id: i64, now: i64, report: &Report) -> rusqlite::Result<(usize, usize)> {
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<&str> = report.untouched.iter().map(String::as_str).collect();
         let mut written = 0;
         let mut get = tx.prepare_cached("SELECT revision, hash, deleted FROM items WHERE item = ?1")?;
         let mut upsert = tx.prepare_cached(
@@ -144,7 +179,7 @@ impl SqliteStore {
                  hash = excluded.hash, deleted = 0",
         )?;
         let mut add_rev = tx.prepare_cached(
-            "INSERT INTO revisions (item, revision, at, change, hash, content, pass_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO revisions (item, revision, at, change, hash, content, summary, pass_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for s in &report.snapshots {
             if !seen.insert(s.item.as_str()) {
@@ -160,8 +195,10 @@ impl SqliteStore {
                 Some((_, Some(h), false)) if h == hash => continue,
                 Some((rev, _, false)) => (rev + 1, "modified"),
             };
+            let old = if change == "modified" { previous_content(tx, &s.item, revision - 1)? } else { None };
+            let summary = summarize(&s.technology, &s.name, old.as_ref(), Some(&s.content));
             upsert.execute(params![s.item, s.technology, s.account, s.region, s.name, revision, hash])?;
-            add_rev.execute(params![s.item, revision, now, change, hash, content, pass_id])?;
+            add_rev.execute(params![s.item, revision, now, change, hash, content, summary, pass_id])?;
             written += 1;
         }
         // Deletions, only inside scopes this pass listed completely.
@@ -169,21 +206,30 @@ impl SqliteStore {
         scopes.sort();
         scopes.dedup();
         let mut live = tx.prepare_cached(
-            "SELECT item, revision FROM items WHERE technology = ?1 AND account = ?2 AND (?3 = '*' OR region = ?3) AND deleted = 0",
+            "SELECT item, revision, name FROM items WHERE technology = ?1 AND account = ?2 AND (?3 = '*' OR region = ?3) AND deleted = 0",
         )?;
         let mut mark = tx.prepare_cached("UPDATE items SET deleted = 1, revision = ?2, hash = NULL WHERE item = ?1")?;
         for c in scopes {
-            let gone: Vec<(String, i64)> = live
-                .query_map(params![c.scope, c.account, c.region], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })?
+            let gone: Vec<(String, i64, String)> = live
+                .query_map(params![c.scope, c.account, c.region], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
-                .filter(|(item, _)| !seen.contains(item.as_str()))
+                .filter(|(item, _, _): &(String, i64, String)| !seen.contains(item.as_str()))
                 .collect();
-            for (item, rev) in gone {
+            for (item, rev, name) in gone {
+                let old = previous_content(tx, &item, rev)?;
+                let summary = summarize(&c.scope, &name, old.as_ref(), None);
                 mark.execute(params![item, rev + 1])?;
-                add_rev.execute(params![item, rev + 1, now, "deleted", None::<String>, None::<String>, pass_id])?;
+                add_rev.execute(params![
+                    item,
+                    rev + 1,
+                    now,
+                    "deleted",
+                    None::<String>,
+                    None::<String>,
+                    summary,
+                    pass_id
+                ])?;
                 written += 1;
             }
         }
@@ -205,7 +251,8 @@ impl SqliteStore {
             if !reported.insert(fp.clone()) {
                 continue;
             }
-            let details = canonical::to_string(&f.details);
+            let (item, details) = enrich(tx, &f.details)?;
+            let details = canonical::to_string(&details);
             let labels = serde_json::to_string(&f.labels).unwrap_or_else(|_| "{}".into());
             let prev: Option<(String, String)> = tx
                 .prepare_cached("SELECT state, severity FROM findings WHERE fingerprint = ?1")?
@@ -215,12 +262,12 @@ impl SqliteStore {
                 None => {
                     tx.prepare_cached(
                         "INSERT INTO findings (fingerprint, monkey, kind, severity, state, account, region, resource, scope,
-                             title, details, labels, first_seen, last_seen, pass_id)
-                         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+                             title, details, labels, first_seen, last_seen, pass_id, item)
+                         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
                     )?
                     .execute(params![
                         fp, f.monkey, f.kind, f.severity.as_str(), f.account, f.region, f.resource, f.scope,
-                        f.title, details, labels, now, pass_id
+                        f.title, details, labels, now, pass_id, item
                     ])?;
                     EventKind::Opened
                 }
@@ -228,13 +275,13 @@ impl SqliteStore {
                     let reopened = state == "resolved";
                     tx.prepare_cached(
                         "UPDATE findings SET severity = ?2, title = ?3, details = ?4, labels = ?5, scope = ?6, last_seen = ?7,
-                             pass_id = ?8,
+                             pass_id = ?8, item = ?9,
                              state = CASE WHEN state = 'resolved' THEN 'open' ELSE state END,
                              first_seen = CASE WHEN state = 'resolved' THEN ?7 ELSE first_seen END,
                              resolved_at = NULL
                          WHERE fingerprint = ?1",
                     )?
-                    .execute(params![fp, f.severity.as_str(), f.title, details, labels, f.scope, now, pass_id])?;
+                    .execute(params![fp, f.severity.as_str(), f.title, details, labels, f.scope, now, pass_id, item])?;
                     let old = Severity::parse(sev).unwrap_or(f.severity);
                     if reopened {
                         EventKind::Opened
@@ -250,12 +297,18 @@ impl SqliteStore {
             events.push(FindingEvent { event, at: at.clone(), finding: load_finding(tx, &fp)? });
         }
         // Resolve what a complete listing no longer reports.
-        let candidates: Vec<(String, String, String, String)> = tx
-            .prepare_cached("SELECT fingerprint, scope, account, region FROM findings WHERE monkey = ?1 AND state IN ('open', 'silenced')")?
-            .query_map([&pass.monkey], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        let untouched: HashSet<&str> = report.untouched.iter().map(String::as_str).collect();
+        let candidates: Vec<(String, String, String, String, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT fingerprint, scope, account, region, item FROM findings WHERE monkey = ?1 AND state IN ('open', 'silenced')",
+            )?
+            .query_map([&pass.monkey], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<_, _>>()?;
-        for (fp, scope, account, region) in candidates {
-            if reported.contains(&fp) || !report.coverage.iter().any(|c| c.covers(&scope, &account, &region)) {
+        for (fp, scope, account, region, item) in candidates {
+            if reported.contains(&fp)
+                || item.as_deref().is_some_and(|i| untouched.contains(i))
+                || !report.coverage.iter().any(|c| c.covers(&scope, &account, &region))
+            {
                 continue;
             }
             tx.prepare_cached(
@@ -321,7 +374,10 @@ impl Store for SqliteStore {
     fn revisions_since(&self, since: OffsetDateTime) -> Result<Vec<Revision>, StoreError> {
         let conn = self.lock();
         let mut st = conn
-            .prepare(&format!("{REVISION_SELECT} WHERE r.at >= ?1 ORDER BY r.at, r.item, r.revision"))
+            .prepare(&format!(
+                "{} WHERE r.at >= ?1 ORDER BY r.at, r.item, r.revision",
+                REVISION_SELECT.replace("r.content", "NULL")
+            ))
             .map_err(be)?;
         let rows = st.query_map([since.unix_timestamp()], revision_from_row).map_err(be)?;
         rows.collect::<Result<_, _>>().map_err(be)
@@ -336,6 +392,29 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound(format!("no item `{item}` in the store")));
         }
         Ok(rows)
+    }
+
+    fn state_at(&self, item: &str, at: OffsetDateTime) -> Result<Option<Revision>, StoreError> {
+        let conn = self.lock();
+        conn.prepare(&format!("{REVISION_SELECT} WHERE r.item = ?1 AND r.at <= ?2 ORDER BY r.revision DESC LIMIT 1"))
+            .map_err(be)?
+            .query_row(params![item, at.unix_timestamp()], revision_from_row)
+            .optional()
+            .map_err(be)
+    }
+
+    fn find_items(&self, query: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT item FROM items WHERE item = ?1
+                 UNION SELECT item FROM items WHERE NOT EXISTS (SELECT 1 FROM items WHERE item = ?1)
+                     AND (substr(item, -length(?1) - 1) = '/' || ?1 OR name = ?1)
+                 ORDER BY item",
+            )
+            .map_err(be)?;
+        let rows = st.query_map([query], |r| r.get(0)).map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
     }
 }
 

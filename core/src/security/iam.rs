@@ -17,12 +17,11 @@ pub const GLOBAL: &str = "global";
 pub const ADMIN_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Role {
     pub arn: String,
     pub name: String,
     pub path: String,
-    pub description: Option<String>,
-    pub max_session_duration: Option<i32>,
     pub trust_policy: Value,
     pub inline_policies: BTreeMap<String, Value>,
     /// ARNs, sorted.
@@ -38,6 +37,7 @@ pub struct AccessKey {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct User {
     pub arn: String,
     pub name: String,
@@ -52,6 +52,7 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Group {
     pub arn: String,
     pub name: String,
@@ -62,6 +63,7 @@ pub struct Group {
 
 /// A customer-managed policy: its default version's document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ManagedPolicy {
     pub arn: String,
     pub name: String,
@@ -422,10 +424,9 @@ mod tests {
             {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}
         ]));
         let mut inline = base.clone();
-        inline.inline_policies.insert(
-            "x".into(),
-            doc(json!([{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::data/*"}])),
-        );
+        inline
+            .inline_policies
+            .insert("x".into(), doc(json!([{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::data/*"}])));
         let mut inline2 = inline.clone();
         inline2.inline_policies.insert(
             "x".into(),
@@ -442,7 +443,10 @@ mod tests {
             (
                 &base,
                 &inline,
-                vec!["inline policy 'x' added", "statement Allow s3:* on arn:aws:s3:::data/* added to inline policy 'x'"],
+                vec![
+                    "inline policy 'x' added",
+                    "statement Allow s3:* on arn:aws:s3:::data/* added to inline policy 'x'",
+                ],
             ),
             (
                 &inline,
@@ -499,15 +503,18 @@ mod tests {
             (with(&|r| r.attached_policies.push(ADMIN_POLICY_ARN.into())), vec![(rules::ADMIN, Severity::Critical)]),
             (
                 with(&|r| {
-                    r.inline_policies.insert("all".into(), doc(json!({"Effect": "Allow", "Action": "*", "Resource": "*"})));
+                    r.inline_policies
+                        .insert("all".into(), doc(json!({"Effect": "Allow", "Action": "*", "Resource": "*"})));
                 }),
                 // * on * also covers iam:PassRole on *
                 vec![(rules::ADMIN, Severity::Critical)],
             ),
             (
                 with(&|r| {
-                    r.inline_policies
-                        .insert("pass".into(), doc(json!({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})));
+                    r.inline_policies.insert(
+                        "pass".into(),
+                        doc(json!({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})),
+                    );
                 }),
                 vec![(rules::PASSROLE_STAR, Severity::Warning)],
             ),

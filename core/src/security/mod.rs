@@ -77,8 +77,21 @@ fn generic(out: &mut Vec<String>, old: &Value, new: &Value, covered: &[&str]) {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned + Default>(v: &Value) -> T {
-    serde_json::from_value(v.clone()).unwrap_or_default()
+fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+/// Run a technology's summary when both sides parse as its model; otherwise
+/// leave everything to the generic per-key sentences.
+fn with<T: serde::de::DeserializeOwned>(
+    o: &Value,
+    n: &Value,
+    f: impl Fn(&T, &T) -> (Vec<String>, &'static [&'static str]),
+) -> (Vec<String>, &'static [&'static str]) {
+    match (typed::<T>(o), typed::<T>(n)) {
+        (Some(a), Some(b)) => f(&a, &b),
+        _ => (vec![], &[]),
+    }
 }
 
 /// Reviewer sentences for one revision: created, deleted, or what changed
@@ -91,12 +104,12 @@ pub fn summarize(technology: &str, name: &str, old: Option<&Value>, new: Option<
         (Some(_), None) => vec![format!("{what} {name} deleted")],
         (Some(o), Some(n)) => {
             let (mut out, covered): (Vec<String>, &[&str]) = match technology {
-                sg::TECHNOLOGY => sg::summarize(&typed(o), &typed(n)),
-                iam::ROLE => iam::summarize_role(&typed(o), &typed(n)),
-                iam::USER => iam::summarize_user(&typed(o), &typed(n)),
-                iam::GROUP => iam::summarize_group(&typed(o), &typed(n)),
-                iam::POLICY => iam::summarize_policy(&typed(o), &typed(n)),
-                s3::TECHNOLOGY => s3::summarize(&typed(o), &typed(n)),
+                sg::TECHNOLOGY => with(o, n, sg::summarize),
+                iam::ROLE => with(o, n, iam::summarize_role),
+                iam::USER => with(o, n, iam::summarize_user),
+                iam::GROUP => with(o, n, iam::summarize_group),
+                iam::POLICY => with(o, n, iam::summarize_policy),
+                s3::TECHNOLOGY => with(o, n, s3::summarize),
                 _ => (vec![], &[]),
             };
             generic(&mut out, o, n, covered);
@@ -116,7 +129,16 @@ mod tests {
         assert_eq!(summarize(iam::ROLE, "app", Some(&json!({})), None), ["role app deleted"]);
         let a = json!({"group_id": "sg-1", "description": "old", "ingress": [], "egress": []});
         let b = json!({"group_id": "sg-1", "description": "new", "ingress": [], "egress": []});
-        assert_eq!(summarize(sg::TECHNOLOGY, "web", Some(&a), Some(&b)), [r#"description changed from "old" to "new""#]);
-        assert_eq!(summarize("x:unknown", "n", Some(&json!({"a": 1})), Some(&json!({"a": 2}))), ["a changed from 1 to 2"]);
+        assert_eq!(
+            summarize(sg::TECHNOLOGY, "web", Some(&a), Some(&b)),
+            [r#"description changed from "old" to "new""#]
+        );
+        assert_eq!(
+            summarize("x:unknown", "n", Some(&json!({"a": 1})), Some(&json!({"a": 2}))),
+            ["a changed from 1 to 2"]
+        );
+        // content that does not fit the model still gets sentences, never silence
+        let odd = json!({"ingress": "not a list"});
+        assert_eq!(summarize(sg::TECHNOLOGY, "web", Some(&a), Some(&odd)).len(), 4);
     }
 }

@@ -141,7 +141,9 @@ pub fn resources(st: &Value) -> Vec<String> {
 pub fn principals(st: &Value) -> Vec<(String, String)> {
     match st.get("Principal") {
         Some(Value::String(s)) => vec![("AWS".into(), s.clone())],
-        Some(Value::Object(m)) => m.iter().flat_map(|(k, v)| strings(Some(v)).into_iter().map(move |p| (k.clone(), p))).collect(),
+        Some(Value::Object(m)) => {
+            m.iter().flat_map(|(k, v)| strings(Some(v)).into_iter().map(move |p| (k.clone(), p))).collect()
+        }
         _ => vec![],
     }
 }
@@ -251,7 +253,10 @@ mod tests {
     fn describe_table() {
         let cases = [
             (json!({"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}), "Allow * on *"),
-            (json!({"Effect": "Allow", "NotAction": ["iam:*"], "Resource": ["*"]}), "Allow every action except iam:* on *"),
+            (
+                json!({"Effect": "Allow", "NotAction": ["iam:*"], "Resource": ["*"]}),
+                "Allow every action except iam:* on *",
+            ),
             (
                 json!({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"], "Principal": {"AWS": ["*"]}}),
                 "Allow s3:GetObject on arn:aws:s3:::b/* to *",

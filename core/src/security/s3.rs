@@ -42,6 +42,7 @@ impl PublicAccessBlock {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Bucket {
     pub name: String,
     pub region: String,
@@ -200,7 +201,8 @@ mod tests {
     }
 
     fn public_policy(condition: bool) -> Value {
-        let mut st = json!({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"});
+        let mut st =
+            json!({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"});
         if condition {
             st["Condition"] = json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}});
         }
@@ -236,7 +238,10 @@ mod tests {
             (
                 &base,
                 &pol,
-                vec!["bucket policy added", "statement Allow s3:GetObject on arn:aws:s3:::b/* to * added to the bucket policy"],
+                vec![
+                    "bucket policy added",
+                    "statement Allow s3:GetObject on arn:aws:s3:::b/* to * added to the bucket policy",
+                ],
             ),
             (&pol, &base, vec!["bucket policy removed"]),
         ];

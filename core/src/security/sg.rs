@@ -30,6 +30,7 @@ pub struct Rule {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Group {
     pub group_id: String,
     pub group_name: String,
@@ -316,7 +317,11 @@ mod tests {
             (&base, &opened, vec!["ingress tcp/22 from 0.0.0.0/0 added"]),
             (&opened, &base, vec!["ingress tcp/22 from 0.0.0.0/0 removed"]),
             (&base, &no_egress, vec!["egress all traffic to sg-123 (account 111122223333) removed"]),
-            (&base, &redescribed, vec!["description of ingress tcp/443 from 10.0.0.0/8 changed to 'https from office'"]),
+            (
+                &base,
+                &redescribed,
+                vec!["description of ingress tcp/443 from 10.0.0.0/8 changed to 'https from office'"],
+            ),
             (&base, &tagged, vec!["tag team added (web)"]),
         ];
         for (a, b, want) in cases {

@@ -46,6 +46,17 @@ fn xml_tag(body: &str, tag: &str) -> Option<String> {
     Some(body[start..end].trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// Every message of an error and its sources, outermost first.
+fn error_chain(e: &(dyn StdError + 'static)) -> Vec<String> {
+    let mut out = vec![e.to_string()];
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        out.push(next.to_string());
+        cur = next;
+    }
+    out
+}
+
 /// The innermost cause's message, the one that usually says what happened.
 fn root_cause(e: &(dyn StdError + 'static)) -> String {
     let mut cur = e;
@@ -82,12 +93,14 @@ where
     E: ProvideErrorMetadata + StdError + 'static,
 {
     let target = endpoint.unwrap_or("AWS");
+    tracing::debug!(operation, error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "AWS call failed");
     match &err {
         SdkError::DispatchFailure(d) => {
-            let cause = d.as_other().map(|_| String::new()).unwrap_or_default();
-            let inner = StdError::source(&err).map(root_cause).unwrap_or(cause);
-            let inner = inner.lines().next().unwrap_or_default().trim_end_matches("Attempted:").trim().to_string();
-            if inner.to_lowercase().contains("credential") || d.is_user() {
+            let chain = error_chain(&err);
+            let inner =
+                chain.last().map(|m| m.lines().next().unwrap_or_default().trim_end_matches("Attempted:").trim());
+            let inner = inner.unwrap_or_default().to_string();
+            if d.is_user() || chain.iter().any(|m| m.to_lowercase().contains("credential")) {
                 // No credentials in the chain, or a bad profile: say so in one line.
                 return AwsError {
                     kind: ErrorKind::Credentials,

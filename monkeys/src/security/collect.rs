@@ -1,17 +1,14 @@
 //! IO: list security groups through paginated DescribeSecurityGroups.
 
-use troop_core::security::sg::{self, Group, Rule, Source};
 use crate::aws::{AwsError, classify};
 use aws_sdk_ec2::types::{IpPermission, SecurityGroup};
 use std::collections::BTreeMap;
+use troop_core::security::sg::{self, Group, Rule, Source};
 
 pub(crate) async fn security_groups(
     client: &aws_sdk_ec2::Client,
-    account: &str,
-    region: &str,
     endpoint: Option<&str>,
 ) -> Result<Vec<Group>, AwsError> {
-    let _ = (account, region);
     let mut out = Vec::new();
     let mut pages = client.describe_security_groups().max_results(1000).into_paginator().send();
     while let Some(page) = pages.next().await {

@@ -1,43 +1,184 @@
-//! The security monkey: snapshots security-relevant configuration, keeps every
-//! revision (through the store), audits what it sees.
+//! The security monkey: snapshots security-relevant configuration (EC2
+//! security groups per region; IAM roles, users, groups and customer-managed
+//! policies, and S3 buckets once per account), lets the store keep a revision
+//! per change, and audits what it sees (rules in `troop_core::security`).
 //!
-//! Technologies so far: `ec2:security-group`.
+//! A listing that fails never invents deletions: its scope gets no coverage
+//! (so nothing in it is deleted or resolved) and a `read-error` finding says
+//! what could not be read. A pass where nothing at all could be read fails.
 
 mod collect;
+mod collect_iam;
+mod collect_s3;
 
-use crate::aws::{AwsContext, CallCounter};
+use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter};
 use async_trait::async_trait;
 use std::sync::Arc;
-use troop_core::monkey::{Coverage, Monkey, MonkeyError, PassContext, Report};
-use troop_core::security::sg;
+use troop_core::monkey::{Coverage, Monkey, MonkeyError, PassContext, Report, Snapshot};
+use troop_core::security::{AuditContext, MONKEY, iam, s3, sg};
 use troop_core::{Finding, Severity};
 
-pub const NAME: &str = "security";
+pub const NAME: &str = MONKEY;
 
 pub struct SecurityMonkey {
     aws: Arc<AwsContext>,
     calls: Arc<CallCounter>,
+    known_accounts: Vec<String>,
+    concurrency: usize,
 }
 
 impl SecurityMonkey {
-    pub fn new(aws: Arc<AwsContext>) -> Self {
-        SecurityMonkey { aws, calls: Arc::new(CallCounter::default()) }
+    /// `known_accounts`: accounts trusted in IAM trust policies besides the
+    /// item's own (`[aws] known_accounts` and every configured account).
+    pub fn new(aws: Arc<AwsContext>, known_accounts: Vec<String>, concurrency: usize) -> Self {
+        SecurityMonkey { aws, calls: Arc::new(CallCounter::default()), known_accounts, concurrency }
+    }
+
+    fn audit_ctx(&self, account: &str) -> AuditContext {
+        AuditContext { account: account.into(), known_accounts: self.known_accounts.clone() }
     }
 }
 
 /// The finding raised instead of inventing deletions when a listing fails.
-pub(crate) fn read_error(technology: &str, account: &str, region: &str, reason: &str) -> Finding {
+pub(crate) fn read_error(technology: &str, account: &str, region: &str, resource: &str, reason: &str) -> Finding {
+    let what = if resource == technology { technology.to_string() } else { format!("{technology} {resource}") };
     Finding {
         monkey: NAME.into(),
         kind: "read-error".into(),
         severity: Severity::Warning,
         account: account.into(),
         region: region.into(),
-        resource: technology.into(),
-        title: format!("security monkey could not read {technology} in {account}/{region}: {reason}"),
+        resource: resource.into(),
+        title: format!("security monkey could not read {what} in {account}/{region}: {reason}"),
         details: serde_json::json!({ "technology": technology, "reason": reason }),
         labels: Default::default(),
         scope: technology.into(),
+    }
+}
+
+/// What one read contributes to the report.
+#[derive(Default)]
+struct Part {
+    report: Report,
+    failures: Vec<AwsError>,
+    reads: usize,
+}
+
+impl Part {
+    fn failed(&mut self, technology: &str, account: &str, region: &str, e: AwsError) {
+        self.report.findings.push(read_error(technology, account, region, technology, &e.message));
+        self.failures.push(e);
+        self.reads += 1;
+    }
+    fn covered(&mut self, technologies: &[&str], account: &str, region: &str) {
+        for t in technologies {
+            self.report.coverage.push(Coverage { scope: (*t).into(), account: account.into(), region: region.into() });
+        }
+        self.reads += 1;
+    }
+}
+
+impl SecurityMonkey {
+    async fn security_groups(&self, accounts: &[AccountTarget], part: &mut Part) -> Result<(), MonkeyError> {
+        let listings = self
+            .aws
+            .for_each_region(accounts, |t, region| {
+                let client = self.aws.ec2(&t, &region, &self.calls);
+                let endpoint = self.aws.endpoint().map(str::to_string);
+                async move { collect::security_groups(&client, endpoint.as_deref()).await }
+            })
+            .await
+            .map_err(|e| MonkeyError::Failed(e.message))?;
+        for (t, region, listing) in listings {
+            match listing {
+                Ok(groups) => {
+                    for g in groups {
+                        part.report.findings.extend(sg::audit(&g, &t.id, &region));
+                        part.report.snapshots.push(g.snapshot(&t.id, &region));
+                    }
+                    part.covered(&[sg::TECHNOLOGY], &t.id, &region);
+                }
+                Err(e) => part.failed(sg::TECHNOLOGY, &t.id, &region, e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn iam(&self, accounts: &[AccountTarget], part: &mut Part) {
+        let listings = self
+            .aws
+            .for_each_account(accounts, |t| {
+                let client = self.aws.iam(&t, &self.calls);
+                let endpoint = self.aws.endpoint().map(str::to_string);
+                let concurrency = self.concurrency;
+                async move { collect_iam::iam(&client, endpoint.as_deref(), concurrency).await }
+            })
+            .await;
+        for (t, listing) in listings {
+            let acct = t.id.as_str();
+            let listing = match listing {
+                Ok(l) => l,
+                Err(e) => {
+                    for tech in [iam::ROLE, iam::USER, iam::GROUP, iam::POLICY] {
+                        part.report.findings.push(read_error(tech, acct, iam::GLOBAL, tech, &e.message));
+                    }
+                    part.failures.push(e);
+                    part.reads += 1;
+                    continue;
+                }
+            };
+            let ctx = self.audit_ctx(acct);
+            for r in &listing.roles {
+                part.report.findings.extend(iam::audit_role(r, &ctx));
+                part.report.snapshots.push(iam::snapshot(iam::ROLE, acct, &r.name, r));
+            }
+            for u in &listing.users {
+                if let Some((_, why)) = listing.unreadable_users.iter().find(|(n, _)| n == &u.name) {
+                    // Keys/MFA unknown: keep the stored state and its findings.
+                    part.report.untouched.push(Snapshot::item_id(iam::USER, acct, iam::GLOBAL, &u.name));
+                    part.report.findings.push(read_error(iam::USER, acct, iam::GLOBAL, &u.name, why));
+                    continue;
+                }
+                part.report.findings.extend(iam::audit_user(u, &ctx));
+                part.report.snapshots.push(iam::snapshot(iam::USER, acct, &u.name, u));
+            }
+            for g in &listing.groups {
+                part.report.findings.extend(iam::audit_group(g, &ctx));
+                part.report.snapshots.push(iam::snapshot(iam::GROUP, acct, &g.name, g));
+            }
+            for p in &listing.policies {
+                part.report.findings.extend(iam::audit_policy(p, &ctx));
+                part.report.snapshots.push(iam::snapshot(iam::POLICY, acct, &p.name, p));
+            }
+            part.covered(&[iam::ROLE, iam::USER, iam::GROUP, iam::POLICY], acct, iam::GLOBAL);
+        }
+    }
+
+    async fn s3(&self, accounts: &[AccountTarget], home_region: &str, part: &mut Part) {
+        let listings = self
+            .aws
+            .for_each_account(accounts, |t| async move {
+                collect_s3::buckets(&self.aws, &t, home_region, &self.calls, self.concurrency).await
+            })
+            .await;
+        for (t, listing) in listings {
+            let acct = t.id.as_str();
+            match listing {
+                Ok(l) => {
+                    let ctx = self.audit_ctx(acct);
+                    for b in &l.buckets {
+                        part.report.findings.extend(s3::audit(b, &ctx));
+                        part.report.snapshots.push(b.snapshot(acct));
+                    }
+                    for (name, region, why) in &l.unreadable {
+                        part.report.untouched.push(Snapshot::item_id(s3::TECHNOLOGY, acct, region, name));
+                        part.report.findings.push(read_error(s3::TECHNOLOGY, acct, region, name, why));
+                    }
+                    part.covered(&[s3::TECHNOLOGY], acct, "*");
+                }
+                Err(e) => part.failed(s3::TECHNOLOGY, acct, "*", e),
+            }
+        }
     }
 }
 
@@ -49,44 +190,26 @@ impl Monkey for SecurityMonkey {
 
     async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError> {
         let before = self.calls.snapshot();
-        let fail = |e: crate::aws::AwsError| MonkeyError::Failed(e.to_string());
         ctx.progress.update(NAME, "resolving accounts");
-        let accounts = self.aws.accounts(&self.calls).await.map_err(fail)?;
+        let accounts = self.aws.accounts(&self.calls).await.map_err(|e| MonkeyError::Failed(e.message))?;
+        let home = self.aws.regions().map_err(|e| MonkeyError::Failed(e.message))?.remove(0);
+        let mut part = Part::default();
         ctx.progress.update(NAME, "listing security groups");
-        let listings = self
-            .aws
-            .for_each_region(&accounts, |t, region| {
-                let client = self.aws.ec2(&t, &region, &self.calls);
-                let endpoint = self.aws.endpoint().map(str::to_string);
-                async move { collect::security_groups(&client, &t.id, &region, endpoint.as_deref()).await }
-            })
-            .await
-            .map_err(fail)?;
+        self.security_groups(&accounts, &mut part).await?;
+        ctx.progress.update(NAME, "reading IAM (GetAccountAuthorizationDetails)");
+        self.iam(&accounts, &mut part).await;
+        ctx.progress.update(NAME, "reading S3 buckets");
+        self.s3(&accounts, &home, &mut part).await;
 
-        let mut report = Report::default();
-        let mut errors = Vec::new();
-        for (t, region, listing) in listings {
-            match listing {
-                Ok(groups) => {
-                    for g in groups {
-                        if let Some(f) = sg::audit(&g, &t.id, &region) {
-                            report.findings.push(with_account_labels(f, &t));
-                        }
-                        report.snapshots.push(g.snapshot(&t.id, &region));
-                    }
-                    report.coverage.push(Coverage { scope: sg::TECHNOLOGY.into(), account: t.id.clone(), region });
-                }
-                Err(e) => {
-                    report
-                        .findings
-                        .push(with_account_labels(read_error(sg::TECHNOLOGY, &t.id, &region, &e.message), &t));
-                    errors.push(e);
-                }
-            }
-        }
-        if !errors.is_empty() && report.coverage.is_empty() {
+        if !part.failures.is_empty() && part.failures.len() == part.reads {
             // Nothing could be read anywhere: a failed pass, not a report.
-            return Err(MonkeyError::Failed(errors.remove(0).message));
+            return Err(MonkeyError::Failed(part.failures.remove(0).message));
+        }
+        let mut report = part.report;
+        for f in &mut report.findings {
+            if let Some(t) = accounts.iter().find(|t| t.id == f.account) {
+                with_account_labels(f, t);
+            }
         }
         report.counters = self.calls.counters_since(&before);
         tracing::debug!(calls = ?report.counters, "security pass AWS calls");
@@ -94,12 +217,11 @@ impl Monkey for SecurityMonkey {
     }
 }
 
-fn with_account_labels(mut f: Finding, t: &crate::aws::AccountTarget) -> Finding {
+fn with_account_labels(f: &mut Finding, t: &AccountTarget) {
     if t.name != t.id {
         f.labels.insert("account_name".into(), t.name.clone());
     }
     for (k, v) in &t.labels {
         f.labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
-    f
 }

@@ -184,3 +184,87 @@ fn reopening_keeps_data_and_refuses_a_newer_schema() {
     assert!(matches!(crate::open("postgres://x@y/z"), Err(OpenError::Postgres)));
     assert!(matches!(crate::open("mysql://x"), Err(OpenError::Unsupported(_))));
 }
+
+#[test]
+fn revisions_carry_reviewer_summaries_and_findings_carry_the_revision() {
+    let (_d, s) = store();
+    let group = |ingress: serde_json::Value| json!({"group_id": "sg-1", "group_name": "web", "description": "d", "tags": {}, "egress": [], "ingress": ingress});
+    let ssh = json!([{"protocol": "tcp", "from_port": 22, "to_port": 22, "source": {"type": "cidr", "cidr": "0.0.0.0/0"}, "description": null}]);
+    let mut f = finding("sg-1", Severity::Critical);
+    f.details = json!({"item": "ec2:security-group/111/r1/sg-1", "rule": "sg-open-ingress"});
+    s.commit_pass(
+        &pass(0),
+        &Report {
+            snapshots: vec![snap("sg-1", "r1", group(json!([])))],
+            coverage: vec![cover("r1")],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let out = s
+        .commit_pass(
+            &pass(10),
+            &Report {
+                snapshots: vec![snap("sg-1", "r1", group(ssh))],
+                findings: vec![f],
+                coverage: vec![cover("r1")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let h = s.history("ec2:security-group/111/r1/sg-1").unwrap();
+    assert_eq!(h[0].summary, ["security group sg-1 created"]);
+    assert_eq!(h[1].summary, ["ingress tcp/22 from 0.0.0.0/0 added"]);
+    let d = &out.events[0].finding.details;
+    assert_eq!(d["revision"], 2);
+    assert_eq!(d["summary"], json!(["ingress tcp/22 from 0.0.0.0/0 added"]));
+    assert_eq!(d["rule"], "sg-open-ingress");
+
+    s.commit_pass(&pass(20), &Report { coverage: vec![cover("r1")], ..Default::default() }).unwrap();
+    let h = s.history("ec2:security-group/111/r1/sg-1").unwrap();
+    assert_eq!(h[2].summary, ["security group sg-1 deleted"]);
+
+    // time travel
+    let at = |t: i64| OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+    assert!(s.state_at("ec2:security-group/111/r1/sg-1", at(-1)).unwrap().is_none());
+    assert_eq!(s.state_at("ec2:security-group/111/r1/sg-1", at(5)).unwrap().unwrap().revision, 1);
+    let r2 = s.state_at("ec2:security-group/111/r1/sg-1", at(15)).unwrap().unwrap();
+    assert_eq!(r2.content.unwrap()["ingress"][0]["from_port"], 22);
+    assert_eq!(s.state_at("ec2:security-group/111/r1/sg-1", at(99)).unwrap().unwrap().content, None);
+
+    // lookups by what a user types
+    assert_eq!(s.find_items("sg-1").unwrap(), ["ec2:security-group/111/r1/sg-1"]);
+    assert_eq!(s.find_items("ec2:security-group/111/r1/sg-1").unwrap(), ["ec2:security-group/111/r1/sg-1"]);
+    assert!(s.find_items("g-1").unwrap().is_empty());
+}
+
+#[test]
+fn untouched_items_are_neither_deleted_nor_resolved() {
+    let (_d, s) = store();
+    let mut f = finding("sg-1", Severity::Warning);
+    f.details = json!({"item": "ec2:security-group/111/r1/sg-1"});
+    s.commit_pass(
+        &pass(0),
+        &Report {
+            snapshots: vec![snap("sg-1", "r1", json!({}))],
+            findings: vec![f],
+            coverage: vec![cover("r1")],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // the group exists but could not be read: no snapshot, no finding, still covered
+    let out = s
+        .commit_pass(
+            &pass(10),
+            &Report {
+                untouched: vec!["ec2:security-group/111/r1/sg-1".into()],
+                coverage: vec![cover("r1")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out.revisions_written, 0);
+    assert!(out.events.is_empty());
+    assert_eq!(s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None }).unwrap().len(), 1);
+}

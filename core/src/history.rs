@@ -1,0 +1,150 @@
+//! Reading history, pure: "since" windows and the diff between two revisions
+//! of an item, as the CLI and the HTTP API both present them.
+
+use crate::canonical;
+use crate::store::Revision;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// `--since` / `?since=`: a duration back from `now` ("1h", "7d") or an RFC 3339 time.
+pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    let s = s.trim();
+    if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok(t);
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) => Ok(now - d),
+        Err(_) => {
+            Err(format!("`{s}` is neither a duration (\"1h\", \"7d\") nor an RFC 3339 time (\"2026-01-31T12:00:00Z\")"))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RevisionRef {
+    pub revision: i64,
+    pub at: String,
+    pub change: String,
+}
+
+impl From<&Revision> for RevisionRef {
+    fn from(r: &Revision) -> Self {
+        RevisionRef { revision: r.revision, at: r.at.clone(), change: r.change.clone() }
+    }
+}
+
+/// Two revisions of one item: reviewer sentences, then a unified diff of the
+/// canonical documents for anything the sentences do not cover.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffView {
+    pub item: String,
+    pub technology: String,
+    pub name: String,
+    /// `None` when `to` is the first revision (the item was created).
+    pub from: Option<RevisionRef>,
+    pub to: RevisionRef,
+    pub summary: Vec<String>,
+    pub diff: String,
+}
+
+/// The diff between revisions `from` and `to` of `history` (every revision of
+/// one item, oldest first, with content). Defaults: `to` = the latest, `from` =
+/// the one before `to`.
+pub fn diff_view(history: &[Revision], from: Option<i64>, to: Option<i64>) -> Result<DiffView, String> {
+    let last = history.last().ok_or("the item has no revisions")?;
+    let find = |n: i64| {
+        history
+            .iter()
+            .find(|r| r.revision == n)
+            .ok_or_else(|| format!("`{}` has no revision {n} (it has 1 to {})", last.item, last.revision))
+    };
+    let to_rev = match to {
+        Some(n) => find(n)?,
+        None => last,
+    };
+    let from_rev = match from {
+        Some(n) if n >= to_rev.revision => {
+            return Err(format!("--from ({n}) must be older than --to ({})", to_rev.revision));
+        }
+        Some(n) => Some(find(n)?),
+        None => history.iter().rev().find(|r| r.revision < to_rev.revision),
+    };
+    let old = from_rev.and_then(|r| r.content.as_ref());
+    let new = to_rev.content.as_ref();
+    let summary = crate::security::summarize(&to_rev.technology, &to_rev.name, old, new);
+    let label = |r: Option<&Revision>| match r {
+        Some(r) => format!("revision {} ({}, {})", r.revision, r.change, r.at),
+        None => "nothing".to_string(),
+    };
+    Ok(DiffView {
+        item: to_rev.item.clone(),
+        technology: to_rev.technology.clone(),
+        name: to_rev.name.clone(),
+        from: from_rev.map(RevisionRef::from),
+        to: RevisionRef::from(to_rev),
+        summary,
+        diff: canonical::unified_diff(old, new, &label(from_rev), &label(Some(to_rev))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rev(n: i64, change: &str, content: Option<serde_json::Value>) -> Revision {
+        Revision {
+            item: "ec2:security-group/1/r/sg-1".into(),
+            technology: "ec2:security-group".into(),
+            account: "1".into(),
+            region: "r".into(),
+            name: "web".into(),
+            revision: n,
+            change: change.into(),
+            at: format!("2026-01-0{n}T00:00:00Z"),
+            summary: vec![],
+            content,
+        }
+    }
+
+    fn group(ports: &[i32]) -> serde_json::Value {
+        let rules: Vec<_> = ports
+            .iter()
+            .map(|p| json!({"protocol": "tcp", "from_port": p, "to_port": p, "source": {"type": "cidr", "cidr": "0.0.0.0/0"}, "description": null}))
+            .collect();
+        json!({"group_id": "sg-1", "group_name": "web", "ingress": rules, "egress": [], "tags": {}})
+    }
+
+    #[test]
+    fn since_table() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        assert_eq!(parse_since("1h", now).unwrap().unix_timestamp(), 1_000_000 - 3600);
+        assert_eq!(parse_since(" 7d ", now).unwrap().unix_timestamp(), 1_000_000 - 7 * 86400);
+        assert_eq!(parse_since("1970-01-01T00:01:40Z", now).unwrap().unix_timestamp(), 100);
+        assert!(parse_since("yesterday", now).unwrap_err().contains("neither a duration"));
+    }
+
+    #[test]
+    fn diff_view_table() {
+        let h =
+            vec![rev(1, "created", Some(group(&[]))), rev(2, "modified", Some(group(&[22]))), rev(3, "deleted", None)];
+        // (from, to) -> (from rev, to rev, summary)
+        let cases: Vec<(Option<i64>, Option<i64>, Option<i64>, i64, Vec<&str>)> = vec![
+            (None, None, Some(2), 3, vec!["security group web deleted"]),
+            (None, Some(2), Some(1), 2, vec!["ingress tcp/22 from 0.0.0.0/0 added"]),
+            (None, Some(1), None, 1, vec!["security group web created"]),
+            (Some(1), Some(2), Some(1), 2, vec!["ingress tcp/22 from 0.0.0.0/0 added"]),
+        ];
+        for (from, to, want_from, want_to, want_summary) in cases {
+            let v = diff_view(&h, from, to).unwrap();
+            assert_eq!(v.from.as_ref().map(|r| r.revision), want_from, "{from:?}..{to:?}");
+            assert_eq!(v.to.revision, want_to);
+            assert_eq!(v.summary, want_summary);
+        }
+        let v = diff_view(&h, Some(1), Some(2)).unwrap();
+        assert!(v.diff.contains("+      \"from_port\": 22,"), "{}", v.diff);
+        assert!(v.diff.starts_with("--- revision 1 (created, 2026-01-01T00:00:00Z)"), "{}", v.diff);
+        assert!(diff_view(&h, Some(2), Some(2)).unwrap_err().contains("must be older"));
+        assert!(diff_view(&h, None, Some(9)).unwrap_err().contains("has no revision 9 (it has 1 to 3)"));
+    }
+}

@@ -1,0 +1,155 @@
+//! The read-only verbs: findings, changes, history, diff. Each reads the
+//! store and prints a table or JSON; the logic lives in troop-core.
+
+use crate::cli::{ChangesArgs, DiffArgs, FindingsArgs, Format, HistoryArgs, StateArg};
+use crate::output;
+use crate::{Fail, usage};
+use anyhow::anyhow;
+use serde_json::json;
+use troop_core::FindingState;
+use troop_core::history;
+use troop_core::store::{FindingFilter, Revision, Store};
+
+fn runtime(e: troop_core::StoreError) -> Fail {
+    Fail::Runtime(e.into())
+}
+
+pub fn findings(store: &dyn Store, args: &FindingsArgs, format: Format) -> Result<(), Fail> {
+    let state = match args.state {
+        StateArg::Open => Some(FindingState::Open),
+        StateArg::Resolved => Some(FindingState::Resolved),
+        StateArg::Silenced => Some(FindingState::Silenced),
+        StateArg::All => None,
+    };
+    let findings = store.findings(&FindingFilter { state, monkey: args.monkey.clone() }).map_err(runtime)?;
+    if format == Format::Json {
+        return output::print_json(&findings).map_err(Fail::Runtime);
+    }
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.severity.to_string(),
+                f.state.as_str().to_string(),
+                f.monkey.clone(),
+                f.kind.clone(),
+                format!("{}/{}", f.account, f.region),
+                f.resource.clone(),
+                f.title.clone(),
+            ]
+        })
+        .collect();
+    print!("{}", output::table(&["SEVERITY", "STATE", "MONKEY", "KIND", "ACCOUNT/REGION", "RESOURCE", "TITLE"], &rows));
+    if rows.is_empty() {
+        eprintln!("no findings");
+    }
+    Ok(())
+}
+
+fn since(s: &str) -> Result<time::OffsetDateTime, Fail> {
+    history::parse_since(s, time::OffsetDateTime::now_utc()).map_err(|e| usage(anyhow!("--since: {e}")))
+}
+
+pub fn changes(store: &dyn Store, args: &ChangesArgs, format: Format) -> Result<(), Fail> {
+    let from = since(&args.since)?;
+    let revs = store.revisions_since(from).map_err(runtime)?;
+    if format == Format::Json {
+        return output::print_json(&revs).map_err(Fail::Runtime);
+    }
+    let rows: Vec<Vec<String>> = revs
+        .iter()
+        .map(|r| {
+            vec![
+                r.at.clone(),
+                r.item.clone(),
+                r.name.clone(),
+                r.revision.to_string(),
+                r.change.clone(),
+                r.summary.join("; "),
+            ]
+        })
+        .collect();
+    print!("{}", output::table(&["AT", "ITEM", "NAME", "REV", "CHANGE", "SUMMARY"], &rows));
+    if rows.is_empty() {
+        eprintln!("no changes since {}", troop_core::clock::rfc3339(from));
+    }
+    Ok(())
+}
+
+/// The one item id a user's words name.
+pub fn resolve_item(store: &dyn Store, query: &str) -> Result<String, Fail> {
+    let mut found = store.find_items(query).map_err(runtime)?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(usage(anyhow!("no item matches `{query}`; `troop changes --since 30d` lists item ids"))),
+        n => Err(usage(anyhow!("`{query}` matches {n} items, name one: {}", found.join(", ")))),
+    }
+}
+
+fn revision_json(r: &Revision) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["content"] = r.content.clone().unwrap_or(serde_json::Value::Null);
+    v
+}
+
+pub fn history(store: &dyn Store, args: &HistoryArgs, format: Format) -> Result<(), Fail> {
+    let item = resolve_item(store, &args.item)?;
+    if let Some(at) = &args.at {
+        let when = since(at)?;
+        let state = store.state_at(&item, when).map_err(runtime)?;
+        if format == Format::Json {
+            let rows: Vec<serde_json::Value> = state.iter().map(revision_json).collect();
+            return output::print_json(&rows).map_err(Fail::Runtime);
+        }
+        let when = troop_core::clock::rfc3339(when);
+        match state {
+            None => println!("{item} did not exist at {when}"),
+            Some(r) if r.content.is_none() => {
+                println!("{item} at {when}: deleted (revision {}, {})", r.revision, r.at)
+            }
+            Some(r) => {
+                println!("{item} at {when}: revision {} ({}, {})", r.revision, r.change, r.at);
+                print!("{}", troop_core::canonical::to_pretty(r.content.as_ref().unwrap_or(&json!(null))));
+            }
+        }
+        return Ok(());
+    }
+    let revs = store.history(&item).map_err(runtime)?;
+    if format == Format::Json {
+        let rows: Vec<serde_json::Value> = revs.iter().map(revision_json).collect();
+        return output::print_json(&rows).map_err(Fail::Runtime);
+    }
+    let rows: Vec<Vec<String>> = revs
+        .iter()
+        .map(|r| vec![r.revision.to_string(), r.at.clone(), r.change.clone(), r.summary.join("; ")])
+        .collect();
+    println!("{item}");
+    print!("{}", output::table(&["REV", "AT", "CHANGE", "SUMMARY"], &rows));
+    Ok(())
+}
+
+pub fn diff(store: &dyn Store, args: &DiffArgs, format: Format) -> Result<(), Fail> {
+    let item = resolve_item(store, &args.item)?;
+    let revs = store.history(&item).map_err(runtime)?;
+    let view = history::diff_view(&revs, args.from, args.to).map_err(|e| usage(anyhow!(e)))?;
+    if format == Format::Json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &view).map_err(|e| Fail::Runtime(e.into()))?;
+        println!();
+        return Ok(());
+    }
+    let from = match &view.from {
+        Some(f) => format!("revision {} ({})", f.revision, f.at),
+        None => "nothing".into(),
+    };
+    println!("{} ({})", view.item, view.name);
+    println!("{from} → revision {} ({}, {})", view.to.revision, view.to.change, view.to.at);
+    for s in &view.summary {
+        println!("  • {s}");
+    }
+    if !view.diff.is_empty() {
+        println!();
+        print!("{}", view.diff);
+    }
+    Ok(())
+}
