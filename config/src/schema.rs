@@ -39,6 +39,10 @@ pub struct Aws {
     pub known_accounts: Vec<String>,
     /// At most this many account × region tasks at once.
     pub concurrency: usize,
+    /// SDK attempts per call (adaptive retry mode), 1 = no retries.
+    pub max_attempts: u32,
+    /// Longest wait between two attempts.
+    pub max_backoff: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,7 +155,15 @@ impl Default for Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
                 shutdown_grace: Duration::from_secs(3),
             },
-            aws: Aws { regions: vec![], endpoint_url: None, accounts: vec![], known_accounts: vec![], concurrency: 8 },
+            aws: Aws {
+                regions: vec![],
+                endpoint_url: None,
+                accounts: vec![],
+                known_accounts: vec![],
+                concurrency: 8,
+                max_attempts: 4,
+                max_backoff: Duration::from_secs(20),
+            },
             monkeys: Monkeys {
                 security: Security { common: common(true, 15 * 60) },
                 certs: Certs {
@@ -307,6 +319,16 @@ fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
         } else {
             sink.error(codes::INVALID_VALUE, n.span, "`concurrency` must be between 1 and 256");
         }
+    }
+    if let Some(n) = t.integer(sink, "max_attempts") {
+        if (1..=20).contains(&n.v) {
+            a.max_attempts = n.v as u32;
+        } else {
+            sink.error(codes::INVALID_VALUE, n.span, "`max_attempts` must be between 1 and 20");
+        }
+    }
+    if let Some(d) = duration(t, sink, "max_backoff", Duration::from_millis(1)) {
+        a.max_backoff = d;
     }
     if let Some(ids) = t.strings(sink, "known_accounts") {
         for id in ids {

@@ -129,7 +129,8 @@ mod tests {
         let h =
             vec![rev(1, "created", Some(group(&[]))), rev(2, "modified", Some(group(&[22]))), rev(3, "deleted", None)];
         // (from, to) -> (from rev, to rev, summary)
-        let cases: Vec<(Option<i64>, Option<i64>, Option<i64>, i64, Vec<&str>)> = vec![
+        type Case = (Option<i64>, Option<i64>, Option<i64>, i64, Vec<&'static str>);
+        let cases: Vec<Case> = vec![
             (None, None, Some(2), 3, vec!["security group web deleted"]),
             (None, Some(2), Some(1), 2, vec!["ingress tcp/22 from 0.0.0.0/0 added"]),
             (None, Some(1), None, 1, vec!["security group web created"]),

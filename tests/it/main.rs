@@ -10,3 +10,4 @@ mod config_cli;
 mod crash;
 mod daemon;
 mod scan;
+mod security;

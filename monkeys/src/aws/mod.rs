@@ -50,7 +50,7 @@ impl AwsContext {
             cfg.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
-            .retry_config(RetryConfig::adaptive().with_max_attempts(4))
+            .retry_config(RetryConfig::adaptive().with_max_attempts(cfg.max_attempts).with_max_backoff(cfg.max_backoff))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -225,6 +225,8 @@ mod tests {
             accounts: vec![],
             known_accounts: vec![],
             concurrency: 2,
+            max_attempts: 4,
+            max_backoff: Duration::from_secs(20),
         };
         let ctx = AwsContext::new(&cfg).await;
         let accounts = vec![target("a"), target("b")];

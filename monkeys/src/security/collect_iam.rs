@@ -122,7 +122,7 @@ pub(crate) async fn iam(
     }
     // Keys and MFA devices, per user.
     let names: Vec<(usize, String)> = out.users.iter().enumerate().map(|(i, u)| (i, u.name.clone())).collect();
-    let details: Vec<(usize, Result<(Vec<AccessKey>, Vec<String>), AwsError>)> = futures::stream::iter(names)
+    let details: Vec<(usize, Result<Credentials, AwsError>)> = futures::stream::iter(names)
         .map(|(i, name)| async move { (i, user_credentials(client, &name, endpoint).await) })
         .buffer_unordered(concurrency.max(1))
         .collect()
@@ -139,11 +139,14 @@ pub(crate) async fn iam(
     Ok(out)
 }
 
+/// A user's access keys and MFA device serials.
+type Credentials = (Vec<AccessKey>, Vec<String>);
+
 async fn user_credentials(
     client: &aws_sdk_iam::Client,
     user: &str,
     endpoint: Option<&str>,
-) -> Result<(Vec<AccessKey>, Vec<String>), AwsError> {
+) -> Result<Credentials, AwsError> {
     let mut keys = Vec::new();
     let mut pages = client.list_access_keys().user_name(user).into_paginator().send();
     while let Some(page) = pages.next().await {

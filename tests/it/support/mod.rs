@@ -2,6 +2,7 @@
 //! runner for the built binary.
 
 pub mod moto;
+pub mod proxy;
 
 pub use moto::Moto;
 

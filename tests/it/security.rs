@@ -1,0 +1,309 @@
+//! The security monkey end to end against the emulator: the review scenario
+//! (change → revisions with reviewer sentences and findings → revert →
+//! resolved, history kept), and failed listings that must not delete anything.
+
+use crate::support::proxy::{Fault, FaultProxy};
+use crate::support::{Moto, Workspace};
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+fn trust(extra_account: Option<&str>) -> String {
+    let mut st = vec![
+        serde_json::json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}),
+    ];
+    if let Some(a) = extra_account {
+        st.push(serde_json::json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{a}:root")}, "Action": "sts:AssumeRole"}));
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": st}).to_string()
+}
+
+fn ssh_world() -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build()
+}
+
+struct Estate {
+    ec2: aws_sdk_ec2::Client,
+    iam: aws_sdk_iam::Client,
+    s3: aws_sdk_s3::Client,
+    group: String,
+}
+
+async fn seed(moto: &Moto) -> Estate {
+    let sdk = moto.sdk("us-east-1").await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let vpc = ec2.create_vpc().cidr_block("10.4.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let group = ec2
+        .create_security_group()
+        .group_name("app")
+        .description("app")
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    for role in ["app-server", "ci-deployer"] {
+        iam.create_role().role_name(role).assume_role_policy_document(trust(None)).send().await.unwrap();
+    }
+    iam.create_user().user_name("carol").send().await.unwrap();
+    s3.create_bucket().bucket("data-bucket").send().await.unwrap();
+    s3.put_public_access_block()
+        .bucket("data-bucket")
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    Estate { ec2, iam, s3, group }
+}
+
+fn json(ws: &Workspace, args: &[&str]) -> Vec<Value> {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let r = ws.run(&a);
+    r.assert_code(0);
+    r.json().as_array().unwrap().clone()
+}
+
+/// A `--since` that excludes everything recorded so far.
+fn after_now() -> String {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    troop_core::clock::rfc3339(time::OffsetDateTime::now_utc())
+}
+
+/// name → summary sentences of the revisions in the window.
+fn summaries(changes: &[Value]) -> BTreeMap<String, Vec<String>> {
+    changes
+        .iter()
+        .map(|c| {
+            let s = c["summary"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+            (c["name"].as_str().unwrap().to_string(), s)
+        })
+        .collect()
+}
+
+fn open_findings(ws: &Workspace) -> BTreeMap<String, (String, String)> {
+    json(ws, &["findings"])
+        .iter()
+        .map(|f| {
+            let name = f["resource"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+            (name, (f["kind"].as_str().unwrap().to_string(), f["severity"].as_str().unwrap().to_string()))
+        })
+        .collect()
+}
+
+/// (resource name, kind) of every open finding.
+fn open_kinds(ws: &Workspace) -> std::collections::BTreeSet<(String, String)> {
+    json(ws, &["findings"])
+        .iter()
+        .map(|f| {
+            let name = f["resource"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+            (name, f["kind"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn has(set: &std::collections::BTreeSet<(String, String)>, name: &str, kind: &str) -> bool {
+    set.contains(&(name.to_string(), kind.to_string()))
+}
+
+#[tokio::test]
+async fn review_scenario_change_then_revert() {
+    let moto = Moto::start_with_env(&[("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")]);
+    let e = seed(&moto).await;
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    ws.run(&["scan"]).assert_code(0);
+    assert!(open_findings(&ws).is_empty(), "a clean estate: {:?}", open_findings(&ws));
+    let since = after_now();
+    let r = ws.run(&["scan", "--format", "json"]);
+    assert_eq!(r.json()[0]["revisions"], 0, "an unchanged rescan wrote revisions");
+
+    // The change a reviewer must see.
+    e.ec2.authorize_security_group_ingress().group_id(&e.group).ip_permissions(ssh_world()).send().await.unwrap();
+    e.iam.attach_role_policy().role_name("app-server").policy_arn(ADMIN).send().await.unwrap();
+    e.s3.put_bucket_acl()
+        .bucket("data-bucket")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    e.iam
+        .update_assume_role_policy()
+        .role_name("ci-deployer")
+        .policy_document(trust(Some("999999999999")))
+        .send()
+        .await
+        .unwrap();
+    ws.run(&["scan"]).assert_code(0);
+
+    let changes = json(&ws, &["changes", "--since", &since]);
+    assert_eq!(changes.len(), 4, "{changes:#?}");
+    assert!(changes.iter().all(|c| c["change"] == "modified" && c["revision"] == 2));
+    let want: BTreeMap<String, Vec<String>> = [
+        ("app", "ingress tcp/22 from 0.0.0.0/0 added"),
+        ("app-server", "managed policy AdministratorAccess attached"),
+        ("data-bucket", "ACL grant READ to AllUsers added"),
+        ("ci-deployer", "trust policy now allows account 999999999999"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+    .collect();
+    assert_eq!(summaries(&changes), want);
+    let techs: Vec<&str> = changes.iter().map(|c| c["technology"].as_str().unwrap()).collect();
+    for t in ["ec2:security-group", "iam:role", "s3:bucket"] {
+        assert!(techs.contains(&t), "{techs:?}");
+    }
+
+    let open = open_findings(&ws);
+    let want: BTreeMap<String, (String, String)> = [
+        (e.group.as_str(), ("sg-open-ingress", "critical")),
+        ("app-server", ("iam-admin", "critical")),
+        ("data-bucket", ("s3-acl-public", "critical")),
+        ("ci-deployer", ("iam-trust-foreign-account", "warning")),
+    ]
+    .into_iter()
+    .map(|(k, (a, b))| (k.to_string(), (a.to_string(), b.to_string())))
+    .collect();
+    assert_eq!(open, want);
+    // findings carry the item, the revision, the rule and the diff summary
+    let f = json(&ws, &["findings"]).into_iter().find(|f| f["kind"] == "iam-admin").unwrap();
+    assert_eq!(f["details"]["item"], "iam:role/123456789012/global/app-server");
+    assert_eq!(f["details"]["revision"], 2);
+    assert_eq!(f["details"]["rule"], "iam-admin");
+    assert_eq!(f["details"]["summary"][0], "managed policy AdministratorAccess attached");
+
+    // diff and history read the same story
+    let d = ws.run(&["diff", "ci-deployer"]);
+    d.assert_code(0);
+    assert!(d.stdout.contains("• trust policy now allows account 999999999999"), "{}", d.stdout);
+    assert!(d.stdout.contains("+            \"arn:aws:iam::999999999999:root\""), "{}", d.stdout);
+
+    // Revert everything: the findings resolve, history keeps every revision.
+    let since = after_now();
+    e.ec2.revoke_security_group_ingress().group_id(&e.group).ip_permissions(ssh_world()).send().await.unwrap();
+    e.iam.detach_role_policy().role_name("app-server").policy_arn(ADMIN).send().await.unwrap();
+    e.s3.put_bucket_acl().bucket("data-bucket").acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();
+    e.iam.update_assume_role_policy().role_name("ci-deployer").policy_document(trust(None)).send().await.unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    assert!(open_findings(&ws).is_empty(), "{:?}", open_findings(&ws));
+    assert_eq!(json(&ws, &["findings", "--state", "resolved"]).len(), 4);
+    let reverted = summaries(&json(&ws, &["changes", "--since", &since]));
+    assert_eq!(reverted["app"], ["ingress tcp/22 from 0.0.0.0/0 removed"]);
+    assert_eq!(reverted["app-server"], ["managed policy AdministratorAccess detached"]);
+    assert_eq!(reverted["ci-deployer"], ["trust policy no longer allows account 999999999999"]);
+    assert_eq!(reverted["data-bucket"], ["ACL grant READ to AllUsers removed"]);
+    let h = json(&ws, &["history", "app-server"]);
+    let revs: Vec<(i64, &str)> =
+        h.iter().map(|r| (r["revision"].as_i64().unwrap(), r["change"].as_str().unwrap())).collect();
+    assert_eq!(revs, [(1, "created"), (2, "modified"), (3, "modified")]);
+    assert_eq!(h[1]["content"]["attached_policies"][0], ADMIN);
+}
+
+// The proxy runs on this runtime while the test blocks on the troop process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_listings_delete_nothing_and_resolve_nothing() {
+    let moto = Moto::start();
+    let e = seed(&moto).await;
+    let eu = moto.ec2("eu-west-1").await;
+    let vpc = eu.create_vpc().cidr_block("10.5.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let eu_group = eu.create_security_group().group_name("eu").description("eu").vpc_id(vpc).send().await.unwrap();
+    let eu_group = eu_group.group_id.unwrap();
+    eu.authorize_security_group_ingress().group_id(&eu_group).ip_permissions(ssh_world()).send().await.unwrap();
+    e.s3.create_bucket().bucket("open-bucket").send().await.unwrap();
+    e.s3.put_bucket_acl()
+        .bucket("open-bucket")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    // Throttling is retried (4 attempts) with short waits, to keep the test quick.
+    let ws = Workspace::for_emulator(&proxy.endpoint, "");
+    let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    std::fs::write(ws.file("troop.toml"), cfg.replace("[aws]\n", "[aws]\nmax_attempts = 4\nmax_backoff = \"200ms\"\n"))
+        .unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    let before = open_kinds(&ws);
+    assert!(has(&before, &eu_group, "sg-open-ingress") && has(&before, "open-bucket", "s3-acl-public"), "{before:?}");
+
+    // Things really go away, but the listings that would show it fail.
+    eu.revoke_security_group_ingress().group_id(&eu_group).ip_permissions(ssh_world()).send().await.unwrap();
+    eu.delete_security_group().group_id(&eu_group).send().await.unwrap();
+    e.iam.delete_role().role_name("ci-deployer").send().await.unwrap();
+    e.s3.put_bucket_acl().bucket("open-bucket").acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();
+    proxy.set(vec![
+        Fault::ec2(&["Action=DescribeSecurityGroups", "/eu-west-1/ec2/"], 403, "UnauthorizedOperation"),
+        Fault::query(&["Action=GetAccountAuthorizationDetails"], 400, "Throttling"),
+        Fault::s3(&["GET /open-bucket/?acl"], 403, "AccessDenied"),
+    ]);
+    let since = after_now();
+    let r = ws.run(&["scan", "--format", "json"]);
+    r.assert_code(0);
+    assert_eq!(r.json()[0]["revisions"], 0, "a failed listing wrote revisions");
+    // GAAD throttled on all 4 attempts; access denied is not retried (1 + 1).
+    assert_eq!(proxy.hits(), 6, "faults served");
+    assert!(json(&ws, &["changes", "--since", &since]).is_empty());
+
+    let findings = json(&ws, &["findings"]);
+    let read_errors: Vec<String> = findings
+        .iter()
+        .filter(|f| f["kind"] == "read-error")
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["details"]["technology"].as_str().unwrap(),
+                f["region"].as_str().unwrap(),
+                f["resource"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        read_errors,
+        [
+            "ec2:security-group eu-west-1 ec2:security-group",
+            "iam:group global iam:group",
+            "iam:policy global iam:policy",
+            "iam:role global iam:role",
+            "iam:user global iam:user",
+            "s3:bucket us-east-1 open-bucket",
+        ],
+        "{findings:#?}"
+    );
+    let throttled = findings.iter().find(|f| f["resource"] == "iam:role").unwrap();
+    assert!(throttled["title"].as_str().unwrap().contains("throttled"), "{}", throttled["title"]);
+    let open = open_kinds(&ws);
+    assert!(has(&open, &eu_group, "sg-open-ingress"), "unreadable: must stay open: {open:?}");
+    assert!(has(&open, "open-bucket", "s3-acl-public"), "unreadable: must stay open: {open:?}");
+
+    // Listings work again: now the deletions and fixes are real.
+    proxy.set(vec![]);
+    ws.run(&["scan"]).assert_code(0);
+    let changes = json(&ws, &["changes", "--since", &since]);
+    let got: BTreeMap<String, String> = changes
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["change"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(got["eu"], "deleted");
+    assert_eq!(got["ci-deployer"], "deleted");
+    assert_eq!(got["open-bucket"], "modified");
+    let open = open_kinds(&ws);
+    let left: Vec<_> = open.iter().filter(|(_, k)| k != "s3-public-access-block-off").collect();
+    assert!(left.is_empty(), "read errors and fixed findings resolve: {open:?}");
+}

@@ -1,0 +1,187 @@
+//! A loopback HTTP proxy in front of the emulator that can answer chosen
+//! requests with AWS error responses (throttling, access denied), to show that
+//! a failed listing never turns into deletions.
+//!
+//! One request per connection (`Connection: close`); requests are matched on
+//! a substring of their request line, headers or body.
+
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// Every one of these must occur in the raw request (line, headers, body).
+    pub matches: Vec<String>,
+    pub status: u16,
+    pub body: String,
+}
+
+impl Fault {
+    /// EC2 query-protocol error (`<Response><Errors><Error>`).
+    pub fn ec2(matches: &[&str], status: u16, code: &str) -> Fault {
+        Fault {
+            matches: matches.iter().map(|s| s.to_string()).collect(),
+            status,
+            body: format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>test</RequestID></Response>"
+            ),
+        }
+    }
+
+    /// IAM/STS query-protocol error (`<ErrorResponse><Error>`).
+    pub fn query(matches: &[&str], status: u16, code: &str) -> Fault {
+        Fault {
+            matches: matches.iter().map(|s| s.to_string()).collect(),
+            status,
+            body: format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>test</RequestId></ErrorResponse>"
+            ),
+        }
+    }
+
+    /// S3 REST-XML error (`<Error>`).
+    pub fn s3(matches: &[&str], status: u16, code: &str) -> Fault {
+        Fault {
+            matches: matches.iter().map(|s| s.to_string()).collect(),
+            status,
+            body: format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>test</RequestId></Error>"
+            ),
+        }
+    }
+}
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    faults: Arc<Mutex<Vec<Fault>>>,
+    /// How many requests each fault answered.
+    pub hits: Arc<Mutex<usize>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
+        let hits: Arc<Mutex<usize>> = Arc::default();
+        let upstream = upstream.to_string();
+        let (f, h) = (faults.clone(), hits.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let (f, h, up) = (f.clone(), h.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let _ = serve(conn, &up, &f, &h).await;
+                });
+            }
+        });
+        FaultProxy { endpoint, faults, hits, task }
+    }
+
+    pub fn set(&self, faults: Vec<Fault>) {
+        *self.faults.lock().unwrap() = faults;
+        *self.hits.lock().unwrap() = 0;
+    }
+
+    pub fn hits(&self) -> usize {
+        *self.hits.lock().unwrap()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Read one HTTP/1.1 request: head and Content-Length body.
+async fn read_request(conn: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = conn.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(buf);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn serve(
+    mut conn: TcpStream,
+    upstream: &str,
+    faults: &Mutex<Vec<Fault>>,
+    hits: &Mutex<usize>,
+) -> std::io::Result<()> {
+    let req = read_request(&mut conn).await?;
+    if req.is_empty() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&req).to_string();
+    let fault = faults.lock().unwrap().iter().find(|f| f.matches.iter().all(|m| text.contains(m.as_str()))).cloned();
+    if let Some(f) = fault {
+        *hits.lock().unwrap() += 1;
+        let resp = format!(
+            "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            f.status,
+            f.body.len(),
+            f.body
+        );
+        conn.write_all(resp.as_bytes()).await?;
+        return conn.shutdown().await;
+    }
+    // Forward with `Connection: close` so the upstream ends the response by closing.
+    let end = find(&req, b"\r\n\r\n").unwrap_or(req.len());
+    let head = String::from_utf8_lossy(&req[..end]);
+    let mut out = String::new();
+    for (i, line) in head.split("\r\n").enumerate() {
+        let l = line.to_lowercase();
+        if i > 0 && (l.starts_with("connection:") || l.starts_with("keep-alive:")) {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let addr = upstream.trim_start_matches("http://");
+    let mut up = TcpStream::connect(addr).await?;
+    up.write_all(out.as_bytes()).await?;
+    up.write_all(&req[(end + 4).min(req.len())..]).await?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp).await?;
+    // Tell the client, too, that this connection ends here.
+    let end = find(&resp, b"\r\n\r\n").unwrap_or(resp.len());
+    let head = String::from_utf8_lossy(&resp[..end]).to_string();
+    let mut out = String::new();
+    for (i, line) in head.split("\r\n").enumerate() {
+        if i > 0 && line.to_lowercase().starts_with("connection:") {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    conn.write_all(out.as_bytes()).await?;
+    conn.write_all(&resp[(end + 4).min(resp.len())..]).await?;
+    conn.shutdown().await
+}
