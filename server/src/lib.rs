@@ -35,57 +35,54 @@ async fn metrics(State(s): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render()).into_response()
 }
 
-async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let state = match q.get("state").map(String::as_str) {
         None | Some("open") => Some(FindingState::Open),
         Some("all") => None,
-        Some(other) => match FindingState::parse(other) {
-            Some(st) => Some(st),
-            None => return (StatusCode::BAD_REQUEST, format!("unknown state `{other}`\n")).into_response(),
-        },
+        Some(other) => Some(FindingState::parse(other).ok_or_else(|| bad_request(format!("unknown state `{other}`")))?),
     };
     let filter = FindingFilter { state, monkey: q.get("monkey").cloned() };
-    let store = s.store.clone();
-    match tokio::task::spawn_blocking(move || store.findings(&filter)).await {
-        Ok(Ok(f)) => axum::Json(f).into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    let found = read(&s, move |st| st.findings(&filter).map_err(store_error)).await?;
+    Ok(axum::Json(found).into_response())
+}
+
+/// An API error: a status and a one-line message.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, format!("{}\n", self.1)).into_response()
     }
 }
 
-/// Run a store read on a blocking thread; errors become 500s.
+fn bad_request(msg: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.to_string())
+}
+
+fn store_error(e: troop_core::StoreError) -> ApiError {
+    match e {
+        troop_core::StoreError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, m),
+        other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    }
+}
+
+/// Run a store read on a blocking thread.
 async fn read<T: Send + 'static>(
     s: &AppState,
-    f: impl FnOnce(&dyn Store) -> Result<T, Response> + Send + 'static,
-) -> Result<T, Response> {
+    f: impl FnOnce(&dyn Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let store = s.store.clone();
     tokio::task::spawn_blocking(move || f(&*store))
         .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response())?
-}
-
-fn bad_request(msg: impl std::fmt::Display) -> Response {
-    (StatusCode::BAD_REQUEST, format!("{msg}\n")).into_response()
-}
-
-fn store_error(e: troop_core::StoreError) -> Response {
-    match e {
-        troop_core::StoreError::NotFound(m) => (StatusCode::NOT_FOUND, format!("{m}\n")).into_response(),
-        other => (StatusCode::INTERNAL_SERVER_ERROR, format!("{other}\n")).into_response(),
-    }
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// `?since=` a duration ("1h") or an RFC 3339 time; default 24h.
-async fn changes(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn changes(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let since = q.get("since").map(String::as_str).unwrap_or("24h");
-    let from = match troop_core::history::parse_since(since, time::OffsetDateTime::now_utc()) {
-        Ok(t) => t,
-        Err(e) => return bad_request(e),
-    };
-    match read(&s, move |st| st.revisions_since(from).map_err(store_error)).await {
-        Ok(revs) => axum::Json(revs).into_response(),
-        Err(r) => r,
-    }
+    let from = troop_core::history::parse_since(since, time::OffsetDateTime::now_utc()).map_err(bad_request)?;
+    let revs = read(&s, move |st| st.revisions_since(from).map_err(store_error)).await?;
+    Ok(axum::Json(revs).into_response())
 }
 
 /// `{item}` is the item id, URL-encoded (`/` as `%2F`); `?from=N&to=N` optional.
@@ -93,25 +90,19 @@ async fn diff(
     State(s): State<AppState>,
     Path(item): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let num = |k: &str| -> Result<Option<i64>, Response> {
+) -> Result<Response, ApiError> {
+    let num = |k: &str| -> Result<Option<i64>, ApiError> {
         q.get(k)
             .map(|v| v.parse::<i64>().map_err(|_| bad_request(format!("`{k}` must be a revision number"))))
             .transpose()
     };
-    let (from, to) = match (num("from"), num("to")) {
-        (Ok(f), Ok(t)) => (f, t),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let res = read(&s, move |st| {
+    let (from, to) = (num("from")?, num("to")?);
+    let view = read(&s, move |st| {
         let h = st.history(&item).map_err(store_error)?;
         troop_core::history::diff_view(&h, from, to).map_err(bad_request)
     })
-    .await;
-    match res {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(r) => r,
-    }
+    .await?;
+    Ok(axum::Json(view).into_response())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -57,6 +57,22 @@ async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
     assert_eq!(status, 200);
     assert!(serde_json::from_str::<serde_json::Value>(&findings).unwrap().is_array());
 
+    let (status, changes) = http_get(&addr, "/api/v1/changes?since=1h").unwrap();
+    assert_eq!(status, 200);
+    let changes: serde_json::Value = serde_json::from_str(&changes).unwrap();
+    let first = &changes.as_array().unwrap()[0];
+    assert_eq!(first["change"], "created");
+    let item = first["item"].as_str().unwrap().replace('/', "%2F");
+    let (status, diff) = http_get(&addr, &format!("/api/v1/items/{item}/diff")).unwrap();
+    assert_eq!(status, 200, "{diff}");
+    let diff: serde_json::Value = serde_json::from_str(&diff).unwrap();
+    assert_eq!(diff["item"], first["item"]);
+    assert_eq!(diff["to"]["revision"], 1);
+    assert!(diff["summary"][0].as_str().unwrap().ends_with("created"));
+    assert_eq!(http_get(&addr, "/api/v1/items/nope/diff").unwrap().0, 404);
+    assert_eq!(http_get(&addr, "/api/v1/changes?since=yesterday").unwrap().0, 400);
+    assert_eq!(http_get(&addr, "/api/v1/findings?state=sleeping").unwrap().0, 400);
+
     sigterm(&child);
     let (took, code) = wait_exit(&mut child, Duration::from_secs(10));
     assert_eq!(code, 0);
