@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting the AWS emulator on $endpoint"
-"$TROOP_MOTO_SERVER" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+MOTO_IAM_LOAD_MANAGED_POLICIES=true "$TROOP_MOTO_SERVER" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
 for _ in $(seq 1 100); do
     python3 - "$endpoint" <<'PY' 2>/dev/null && break
@@ -61,7 +61,20 @@ path = "$work/events.jsonl"
 TOML
 
 cd "$work"
-log "troop scan"
+log "troop scan (first look: every item gets revision 1)"
 "$TROOP" scan
+sleep 1
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
+
+log "someone changes things"
+"$TROOP_VENV/bin/python" "$OLDPWD/deploy/demo/change.py" "$endpoint"
+
+log "troop scan (only what changed gets a revision)"
+"$TROOP" scan
+log "troop changes --since $since"
+"$TROOP" changes --since "$since"
+log "troop diff ci-deployer"
+"$TROOP" diff ci-deployer
 log "troop findings"
 "$TROOP" findings
