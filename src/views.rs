@@ -65,15 +65,40 @@ pub fn changes(store: &dyn Store, args: &ChangesArgs, format: Format) -> Result<
                 r.name.clone(),
                 r.revision.to_string(),
                 r.change.clone(),
+                who(r.who.as_ref()),
                 r.summary.join("; "),
             ]
         })
         .collect();
-    print!("{}", output::table(&["AT", "ITEM", "NAME", "REV", "CHANGE", "SUMMARY"], &rows));
+    print!("{}", output::table(&["AT", "ITEM", "NAME", "REV", "CHANGE", "WHO", "SUMMARY"], &rows));
     if rows.is_empty() {
         eprintln!("no changes since {}", troop_core::clock::rfc3339(from));
     }
     Ok(())
+}
+
+/// "alice (198.51.100.7)", "pending", "unknown", or "" when never asked.
+fn who(w: Option<&serde_json::Value>) -> String {
+    let Some(w) = w else { return String::new() };
+    match w["status"].as_str() {
+        Some("found") => {
+            let mut names: Vec<String> = Vec::new();
+            for e in w["events"].as_array().into_iter().flatten() {
+                let p = e["principal"].as_str().unwrap_or("?");
+                let p = p.rsplit('/').next().unwrap_or(p);
+                let n = match e["source_ip"].as_str() {
+                    Some(ip) => format!("{p} ({ip})"),
+                    None => p.to_string(),
+                };
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            names.join(", ")
+        }
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
 }
 
 /// The one item id a user's words name.

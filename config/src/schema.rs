@@ -43,6 +43,9 @@ pub struct Aws {
     pub max_attempts: u32,
     /// Longest wait between two attempts.
     pub max_backoff: Duration,
+    /// Per-service endpoint overrides (`cloudtrail`, `servicequotas`, ...),
+    /// taking precedence over `endpoint_url` for that service.
+    pub endpoints: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +166,7 @@ impl Default for Config {
                 concurrency: 8,
                 max_attempts: 4,
                 max_backoff: Duration::from_secs(20),
+                endpoints: BTreeMap::new(),
             },
             monkeys: Monkeys {
                 security: Security { common: common(true, 15 * 60) },
@@ -329,6 +333,21 @@ fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
     }
     if let Some(d) = duration(t, sink, "max_backoff", Duration::from_millis(1)) {
         a.max_backoff = d;
+    }
+    if let Some(eps) = t.string_map(sink, "endpoints") {
+        for (service, url) in eps {
+            let valid_name = !service.v.is_empty()
+                && service.v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid_name {
+                sink.error(
+                    codes::INVALID_VALUE,
+                    service.span,
+                    format!("\"{}\" is not a service name (like \"cloudtrail\")", service.v),
+                );
+            } else if http_url(sink, "endpoints", &url) {
+                a.endpoints.insert(service.v, url.v);
+            }
+        }
     }
     if let Some(ids) = t.strings(sink, "known_accounts") {
         for id in ids {
@@ -710,6 +729,10 @@ mod tests {
             ),
             ("[aws]\nregions = [\"us-east-1\", \"Mars\"]\n", vec![(2, 25, codes::INVALID_VALUE)]),
             ("[aws]\nendpoint_url = \"ftp://x\"\n", vec![(2, 16, codes::INVALID_URL)]),
+            (
+                "[aws.endpoints]\ncloudtrail = \"nope\"\nBad_Name = \"http://x\"\n",
+                vec![(2, 14, codes::INVALID_URL), (3, 1, codes::INVALID_VALUE)],
+            ),
             ("[[aws.accounts]]\nname = \"prod\"\n", vec![(1, 1, codes::MISSING_KEY)]),
             ("[[aws.accounts]]\nid = \"12\"\n", vec![(2, 6, codes::INVALID_VALUE)]),
             (
@@ -758,6 +781,7 @@ listen = "0.0.0.0:9000"
 regions = ["eu-west-1", "us-east-1", "eu-west-1"]
 endpoint_url = "http://127.0.0.1:5000"
 known_accounts = ["999999999999"]
+endpoints = { cloudtrail = "http://127.0.0.1:5001" }
 [[aws.accounts]]
 id = "123456789012"
 name = "prod"
@@ -777,6 +801,7 @@ routing_key = { file = "/run/secrets/pd" }
         let c = parse(src, "t").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.agent.store, "sqlite:///var/lib/troop/troop.db");
         assert_eq!(c.aws.regions, vec!["eu-west-1", "us-east-1"]);
+        assert_eq!(c.aws.endpoints["cloudtrail"], "http://127.0.0.1:5001");
         assert_eq!(c.aws.accounts[0].labels["team"], "core");
         assert_eq!(c.monkeys.security.common.interval, Duration::from_secs(300));
         assert_eq!(c.monkeys.security.common.jitter, 0.0);

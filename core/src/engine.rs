@@ -14,6 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Changes are attributed for this long after they are recorded (audit logs
+/// such as CloudTrail deliver events minutes late).
+pub const ATTRIBUTION_WINDOW: time::Duration = time::Duration::minutes(30);
+/// Longest a monkey may take to attribute one pass's changes.
+pub const ATTRIBUTION_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassStatus {
     Ok,
@@ -169,6 +175,7 @@ impl Engine {
                 summary.revisions_written = revisions_written;
                 summary.items_seen = items_seen;
                 summary.open_findings = open_findings;
+                self.attribute(&monkey, &meta).await;
                 summary.sink_errors = self.deliver(&events).await;
                 summary.events = events;
             }
@@ -178,6 +185,30 @@ impl Engine {
         summary.duration = t0.elapsed();
         self.finish_metrics(&summary, &meta);
         summary
+    }
+
+    /// Ask the monkey who made this pass's changes (and earlier ones still
+    /// pending), bounded in time; the answers go to the store. Never fails the pass.
+    async fn attribute(&self, monkey: &Arc<dyn Monkey>, meta: &PassMeta) {
+        let store = self.store.clone();
+        let (name, since) = (meta.monkey.clone(), meta.finished_at - ATTRIBUTION_WINDOW);
+        let pending = match tokio::task::spawn_blocking(move || store.pending_attribution(&name, since)).await {
+            Ok(Ok(p)) if !p.is_empty() => p,
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => return tracing::warn!(error = %e, "could not list revisions to attribute"),
+            Err(e) => return tracing::warn!(error = %e, "could not list revisions to attribute"),
+        };
+        let found = match tokio::time::timeout(ATTRIBUTION_TIMEOUT, monkey.attribute(&pending)).await {
+            Ok(f) => f,
+            Err(_) => return tracing::warn!(monkey = %meta.monkey, "attribution timed out; will ask again next pass"),
+        };
+        if found.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.attach_who(&found)).await {
+            tracing::warn!(error = %e, "could not record who made the changes");
+        }
     }
 
     async fn record_failure(&self, meta: &PassMeta, msg: &str) {

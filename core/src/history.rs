@@ -104,6 +104,7 @@ mod tests {
             at: format!("2026-01-0{n}T00:00:00Z"),
             summary: vec![],
             content,
+            who: None,
         }
     }
 

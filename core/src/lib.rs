@@ -24,7 +24,7 @@ pub mod store;
 pub use clock::{Clock, SystemClock};
 pub use engine::{Engine, PassStatus, PassSummary};
 pub use finding::{EventKind, Finding, FindingEvent, FindingState, Severity, StoredFinding};
-pub use monkey::{Coverage, Monkey, MonkeyError, PassContext, Progress, Report, Snapshot};
+pub use monkey::{Attribution, Coverage, Monkey, MonkeyError, PassContext, Progress, Report, Snapshot, Written};
 pub use shutdown::Shutdown;
 pub use sink::{Sink, SinkError};
 pub use store::{Store, StoreError};

@@ -85,10 +85,43 @@ pub enum MonkeyError {
     Cancelled,
 }
 
+/// A revision the store wrote, for monkeys that can say who made the change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub item: String,
+    pub technology: String,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub revision: i64,
+    pub change: String,
+    /// When the pass that wrote this revision finished: the change happened before.
+    pub at: time::OffsetDateTime,
+    /// When the pass that wrote the previous revision started: the change
+    /// happened after that pass listed the item, so after this time.
+    pub previous_at: Option<time::OffsetDateTime>,
+}
+
+/// Who made the change recorded as `item` revision `revision`: a JSON object
+/// with `status` = `found` (and `events`), `pending` (nothing found yet; asked
+/// again on later passes) or `unknown` (and `reason`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribution {
+    pub item: String,
+    pub revision: i64,
+    pub who: serde_json::Value,
+}
+
 #[async_trait]
 pub trait Monkey: Send + Sync {
     fn name(&self) -> &'static str;
     /// One pass. Returning `Err` means nothing from this pass is stored and no
     /// finding is resolved.
     async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError>;
+    /// After a pass is committed: who made these changes, if the monkey can
+    /// tell. Must not fail: what it cannot find out it reports as `unknown`.
+    async fn attribute(&self, written: &[Written]) -> Vec<Attribution> {
+        let _ = written;
+        Vec::new()
+    }
 }

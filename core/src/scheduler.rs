@@ -124,6 +124,12 @@ mod tests {
         fn find_items(&self, _: &str) -> Result<Vec<String>, StoreError> {
             Ok(vec![])
         }
+        fn attach_who(&self, _: &[crate::monkey::Attribution]) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn pending_attribution(&self, _: &str, _: OffsetDateTime) -> Result<Vec<crate::monkey::Written>, StoreError> {
+            Ok(vec![])
+        }
     }
 
     /// A monkey that takes `work` of (paused) time per pass and records when

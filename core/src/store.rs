@@ -6,7 +6,7 @@
 //! store as it was before the pass.
 
 use crate::finding::{FindingEvent, FindingState, StoredFinding};
-use crate::monkey::Report;
+use crate::monkey::{Attribution, Report, Written};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -58,6 +58,8 @@ pub struct Revision {
     /// Loaded by `history` and `state_at`; `revisions_since` leaves it out.
     #[serde(skip)]
     pub content: Option<serde_json::Value>,
+    /// Who made the change (see [`Attribution`]); `null` until asked.
+    pub who: Option<serde_json::Value>,
 }
 
 pub trait Store: Send + Sync {
@@ -78,4 +80,9 @@ pub trait Store: Send + Sync {
     /// Item ids matching what a user typed: the exact id, else every item whose
     /// id ends with `/query` or whose name equals it.
     fn find_items(&self, query: &str) -> Result<Vec<String>, StoreError>;
+    /// Record who made changes (a separate, small transaction after the pass).
+    fn attach_who(&self, attributions: &[Attribution]) -> Result<(), StoreError>;
+    /// Modified or deleted revisions of `monkey` recorded since `since` whose
+    /// author is still `pending` or was never asked.
+    fn pending_attribution(&self, monkey: &str, since: OffsetDateTime) -> Result<Vec<Written>, StoreError>;
 }

@@ -65,4 +65,8 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE findings ADD COLUMN item TEXT;
     CREATE INDEX findings_item ON findings (item);
     "#,
+    // 3: who made each change (CloudTrail or another audit log), as JSON.
+    r#"
+    ALTER TABLE revisions ADD COLUMN who TEXT;
+    "#,
 ];

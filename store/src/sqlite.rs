@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use troop_core::canonical;
 use troop_core::clock::rfc3339;
 use troop_core::finding::{EventKind, FindingEvent, FindingState, Severity, StoredFinding};
-use troop_core::monkey::Report;
+use troop_core::monkey::{Attribution, Report, Written};
 use troop_core::store::{CommitOutcome, FindingFilter, PassMeta, Revision, Store, StoreError};
 
 /// Fault injection for crash tests: hold the pass transaction open this many
@@ -127,10 +127,11 @@ fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
         summary: serde_json::from_str(&summary).unwrap_or_default(),
         change: r.get(9)?,
         content: content.and_then(|c| serde_json::from_str(&c).ok()),
+        who: r.get::<_, Option<String>>(10)?.and_then(|w| serde_json::from_str(&w).ok()),
     })
 }
 
-const REVISION_SELECT: &str = "SELECT r.item, i.technology, i.account, i.region, i.name, r.revision, r.at, r.summary, r.content, r.change FROM revisions r JOIN items i ON i.item = r.item";
+const REVISION_SELECT: &str = "SELECT r.item, i.technology, i.account, i.region, i.name, r.revision, r.at, r.summary, r.content, r.change, r.who FROM revisions r JOIN items i ON i.item = r.item";
 
 fn previous_content(tx: &Transaction<'_>, item: &str, revision: i64) -> rusqlite::Result<Option<serde_json::Value>> {
     let text: Option<String> = tx
@@ -414,6 +415,51 @@ impl Store for SqliteStore {
             )
             .map_err(be)?;
         let rows = st.query_map([query], |r| r.get(0)).map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
+    }
+
+    fn attach_who(&self, attributions: &[Attribution]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(be)?;
+        {
+            let mut st =
+                tx.prepare_cached("UPDATE revisions SET who = ?3 WHERE item = ?1 AND revision = ?2").map_err(be)?;
+            for a in attributions {
+                st.execute(params![a.item, a.revision, canonical::to_string(&a.who)]).map_err(be)?;
+            }
+        }
+        tx.commit().map_err(be)
+    }
+
+    fn pending_attribution(&self, monkey: &str, since: OffsetDateTime) -> Result<Vec<Written>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT r.item, i.technology, i.account, i.region, i.name, r.revision, r.change, r.at,
+                     (SELECT pp.started_at FROM revisions p JOIN passes pp ON pp.id = p.pass_id
+                      WHERE p.item = r.item AND p.revision = r.revision - 1)
+                 FROM revisions r JOIN items i ON i.item = r.item JOIN passes ps ON ps.id = r.pass_id
+                 WHERE ps.monkey = ?1 AND r.at >= ?2 AND r.change IN ('modified', 'deleted')
+                     AND (r.who IS NULL OR json_extract(r.who, '$.status') = 'pending')
+                 ORDER BY r.at, r.item",
+            )
+            .map_err(be)?;
+        let time = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let rows = st
+            .query_map(params![monkey, since.unix_timestamp()], |r| {
+                Ok(Written {
+                    item: r.get(0)?,
+                    technology: r.get(1)?,
+                    account: r.get(2)?,
+                    region: r.get(3)?,
+                    name: r.get(4)?,
+                    revision: r.get(5)?,
+                    change: r.get(6)?,
+                    at: time(r.get(7)?),
+                    previous_at: r.get::<_, Option<i64>>(8)?.map(time),
+                })
+            })
+            .map_err(be)?;
         rows.collect::<Result<_, _>>().map_err(be)
     }
 }

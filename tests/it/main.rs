@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod attribution;
 mod bad_input;
 mod config_cli;
 mod crash;

@@ -72,6 +72,21 @@ impl AwsContext {
         self.endpoint.as_deref()
     }
 
+    /// The endpoint for one service: `[aws.endpoints]`, else the global override.
+    pub fn endpoint_for(&self, service: &str) -> Option<&str> {
+        self.cfg.endpoints.get(service).map(String::as_str).or(self.endpoint())
+    }
+
+    pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_cloudtrail::Client {
+        let mut conf = aws_sdk_cloudtrail::config::Builder::from(&t.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(calls.interceptor());
+        if let Some(e) = self.cfg.endpoints.get("cloudtrail") {
+            conf = conf.endpoint_url(e.clone());
+        }
+        aws_sdk_cloudtrail::Client::from_conf(conf.build())
+    }
+
     /// Configured regions, else the ambient one.
     pub fn regions(&self) -> Result<Vec<String>, AwsError> {
         if !self.cfg.regions.is_empty() {
@@ -227,6 +242,7 @@ mod tests {
             concurrency: 2,
             max_attempts: 4,
             max_backoff: Duration::from_secs(20),
+            endpoints: [("cloudtrail".to_string(), "http://127.0.0.1:7".to_string())].into(),
         };
         let ctx = AwsContext::new(&cfg).await;
         let accounts = vec![target("a"), target("b")];
@@ -264,5 +280,7 @@ mod tests {
         assert_eq!(per_account.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(ctx.endpoint(), Some("http://127.0.0.1:9"));
+        assert_eq!(ctx.endpoint_for("cloudtrail"), Some("http://127.0.0.1:7"));
+        assert_eq!(ctx.endpoint_for("ec2"), Some("http://127.0.0.1:9"));
     }
 }

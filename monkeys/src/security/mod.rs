@@ -7,6 +7,7 @@
 //! (so nothing in it is deleted or resolved) and a `read-error` finding says
 //! what could not be read. A pass where nothing at all could be read fails.
 
+mod attribution;
 mod collect;
 mod collect_iam;
 mod collect_s3;
@@ -14,7 +15,7 @@ mod collect_s3;
 use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter};
 use async_trait::async_trait;
 use std::sync::Arc;
-use troop_core::monkey::{Coverage, Monkey, MonkeyError, PassContext, Report, Snapshot};
+use troop_core::monkey::{Attribution, Coverage, Monkey, MonkeyError, PassContext, Report, Snapshot, Written};
 use troop_core::security::{AuditContext, MONKEY, iam, s3, sg};
 use troop_core::{Finding, Severity};
 
@@ -214,6 +215,20 @@ impl Monkey for SecurityMonkey {
         report.counters = self.calls.counters_since(&before);
         tracing::debug!(calls = ?report.counters, "security pass AWS calls");
         Ok(report)
+    }
+
+    async fn attribute(&self, written: &[Written]) -> Vec<Attribution> {
+        match self.aws.accounts(&self.calls).await {
+            Ok(accounts) => attribution::attribute(&self.aws, &accounts, written, &self.calls).await,
+            Err(e) => written
+                .iter()
+                .map(|w| Attribution {
+                    item: w.item.clone(),
+                    revision: w.revision,
+                    who: serde_json::json!({"status": "unknown", "reason": e.message}),
+                })
+                .collect(),
+        }
     }
 }
 

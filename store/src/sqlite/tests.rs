@@ -1,7 +1,7 @@
 use super::*;
 use serde_json::json;
 use troop_core::finding::Finding;
-use troop_core::monkey::{Coverage, Snapshot};
+use troop_core::monkey::{Attribution, Coverage, Snapshot};
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -267,4 +267,34 @@ fn untouched_items_are_neither_deleted_nor_resolved() {
     assert_eq!(out.revisions_written, 0);
     assert!(out.events.is_empty());
     assert_eq!(s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None }).unwrap().len(), 1);
+}
+
+#[test]
+fn who_made_a_change_is_asked_until_found() {
+    let (_d, s) = store();
+    let r = |content| Report {
+        snapshots: vec![snap("sg-1", "r1", content)],
+        coverage: vec![cover("r1")],
+        ..Default::default()
+    };
+    s.commit_pass(&pass(0), &r(json!({"v": 1}))).unwrap();
+    s.commit_pass(&pass(10), &r(json!({"v": 2}))).unwrap();
+    let since = OffsetDateTime::from_unix_timestamp(1_700_000_000 - 3600).unwrap();
+    let pending = s.pending_attribution("security", since).unwrap();
+    assert_eq!(pending.len(), 1, "only modified/deleted revisions are attributed");
+    let w = &pending[0];
+    assert_eq!((w.revision, w.change.as_str()), (2, "modified"));
+    assert_eq!(w.previous_at.unwrap().unix_timestamp(), 1_700_000_000);
+    assert_eq!(w.at.unix_timestamp(), 1_700_000_010);
+    assert!(s.pending_attribution("limits", since).unwrap().is_empty());
+
+    let mark =
+        |who: serde_json::Value| s.attach_who(&[Attribution { item: w.item.clone(), revision: 2, who }]).unwrap();
+    mark(json!({"status": "pending"}));
+    assert_eq!(s.pending_attribution("security", since).unwrap().len(), 1, "pending is asked again");
+    mark(json!({"status": "found", "events": [{"principal": "arn:aws:iam::1:user/alice"}]}));
+    assert!(s.pending_attribution("security", since).unwrap().is_empty());
+    let h = s.history(&w.item).unwrap();
+    assert_eq!(h[1].who.as_ref().unwrap()["events"][0]["principal"], "arn:aws:iam::1:user/alice");
+    assert_eq!(h[0].who, None);
 }

@@ -1,6 +1,7 @@
 //! Test support: the AWS emulator, a scratch workspace with a config, and a
 //! runner for the built binary.
 
+pub mod cloudtrail;
 pub mod moto;
 pub mod proxy;
 
