@@ -259,6 +259,11 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                         "open_findings": s.open_findings,
                         "events": s.events.iter().filter(|e| e.event != troop_core::EventKind::StillOpen).count(),
                         "aws_api_calls": s.counters.get("aws_api_calls").copied().unwrap_or(0),
+                        "aws_api_calls_by_operation": s
+                            .counters
+                            .iter()
+                            .filter_map(|(k, v)| k.strip_prefix("aws_api_calls:").map(|op| (op.to_string(), *v)))
+                            .collect::<std::collections::BTreeMap<_, _>>(),
                     })
                 })
                 .collect();

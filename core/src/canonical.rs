@@ -12,22 +12,42 @@ pub fn to_string(value: &Value) -> String {
     out
 }
 
+/// Append `s` as a JSON string literal (the escaping serde_json uses).
+fn write_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 fn write(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
+                write_str(k, out);
                 out.push(':');
-                write(&map[k], out);
+                write(v, out);
             }
             out.push('}');
         }
+        Value::String(s) => write_str(s, out),
         Value::Array(items) => {
             out.push('[');
             for (i, v) in items.iter().enumerate() {
@@ -94,7 +114,12 @@ pub fn unified_diff(old: Option<&Value>, new: Option<&Value>, old_label: &str, n
 
 /// Hex SHA-256 of the canonical form.
 pub fn hash(value: &Value) -> String {
-    hex::encode(Sha256::digest(to_string(value).as_bytes()))
+    hash_str(&to_string(value))
+}
+
+/// Hex SHA-256 of text that is already canonical.
+pub fn hash_str(canonical: &str) -> String {
+    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 #[cfg(test)]
@@ -133,5 +158,12 @@ mod tests {
     fn array_order_matters_and_strings_are_escaped() {
         assert_ne!(hash(&json!([1, 2])), hash(&json!([2, 1])));
         assert_eq!(to_string(&json!({"k\"": "v\n"})), r#"{"k\"":"v\n"}"#);
+        // escaping matches serde_json's, so canonical text always parses back
+        for s in ["plain", "quote\" back\\slash", "ctl \u{1} \u{8} \u{c} \t \r", "ünïcødé ☃", ""] {
+            let v = json!({ s: s });
+            let text = to_string(&v);
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v, "{text}");
+            assert_eq!(text, serde_json::to_string(&v).unwrap());
+        }
     }
 }

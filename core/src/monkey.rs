@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One configuration item observed by a monkey (a security group, a role...).
+/// Holds its content already canonical (text and hash), so a pass over a
+/// large estate keeps one compact string per item rather than a JSON tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// Stable id, `technology/account/region/name`; what `troop history` takes.
@@ -16,13 +18,56 @@ pub struct Snapshot {
     pub account: String,
     pub region: String,
     pub name: String,
-    /// Canonicalisable content; a revision is written only when its hash changes.
-    pub content: serde_json::Value,
+    /// Canonical JSON (see [`crate::canonical`]).
+    pub content: String,
+    /// Hex SHA-256 of `content`; a revision is written only when it changes.
+    pub hash: String,
 }
 
 impl Snapshot {
     pub fn item_id(technology: &str, account: &str, region: &str, name: &str) -> String {
         format!("{technology}/{account}/{region}/{name}")
+    }
+
+    /// A snapshot of `content` under the item id built from the other parts.
+    pub fn new(technology: &str, account: &str, region: &str, name: &str, content: &serde_json::Value) -> Snapshot {
+        Snapshot::with_id(
+            Snapshot::item_id(technology, account, region, name),
+            technology,
+            account,
+            region,
+            name,
+            content,
+        )
+    }
+
+    /// As [`Snapshot::new`], when the id's last part is not the display name
+    /// (a security group's id vs its name).
+    pub fn with_id(
+        item: String,
+        technology: &str,
+        account: &str,
+        region: &str,
+        name: &str,
+        content: &serde_json::Value,
+    ) -> Snapshot {
+        let mut content = crate::canonical::to_string(content);
+        // A pass holds one of these per item: no growth slack.
+        content.shrink_to_fit();
+        let hash = crate::canonical::hash_str(&content);
+        Snapshot {
+            item,
+            technology: technology.into(),
+            account: account.into(),
+            region: region.into(),
+            name: name.into(),
+            content,
+            hash,
+        }
+    }
+
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.content).unwrap_or(serde_json::Value::Null)
     }
 }
 

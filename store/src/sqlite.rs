@@ -186,18 +186,17 @@ impl SqliteStore {
             if !seen.insert(s.item.as_str()) {
                 continue;
             }
-            let content = canonical::to_string(&s.content);
-            let hash = canonical::hash(&s.content);
+            let (content, hash) = (&s.content, &s.hash);
             let prev: Option<(i64, Option<String>, bool)> =
                 get.query_row([&s.item], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
             let (revision, change) = match prev {
                 None => (1, "created"),
                 Some((rev, _, true)) => (rev + 1, "created"),
-                Some((_, Some(h), false)) if h == hash => continue,
+                Some((_, Some(h), false)) if &h == hash => continue,
                 Some((rev, _, false)) => (rev + 1, "modified"),
             };
             let old = if change == "modified" { previous_content(tx, &s.item, revision - 1)? } else { None };
-            let summary = summarize(&s.technology, &s.name, old.as_ref(), Some(&s.content));
+            let summary = summarize(&s.technology, &s.name, old.as_ref(), Some(&s.value()));
             upsert.execute(params![s.item, s.technology, s.account, s.region, s.name, revision, hash])?;
             add_rev.execute(params![s.item, revision, now, change, hash, content, summary, pass_id])?;
             written += 1;

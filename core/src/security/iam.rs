@@ -73,14 +73,7 @@ pub struct ManagedPolicy {
 }
 
 pub fn snapshot<T: Serialize>(technology: &str, account: &str, name: &str, item: &T) -> Snapshot {
-    Snapshot {
-        item: Snapshot::item_id(technology, account, GLOBAL, name),
-        technology: technology.into(),
-        account: account.into(),
-        region: GLOBAL.into(),
-        name: name.into(),
-        content: serde_json::to_value(item).unwrap_or_default(),
-    }
+    Snapshot::new(technology, account, GLOBAL, name, &serde_json::to_value(item).unwrap_or_default())
 }
 
 /// The policy name in an ARN (`.../AdministratorAccess` → `AdministratorAccess`).

@@ -66,14 +66,7 @@ pub fn grantee_name(uri: Option<&str>, id: Option<&str>, email: Option<&str>) ->
 impl Bucket {
     /// S3 buckets are listed once per account; the item's region is where the bucket lives.
     pub fn snapshot(&self, account: &str) -> Snapshot {
-        Snapshot {
-            item: Snapshot::item_id(TECHNOLOGY, account, &self.region, &self.name),
-            technology: TECHNOLOGY.into(),
-            account: account.into(),
-            region: self.region.clone(),
-            name: self.name.clone(),
-            content: serde_json::to_value(self).unwrap_or_default(),
-        }
+        Snapshot::new(TECHNOLOGY, account, &self.region, &self.name, &serde_json::to_value(self).unwrap_or_default())
     }
 }
 

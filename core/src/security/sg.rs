@@ -124,14 +124,14 @@ impl Rule {
 
 impl Group {
     pub fn snapshot(&self, account: &str, region: &str) -> Snapshot {
-        Snapshot {
-            item: Snapshot::item_id(TECHNOLOGY, account, region, &self.group_id),
-            technology: TECHNOLOGY.into(),
-            account: account.into(),
-            region: region.into(),
-            name: self.group_name.clone(),
-            content: serde_json::to_value(self).unwrap_or_default(),
-        }
+        Snapshot::with_id(
+            Snapshot::item_id(TECHNOLOGY, account, region, &self.group_id),
+            TECHNOLOGY,
+            account,
+            region,
+            &self.group_name,
+            &serde_json::to_value(self).unwrap_or_default(),
+        )
     }
 }
 
@@ -340,6 +340,8 @@ mod tests {
         assert_eq!(one, two);
         let s1 = group(one).snapshot("1", "r");
         let s2 = group(two).snapshot("1", "r");
-        assert_eq!(crate::canonical::hash(&s1.content), crate::canonical::hash(&s2.content));
+        assert_eq!(s1.hash, s2.hash);
+        assert_eq!(s1.item, "ec2:security-group/1/r/sg-1");
+        assert_eq!(s1.name, "web");
     }
 }

@@ -15,14 +15,7 @@ fn pass(t: i64) -> PassMeta {
 }
 
 fn snap(name: &str, region: &str, content: serde_json::Value) -> Snapshot {
-    Snapshot {
-        item: Snapshot::item_id("ec2:security-group", "111", region, name),
-        technology: "ec2:security-group".into(),
-        account: "111".into(),
-        region: region.into(),
-        name: name.into(),
-        content,
-    }
+    Snapshot::new("ec2:security-group", "111", region, name, &content)
 }
 
 fn cover(region: &str) -> Coverage {
