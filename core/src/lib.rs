@@ -14,6 +14,7 @@ pub mod finding;
 pub mod history;
 pub mod metrics;
 pub mod monkey;
+pub mod properties;
 pub mod routing;
 pub mod scheduler;
 pub mod security;
