@@ -195,6 +195,7 @@ async fn review_scenario_change_then_revert() {
     assert!(d.stdout.contains("+            \"arn:aws:iam::999999999999:root\""), "{}", d.stdout);
 
     // Revert everything: the findings resolve, history keeps every revision.
+    let while_admin = troop_core::clock::rfc3339(time::OffsetDateTime::now_utc());
     let since = after_now();
     e.ec2.revoke_security_group_ingress().group_id(&e.group).ip_permissions(ssh_world()).send().await.unwrap();
     e.iam.detach_role_policy().role_name("app-server").policy_arn(ADMIN).send().await.unwrap();
@@ -213,6 +214,18 @@ async fn review_scenario_change_then_revert() {
         h.iter().map(|r| (r["revision"].as_i64().unwrap(), r["change"].as_str().unwrap())).collect();
     assert_eq!(revs, [(1, "created"), (2, "modified"), (3, "modified")]);
     assert_eq!(h[1]["content"]["attached_policies"][0], ADMIN);
+    // time travel: the role as it was while it had admin
+    let then = json(&ws, &["history", "app-server", "--at", &while_admin]);
+    assert_eq!(then[0]["revision"], 2);
+    assert_eq!(then[0]["content"]["attached_policies"][0], ADMIN);
+    let t = ws.run(&["history", "app-server", "--at", &while_admin]);
+    assert!(t.stdout.contains("revision 2") && t.stdout.contains("AdministratorAccess"), "{}", t.stdout);
+    let before = ws.run(&["history", "app-server", "--at", "1970-01-01T00:00:00Z"]);
+    assert!(before.stdout.contains("did not exist"), "{}", before.stdout);
+    // an ambiguous or unknown name is a usage error that says what to do
+    let r = ws.run(&["diff", "no-such-thing"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("troop changes"), "{}", r.stderr);
 }
 
 // The proxy runs on this runtime while the test blocks on the troop process.

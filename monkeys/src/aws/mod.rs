@@ -77,9 +77,11 @@ impl AwsContext {
         self.cfg.endpoints.get(service).map(String::as_str).or(self.endpoint())
     }
 
+    /// CloudTrail answers are best-effort extras: two attempts, short waits.
     pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_cloudtrail::Client {
         let mut conf = aws_sdk_cloudtrail::config::Builder::from(&t.sdk)
             .region(Region::new(region.to_string()))
+            .retry_config(RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2)))
             .interceptor(calls.interceptor());
         if let Some(e) = self.cfg.endpoints.get("cloudtrail") {
             conf = conf.endpoint_url(e.clone());

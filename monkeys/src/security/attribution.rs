@@ -2,7 +2,7 @@
 //! window between the previous revision and this one. Read-only calls are
 //! ignored. Any failure degrades to `unknown`; never to a failed pass.
 
-use crate::aws::{AccountTarget, AwsContext, CallCounter, classify};
+use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter, ErrorKind, classify};
 use aws_smithy_types::DateTime;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -69,7 +69,7 @@ async fn lookup(
     t: &AccountTarget,
     w: &Written,
     calls: &Arc<CallCounter>,
-) -> Result<Vec<Event>, String> {
+) -> Result<Vec<Event>, AwsError> {
     let (name, region) = lookup_key(w);
     let client = aws.cloudtrail(t, &region, calls);
     // The change happened after the previous pass started (strictly: an event in
@@ -81,7 +81,7 @@ async fn lookup(
         .attribute_key(aws_sdk_cloudtrail::types::LookupAttributeKey::ResourceName)
         .attribute_value(&name)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| AwsError { kind: ErrorKind::Other, message: e.to_string() })?;
     let mut pages = client
         .lookup_events()
         .lookup_attributes(attr)
@@ -91,7 +91,7 @@ async fn lookup(
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify("cloudtrail:LookupEvents", aws.endpoint_for("cloudtrail"), e).message)?;
+        let page = page.map_err(|e| classify("cloudtrail:LookupEvents", aws.endpoint_for("cloudtrail"), e))?;
         for e in page.events() {
             let event_name = e.event_name().unwrap_or_default();
             let secs = e.event_time().map(|d| d.secs()).unwrap_or(0);
@@ -121,12 +121,21 @@ pub(crate) async fn attribute(
     calls: &Arc<CallCounter>,
 ) -> Vec<Attribution> {
     let mut out = Vec::new();
+    // After a hard failure (no access, unreachable, not served) the rest of
+    // this batch would fail the same way: say so without asking again.
+    let mut gave_up: Option<String> = None;
     for w in written {
-        let who = match accounts.iter().find(|t| t.id == w.account) {
-            None => json!({"status": "unknown", "reason": "account is no longer configured"}),
-            Some(t) => match lookup(aws, t, w, calls).await {
+        let who = match (accounts.iter().find(|t| t.id == w.account), &gave_up) {
+            (None, _) => json!({"status": "unknown", "reason": "account is no longer configured"}),
+            (Some(_), Some(reason)) => json!({"status": "unknown", "reason": reason}),
+            (Some(t), None) => match lookup(aws, t, w, calls).await {
                 Ok(events) => who(&events),
-                Err(reason) => json!({"status": "unknown", "reason": reason}),
+                Err(e) => {
+                    if e.kind != ErrorKind::Throttled {
+                        gave_up = Some(e.message.clone());
+                    }
+                    json!({"status": "unknown", "reason": e.message})
+                }
             },
         };
         out.push(Attribution { item: w.item.clone(), revision: w.revision, who });
