@@ -320,3 +320,30 @@ async fn failed_listings_delete_nothing_and_resolve_nothing() {
     let left: Vec<_> = open.iter().filter(|(_, k)| k != "s3-public-access-block-off").collect();
     assert!(left.is_empty(), "read errors and fixed findings resolve: {open:?}");
 }
+
+#[tokio::test]
+async fn volatile_fields_never_make_a_revision() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let sts = aws_sdk_sts::Client::new(&sdk);
+    iam.create_role().role_name("app").assume_role_policy_document(trust(Some("123456789012"))).send().await.unwrap();
+    iam.create_role().role_name("other").assume_role_policy_document(trust(None)).send().await.unwrap();
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let policy = iam.create_policy().policy_name("reports").policy_document(doc).send().await.unwrap();
+    let arn = policy.policy.unwrap().arn.unwrap();
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    ws.run(&["scan"]).assert_code(0);
+
+    // The policy's attachment count and the role's last use change; neither is configuration.
+    let since = after_now();
+    iam.attach_role_policy().role_name("other").policy_arn(&arn).send().await.unwrap();
+    sts.assume_role().role_arn("arn:aws:iam::123456789012:role/app").role_session_name("use").send().await.unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    let changes = json(&ws, &["changes", "--since", &since]);
+    let got: Vec<(String, Vec<String>)> = changes
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), serde_json::from_value(c["summary"].clone()).unwrap()))
+        .collect();
+    assert_eq!(got, [("other".to_string(), vec!["managed policy reports attached".to_string()])]);
+}
