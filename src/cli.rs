@@ -57,6 +57,8 @@ pub enum Command {
     History(HistoryArgs),
     /// A readable diff between two revisions of one item (default: the last two).
     Diff(DiffArgs),
+    /// Every certificate observed by the last certs pass, soonest expiry first.
+    Certs,
     /// Validate a config, or print a commented example.
     #[command(subcommand)]
     Config(ConfigCommand),

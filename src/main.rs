@@ -99,6 +99,7 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::Changes(args) => views::changes(&*open_store(&load_config(&cli)?)?, args, cli.format),
         Command::History(args) => views::history(&*open_store(&load_config(&cli)?)?, args, cli.format),
         Command::Diff(args) => views::diff(&*open_store(&load_config(&cli)?)?, args, cli.format),
+        Command::Certs => views::certs(&*open_store(&load_config(&cli)?)?, cli.format),
         Command::Scan(args) => scan(&cli, args).await,
         Command::Run => run(&cli).await,
     }

@@ -178,3 +178,59 @@ pub fn diff(store: &dyn Store, args: &DiffArgs, format: Format) -> Result<(), Fa
     }
     Ok(())
 }
+
+pub fn certs(store: &dyn Store, format: Format) -> Result<(), Fail> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut rows = store.observations("cert").map_err(runtime)?;
+    // days_left as of now, not as of the pass
+    for r in &mut rows {
+        if let Some(t) = r["not_after_unix"].as_i64() {
+            r["days_left"] = troop_core::certs::days_left(t, now).into();
+        }
+    }
+    // Failed probes (no certificate, so no expiry) come last.
+    let expiry = |r: &serde_json::Value| {
+        let leaf = r["not_after_unix"].as_i64().unwrap_or(i64::MAX);
+        r["chain_not_after_unix"].as_i64().map_or(leaf, |c| c.min(leaf))
+    };
+    rows.sort_by_key(|r| (expiry(r), r["host"].as_str().unwrap_or_default().to_string()));
+    if format == Format::Json {
+        return output::print_json(&rows).map_err(Fail::Runtime);
+    }
+    let s = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let problems: Vec<String> =
+                r["problems"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect();
+            let place = match (r["address"].as_str(), r["reference"].as_str()) {
+                (Some(a), _) => format!("{a}:{}", s(&r["port"])),
+                (None, Some(reference)) => reference.to_string(),
+                (None, None) => "-".into(),
+            };
+            vec![
+                s(&r["days_left"]),
+                s(&r["not_after"]),
+                s(&r["host"]),
+                place,
+                s(&r["source"]),
+                if problems.is_empty() { "-".into() } else { problems.join(",") },
+                r["error"].as_str().map(str::to_string).unwrap_or_else(|| s(&r["subject"])),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(&["DAYS", "NOT AFTER", "HOST", "WHERE", "SOURCE", "PROBLEMS", "SUBJECT / ERROR"], &table)
+    );
+    if rows.is_empty() {
+        eprintln!(
+            "no certificates observed yet: configure [monkeys.certs] endpoints and run `troop scan --monkey certs`"
+        );
+    }
+    Ok(())
+}

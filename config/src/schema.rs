@@ -87,6 +87,25 @@ pub struct Certs {
     pub endpoints: Vec<String>,
     pub nameservers: Vec<SocketAddr>,
     pub extra_ca_files: Vec<PathBuf>,
+    /// Connect, STARTTLS and handshake of one address, together.
+    pub probe_timeout: Duration,
+    /// Probes in flight at once, in all.
+    pub concurrency: usize,
+    /// Probes in flight at once against one host name.
+    pub per_host_concurrency: usize,
+    /// PEM files or globs on the agent's host.
+    pub files: Vec<String>,
+    pub owners: Vec<CertOwner>,
+}
+
+/// Who to tell about a certificate: the first entry whose every given
+/// matcher matches names the contact.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CertOwner {
+    /// A glob over the certificate's host or SANs: `*.example.com`, `example.com`.
+    pub domain: Option<String>,
+    pub account: Option<String>,
+    pub contact: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +195,11 @@ impl Default for Config {
                     endpoints: vec![],
                     nameservers: vec![],
                     extra_ca_files: vec![],
+                    probe_timeout: Duration::from_secs(5),
+                    concurrency: 64,
+                    per_host_concurrency: 4,
+                    files: vec![],
+                    owners: vec![],
                 },
                 limits: Limits { common: common(true, 3600), warning: 0.80, critical: 0.95 },
             },
@@ -483,6 +507,43 @@ fn certs(t: &mut Tbl, sink: &mut Sink, c: &mut Certs) {
     }
     if let Some(files) = t.strings(sink, "extra_ca_files") {
         c.extra_ca_files = files.into_iter().map(|f| PathBuf::from(f.v)).collect();
+    }
+    if let Some(d) = duration(t, sink, "probe_timeout", Duration::from_millis(100)) {
+        c.probe_timeout = d;
+    }
+    for (key, slot) in [("concurrency", &mut c.concurrency), ("per_host_concurrency", &mut c.per_host_concurrency)] {
+        if let Some(n) = t.integer(sink, key) {
+            if (1..=10_000).contains(&n.v) {
+                *slot = n.v as usize;
+            } else {
+                sink.error(codes::INVALID_VALUE, n.span, format!("`{key}` must be between 1 and 10000"));
+            }
+        }
+    }
+    if let Some(files) = t.strings(sink, "files") {
+        for f in files {
+            match glob::Pattern::new(&f.v) {
+                Ok(_) => c.files.push(f.v),
+                Err(e) => {
+                    sink.error(codes::INVALID_VALUE, f.span, format!("`{}` is not a valid path or glob: {e}", f.v))
+                }
+            }
+        }
+    }
+    for mut o in t.tables(sink, "owners") {
+        let domain = o.string(sink, "domain").map(|d| d.v);
+        let account = o.string(sink, "account");
+        let contact = o.string(sink, "contact");
+        let contact = o.require(sink, "contact", contact);
+        if let Some(a) = &account
+            && !is_account_id(&a.v)
+        {
+            sink.error(codes::INVALID_VALUE, a.span.clone(), format!("\"{}\" is not a 12-digit AWS account id", a.v));
+        }
+        o.finish(sink);
+        if let Some(contact) = contact {
+            c.owners.push(CertOwner { domain, account: account.map(|a| a.v), contact: contact.v });
+        }
     }
 }
 
@@ -793,6 +854,10 @@ jitter = 0
 [monkeys.certs]
 thresholds_days = [7, 30, 14]
 nameservers = ["127.0.0.1:5353", "10.0.0.2"]
+files = ["/etc/ssl/private/*.pem"]
+[[monkeys.certs.owners]]
+domain = "*.shop.example.com"
+contact = "shop-team@example.com"
 [[alerts.sinks]]
 name = "pd"
 type = "pagerduty"
@@ -807,6 +872,9 @@ routing_key = { file = "/run/secrets/pd" }
         assert_eq!(c.monkeys.security.common.jitter, 0.0);
         assert_eq!(c.monkeys.certs.thresholds_days, vec![30, 14, 7]);
         assert_eq!(c.monkeys.certs.nameservers[1], "10.0.0.2:53".parse().unwrap());
+        assert_eq!(c.monkeys.certs.files, ["/etc/ssl/private/*.pem"]);
+        assert_eq!(c.monkeys.certs.owners[0].contact, "shop-team@example.com");
+        assert_eq!(c.monkeys.certs.owners[0].domain.as_deref(), Some("*.shop.example.com"));
         assert_eq!(c.alerts.sinks[0].kind, SinkKind::Pagerduty { routing_key: Secret::File("/run/secrets/pd".into()) });
     }
 

@@ -165,6 +165,8 @@ impl Engine {
             }
             Ok(Ok(report)) => report,
         };
+        let mut report = report;
+        let gauges = std::mem::take(&mut report.gauges);
         summary.counters = report.counters.clone();
         let store = self.store.clone();
         let meta2 = meta.clone();
@@ -175,6 +177,7 @@ impl Engine {
                 summary.revisions_written = revisions_written;
                 summary.items_seen = items_seen;
                 summary.open_findings = open_findings;
+                self.metrics.set_gauges(&name, gauges);
                 self.attribute(&monkey, &meta).await;
                 summary.sink_errors = self.deliver(&events).await;
                 summary.events = events;

@@ -8,6 +8,7 @@
 //! comes in through a trait object.
 
 pub mod canonical;
+pub mod certs;
 pub mod clock;
 pub mod engine;
 pub mod finding;
@@ -25,7 +26,9 @@ pub mod store;
 pub use clock::{Clock, SystemClock};
 pub use engine::{Engine, PassStatus, PassSummary};
 pub use finding::{EventKind, Finding, FindingEvent, FindingState, Severity, StoredFinding};
-pub use monkey::{Attribution, Coverage, Monkey, MonkeyError, PassContext, Progress, Report, Snapshot, Written};
+pub use monkey::{
+    Attribution, Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Progress, Report, Snapshot, Written,
+};
 pub use shutdown::Shutdown;
 pub use sink::{Sink, SinkError};
 pub use store::{Store, StoreError};

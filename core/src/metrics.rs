@@ -20,6 +20,7 @@ struct MonkeyStats {
 #[derive(Debug, Default)]
 pub struct Metrics {
     monkeys: Mutex<BTreeMap<String, MonkeyStats>>,
+    gauges: Mutex<BTreeMap<String, Vec<crate::monkey::Gauge>>>,
 }
 
 impl Metrics {
@@ -58,9 +59,26 @@ impl Metrics {
         m.entry(monkey.to_string()).or_default();
     }
 
+    /// Replace `monkey`'s gauges with those of its latest successful pass.
+    pub fn set_gauges(&self, monkey: &str, gauges: Vec<crate::monkey::Gauge>) {
+        self.gauges.lock().unwrap_or_else(|e| e.into_inner()).insert(monkey.to_string(), gauges);
+    }
+
     pub fn render(&self) -> String {
         let m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
+        let gauges = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut by_name: BTreeMap<&str, Vec<&crate::monkey::Gauge>> = BTreeMap::new();
+        for g in gauges.values().flatten() {
+            by_name.entry(g.name.as_str()).or_default().push(g);
+        }
+        for (name, gs) in by_name {
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for g in gs {
+                let labels: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+                let _ = writeln!(out, "{name}{{{}}} {}", labels.join(","), g.value);
+            }
+        }
         let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -140,8 +158,16 @@ mod tests {
         c.insert("aws_api_calls".to_string(), 3);
         m.record_pass("security", true, Duration::from_millis(1500), 100, Some(2), &c);
         m.record_pass("security", false, Duration::from_millis(500), 200, None, &BTreeMap::new());
+        let mut labels = BTreeMap::new();
+        labels.insert("host".to_string(), "a\"b".to_string());
+        m.set_gauges(
+            "certs",
+            vec![crate::monkey::Gauge { name: "troop_cert_not_after_timestamp_seconds".into(), labels, value: 5.0 }],
+        );
         let text = m.render();
         for want in [
+            "# TYPE troop_cert_not_after_timestamp_seconds gauge",
+            "troop_cert_not_after_timestamp_seconds{host=\"a\\\"b\"} 5",
             "troop_passes_total{monkey=\"security\",result=\"ok\"} 1",
             "troop_passes_total{monkey=\"security\",result=\"failed\"} 1",
             "troop_passes_total{monkey=\"limits\",result=\"ok\"} 0",

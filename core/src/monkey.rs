@@ -97,8 +97,29 @@ pub struct Report {
     /// Items inside a covered scope that exist but could not be read this
     /// pass: neither deleted nor revised, and their findings stay as they are.
     pub untouched: Vec<String>,
+    /// What the monkey currently sees (certificates, quotas), keyed per kind:
+    /// replaces the monkey's previous observations as a whole.
+    pub observations: Vec<Observed>,
+    pub gauges: Vec<Gauge>,
     /// Counters worth exporting (e.g. `aws_api_calls`).
     pub counters: BTreeMap<String, u64>,
+}
+
+/// A value to export as a Prometheus gauge; a monkey's gauges are replaced
+/// by each of its successful passes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gauge {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// One current observation (`troop certs`, `troop limits` list these).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub kind: String,
+    pub key: String,
+    pub data: serde_json::Value,
 }
 
 /// Receives human progress from a long pass (shown on an interactive terminal).

@@ -124,6 +124,9 @@ mod tests {
         fn find_items(&self, _: &str) -> Result<Vec<String>, StoreError> {
             Ok(vec![])
         }
+        fn observations(&self, _: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+            Ok(vec![])
+        }
         fn attach_who(&self, _: &[crate::monkey::Attribution]) -> Result<(), StoreError> {
             Ok(())
         }

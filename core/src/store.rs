@@ -80,6 +80,8 @@ pub trait Store: Send + Sync {
     /// Item ids matching what a user typed: the exact id, else every item whose
     /// id ends with `/query` or whose name equals it.
     fn find_items(&self, query: &str) -> Result<Vec<String>, StoreError>;
+    /// The current observations of `kind` (data as the monkey reported it).
+    fn observations(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError>;
     /// Record who made changes (a separate, small transaction after the pass).
     fn attach_who(&self, attributions: &[Attribution]) -> Result<(), StoreError>;
     /// Modified or deleted revisions of `monkey` recorded since `since` whose

@@ -6,5 +6,6 @@
 //! into running monkeys. [`registry`] is the one place that knows them all.
 
 pub mod aws;
+pub mod certs;
 pub mod registry;
 pub mod security;

@@ -19,6 +19,8 @@ pub struct Built {
 pub enum BuildError {
     #[error("unknown monkey `{0}` (known: security, certs, limits)")]
     Unknown(String),
+    #[error("monkey `{monkey}`: {reason}")]
+    Invalid { monkey: &'static str, reason: String },
 }
 
 /// A monkey that is enabled but cannot run in this build, and why.
@@ -54,7 +56,12 @@ pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<(Ve
             schedule: schedule(&m.security.common),
         });
     }
-    for (name, enabled) in [("certs", m.certs.common.enabled), ("limits", m.limits.common.enabled)] {
+    if wanted("certs", m.certs.common.enabled) {
+        let monkey = crate::certs::CertsMonkey::new(&m.certs)
+            .map_err(|reason| BuildError::Invalid { monkey: "certs", reason })?;
+        built.push(Built { monkey: Arc::new(monkey), schedule: schedule(&m.certs.common) });
+    }
+    for (name, enabled) in [("limits", m.limits.common.enabled)] {
         if wanted(name, enabled) {
             skipped.push(Skipped { name: name.into(), reason: "not implemented in this build yet".into() });
         }

@@ -69,4 +69,15 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE revisions ADD COLUMN who TEXT;
     "#,
+    // 4: what each monkey currently sees (certificates, quotas).
+    r#"
+    CREATE TABLE observations (
+        monkey  TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        data    TEXT NOT NULL,
+        pass_id INTEGER NOT NULL,
+        PRIMARY KEY (monkey, kind, key)
+    );
+    "#,
 ];

@@ -169,6 +169,22 @@ fn enrich(tx: &Transaction<'_>, details: &serde_json::Value) -> rusqlite::Result
 }
 
 impl SqliteStore {
+    fn commit_observations(
+        tx: &Transaction<'_>,
+        pass: &PassMeta,
+        pass_id: i64,
+        report: &Report,
+    ) -> rusqlite::Result<()> {
+        tx.execute("DELETE FROM observations WHERE monkey = ?1", [&pass.monkey])?;
+        let mut ins = tx.prepare_cached(
+            "INSERT OR REPLACE INTO observations (monkey, kind, key, data, pass_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for o in &report.observations {
+            ins.execute(params![pass.monkey, o.kind, o.key, canonical::to_string(&o.data), pass_id])?;
+        }
+        Ok(())
+    }
+
     fn commit_items(tx: &Transaction<'_>, pass_id: i64, now: i64, report: &Report) -> rusqlite::Result<(usize, usize)> {
         let mut seen: HashSet<&str> = report.untouched.iter().map(String::as_str).collect();
         let mut written = 0;
@@ -335,6 +351,7 @@ impl Store for SqliteStore {
         let (items_seen, revisions_written) =
             Self::commit_items(&tx, pass_id, pass.finished_at.unix_timestamp(), report).map_err(be)?;
         let events = Self::commit_findings(&tx, pass, pass_id, report).map_err(be)?;
+        Self::commit_observations(&tx, pass, pass_id, report).map_err(be)?;
         let open_findings: i64 = tx
             .query_row("SELECT COUNT(*) FROM findings WHERE monkey = ?1 AND state = 'open'", [&pass.monkey], |r| {
                 r.get(0)
@@ -460,6 +477,15 @@ impl Store for SqliteStore {
             })
             .map_err(be)?;
         rows.collect::<Result<_, _>>().map_err(be)
+    }
+
+    fn observations(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT data FROM observations WHERE kind = ?1 ORDER BY monkey, key").map_err(be)?;
+        let rows = st.query_map([kind], |r| r.get::<_, String>(0)).map_err(be)?;
+        rows.map(|r| r.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::Null)))
+            .collect::<Result<_, _>>()
+            .map_err(be)
     }
 }
 

@@ -7,6 +7,7 @@ mod support;
 mod accounts;
 mod attribution;
 mod bad_input;
+mod certs;
 mod config_cli;
 mod crash;
 mod daemon;

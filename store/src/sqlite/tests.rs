@@ -291,3 +291,22 @@ fn who_made_a_change_is_asked_until_found() {
     assert_eq!(h[1].who.as_ref().unwrap()["events"][0]["principal"], "arn:aws:iam::1:user/alice");
     assert_eq!(h[0].who, None);
 }
+
+#[test]
+fn observations_are_replaced_by_each_pass() {
+    let (_d, s) = store();
+    let obs = |keys: &[&str]| Report {
+        observations: keys
+            .iter()
+            .map(|k| troop_core::monkey::Observed { kind: "cert".into(), key: k.to_string(), data: json!({"host": k}) })
+            .collect(),
+        ..Default::default()
+    };
+    s.commit_pass(&pass(0), &obs(&["b", "a"])).unwrap();
+    assert_eq!(s.observations("cert").unwrap(), vec![json!({"host": "a"}), json!({"host": "b"})]);
+    s.commit_pass(&pass(10), &obs(&["c"])).unwrap();
+    assert_eq!(s.observations("cert").unwrap(), vec![json!({"host": "c"})]);
+    s.record_failed_pass(&pass(20), "boom").unwrap();
+    assert_eq!(s.observations("cert").unwrap().len(), 1, "a failed pass keeps the last view");
+    assert!(s.observations("quota").unwrap().is_empty());
+}

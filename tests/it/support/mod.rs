@@ -2,8 +2,10 @@
 //! runner for the built binary.
 
 pub mod cloudtrail;
+pub mod dns;
 pub mod moto;
 pub mod proxy;
+pub mod tls;
 
 pub use moto::Moto;
 

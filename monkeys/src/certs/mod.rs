@@ -1,0 +1,295 @@
+//! The certs monkey: finds TLS certificates (configured endpoints, PEM files;
+//! AWS sources come next), probes **every** address behind a name, and warns
+//! before expiry. Evaluation (problems, thresholds, stale deployments) is pure
+//! and lives in `troop_core::certs`; this folder does the IO.
+
+mod files;
+mod probe;
+mod targets;
+mod trust;
+mod x509;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use troop_core::certs::{self, CertInfo, MONKEY, Observation, Trust};
+use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Report};
+
+pub struct CertsMonkey {
+    cfg: troop_config::Certs,
+    resolver: TokioResolver,
+    trust: trust::TrustStore,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl CertsMonkey {
+    pub fn new(cfg: &troop_config::Certs) -> Result<CertsMonkey, String> {
+        let trust = trust::TrustStore::load(&cfg.extra_ca_files, true)?;
+        let mut builder = if cfg.nameservers.is_empty() {
+            TokioResolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?
+        } else {
+            let servers = cfg
+                .nameservers
+                .iter()
+                .map(|a| {
+                    let (mut udp, mut tcp) = (ConnectionConfig::udp(), ConnectionConfig::tcp());
+                    udp.port = a.port();
+                    tcp.port = a.port();
+                    NameServerConfig::new(a.ip(), true, vec![udp, tcp])
+                })
+                .collect();
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_parts(None, vec![], servers),
+                TokioRuntimeProvider::default(),
+            )
+        };
+        let opts = builder.options_mut();
+        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        opts.timeout = cfg.probe_timeout;
+        opts.attempts = 2;
+        let resolver = builder.build().map_err(|e| format!("DNS resolver: {e}"))?;
+        Ok(CertsMonkey {
+            cfg: cfg.clone(),
+            resolver,
+            trust,
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        })
+    }
+
+    fn owner_for(&self, host: &str, leaf: Option<&CertInfo>, account: Option<&str>) -> Option<String> {
+        self.cfg
+            .owners
+            .iter()
+            .find(|o| {
+                let domain_ok = o.domain.as_ref().is_none_or(|d| {
+                    let names =
+                        std::iter::once(host).chain(leaf.into_iter().flat_map(|l| l.sans.iter().map(String::as_str)));
+                    names.into_iter().any(|n| domain_matches(d, n))
+                });
+                let account_ok = o.account.as_ref().is_none_or(|a| Some(a.as_str()) == account);
+                domain_ok && account_ok
+            })
+            .map(|o| o.contact.clone())
+    }
+
+    /// Every address of `host` (A and AAAA), or the host itself if it is an IP.
+    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
+        let found = self.resolver.lookup_ip(host).await.map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        let mut ips: Vec<IpAddr> = found.iter().collect();
+        ips.sort();
+        ips.dedup();
+        if ips.is_empty() {
+            return Err(format!("{host} has no A or AAAA record"));
+        }
+        Ok(ips)
+    }
+
+    fn observe(&self, host: &str, addr: Option<SocketAddr>, source: &str, p: probe::Probe, now: i64) -> Observation {
+        let infos: Vec<CertInfo> = p.chain.iter().filter_map(|c| x509::parse(c).ok()).collect();
+        let mut o = Observation {
+            host: host.to_string(),
+            address: addr.map(|a| a.ip().to_string()),
+            port: addr.map(|a| a.port()),
+            source: source.into(),
+            account: None,
+            region: None,
+            reference: None,
+            leaf: None,
+            chain_not_after: None,
+            sha1_in_path: false,
+            trust: Trust::NotChecked,
+            error: p.error,
+            owner: None,
+        };
+        if infos.len() == p.chain.len() && !infos.is_empty() {
+            let v = self.trust.judge(&p.chain, &infos, now);
+            o.trust = v.trust;
+            o.chain_not_after = v.chain_not_after;
+            o.sha1_in_path = v.sha1_in_path;
+            o.leaf = Some(infos[0].clone());
+        } else if !p.chain.is_empty() && o.error.is_none() {
+            o.error = Some("the peer sent a certificate that does not parse".into());
+        }
+        o
+    }
+}
+
+/// `*.example.com` matches any name under example.com (any depth); anything
+/// else must be equal (case-insensitive).
+fn domain_matches(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.to_ascii_lowercase(), name.trim_end_matches('.').to_ascii_lowercase());
+    match p.strip_prefix("*.") {
+        Some(suffix) => n.ends_with(&format!(".{suffix}")),
+        None => p == n,
+    }
+}
+
+fn rfc3339(t: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(t).ok().map(troop_core::clock::rfc3339)
+}
+
+/// The `troop certs` row (SPEC.md shape) for one observation.
+pub fn view(o: &Observation, problems: &[&str], now: i64) -> serde_json::Value {
+    let leaf = o.leaf.as_ref();
+    serde_json::json!({
+        "host": o.host,
+        "address": o.address,
+        "port": o.port,
+        "source": o.source,
+        "subject": leaf.map(|l| l.subject.clone()),
+        "sans": leaf.map(|l| l.sans.clone()).unwrap_or_default(),
+        "issuer": leaf.map(|l| l.issuer.clone()),
+        "serial": leaf.map(|l| l.serial.clone()),
+        "not_before": leaf.and_then(|l| rfc3339(l.not_before)),
+        "not_after": leaf.and_then(|l| rfc3339(l.not_after)),
+        "not_after_unix": leaf.map(|l| l.not_after),
+        "days_left": leaf.map(|l| certs::days_left(l.not_after, now)),
+        "chain_not_after": o.chain_not_after.and_then(rfc3339),
+        "chain_not_after_unix": o.chain_not_after,
+        "problems": problems,
+        "key_type": leaf.map(|l| l.key_type.clone()),
+        "key_bits": leaf.map(|l| l.key_bits),
+        "signature_algorithm": leaf.map(|l| l.signature_algorithm.clone()),
+        "sha256": leaf.map(|l| l.sha256.clone()),
+        "owner": o.owner,
+        "account": o.account,
+        "reference": o.reference,
+        "error": o.error,
+    })
+}
+
+#[async_trait]
+impl Monkey for CertsMonkey {
+    fn name(&self) -> &'static str {
+        MONKEY
+    }
+
+    async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError> {
+        let now = ctx.clock.now().unix_timestamp();
+        let targets: Vec<targets::Target> = self.cfg.endpoints.iter().filter_map(|e| targets::parse(e).ok()).collect();
+        ctx.progress.update(MONKEY, &format!("resolving {} endpoint(s)", targets.len()));
+
+        // Every address of every name, each probed once, bounded in all and per host.
+        let global = Arc::new(Semaphore::new(self.cfg.concurrency));
+        let per_host: Mutex<HashMap<String, Arc<Semaphore>>> = Mutex::new(HashMap::new());
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let total_targets = targets.len();
+        let observations: Vec<Vec<Observation>> = futures::stream::iter(targets)
+            .map(|t| {
+                let (global, per_host, done) = (global.clone(), &per_host, &done);
+                async move {
+                    let addrs = match self.addresses(&t.host).await {
+                        Ok(a) => a,
+                        Err(e) => {
+                            let p = probe::Probe { chain: vec![], error: Some(e) };
+                            let mut o = self.observe(&t.host, None, "endpoint", p, now);
+                            o.port = Some(t.port);
+                            o.address = Some("unresolved".into());
+                            return vec![o];
+                        }
+                    };
+                    let host_sem = per_host
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(t.host.to_ascii_lowercase())
+                        .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.per_host_concurrency)))
+                        .clone();
+                    let probes = addrs.into_iter().map(|ip| {
+                        let (global, host_sem, t) = (global.clone(), host_sem.clone(), t.clone());
+                        async move {
+                            let _h = host_sem.acquire_owned().await;
+                            let _g = global.acquire_owned().await;
+                            let addr = SocketAddr::new(ip, t.port);
+                            let p =
+                                probe::probe(addr, &t.host, t.starttls, self.cfg.probe_timeout, &self.provider).await;
+                            self.observe(&t.host, Some(addr), "endpoint", p, now)
+                        }
+                    });
+                    let out = futures::future::join_all(probes).await;
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    ctx.progress.update(MONKEY, &format!("probed {n}/{total_targets} endpoint(s)"));
+                    out
+                }
+            })
+            .buffer_unordered(self.cfg.concurrency.max(1))
+            .collect()
+            .await;
+        let mut all: Vec<Observation> = observations.into_iter().flatten().collect();
+        let mut report = Report::default();
+        let file_obs = files::read(&self.cfg.files, now);
+        let files_ok = file_obs.errors.is_empty();
+        for e in &file_obs.errors {
+            report.findings.push(troop_core::Finding {
+                monkey: MONKEY.into(),
+                kind: "read-error".into(),
+                severity: troop_core::Severity::Warning,
+                account: "local".into(),
+                region: "global".into(),
+                resource: e.0.clone(),
+                title: format!("certs monkey could not read {}: {}", e.0, e.1),
+                details: serde_json::json!({"path": e.0, "reason": e.1}),
+                labels: BTreeMap::new(),
+                scope: "certs:file".into(),
+            });
+        }
+        all.extend(file_obs.observations);
+
+        let stale = certs::stale(&all);
+        let thresholds = &self.cfg.thresholds_days;
+        let mut probes_failed = 0;
+        for (o, is_stale) in all.iter_mut().zip(stale) {
+            o.owner = self.owner_for(&o.host, o.leaf.as_ref(), o.account.as_deref());
+            let mut problems = certs::problems(o, now);
+            if is_stale {
+                problems.push("stale-deployment");
+            }
+            if o.leaf.is_none() {
+                probes_failed += 1;
+            }
+            if let Some(f) = certs::finding(o, &problems, now, thresholds) {
+                report.findings.push(f);
+            }
+            if let Some(l) = &o.leaf {
+                let mut labels = BTreeMap::new();
+                labels.insert("host".to_string(), o.host.clone());
+                labels.insert("address".to_string(), o.address.clone().unwrap_or_default());
+                labels.insert("serial".to_string(), l.serial.clone());
+                labels.insert("source".to_string(), o.source.clone());
+                report.gauges.push(Gauge {
+                    name: "troop_cert_not_after_timestamp_seconds".into(),
+                    labels,
+                    value: l.not_after as f64,
+                });
+            }
+            report.observations.push(Observed {
+                kind: "cert".into(),
+                key: certs::resource(o),
+                data: view(o, &problems, now),
+            });
+        }
+        report.coverage.push(Coverage {
+            scope: "certs:endpoint".into(),
+            account: "local".into(),
+            region: "global".into(),
+        });
+        if files_ok {
+            report.coverage.push(Coverage {
+                scope: "certs:file".into(),
+                account: "local".into(),
+                region: "global".into(),
+            });
+        }
+        report.counters.insert("cert_probes".into(), all.iter().filter(|o| o.address.is_some()).count() as u64);
+        report.counters.insert("cert_probe_failures".into(), probes_failed);
+        Ok(report)
+    }
+}

@@ -1,0 +1,199 @@
+//! The certs monkey against real TLS servers on loopback, found through a
+//! real DNS answer: every case gives exactly its problems and days left.
+
+use crate::support::Workspace;
+use crate::support::dns::Dns;
+use crate::support::tls::{self, DAY, now};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use time::Duration;
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+fn config(endpoints: &[String], dns: &Dns, extra: &str) -> String {
+    let eps: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+    format!(
+        "[monkeys.security]\nenabled = false\n[monkeys.limits]\nenabled = false\n[monkeys.certs]\nendpoints = [{}]\nnameservers = [\"{}\"]\nextra_ca_files = [\"root.pem\"]\nprobe_timeout = \"2s\"\n{extra}\n[[alerts.sinks]]\nname = \"log\"\ntype = \"jsonl\"\npath = \"events.jsonl\"\n",
+        eps.join(", "),
+        dns.addr
+    )
+}
+
+fn rows(ws: &Workspace) -> BTreeMap<(String, String), Value> {
+    let r = ws.run(&["certs", "--format", "json"]);
+    r.assert_code(0);
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            ((v["host"].as_str().unwrap().to_string(), v["address"].as_str().unwrap_or("-").to_string()), v.clone())
+        })
+        .collect()
+}
+
+fn problems(v: &Value) -> Vec<&str> {
+    v["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect()
+}
+
+// TLS servers and DNS run on this runtime while the test blocks on troop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_case_gives_exactly_its_problems_and_days_left() {
+    let n = now();
+    let hour = Duration::hours(1);
+    let (root, root_key) = tls::root_with_key("Troop Test Root", n - 30 * DAY, n + 3650 * DAY);
+    let inter = tls::intermediate(&root, "Troop Test Intermediate", n - 30 * DAY, n + 365 * DAY);
+    let short_inter = tls::intermediate(&root, "Troop Short Intermediate", n - 30 * DAY, n + 3 * DAY + hour);
+    let old_root = tls::root("Troop Old Root", n - 3000 * DAY, n - 100 * DAY);
+    let stale_cross = tls::cross_signed("Troop Test Root", &root_key, &old_root, n - 2000 * DAY, n - 50 * DAY);
+
+    let leaf = |host: &str, ca: &tls::Ca, nb, na| tls::leaf(ca, &[host], nb, na);
+    let ok = |host: &str, days: i64| leaf(host, &inter, n - DAY, n + Duration::days(days) + hour);
+    let ips: Vec<IpAddr> = (10..=22).map(ip).collect();
+    let port = tls::common_port(&ips);
+    let at = |last: u8| SocketAddr::new(ip(last), port);
+
+    let valid = ok("valid.test", 90);
+    tls::serve(at(10), vec![valid.der, inter.der()], valid.key).await;
+    let soon = ok("soon.test", 5);
+    tls::serve(at(11), vec![soon.der, inter.der()], soon.key).await;
+    let expired = leaf("expired.test", &inter, n - 30 * DAY, n - 2 * DAY + hour);
+    tls::serve(at(12), vec![expired.der, inter.der()], expired.key).await;
+    let wrong = ok("other.test", 90);
+    tls::serve(at(13), vec![wrong.der, inter.der()], wrong.key).await;
+    let own = tls::self_signed(&["self.test"], n - DAY, n + 90 * DAY + hour);
+    tls::serve(at(14), vec![own.der], own.key).await;
+    let lonely = ok("incomplete.test", 90);
+    tls::serve(at(15), vec![lonely.der], lonely.key).await;
+    let under_short = leaf("shortint.test", &short_inter, n - DAY, n + 200 * DAY + hour);
+    tls::serve(at(16), vec![under_short.der, short_inter.der()], under_short.key).await;
+    let crossed = ok("cross.test", 90);
+    tls::serve(at(17), vec![crossed.der, inter.der(), stale_cross], crossed.key).await;
+    let new = ok("multi.test", 300);
+    tls::serve(at(18), vec![new.der, inter.der()], new.key).await;
+    let old = ok("multi.test", 20);
+    tls::serve(at(19), vec![old.der, inter.der()], old.key).await;
+    tls::silent(at(20)).await;
+    tls::garbage(at(21)).await;
+    tls::huge_chain(at(22)).await;
+
+    let names: Vec<(&str, Vec<IpAddr>)> = vec![
+        ("valid.test", vec![ip(10)]),
+        ("soon.test", vec![ip(11)]),
+        ("expired.test", vec![ip(12)]),
+        ("wrong.test", vec![ip(13)]),
+        ("self.test", vec![ip(14)]),
+        ("incomplete.test", vec![ip(15)]),
+        ("shortint.test", vec![ip(16)]),
+        ("cross.test", vec![ip(17)]),
+        ("multi.test", vec![ip(18), ip(19)]),
+        ("silent.test", vec![ip(20)]),
+        ("garbage.test", vec![ip(21)]),
+        ("huge.test", vec![ip(22)]),
+    ];
+    let records: Vec<(&str, &[IpAddr])> = names.iter().map(|(n, i)| (*n, i.as_slice())).collect();
+    let dns = Dns::start(&records).await;
+    let endpoints: Vec<String> = names.iter().map(|(n, _)| format!("{n}:{port}")).collect();
+    let ws = Workspace::new(&config(&endpoints, &dns, ""));
+    std::fs::write(ws.file("root.pem"), root.pem()).unwrap();
+
+    let started = std::time::Instant::now();
+    let r = ws.run(&["scan", "--monkey", "certs", "--format", "json"]);
+    r.assert_code(0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the pass took {:?}", started.elapsed());
+    let got = rows(&ws);
+    let row = |host: &str, last: u8| {
+        got.get(&(host.to_string(), ip(last).to_string())).unwrap_or_else(|| panic!("{host} missing: {got:#?}"))
+    };
+
+    // (host, address, problems, days_left)
+    let cases: Vec<(&str, u8, Vec<&str>, Option<i64>)> = vec![
+        ("valid.test", 10, vec![], Some(90)),
+        ("soon.test", 11, vec![], Some(5)),
+        ("expired.test", 12, vec!["expired"], Some(-2)),
+        ("wrong.test", 13, vec!["hostname-mismatch"], Some(90)),
+        ("self.test", 14, vec!["self-signed"], Some(90)),
+        ("incomplete.test", 15, vec!["incomplete-chain"], Some(90)),
+        ("shortint.test", 16, vec![], Some(200)),
+        ("cross.test", 17, vec![], Some(90)),
+        ("multi.test", 18, vec![], Some(300)),
+        ("multi.test", 19, vec!["stale-deployment"], Some(20)),
+        ("silent.test", 20, vec!["handshake-failed"], None),
+        ("garbage.test", 21, vec!["handshake-failed"], None),
+        ("huge.test", 22, vec!["handshake-failed"], None),
+    ];
+    for (host, last, want, days) in &cases {
+        let v = row(host, *last);
+        assert_eq!(problems(v), *want, "{host}: {v:#}");
+        assert_eq!(v["days_left"].as_i64(), *days, "{host}: {v:#}");
+        assert_eq!(v["source"], "endpoint");
+        assert_eq!(v["port"], port);
+    }
+    // The expiring intermediate shows in chain_not_after; the stale cross-signed root does not.
+    let short = row("shortint.test", 16);
+    let chain_days = (short["chain_not_after_unix"].as_i64().unwrap() - now().unix_timestamp()) / 86_400;
+    assert_eq!(chain_days, 3, "{short:#}");
+    let cross = row("cross.test", 17);
+    assert_eq!(cross["chain_not_after"], cross["not_after"], "the stale cross-sign raised an alarm: {cross:#}");
+    assert_eq!(row("valid.test", 10)["subject"], "CN=valid.test");
+    assert_eq!(row("valid.test", 10)["issuer"], "CN=Troop Test Intermediate");
+    assert!(row("silent.test", 20)["error"].as_str().unwrap().contains("no answer within 2.0s"));
+
+    // Findings: warned at the right step, critical where it must be.
+    let f = ws.run(&["findings", "--monkey", "certs", "--format", "json"]);
+    let findings: BTreeMap<String, (String, Option<String>)> = f
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let host = f["details"]["host"].as_str().unwrap().to_string();
+            let addr = f["details"]["address"].as_str().unwrap().to_string();
+            let key = format!("{host}@{addr}");
+            (key, (f["severity"].as_str().unwrap().to_string(), f["labels"]["threshold"].as_str().map(str::to_string)))
+        })
+        .collect();
+    let expect = |key: &str, sev: &str, threshold: Option<&str>| {
+        assert_eq!(findings.get(key), Some(&(sev.to_string(), threshold.map(str::to_string))), "{key}: {findings:#?}");
+    };
+    expect("soon.test@127.0.0.11", "critical", Some("7d"));
+    expect("expired.test@127.0.0.12", "critical", Some("expired"));
+    expect("wrong.test@127.0.0.13", "critical", None);
+    expect("shortint.test@127.0.0.16", "critical", Some("7d"));
+    expect("multi.test@127.0.0.19", "warning", Some("30d"));
+    expect("huge.test@127.0.0.22", "critical", None);
+    assert!(!findings.contains_key("valid.test@127.0.0.10"));
+    assert!(!findings.contains_key("cross.test@127.0.0.17"));
+
+    // The table lists soonest expiry first.
+    let t = ws.run(&["certs"]);
+    let first_data = t.stdout.lines().nth(1).unwrap_or_default();
+    assert!(first_data.starts_with("-2") && first_data.contains("expired.test"), "{}", t.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_smtp_and_owners() {
+    let n = now();
+    let root = tls::root("Troop Test Root", n - 30 * DAY, n + 3650 * DAY);
+    let leaf = tls::leaf(&root, &["mail.shop.test"], n - DAY, n + 10 * DAY + Duration::hours(1));
+    let port = tls::common_port(&[ip(30)]);
+    tls::smtp_starttls(SocketAddr::new(ip(30), port), vec![leaf.der], leaf.key).await;
+    let dns = Dns::start(&[("mail.shop.test", &[ip(30)])]).await;
+    let owners = "[[monkeys.certs.owners]]\ndomain = \"*.shop.test\"\ncontact = \"shop-team@example.com\"\n";
+    let ws = Workspace::new(&config(&[format!("smtp://mail.shop.test:{port}")], &dns, owners));
+    std::fs::write(ws.file("root.pem"), root.pem()).unwrap();
+    ws.run(&["scan", "--monkey", "certs"]).assert_code(0);
+    let got = rows(&ws);
+    let v = &got[&("mail.shop.test".to_string(), ip(30).to_string())];
+    assert_eq!(problems(v), Vec::<&str>::new(), "{v:#}");
+    assert_eq!(v["days_left"], 10);
+    assert_eq!(v["owner"], "shop-team@example.com");
+    let f = ws.run(&["findings", "--monkey", "certs", "--format", "json"]);
+    let f = &f.json()[0];
+    assert_eq!(f["labels"]["owner"], "shop-team@example.com");
+    assert_eq!(f["labels"]["threshold"], "14d");
+    assert_eq!(f["severity"], "warning");
+}

@@ -1,0 +1,224 @@
+//! Loopback TLS for the certs tests: a small PKI made with rcgen, TLS servers
+//! on 127.0.0.x (one port shared by several addresses, as one name behind
+//! several IPs), hostile peers, and an SMTP server that speaks STARTTLS.
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+pub const DAY: Duration = Duration::days(1);
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub struct Ca {
+    pub issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
+    }
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+}
+
+fn ca_params(name: &str, nb: OffsetDateTime, na: OffsetDateTime) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.not_before = nb;
+    p.not_after = na;
+    p
+}
+
+pub fn root(name: &str, nb: OffsetDateTime, na: OffsetDateTime) -> Ca {
+    root_with_key(name, nb, na).0
+}
+
+/// A root and a second handle on its key (to cross-sign it).
+pub fn root_with_key(name: &str, nb: OffsetDateTime, na: OffsetDateTime) -> (Ca, KeyPair) {
+    let key = KeyPair::generate().unwrap();
+    let copy = KeyPair::from_pem(&key.serialize_pem()).unwrap();
+    (Ca { issuer: CertifiedIssuer::self_signed(ca_params(name, nb, na), key).unwrap() }, copy)
+}
+
+/// A root with the same name and key as `root`, certified by `by` (a cross-sign).
+pub fn cross_signed(
+    root_name: &str,
+    key: &KeyPair,
+    by: &Ca,
+    nb: OffsetDateTime,
+    na: OffsetDateTime,
+) -> CertificateDer<'static> {
+    ca_params(root_name, nb, na).signed_by(key, &by.issuer).unwrap().der().clone()
+}
+
+pub fn intermediate(parent: &Ca, name: &str, nb: OffsetDateTime, na: OffsetDateTime) -> Ca {
+    Ca {
+        issuer: CertifiedIssuer::signed_by(ca_params(name, nb, na), KeyPair::generate().unwrap(), &parent.issuer)
+            .unwrap(),
+    }
+}
+
+pub struct Leaf {
+    pub der: CertificateDer<'static>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+fn leaf_params(sans: &[&str], nb: OffsetDateTime, na: OffsetDateTime) -> CertificateParams {
+    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, sans[0]);
+    p.not_before = nb;
+    p.not_after = na;
+    p
+}
+
+pub fn leaf(parent: &Ca, sans: &[&str], nb: OffsetDateTime, na: OffsetDateTime) -> Leaf {
+    let key = KeyPair::generate().unwrap();
+    let der = leaf_params(sans, nb, na).signed_by(&key, &parent.issuer).unwrap().der().clone();
+    Leaf { der, key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())) }
+}
+
+pub fn self_signed(sans: &[&str], nb: OffsetDateTime, na: OffsetDateTime) -> Leaf {
+    let key = KeyPair::generate().unwrap();
+    let der = leaf_params(sans, nb, na).self_signed(&key).unwrap().der().clone();
+    Leaf { der, key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())) }
+}
+
+fn server_config(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    )
+}
+
+/// A port free on every one of `ips`.
+pub fn common_port(ips: &[IpAddr]) -> u16 {
+    for _ in 0..200 {
+        let port = std::net::TcpListener::bind(SocketAddr::new(ips[0], 0)).unwrap().local_addr().unwrap().port();
+        if ips.iter().all(|ip| std::net::TcpListener::bind(SocketAddr::new(*ip, port)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no common free port");
+}
+
+async fn listen(addr: SocketAddr) -> TcpListener {
+    TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+}
+
+/// Serve `chain` (leaf first) with `key` on `addr` until the runtime ends.
+pub async fn serve(addr: SocketAddr, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(chain, key));
+    let l = listen(addr).await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+}
+
+/// Accepts and never says a word.
+pub async fn silent(addr: SocketAddr) {
+    let l = listen(addr).await;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = l.accept().await {
+            held.push(tcp);
+        }
+    });
+}
+
+/// Answers the ClientHello with noise.
+pub async fn garbage(addr: SocketAddr) {
+    let l = listen(addr).await;
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = tcp.read(&mut buf).await;
+                let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all").await;
+            });
+        }
+    });
+}
+
+/// Answers the ClientHello with a 10 MB "certificate chain" (TLS handshake records).
+pub async fn huge_chain(addr: SocketAddr) {
+    let l = listen(addr).await;
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = tcp.read(&mut buf).await;
+                let total: usize = 10 * 1024 * 1024;
+                // handshake message header: Certificate (11), 24-bit length
+                let mut first = vec![0x0b, (total >> 16) as u8, (total >> 8) as u8, total as u8];
+                first.resize(16_384, 0x30);
+                let mut sent = 0;
+                let mut chunk = first;
+                while sent < total {
+                    let mut rec = vec![0x16, 0x03, 0x03, (chunk.len() >> 8) as u8, chunk.len() as u8];
+                    rec.extend_from_slice(&chunk);
+                    if tcp.write_all(&rec).await.is_err() {
+                        return;
+                    }
+                    sent += chunk.len();
+                    chunk = vec![0x30; 16_384];
+                }
+            });
+        }
+    });
+}
+
+/// An SMTP server that offers STARTTLS and then serves `chain`.
+pub async fn smtp_starttls(addr: SocketAddr, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(chain, key));
+    let l = listen(addr).await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(tcp);
+                let _ = r.get_mut().write_all(b"220 mail.test ESMTP troop-test\r\n").await;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let cmd = line.trim().to_ascii_uppercase();
+                    if cmd.starts_with("EHLO") {
+                        let _ = r.get_mut().write_all(b"250-mail.test\r\n250-SIZE 1000000\r\n250 STARTTLS\r\n").await;
+                    } else if cmd == "STARTTLS" {
+                        let _ = r.get_mut().write_all(b"220 2.0.0 Ready to start TLS\r\n").await;
+                        if let Ok(mut tls) = acceptor.accept(r.into_inner()).await {
+                            let _ = tls.shutdown().await;
+                        }
+                        return;
+                    } else {
+                        let _ = r.get_mut().write_all(b"502 5.5.2 no\r\n").await;
+                    }
+                }
+            });
+        }
+    });
+}
