@@ -96,6 +96,18 @@ pub struct Certs {
     /// PEM files or globs on the agent's host.
     pub files: Vec<String>,
     pub owners: Vec<CertOwner>,
+    /// Where to look: endpoints, files, route53, acm, iam, elbv2, cloudfront.
+    pub sources: Vec<String>,
+    /// Ports probed on names found in AWS (Route53 records, CloudFront aliases).
+    pub aws_probe_ports: Vec<u16>,
+}
+
+pub const CERT_SOURCES: &[&str] = &["endpoints", "files", "route53", "acm", "iam", "elbv2", "cloudfront"];
+
+impl Certs {
+    pub fn source_enabled(&self, s: &str) -> bool {
+        self.sources.iter().any(|x| x == s)
+    }
 }
 
 /// Who to tell about a certificate: the first entry whose every given
@@ -200,6 +212,8 @@ impl Default for Config {
                     per_host_concurrency: 4,
                     files: vec![],
                     owners: vec![],
+                    sources: CERT_SOURCES.iter().map(|s| s.to_string()).collect(),
+                    aws_probe_ports: vec![443],
                 },
                 limits: Limits { common: common(true, 3600), warning: 0.80, critical: 0.95 },
             },
@@ -527,6 +541,29 @@ fn certs(t: &mut Tbl, sink: &mut Sink, c: &mut Certs) {
                 Err(e) => {
                     sink.error(codes::INVALID_VALUE, f.span, format!("`{}` is not a valid path or glob: {e}", f.v))
                 }
+            }
+        }
+    }
+    if let Some(sources) = t.strings(sink, "sources") {
+        c.sources.clear();
+        for src in sources {
+            if CERT_SOURCES.contains(&src.v.as_str()) {
+                c.sources.push(src.v);
+            } else {
+                sink.error(
+                    codes::INVALID_VALUE,
+                    src.span,
+                    format!("unknown certificate source \"{}\" (known: {})", src.v, CERT_SOURCES.join(", ")),
+                );
+            }
+        }
+    }
+    if let Some(ports) = t.integers(sink, "aws_probe_ports") {
+        c.aws_probe_ports.clear();
+        for p in ports {
+            match u16::try_from(p.v) {
+                Ok(port) if port > 0 => c.aws_probe_ports.push(port),
+                _ => sink.error(codes::INVALID_VALUE, p.span, "ports are 1 to 65535"),
             }
         }
     }

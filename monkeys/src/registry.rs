@@ -57,7 +57,7 @@ pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<(Ve
         });
     }
     if wanted("certs", m.certs.common.enabled) {
-        let monkey = crate::certs::CertsMonkey::new(&m.certs)
+        let monkey = crate::certs::CertsMonkey::new(&m.certs, aws.clone())
             .map_err(|reason| BuildError::Invalid { monkey: "certs", reason })?;
         built.push(Built { monkey: Arc::new(monkey), schedule: schedule(&m.certs.common) });
     }

@@ -16,7 +16,7 @@ fn ip(last: u8) -> IpAddr {
 fn config(endpoints: &[String], dns: &Dns, extra: &str) -> String {
     let eps: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
     format!(
-        "[monkeys.security]\nenabled = false\n[monkeys.limits]\nenabled = false\n[monkeys.certs]\nendpoints = [{}]\nnameservers = [\"{}\"]\nextra_ca_files = [\"root.pem\"]\nprobe_timeout = \"2s\"\n{extra}\n[[alerts.sinks]]\nname = \"log\"\ntype = \"jsonl\"\npath = \"events.jsonl\"\n",
+        "[monkeys.security]\nenabled = false\n[monkeys.limits]\nenabled = false\n[monkeys.certs]\nsources = [\"endpoints\"]\nendpoints = [{}]\nnameservers = [\"{}\"]\nextra_ca_files = [\"root.pem\"]\nprobe_timeout = \"2s\"\n{extra}\n[[alerts.sinks]]\nname = \"log\"\ntype = \"jsonl\"\npath = \"events.jsonl\"\n",
         eps.join(", "),
         dns.addr
     )
@@ -196,4 +196,167 @@ async fn starttls_smtp_and_owners() {
     assert_eq!(f["labels"]["owner"], "shop-team@example.com");
     assert_eq!(f["labels"]["threshold"], "14d");
     assert_eq!(f["severity"], "warning");
+}
+
+/// ACM, IAM server certificates, load-balancer listeners, Route53 names and
+/// CloudFront against the emulator; the Route53 name is really probed (the
+/// test DNS answers it with a loopback TLS server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_sources_against_the_emulator() {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Certificate, ProtocolEnum, Tag as LbTag};
+    let n = now();
+    let hour = Duration::hours(1);
+    let root = tls::root("Troop Test Root", n - 30 * DAY, n + 3650 * DAY);
+    let inter = tls::intermediate(&root, "Troop Test Intermediate", n - 30 * DAY, n + 365 * DAY);
+    let shop = tls::leaf(&inter, &["shop.example.test"], n - DAY, n + 20 * DAY + hour);
+    let legacy = tls::leaf(&inter, &["legacy.example.test"], n - DAY, n + 5 * DAY + hour);
+    let www = tls::leaf(&inter, &["www.example.test"], n - DAY, n + 60 * DAY + hour);
+    let port = tls::common_port(&[ip(40)]);
+    tls::serve(SocketAddr::new(ip(40), port), vec![www.der.clone(), inter.der()], www.key).await;
+    let dns = Dns::start(&[("www.example.test", &[ip(40)])]).await;
+
+    let moto = crate::support::Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let acm = aws_sdk_acm::Client::new(&sdk);
+    let shop_arn = acm
+        .import_certificate()
+        .certificate(aws_smithy_types::Blob::new(shop.cert_pem.as_bytes()))
+        .private_key(aws_smithy_types::Blob::new(shop.key_pem.as_bytes()))
+        .certificate_chain(aws_smithy_types::Blob::new(inter.pem().as_bytes()))
+        .tags(aws_sdk_acm::types::Tag::builder().key("Owner").value("shop-team").build().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn
+        .unwrap();
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let legacy_arn = iam
+        .upload_server_certificate()
+        .server_certificate_name("legacy")
+        .certificate_body(&legacy.cert_pem)
+        .private_key(&legacy.key_pem)
+        .send()
+        .await
+        .unwrap()
+        .server_certificate_metadata
+        .unwrap()
+        .arn;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let vpc = ec2.create_vpc().cidr_block("10.7.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let mut subnets = Vec::new();
+    for (cidr, az) in [("10.7.1.0/24", "us-east-1a"), ("10.7.2.0/24", "us-east-1b")] {
+        let s = ec2.create_subnet().vpc_id(&vpc).cidr_block(cidr).availability_zone(az).send().await.unwrap();
+        subnets.push(s.subnet.unwrap().subnet_id.unwrap());
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let lb = elb
+        .create_load_balancer()
+        .name("shop")
+        .set_subnets(Some(subnets))
+        .tags(LbTag::builder().key("Owner").value("lb-team").build())
+        .send()
+        .await
+        .unwrap()
+        .load_balancers
+        .unwrap()
+        .remove(0);
+    let tg =
+        elb.create_target_group().name("web").protocol(ProtocolEnum::Http).port(80).vpc_id(&vpc).send().await.unwrap();
+    let tg = tg.target_groups.unwrap().remove(0).target_group_arn.unwrap();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(lb.load_balancer_arn.unwrap())
+        .protocol(ProtocolEnum::Https)
+        .port(443)
+        .certificates(Certificate::builder().certificate_arn(&shop_arn).build())
+        .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg).build())
+        .send()
+        .await
+        .unwrap()
+        .listeners
+        .unwrap()
+        .remove(0)
+        .listener_arn
+        .unwrap();
+    elb.add_listener_certificates()
+        .listener_arn(&listener)
+        .certificates(Certificate::builder().certificate_arn(&legacy_arn).build())
+        .send()
+        .await
+        .unwrap();
+    let r53 = aws_sdk_route53::Client::new(&sdk);
+    let zone = r53.create_hosted_zone().name("example.test").caller_reference("t").send().await.unwrap();
+    let zone = zone.hosted_zone.unwrap().id;
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+    let record = ResourceRecordSet::builder()
+        .name("www.example.test")
+        .r#type(RrType::A)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value("127.0.0.40").build().unwrap())
+        .build()
+        .unwrap();
+    r53.change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(Change::builder().action(ChangeAction::Create).resource_record_set(record).build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let ws = Workspace::new(&format!(
+        "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n[monkeys.security]\nenabled = false\n[monkeys.limits]\nenabled = false\n[monkeys.certs]\nsources = [\"route53\", \"acm\", \"iam\", \"elbv2\"]\nnameservers = [\"{}\"]\nextra_ca_files = [\"root.pem\"]\naws_probe_ports = [{port}]\nprobe_timeout = \"2s\"\n",
+        moto.endpoint, dns.addr
+    ));
+    std::fs::write(ws.file("root.pem"), root.pem()).unwrap();
+    let r = ws.run(&["scan", "--monkey", "certs", "--format", "json"]);
+    r.assert_code(0);
+    let by_source = |src: &str| -> Vec<Value> {
+        let r = ws.run(&["certs", "--format", "json"]);
+        r.json().as_array().unwrap().iter().filter(|v| v["source"] == src).cloned().collect()
+    };
+    let acm_rows = by_source("acm");
+    assert_eq!(acm_rows.len(), 1, "{acm_rows:#?}");
+    assert_eq!(acm_rows[0]["host"], "shop.example.test");
+    assert_eq!(acm_rows[0]["days_left"], 20);
+    assert_eq!(acm_rows[0]["reference"], shop_arn.as_str());
+    assert_eq!(acm_rows[0]["owner"], "shop-team");
+    assert_eq!(acm_rows[0]["address"], Value::Null);
+    let iam_rows = by_source("iam");
+    assert_eq!(iam_rows.len(), 1, "{iam_rows:#?}");
+    assert_eq!(iam_rows[0]["host"], "legacy.example.test");
+    assert_eq!(iam_rows[0]["days_left"], 5, "read from the body, not the metadata's Expiration");
+    let lb_rows = by_source("elbv2");
+    let mut lb_hosts: Vec<(&str, &str)> =
+        lb_rows.iter().map(|v| (v["host"].as_str().unwrap(), v["owner"].as_str().unwrap_or("-"))).collect();
+    lb_hosts.sort();
+    assert_eq!(lb_hosts, [("legacy.example.test", "lb-team"), ("shop.example.test", "lb-team")], "{lb_rows:#?}");
+    assert!(lb_rows.iter().all(|v| v["port"] == 443));
+    let probed = by_source("route53");
+    assert_eq!(probed.len(), 1, "{probed:#?}");
+    assert_eq!(probed[0]["host"], "www.example.test");
+    assert_eq!(probed[0]["address"], "127.0.0.40");
+    assert_eq!(probed[0]["days_left"], 60);
+    assert_eq!(probed[0]["problems"], serde_json::json!([]));
+
+    let f = ws.run(&["findings", "--monkey", "certs", "--format", "json"]);
+    let kinds: Vec<(String, String, String)> = f
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["details"]["source"].as_str().unwrap_or("-").to_string(),
+                f["details"]["host"].as_str().unwrap_or("-").to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("iam".into(), "legacy.example.test".into(), "critical".into())), "{kinds:#?}");
+    assert!(kinds.contains(&("acm".into(), "shop.example.test".into(), "warning".into())), "{kinds:#?}");
+    assert!(f.json().as_array().unwrap().iter().all(|f| f["account"] == "123456789012"), "{}", f.stdout);
 }

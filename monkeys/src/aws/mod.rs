@@ -77,6 +77,52 @@ impl AwsContext {
         self.cfg.endpoints.get(service).map(String::as_str).or(self.endpoint())
     }
 
+    pub fn acm(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_acm::Client {
+        let mut conf = aws_sdk_acm::config::Builder::from(&t.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(calls.interceptor());
+        if let Some(e) = self.cfg.endpoints.get("acm") {
+            conf = conf.endpoint_url(e.clone());
+        }
+        aws_sdk_acm::Client::from_conf(conf.build())
+    }
+
+    pub fn elbv2(
+        &self,
+        t: &AccountTarget,
+        region: &str,
+        calls: &Arc<CallCounter>,
+    ) -> aws_sdk_elasticloadbalancingv2::Client {
+        let mut conf = aws_sdk_elasticloadbalancingv2::config::Builder::from(&t.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(calls.interceptor());
+        if let Some(e) = self.cfg.endpoints.get("elbv2") {
+            conf = conf.endpoint_url(e.clone());
+        }
+        aws_sdk_elasticloadbalancingv2::Client::from_conf(conf.build())
+    }
+
+    /// Route53 and CloudFront are global (their API lives in us-east-1).
+    pub fn route53(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_route53::Client {
+        let mut conf = aws_sdk_route53::config::Builder::from(&t.sdk)
+            .region(Region::new("us-east-1"))
+            .interceptor(calls.interceptor());
+        if let Some(e) = self.cfg.endpoints.get("route53") {
+            conf = conf.endpoint_url(e.clone());
+        }
+        aws_sdk_route53::Client::from_conf(conf.build())
+    }
+
+    pub fn cloudfront(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_cloudfront::Client {
+        let mut conf = aws_sdk_cloudfront::config::Builder::from(&t.sdk)
+            .region(Region::new("us-east-1"))
+            .interceptor(calls.interceptor());
+        if let Some(e) = self.cfg.endpoints.get("cloudfront") {
+            conf = conf.endpoint_url(e.clone());
+        }
+        aws_sdk_cloudfront::Client::from_conf(conf.build())
+    }
+
     /// CloudTrail answers are best-effort extras: two attempts, short waits.
     pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_cloudtrail::Client {
         let mut conf = aws_sdk_cloudtrail::config::Builder::from(&t.sdk)

@@ -3,6 +3,7 @@
 //! before expiry. Evaluation (problems, thresholds, stale deployments) is pure
 //! and lives in `troop_core::certs`; this folder does the IO.
 
+mod aws_sources;
 mod files;
 mod probe;
 mod targets;
@@ -23,13 +24,15 @@ use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassCon
 
 pub struct CertsMonkey {
     cfg: troop_config::Certs,
+    aws: Arc<crate::aws::AwsContext>,
+    calls: Arc<crate::aws::CallCounter>,
     resolver: TokioResolver,
     trust: trust::TrustStore,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl CertsMonkey {
-    pub fn new(cfg: &troop_config::Certs) -> Result<CertsMonkey, String> {
+    pub fn new(cfg: &troop_config::Certs, aws: Arc<crate::aws::AwsContext>) -> Result<CertsMonkey, String> {
         let trust = trust::TrustStore::load(&cfg.extra_ca_files, true)?;
         let mut builder = if cfg.nameservers.is_empty() {
             TokioResolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?
@@ -56,6 +59,8 @@ impl CertsMonkey {
         let resolver = builder.build().map_err(|e| format!("DNS resolver: {e}"))?;
         Ok(CertsMonkey {
             cfg: cfg.clone(),
+            aws,
+            calls: Arc::new(crate::aws::CallCounter::default()),
             resolver,
             trust,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
@@ -123,6 +128,22 @@ impl CertsMonkey {
     }
 }
 
+/// The finding for a source that could not be read; cleared by a complete read.
+fn read_error(scope: &str, account: &str, region: &str, what: &str, reason: &str) -> troop_core::Finding {
+    troop_core::Finding {
+        monkey: MONKEY.into(),
+        kind: "read-error".into(),
+        severity: troop_core::Severity::Warning,
+        account: account.into(),
+        region: region.into(),
+        resource: what.into(),
+        title: format!("certs monkey could not read {what} in {account}/{region}: {reason}"),
+        details: serde_json::json!({"scope": scope, "reason": reason}),
+        labels: BTreeMap::new(),
+        scope: scope.into(),
+    }
+}
+
 /// `*.example.com` matches any name under example.com (any depth); anything
 /// else must be equal (case-insensitive).
 fn domain_matches(pattern: &str, name: &str) -> bool {
@@ -175,8 +196,63 @@ impl Monkey for CertsMonkey {
 
     async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError> {
         let now = ctx.clock.now().unix_timestamp();
-        let targets: Vec<targets::Target> = self.cfg.endpoints.iter().filter_map(|e| targets::parse(e).ok()).collect();
-        ctx.progress.update(MONKEY, &format!("resolving {} endpoint(s)", targets.len()));
+        let before = self.calls.snapshot();
+        let mut report = Report::default();
+        // (what to probe, which source named it, the AWS account it came from)
+        let mut targets: Vec<(targets::Target, String, Option<String>)> = Vec::new();
+        if self.cfg.source_enabled("endpoints") {
+            targets.extend(
+                self.cfg
+                    .endpoints
+                    .iter()
+                    .filter_map(|e| targets::parse(e).ok())
+                    .map(|t| (t, "endpoint".to_string(), None)),
+            );
+        }
+        let mut held: Vec<Observation> = Vec::new();
+        let aws_sources = ["route53", "acm", "iam", "elbv2", "cloudfront"];
+        if aws_sources.iter().any(|s| self.cfg.source_enabled(s)) {
+            ctx.progress.update(MONKEY, "reading certificates held in AWS");
+            match self.aws.accounts(&self.calls).await {
+                Ok(accounts) => {
+                    let found = self
+                        .aws
+                        .for_each_account(&accounts, |t| async move {
+                            aws_sources::read(&self.aws, &t, &self.cfg, &self.calls).await
+                        })
+                        .await;
+                    for (t, f) in found {
+                        for (source, region, reason) in f.failures {
+                            report.findings.push(read_error(
+                                &format!("certs:{source}"),
+                                &t.id,
+                                &region,
+                                source,
+                                &reason,
+                            ));
+                        }
+                        for (source, region) in f.covered {
+                            report.coverage.push(Coverage {
+                                scope: format!("certs:{source}"),
+                                account: t.id.clone(),
+                                region,
+                            });
+                        }
+                        targets.extend(
+                            f.targets
+                                .into_iter()
+                                .map(|(target, source)| (target, source.to_string(), Some(t.id.clone()))),
+                        );
+                        held.extend(f.observations);
+                    }
+                }
+                Err(e) => report.findings.push(read_error("certs:aws", "local", "global", "aws", &e.message)),
+            }
+        }
+        // A name configured and also found in AWS is probed once, as configured.
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|(t, _, _)| seen.insert((t.host.to_ascii_lowercase(), t.port)));
+        ctx.progress.update(MONKEY, &format!("resolving {} name(s)", targets.len()));
 
         // Every address of every name, each probed once, bounded in all and per host.
         let global = Arc::new(Semaphore::new(self.cfg.concurrency));
@@ -184,16 +260,17 @@ impl Monkey for CertsMonkey {
         let done = std::sync::atomic::AtomicUsize::new(0);
         let total_targets = targets.len();
         let observations: Vec<Vec<Observation>> = futures::stream::iter(targets)
-            .map(|t| {
+            .map(|(t, source, account): (targets::Target, String, Option<String>)| {
                 let (global, per_host, done) = (global.clone(), &per_host, &done);
                 async move {
                     let addrs = match self.addresses(&t.host).await {
                         Ok(a) => a,
                         Err(e) => {
                             let p = probe::Probe { chain: vec![], error: Some(e) };
-                            let mut o = self.observe(&t.host, None, "endpoint", p, now);
+                            let mut o = self.observe(&t.host, None, &source, p, now);
                             o.port = Some(t.port);
                             o.address = Some("unresolved".into());
+                            o.account = account;
                             return vec![o];
                         }
                     };
@@ -204,19 +281,22 @@ impl Monkey for CertsMonkey {
                         .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.per_host_concurrency)))
                         .clone();
                     let probes = addrs.into_iter().map(|ip| {
-                        let (global, host_sem, t) = (global.clone(), host_sem.clone(), t.clone());
+                        let (global, host_sem, t, account, source) =
+                            (global.clone(), host_sem.clone(), t.clone(), account.clone(), source.clone());
                         async move {
                             let _h = host_sem.acquire_owned().await;
                             let _g = global.acquire_owned().await;
                             let addr = SocketAddr::new(ip, t.port);
                             let p =
                                 probe::probe(addr, &t.host, t.starttls, self.cfg.probe_timeout, &self.provider).await;
-                            self.observe(&t.host, Some(addr), "endpoint", p, now)
+                            let mut o = self.observe(&t.host, Some(addr), &source, p, now);
+                            o.account = account;
+                            o
                         }
                     });
                     let out = futures::future::join_all(probes).await;
                     let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    ctx.progress.update(MONKEY, &format!("probed {n}/{total_targets} endpoint(s)"));
+                    ctx.progress.update(MONKEY, &format!("probed {n}/{total_targets} name(s)"));
                     out
                 }
             })
@@ -224,22 +304,15 @@ impl Monkey for CertsMonkey {
             .collect()
             .await;
         let mut all: Vec<Observation> = observations.into_iter().flatten().collect();
-        let mut report = Report::default();
-        let file_obs = files::read(&self.cfg.files, now);
+        all.extend(held);
+        let file_obs = if self.cfg.source_enabled("files") {
+            files::read(&self.cfg.files, now)
+        } else {
+            files::FileObservations { observations: vec![], errors: vec![] }
+        };
         let files_ok = file_obs.errors.is_empty();
-        for e in &file_obs.errors {
-            report.findings.push(troop_core::Finding {
-                monkey: MONKEY.into(),
-                kind: "read-error".into(),
-                severity: troop_core::Severity::Warning,
-                account: "local".into(),
-                region: "global".into(),
-                resource: e.0.clone(),
-                title: format!("certs monkey could not read {}: {}", e.0, e.1),
-                details: serde_json::json!({"path": e.0, "reason": e.1}),
-                labels: BTreeMap::new(),
-                scope: "certs:file".into(),
-            });
+        for (path, reason) in &file_obs.errors {
+            report.findings.push(read_error("certs:file", "local", "global", path, reason));
         }
         all.extend(file_obs.observations);
 
@@ -247,7 +320,8 @@ impl Monkey for CertsMonkey {
         let thresholds = &self.cfg.thresholds_days;
         let mut probes_failed = 0;
         for (o, is_stale) in all.iter_mut().zip(stale) {
-            o.owner = self.owner_for(&o.host, o.leaf.as_ref(), o.account.as_deref());
+            // `[[monkeys.certs.owners]]` first, then the Owner/OwnerContact tags.
+            o.owner = self.owner_for(&o.host, o.leaf.as_ref(), o.account.as_deref()).or(o.owner.take());
             let mut problems = certs::problems(o, now);
             if is_stale {
                 problems.push("stale-deployment");
@@ -290,6 +364,7 @@ impl Monkey for CertsMonkey {
         }
         report.counters.insert("cert_probes".into(), all.iter().filter(|o| o.address.is_some()).count() as u64);
         report.counters.insert("cert_probe_failures".into(), probes_failed);
+        report.counters.extend(self.calls.counters_since(&before));
         Ok(report)
     }
 }

@@ -71,6 +71,8 @@ pub fn intermediate(parent: &Ca, name: &str, nb: OffsetDateTime, na: OffsetDateT
 pub struct Leaf {
     pub der: CertificateDer<'static>,
     pub key: PrivateKeyDer<'static>,
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 fn leaf_params(sans: &[&str], nb: OffsetDateTime, na: OffsetDateTime) -> CertificateParams {
@@ -81,16 +83,23 @@ fn leaf_params(sans: &[&str], nb: OffsetDateTime, na: OffsetDateTime) -> Certifi
     p
 }
 
+fn to_leaf(cert: rcgen::Certificate, key: KeyPair) -> Leaf {
+    Leaf {
+        der: cert.der().clone(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
 pub fn leaf(parent: &Ca, sans: &[&str], nb: OffsetDateTime, na: OffsetDateTime) -> Leaf {
     let key = KeyPair::generate().unwrap();
-    let der = leaf_params(sans, nb, na).signed_by(&key, &parent.issuer).unwrap().der().clone();
-    Leaf { der, key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())) }
+    to_leaf(leaf_params(sans, nb, na).signed_by(&key, &parent.issuer).unwrap(), key)
 }
 
 pub fn self_signed(sans: &[&str], nb: OffsetDateTime, na: OffsetDateTime) -> Leaf {
     let key = KeyPair::generate().unwrap();
-    let der = leaf_params(sans, nb, na).self_signed(&key).unwrap().der().clone();
-    Leaf { der, key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())) }
+    to_leaf(leaf_params(sans, nb, na).self_signed(&key).unwrap(), key)
 }
 
 fn server_config(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Arc<rustls::ServerConfig> {
