@@ -307,8 +307,50 @@ async fn aws_sources_against_the_emulator() {
         .await
         .unwrap();
 
+    use aws_sdk_cloudfront::types::{
+        Aliases, CookiePreference, DefaultCacheBehavior, DistributionConfig, ForwardedValues, Origin, Origins,
+        ViewerCertificate, ViewerProtocolPolicy,
+    };
+    let cf = aws_sdk_cloudfront::Client::new(&sdk);
+    let dist = DistributionConfig::builder()
+        .caller_reference("troop-test")
+        .comment("")
+        .enabled(true)
+        .aliases(Aliases::builder().quantity(1).items("cdn.example.test").build().unwrap())
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(Origin::builder().id("o").domain_name("origin.example.test").build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("o")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .forwarded_values(
+                    ForwardedValues::builder()
+                        .query_string(false)
+                        .cookies(
+                            CookiePreference::builder()
+                                .forward(aws_sdk_cloudfront::types::ItemSelection::None)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .min_ttl(0)
+                .build()
+                .unwrap(),
+        )
+        .viewer_certificate(ViewerCertificate::builder().acm_certificate_arn(&shop_arn).build())
+        .build()
+        .unwrap();
+    cf.create_distribution().distribution_config(dist).send().await.unwrap();
+
     let ws = Workspace::new(&format!(
-        "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n[monkeys.security]\nenabled = false\n[monkeys.limits]\nenabled = false\n[monkeys.certs]\nsources = [\"route53\", \"acm\", \"iam\", \"elbv2\"]\nnameservers = [\"{}\"]\nextra_ca_files = [\"root.pem\"]\naws_probe_ports = [{port}]\nprobe_timeout = \"2s\"\n",
+        "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n[monkeys.security]\nenabled = false\n[monkeys.limits]\nenabled = false\n[monkeys.certs]\nsources = [\"route53\", \"acm\", \"iam\", \"elbv2\", \"cloudfront\"]\nnameservers = [\"{}\"]\nextra_ca_files = [\"root.pem\"]\naws_probe_ports = [{port}]\nprobe_timeout = \"2s\"\n",
         moto.endpoint, dns.addr
     ));
     std::fs::write(ws.file("root.pem"), root.pem()).unwrap();
@@ -342,6 +384,15 @@ async fn aws_sources_against_the_emulator() {
     assert_eq!(probed[0]["days_left"], 60);
     assert_eq!(probed[0]["problems"], serde_json::json!([]));
 
+    let cdn = by_source("cloudfront");
+    let hosts: Vec<(&str, Option<&str>)> =
+        cdn.iter().map(|v| (v["host"].as_str().unwrap(), v["address"].as_str())).collect();
+    // the viewer certificate (from ACM), and the alias probed (it does not resolve here)
+    assert!(hosts.contains(&("cdn.example.test", None)), "{cdn:#?}");
+    assert!(hosts.contains(&("cdn.example.test", Some("unresolved"))), "{cdn:#?}");
+    let viewer = cdn.iter().find(|v| v["address"].is_null()).unwrap();
+    assert_eq!(viewer["days_left"], 20);
+
     let f = ws.run(&["findings", "--monkey", "certs", "--format", "json"]);
     let kinds: Vec<(String, String, String)> = f
         .json()
@@ -359,4 +410,5 @@ async fn aws_sources_against_the_emulator() {
     assert!(kinds.contains(&("iam".into(), "legacy.example.test".into(), "critical".into())), "{kinds:#?}");
     assert!(kinds.contains(&("acm".into(), "shop.example.test".into(), "warning".into())), "{kinds:#?}");
     assert!(f.json().as_array().unwrap().iter().all(|f| f["account"] == "123456789012"), "{}", f.stdout);
+    assert!(!kinds.iter().any(|(s, _, _)| s == "-"), "no read errors: {kinds:#?}");
 }

@@ -302,10 +302,33 @@ async fn cloudfront(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| classify("cloudfront:ListDistributions", ep, e))?;
         for d in page.distribution_list().map(|l| l.items()).unwrap_or_default() {
-            let names: Vec<String> = d.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+            let (mut names, mut viewer): (Vec<String>, Option<aws_sdk_cloudfront::types::ViewerCertificate>) =
+                (d.aliases().map(|a| a.items().to_vec()).unwrap_or_default(), d.viewer_certificate().cloned());
+            // The summary carries both on AWS; where it yields neither (some
+            // emulators leave them out), read the distribution itself.
+            let reference = |v: &Option<aws_sdk_cloudfront::types::ViewerCertificate>| {
+                v.as_ref()
+                    .and_then(|v| v.acm_certificate_arn().or(v.iam_certificate_id()))
+                    .filter(|r| !r.is_empty())
+                    .is_some()
+            };
+            if names.is_empty() && !reference(&viewer) {
+                let full = client
+                    .get_distribution()
+                    .id(d.id())
+                    .send()
+                    .await
+                    .map_err(|e| classify("cloudfront:GetDistribution", ep, e))?;
+                if let Some(cfg) = full.distribution.and_then(|x| x.distribution_config) {
+                    names = cfg.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+                    viewer = cfg.viewer_certificate().cloned();
+                }
+            }
             aliases.extend(names.iter().cloned());
-            let viewer = d.viewer_certificate();
-            let reference = viewer.and_then(|v| v.acm_certificate_arn().or(v.iam_certificate_id()));
+            let viewer = viewer.as_ref();
+            let reference = viewer
+                .and_then(|v| v.acm_certificate_arn().filter(|r| !r.is_empty()).or(v.iam_certificate_id()))
+                .filter(|r| !r.is_empty());
             if let Some(r) = reference {
                 let host = names.first().cloned().unwrap_or_else(|| d.domain_name().to_string());
                 let o = match known.iter().find(|k| {
