@@ -16,6 +16,7 @@ port=$(free_port)
 endpoint="http://127.0.0.1:$port"
 cleanup() {
     [ -n "${moto_pid:-}" ] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null
+    [ -n "${tls_pid:-}" ] && kill "$tls_pid" 2>/dev/null && wait "$tls_pid" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,6 +37,13 @@ unset AWS_PROFILE AWS_ENDPOINT_URL
 log "seeding a small estate (VPCs, security groups, IAM, S3)"
 "$TROOP_VENV/bin/python" deploy/demo/seed.py "$endpoint"
 
+tls_port=$(free_port)
+dns_port=$(free_port)
+log "starting demo TLS servers (expiring, expired, wrong host) on 127.0.0.61-63:$tls_port, DNS on 127.0.0.1:$dns_port"
+"$TROOP_VENV/bin/python" deploy/demo/tls_servers.py "$work/demo-ca.pem" "$tls_port" "$dns_port" >"$work/tls.log" 2>&1 &
+tls_pid=$!
+for _ in $(seq 1 50); do [ -s "$work/demo-ca.pem" ] && grep -q "demo TLS" "$work/tls.log" && break; sleep 0.2; done
+
 cat >"$work/troop.toml" <<TOML
 [agent]
 store = "sqlite://$work/troop.db"
@@ -45,7 +53,12 @@ regions = ["us-east-1", "eu-west-1"]
 endpoint_url = "$endpoint"
 
 [monkeys.certs]
-enabled = false
+# The demo's certificates live on loopback servers; its own DNS answers their names.
+sources = ["endpoints"]
+endpoints = ["shop.demo.test:$tls_port", "legacy.demo.test:$tls_port", "api.demo.test:$tls_port"]
+nameservers = ["127.0.0.1:$dns_port"]
+extra_ca_files = ["$work/demo-ca.pem"]
+probe_timeout = "3s"
 
 [monkeys.limits]
 enabled = false
@@ -76,5 +89,7 @@ log "troop changes --since $since"
 "$TROOP" changes --since "$since"
 log "troop diff ci-deployer"
 "$TROOP" diff ci-deployer
+log "troop certs"
+"$TROOP" certs
 log "troop findings"
 "$TROOP" findings
