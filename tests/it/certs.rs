@@ -308,8 +308,7 @@ async fn aws_sources_against_the_emulator() {
         .unwrap();
 
     use aws_sdk_cloudfront::types::{
-        Aliases, CookiePreference, DefaultCacheBehavior, DistributionConfig, ForwardedValues, Origin, Origins,
-        ViewerCertificate, ViewerProtocolPolicy,
+        Aliases, DefaultCacheBehavior, DistributionConfig, Origin, Origins, ViewerCertificate, ViewerProtocolPolicy,
     };
     let cf = aws_sdk_cloudfront::Client::new(&sdk);
     let dist = DistributionConfig::builder()
@@ -328,19 +327,7 @@ async fn aws_sources_against_the_emulator() {
             DefaultCacheBehavior::builder()
                 .target_origin_id("o")
                 .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-                .forwarded_values(
-                    ForwardedValues::builder()
-                        .query_string(false)
-                        .cookies(
-                            CookiePreference::builder()
-                                .forward(aws_sdk_cloudfront::types::ItemSelection::None)
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .min_ttl(0)
+                .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
                 .build()
                 .unwrap(),
         )
