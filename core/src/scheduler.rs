@@ -285,6 +285,36 @@ mod tests {
         assert_eq!(store.commits.load(Ordering::SeqCst), 0);
     }
 
+    struct GaugeMonkey;
+
+    #[async_trait]
+    impl Monkey for GaugeMonkey {
+        fn name(&self) -> &'static str {
+            "certs"
+        }
+        async fn run(&self, _: &PassContext) -> Result<Report, MonkeyError> {
+            let mut labels = std::collections::BTreeMap::new();
+            labels.insert("host".to_string(), "a.test".to_string());
+            Ok(Report {
+                gauges: vec![crate::monkey::Gauge {
+                    name: "troop_cert_not_after_timestamp_seconds".into(),
+                    labels,
+                    value: 1800000000.0,
+                }],
+                ..Default::default()
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_passes_gauges_reach_the_metrics() {
+        let e = engine(Arc::new(CountingStore::default()));
+        let s = e.run_pass(Arc::new(GaugeMonkey), Duration::from_secs(5), Shutdown::never(), Duration::ZERO).await;
+        assert_eq!(s.status, PassStatus::Ok);
+        let text = e.metrics().render();
+        assert!(text.contains("troop_cert_not_after_timestamp_seconds{host=\"a.test\"} 1800000000"), "{text}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn shutdown_lets_a_short_pass_finish() {
         let store = Arc::new(CountingStore::default());
