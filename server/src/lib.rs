@@ -21,14 +21,22 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
+mod page;
+
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/api/v1/findings", get(findings))
         .route("/api/v1/changes", get(changes))
         .route("/api/v1/items/{item}/diff", get(diff))
         .with_state(state)
+}
+
+async fn index(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let html = read(&s, |st| page::render(st, time::OffsetDateTime::now_utc()).map_err(store_error)).await?;
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

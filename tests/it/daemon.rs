@@ -70,6 +70,9 @@ async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
     assert_eq!(diff["to"]["revision"], 1);
     assert!(diff["summary"][0].as_str().unwrap().ends_with("created"));
     assert_eq!(http_get(&addr, "/api/v1/items/nope/diff").unwrap().0, 404);
+    let (status, page) = http_get(&addr, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("<h2>Changes in the last 24 hours") && page.contains("created"), "{page}");
     assert_eq!(http_get(&addr, "/api/v1/changes?since=yesterday").unwrap().0, 400);
     assert_eq!(http_get(&addr, "/api/v1/findings?state=sleeping").unwrap().0, 400);
 
