@@ -23,7 +23,7 @@ pids+=($!)
 for _ in $(seq 1 100); do [ -s "$work/farm.port" ] && break; sleep 0.1; done
 first=$(head -1 "$work/farm.port")
 last=$((first + n - 1))
-seconds() { python3 -c 'import time; print(f"{time.monotonic():.3f}")'; }
+seconds() { date +%s.%N; }
 
 # troop
 {
@@ -46,11 +46,20 @@ seconds() { python3 -c 'import time; print(f"{time.monotonic():.3f}")'; }
     echo 'type = "jsonl"'
     echo "path = \"$work/events.jsonl\""
 } >"$work/troop.toml"
-log "troop: $n endpoints, concurrency $conc"
-t0=$(seconds)
-(cd "$work" && "$bin/troop" scan --monkey certs --format json >"$work/troop.json")
-t1=$(seconds)
-troop_s=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
+log "troop: $n endpoints, concurrency $conc (3 runs, fresh store each)"
+walls=()
+passes=()
+for _ in 1 2 3; do
+    rm -f "$work"/troop.db*
+    t0=$(seconds)
+    (cd "$work" && "$bin/troop" scan --monkey certs --format json >"$work/troop.json")
+    t1=$(seconds)
+    walls+=("$(python3 -c "print($t1 - $t0)")")
+    passes+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["duration_seconds"])' "$work/troop.json")")
+done
+median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+troop_s=$(python3 -c "print(f'{$(median "${walls[@]}"):.2f}')")
+troop_pass=$(python3 -c "print(f'{$(median "${passes[@]}"):.2f}')")
 troop_ok=$(cd "$work" && "$bin/troop" certs --format json | python3 -c 'import json,sys; print(sum(1 for r in json.load(sys.stdin) if r["serial"]))')
 
 # blackbox_exporter, the same probes over its HTTP API at the same concurrency
@@ -84,19 +93,24 @@ t1=$(seconds)
 scc_s=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 scc_ok=$(grep -c -E 'Valid|Expiring|Expired' "$work/scc.out" || true)
 
-log "bare rustls handshake loop"
-bare=$("$bin/examples/bare_probe" "$first" "$n" "$conc")
-bare_s=$(python3 -c "import json; print(f'{json.loads(\"\"\"$bare\"\"\")[\"seconds\"]:.2f}')")
-bare_ok=$(python3 -c "import json; print(json.loads(\"\"\"$bare\"\"\")['handshakes'])")
+log "bare rustls handshake loop (3 runs)"
+bares=()
+for _ in 1 2 3; do
+    bare=$("$bin/examples/bare_probe" "$first" "$n" "$conc")
+    bares+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["seconds"])' "$bare")")
+    bare_ok=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["handshakes"])' "$bare")
+done
+bare_s=$(python3 -c "print(f'{$(median "${bares[@]}"):.2f}')")
 
-python3 - "$n" "$conc" "$troop_s" "$troop_ok" "$bb_s" "$bb_ok" "$scc_s" "$scc_ok" "$bare_s" "$bare_ok" <<'PY'
+python3 - "$n" "$conc" "$troop_s" "$troop_pass" "$troop_ok" "$bb_s" "$bb_ok" "$scc_s" "$scc_ok" "$bare_s" "$bare_ok" <<'PY'
 import sys
-n, conc, t, tok, bb, bbok, scc, sccok, bare, bareok = sys.argv[1:]
-t, bb, scc, bare = map(float, (t, bb, scc, bare))
-print(f"| tool | endpoints measured | wall time | troop is |")
-print(f"|---|---:|---:|---|")
-print(f"| troop (concurrency {conc}) | {tok}/{n} | {t:.2f} s | — |")
-print(f"| blackbox_exporter (concurrency {conc}) | {bbok}/{n} | {bb:.2f} s | {bb / t:.1f}× as fast |")
-print(f"| ssl-cert-check (sequential) | {sccok}/{n} | {scc:.2f} s | {scc / t:.1f}× as fast |")
-print(f"| bare rustls loop (concurrency {conc}) | {bareok}/{n} | {bare:.2f} s | {100 * bare / t:.0f}% of the ceiling |")
+n, conc, t, tp, tok, bb, bbok, scc, sccok, bare, bareok = sys.argv[1:]
+t, tp, bb, scc, bare = map(float, (t, tp, bb, scc, bare))
+print("| tool | endpoints measured | wall time | troop is |")
+print("|---|---:|---:|---|")
+print(f"| troop, whole process (concurrency {conc}, median of 3) | {tok}/{n} | {t:.2f} s | — |")
+print(f"| troop, the pass inside it | {tok}/{n} | {tp:.2f} s | — |")
+print(f"| blackbox_exporter (concurrency {conc}) | {bbok}/{n} | {bb:.2f} s | {bb / t:.1f}× as fast (whole process) |")
+print(f"| ssl-cert-check (sequential) | {sccok}/{n} | {scc:.2f} s | {scc / t:.1f}× as fast (whole process) |")
+print(f"| bare rustls loop in one process (concurrency {conc}, median of 3) | {bareok}/{n} | {bare:.2f} s | pass at {100 * bare / tp:.0f}%, whole process at {100 * bare / t:.0f}% of the ceiling |")
 PY

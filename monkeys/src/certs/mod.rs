@@ -22,6 +22,9 @@ use tokio::sync::Semaphore;
 use troop_core::certs::{self, CertInfo, MONKEY, Observation, Trust};
 use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Report};
 
+/// Parsed chains and their verdicts, by a digest of the chain's bytes; one per pass.
+type JudgeCache = Mutex<HashMap<[u8; 32], (Vec<CertInfo>, Option<trust::Verdict>)>>;
+
 pub struct CertsMonkey {
     cfg: troop_config::Certs,
     aws: Arc<crate::aws::AwsContext>,
@@ -98,8 +101,36 @@ impl CertsMonkey {
         Ok(ips)
     }
 
-    fn observe(&self, host: &str, addr: Option<SocketAddr>, source: &str, p: probe::Probe, now: i64) -> Observation {
-        let infos: Vec<CertInfo> = p.chain.iter().filter_map(|c| x509::parse(c).ok()).collect();
+    /// Parse and judge a chain, once per distinct chain in a pass (fleets
+    /// behind one name usually serve the very same bytes).
+    fn judged(&self, chain: &[rustls_pki_types::CertificateDer<'_>], now: i64, cache: &JudgeCache) -> (Vec<CertInfo>, Option<trust::Verdict>) {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for c in chain {
+            h.update((c.len() as u64).to_be_bytes());
+            h.update(c.as_ref());
+        }
+        let key: [u8; 32] = h.finalize().into();
+        if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return hit.clone();
+        }
+        let infos: Vec<CertInfo> = chain.iter().filter_map(|c| x509::parse(c).ok()).collect();
+        let verdict = (infos.len() == chain.len() && !infos.is_empty()).then(|| self.trust.judge(chain, &infos, now));
+        let out = (infos, verdict);
+        cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, out.clone());
+        out
+    }
+
+    fn observe(
+        &self,
+        host: &str,
+        addr: Option<SocketAddr>,
+        source: &str,
+        p: probe::Probe,
+        now: i64,
+        cache: &JudgeCache,
+    ) -> Observation {
+        let (infos, verdict) = self.judged(&p.chain, now, cache);
         let mut o = Observation {
             host: host.to_string(),
             address: addr.map(|a| a.ip().to_string()),
@@ -115,8 +146,7 @@ impl CertsMonkey {
             error: p.error,
             owner: None,
         };
-        if infos.len() == p.chain.len() && !infos.is_empty() {
-            let v = self.trust.judge(&p.chain, &infos, now);
+        if let Some(v) = verdict {
             o.trust = v.trust;
             o.chain_not_after = v.chain_not_after;
             o.sha1_in_path = v.sha1_in_path;
@@ -255,6 +285,8 @@ impl Monkey for CertsMonkey {
         ctx.progress.update(MONKEY, &format!("resolving {} name(s)", targets.len()));
 
         // Every address of every name, each probed once, bounded in all and per host.
+        let cache: JudgeCache = Mutex::new(HashMap::new());
+        let cache = &cache;
         let global = Arc::new(Semaphore::new(self.cfg.concurrency));
         let per_host: Mutex<HashMap<String, Arc<Semaphore>>> = Mutex::new(HashMap::new());
         let done = std::sync::atomic::AtomicUsize::new(0);
@@ -267,7 +299,7 @@ impl Monkey for CertsMonkey {
                         Ok(a) => a,
                         Err(e) => {
                             let p = probe::Probe { chain: vec![], error: Some(e) };
-                            let mut o = self.observe(&t.host, None, &source, p, now);
+                            let mut o = self.observe(&t.host, None, &source, p, now, cache);
                             o.port = Some(t.port);
                             o.address = Some("unresolved".into());
                             o.account = account;
@@ -289,7 +321,7 @@ impl Monkey for CertsMonkey {
                             let addr = SocketAddr::new(ip, t.port);
                             let p =
                                 probe::probe(addr, &t.host, t.starttls, self.cfg.probe_timeout, &self.provider).await;
-                            let mut o = self.observe(&t.host, Some(addr), &source, p, now);
+                            let mut o = self.observe(&t.host, Some(addr), &source, p, now, cache);
                             o.account = account;
                             o
                         }

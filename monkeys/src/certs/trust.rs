@@ -16,6 +16,7 @@ pub(crate) struct TrustStore {
 }
 
 /// What the chain amounts to.
+#[derive(Clone)]
 pub(crate) struct Verdict {
     pub trust: Trust,
     pub chain_not_after: Option<i64>,
