@@ -103,7 +103,12 @@ impl CertsMonkey {
 
     /// Parse and judge a chain, once per distinct chain in a pass (fleets
     /// behind one name usually serve the very same bytes).
-    fn judged(&self, chain: &[rustls_pki_types::CertificateDer<'_>], now: i64, cache: &JudgeCache) -> (Vec<CertInfo>, Option<trust::Verdict>) {
+    fn judged(
+        &self,
+        chain: &[rustls_pki_types::CertificateDer<'_>],
+        now: i64,
+        cache: &JudgeCache,
+    ) -> (Vec<CertInfo>, Option<trust::Verdict>) {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for c in chain {
