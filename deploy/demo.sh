@@ -14,9 +14,12 @@ TROOP="$CARGO_TARGET_DIR/debug/troop"
 work=$(mktemp -d)
 port=$(free_port)
 endpoint="http://127.0.0.1:$port"
+# Stop the helpers; their exit status (killed) is not the demo's.
 cleanup() {
-    [ -n "${moto_pid:-}" ] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null
-    [ -n "${tls_pid:-}" ] && kill "$tls_pid" 2>/dev/null && wait "$tls_pid" 2>/dev/null
+    for pid in ${moto_pid:-} ${tls_pid:-}; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT

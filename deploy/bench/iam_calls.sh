@@ -9,7 +9,7 @@ cargo build --quiet --bin troop
 port=$(free_port)
 "$TROOP_MOTO_SERVER" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null' EXIT
+trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
     "$TROOP_VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1]+'/moto-api/',timeout=1)" "http://127.0.0.1:$port" 2>/dev/null && break
     sleep 0.2

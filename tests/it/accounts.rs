@@ -4,18 +4,12 @@
 
 use crate::support::{Moto, Workspace};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_ec2::types::{IpPermission, IpRange};
 
 async fn open_group(ec2: &aws_sdk_ec2::Client, name: &str, port: i32) -> String {
     let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
     let g = ec2.create_security_group().group_name(name).description(name).vpc_id(vpc).send().await.unwrap();
     let g = g.group_id.unwrap();
-    let perm = IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port)
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .build();
+    let perm = crate::support::world_ingress(port);
     ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(perm).send().await.unwrap();
     g
 }

@@ -2,21 +2,11 @@
 //! to each modified revision; no access degrades to "unknown", never a failure.
 
 use crate::support::cloudtrail::{FakeCloudTrail, TrailEvent};
-use crate::support::{Moto, Workspace};
-use aws_sdk_ec2::types::{IpPermission, IpRange};
+use crate::support::{Moto, Workspace, world_ingress};
 use serde_json::Value;
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn world(port: i32) -> IpPermission {
-    IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port)
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .build()
 }
 
 fn changes(ws: &Workspace, since: &str) -> Vec<Value> {
@@ -54,7 +44,7 @@ async fn revisions_name_who_changed_them() {
 
     // Someone opens 443 and grants the role an inline policy.
     let since = since_now();
-    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world(443)).send().await.unwrap();
+    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(443)).send().await.unwrap();
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
     iam.put_role_policy().role_name("worker").policy_name("read").policy_document(doc).send().await.unwrap();
     let t = now();
@@ -105,7 +95,7 @@ async fn revisions_name_who_changed_them() {
 
     // A change CloudTrail has not delivered yet stays pending, and is filled in later.
     let since = since_now();
-    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world(8443)).send().await.unwrap();
+    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(8443)).send().await.unwrap();
     ws.run(&["scan"]).assert_code(0);
     let ch = changes(&ws, &since);
     assert_eq!(ch[0]["who"]["status"], "pending");
@@ -118,7 +108,7 @@ async fn revisions_name_who_changed_them() {
     // No CloudTrail access: "unknown" with the reason, and the pass still succeeds.
     trail.deny(true);
     let since = since_now();
-    ec2.revoke_security_group_ingress().group_id(&g).ip_permissions(world(8443)).send().await.unwrap();
+    ec2.revoke_security_group_ingress().group_id(&g).ip_permissions(world_ingress(8443)).send().await.unwrap();
     let r = ws.run(&["scan"]);
     r.assert_code(0);
     let ch = changes(&ws, &since);

@@ -26,14 +26,7 @@ async fn sigkill_mid_commit_leaves_no_half_written_pass() {
         if i % 5 == 0 {
             ec2.authorize_security_group_ingress()
                 .group_id(&g)
-                .ip_permissions(
-                    aws_sdk_ec2::types::IpPermission::builder()
-                        .ip_protocol("tcp")
-                        .from_port(22)
-                        .to_port(22)
-                        .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
-                        .build(),
-                )
+                .ip_permissions(crate::support::world_ingress(22))
                 .send()
                 .await
                 .unwrap();

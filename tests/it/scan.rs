@@ -1,17 +1,7 @@
-use crate::support::{Moto, Workspace};
-use aws_sdk_ec2::types::{IpPermission, IpRange};
+use crate::support::{Moto, Workspace, world_ingress};
 use serde_json::Value;
 use time::OffsetDateTime;
 use troop_core::store::Store;
-
-fn world(port: i32) -> IpPermission {
-    IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port)
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .build()
-}
 
 /// A VPC with a group `name`; returns (vpc id, group id).
 async fn seed_group(ec2: &aws_sdk_ec2::Client, name: &str) -> String {
@@ -20,7 +10,7 @@ async fn seed_group(ec2: &aws_sdk_ec2::Client, name: &str) -> String {
 }
 
 async fn open(ec2: &aws_sdk_ec2::Client, group: &str, port: i32) {
-    ec2.authorize_security_group_ingress().group_id(group).ip_permissions(world(port)).send().await.unwrap();
+    ec2.authorize_security_group_ingress().group_id(group).ip_permissions(world_ingress(port)).send().await.unwrap();
 }
 
 fn revisions(ws: &Workspace) -> Vec<troop_core::store::Revision> {
@@ -121,7 +111,7 @@ async fn closing_the_hole_resolves_the_finding_and_deleting_the_group_records_it
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(findings(&ws, "open").len(), 1);
 
-    ec2.revoke_security_group_ingress().group_id(&db).ip_permissions(world(5432)).send().await.unwrap();
+    ec2.revoke_security_group_ingress().group_id(&db).ip_permissions(world_ingress(5432)).send().await.unwrap();
     ws.run(&["scan"]).assert_code(0);
     assert!(findings(&ws, "open").is_empty());
     let resolved = findings(&ws, "resolved");

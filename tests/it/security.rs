@@ -3,8 +3,7 @@
 //! resolved, history kept), and failed listings that must not delete anything.
 
 use crate::support::proxy::{Fault, FaultProxy};
-use crate::support::{Moto, Workspace};
-use aws_sdk_ec2::types::{IpPermission, IpRange};
+use crate::support::{Moto, Workspace, world_ingress};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -18,15 +17,6 @@ fn trust(extra_account: Option<&str>) -> String {
         st.push(serde_json::json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{a}:root")}, "Action": "sts:AssumeRole"}));
     }
     serde_json::json!({"Version": "2012-10-17", "Statement": st}).to_string()
-}
-
-fn ssh_world() -> IpPermission {
-    IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(22)
-        .to_port(22)
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .build()
 }
 
 struct Estate {
@@ -135,7 +125,7 @@ async fn review_scenario_change_then_revert() {
     assert_eq!(r.json()[0]["revisions"], 0, "an unchanged rescan wrote revisions");
 
     // The change a reviewer must see.
-    e.ec2.authorize_security_group_ingress().group_id(&e.group).ip_permissions(ssh_world()).send().await.unwrap();
+    e.ec2.authorize_security_group_ingress().group_id(&e.group).ip_permissions(world_ingress(22)).send().await.unwrap();
     e.iam.attach_role_policy().role_name("app-server").policy_arn(ADMIN).send().await.unwrap();
     e.s3.put_bucket_acl()
         .bucket("data-bucket")
@@ -197,7 +187,7 @@ async fn review_scenario_change_then_revert() {
     // Revert everything: the findings resolve, history keeps every revision.
     let while_admin = troop_core::clock::rfc3339(time::OffsetDateTime::now_utc());
     let since = after_now();
-    e.ec2.revoke_security_group_ingress().group_id(&e.group).ip_permissions(ssh_world()).send().await.unwrap();
+    e.ec2.revoke_security_group_ingress().group_id(&e.group).ip_permissions(world_ingress(22)).send().await.unwrap();
     e.iam.detach_role_policy().role_name("app-server").policy_arn(ADMIN).send().await.unwrap();
     e.s3.put_bucket_acl().bucket("data-bucket").acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();
     e.iam.update_assume_role_policy().role_name("ci-deployer").policy_document(trust(None)).send().await.unwrap();
@@ -237,7 +227,7 @@ async fn failed_listings_delete_nothing_and_resolve_nothing() {
     let vpc = eu.create_vpc().cidr_block("10.5.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
     let eu_group = eu.create_security_group().group_name("eu").description("eu").vpc_id(vpc).send().await.unwrap();
     let eu_group = eu_group.group_id.unwrap();
-    eu.authorize_security_group_ingress().group_id(&eu_group).ip_permissions(ssh_world()).send().await.unwrap();
+    eu.authorize_security_group_ingress().group_id(&eu_group).ip_permissions(world_ingress(22)).send().await.unwrap();
     e.s3.create_bucket().bucket("open-bucket").send().await.unwrap();
     e.s3.put_bucket_acl()
         .bucket("open-bucket")
@@ -257,7 +247,7 @@ async fn failed_listings_delete_nothing_and_resolve_nothing() {
     assert!(has(&before, &eu_group, "sg-open-ingress") && has(&before, "open-bucket", "s3-acl-public"), "{before:?}");
 
     // Things really go away, but the listings that would show it fail.
-    eu.revoke_security_group_ingress().group_id(&eu_group).ip_permissions(ssh_world()).send().await.unwrap();
+    eu.revoke_security_group_ingress().group_id(&eu_group).ip_permissions(world_ingress(22)).send().await.unwrap();
     eu.delete_security_group().group_id(&eu_group).send().await.unwrap();
     e.iam.delete_role().role_name("ci-deployer").send().await.unwrap();
     e.s3.put_bucket_acl().bucket("open-bucket").acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();

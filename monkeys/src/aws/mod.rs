@@ -20,6 +20,27 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+/// A client of one AWS service: the account's credentials and region, the call
+/// counter, extra builder settings, and `[aws.endpoints]` when set for `service`
+/// (the global endpoint override is already in the SDK config).
+macro_rules! client {
+    ($ctx:expr, $krate:ident, $service:literal, $sdk:expr, $region:expr, $calls:expr $(, $setting:ident($($arg:expr),*))*) => {{
+        let mut conf = $krate::config::Builder::from($sdk)
+            .region(Region::new($region.to_string()))
+            .interceptor($calls.interceptor())
+            $(.$setting($($arg),*))*;
+        if let Some(e) = $ctx.cfg.endpoints.get($service) {
+            conf = conf.endpoint_url(e.clone());
+        }
+        $krate::Client::from_conf(conf.build())
+    }};
+}
+
+/// The region an account's global services are asked in.
+fn home_region(t: &AccountTarget) -> String {
+    t.sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
+}
+
 /// The HTTPS client every AWS SDK client of troop uses (rustls with ring).
 pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
@@ -75,64 +96,6 @@ impl AwsContext {
     /// The endpoint for one service: `[aws.endpoints]`, else the global override.
     pub fn endpoint_for(&self, service: &str) -> Option<&str> {
         self.cfg.endpoints.get(service).map(String::as_str).or(self.endpoint())
-    }
-
-    pub fn acm(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_acm::Client {
-        let mut conf = aws_sdk_acm::config::Builder::from(&t.sdk)
-            .region(Region::new(region.to_string()))
-            .interceptor(calls.interceptor());
-        if let Some(e) = self.cfg.endpoints.get("acm") {
-            conf = conf.endpoint_url(e.clone());
-        }
-        aws_sdk_acm::Client::from_conf(conf.build())
-    }
-
-    pub fn elbv2(
-        &self,
-        t: &AccountTarget,
-        region: &str,
-        calls: &Arc<CallCounter>,
-    ) -> aws_sdk_elasticloadbalancingv2::Client {
-        let mut conf = aws_sdk_elasticloadbalancingv2::config::Builder::from(&t.sdk)
-            .region(Region::new(region.to_string()))
-            .interceptor(calls.interceptor());
-        if let Some(e) = self.cfg.endpoints.get("elbv2") {
-            conf = conf.endpoint_url(e.clone());
-        }
-        aws_sdk_elasticloadbalancingv2::Client::from_conf(conf.build())
-    }
-
-    /// Route53 and CloudFront are global (their API lives in us-east-1).
-    pub fn route53(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_route53::Client {
-        let mut conf = aws_sdk_route53::config::Builder::from(&t.sdk)
-            .region(Region::new("us-east-1"))
-            .interceptor(calls.interceptor());
-        if let Some(e) = self.cfg.endpoints.get("route53") {
-            conf = conf.endpoint_url(e.clone());
-        }
-        aws_sdk_route53::Client::from_conf(conf.build())
-    }
-
-    pub fn cloudfront(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_cloudfront::Client {
-        let mut conf = aws_sdk_cloudfront::config::Builder::from(&t.sdk)
-            .region(Region::new("us-east-1"))
-            .interceptor(calls.interceptor());
-        if let Some(e) = self.cfg.endpoints.get("cloudfront") {
-            conf = conf.endpoint_url(e.clone());
-        }
-        aws_sdk_cloudfront::Client::from_conf(conf.build())
-    }
-
-    /// CloudTrail answers are best-effort extras: two attempts, short waits.
-    pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_cloudtrail::Client {
-        let mut conf = aws_sdk_cloudtrail::config::Builder::from(&t.sdk)
-            .region(Region::new(region.to_string()))
-            .retry_config(RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2)))
-            .interceptor(calls.interceptor());
-        if let Some(e) = self.cfg.endpoints.get("cloudtrail") {
-            conf = conf.endpoint_url(e.clone());
-        }
-        aws_sdk_cloudtrail::Client::from_conf(conf.build())
     }
 
     /// Configured regions, else the ambient one.
@@ -194,35 +157,52 @@ impl AwsContext {
     }
 
     fn sts(&self, sdk: &SdkConfig, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_sts::Client {
-        let conf = aws_sdk_sts::config::Builder::from(sdk)
-            .region(Region::new(region.to_string()))
-            .interceptor(calls.interceptor())
-            .build();
-        aws_sdk_sts::Client::from_conf(conf)
+        client!(self, aws_sdk_sts, "sts", sdk, region, calls)
     }
 
     pub fn ec2(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_ec2::Client {
-        let conf = aws_sdk_ec2::config::Builder::from(&t.sdk)
-            .region(Region::new(region.to_string()))
-            .interceptor(calls.interceptor())
-            .build();
-        aws_sdk_ec2::Client::from_conf(conf)
+        client!(self, aws_sdk_ec2, "ec2", &t.sdk, region, calls)
     }
 
+    /// IAM is global: the SDK resolves its endpoint (per partition) from the
+    /// account's home region.
     pub fn iam(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_iam::Client {
-        let conf = aws_sdk_iam::config::Builder::from(&t.sdk).interceptor(calls.interceptor()).build();
-        aws_sdk_iam::Client::from_conf(conf)
+        client!(self, aws_sdk_iam, "iam", &t.sdk, home_region(t), calls)
     }
 
     /// S3 uses path-style addressing whenever an endpoint override is set
     /// (emulators and VPC endpoints do not serve virtual-hosted buckets).
     pub fn s3(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&t.sdk)
-            .region(Region::new(region.to_string()))
-            .force_path_style(self.endpoint.is_some())
-            .interceptor(calls.interceptor())
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        let path_style = self.endpoint_for("s3").is_some();
+        client!(self, aws_sdk_s3, "s3", &t.sdk, region, calls, force_path_style(path_style))
+    }
+
+    pub fn acm(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_acm::Client {
+        client!(self, aws_sdk_acm, "acm", &t.sdk, region, calls)
+    }
+
+    pub fn elbv2(
+        &self,
+        t: &AccountTarget,
+        region: &str,
+        calls: &Arc<CallCounter>,
+    ) -> aws_sdk_elasticloadbalancingv2::Client {
+        client!(self, aws_sdk_elasticloadbalancingv2, "elbv2", &t.sdk, region, calls)
+    }
+
+    /// Route53 and CloudFront are global too.
+    pub fn route53(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_route53::Client {
+        client!(self, aws_sdk_route53, "route53", &t.sdk, home_region(t), calls)
+    }
+
+    pub fn cloudfront(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_cloudfront::Client {
+        client!(self, aws_sdk_cloudfront, "cloudfront", &t.sdk, home_region(t), calls)
+    }
+
+    /// CloudTrail answers are best-effort extras: two attempts, short waits.
+    pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_cloudtrail::Client {
+        let retry = RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2));
+        client!(self, aws_sdk_cloudtrail, "cloudtrail", &t.sdk, region, calls, retry_config(retry))
     }
 
     /// Run `f` for every account × region, at most `[aws] concurrency` at once.

@@ -183,3 +183,13 @@ pub fn wait_for<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>)
     }
     None
 }
+
+/// An ingress rule: tcp/`port` from 0.0.0.0/0.
+pub fn world_ingress(port: i32) -> aws_sdk_ec2::types::IpPermission {
+    aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build()
+}
