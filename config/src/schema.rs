@@ -125,6 +125,16 @@ pub struct Limits {
     pub common: MonkeyCommon,
     pub warning: f64,
     pub critical: f64,
+    /// Per quota, keyed `service/quota_code` (e.g. `ec2/L-1216C47A`).
+    pub overrides: BTreeMap<String, QuotaOverride>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QuotaOverride {
+    pub limit: Option<f64>,
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
+    pub ignore: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -215,7 +225,12 @@ impl Default for Config {
                     sources: CERT_SOURCES.iter().map(|s| s.to_string()).collect(),
                     aws_probe_ports: vec![443],
                 },
-                limits: Limits { common: common(true, 3600), warning: 0.80, critical: 0.95 },
+                limits: Limits {
+                    common: common(true, 3600),
+                    warning: 0.80,
+                    critical: 0.95,
+                    overrides: BTreeMap::new(),
+                },
             },
             alerts: Alerts {
                 sinks: vec![SinkConfig { name: "stdout".into(), kind: SinkKind::Stdout }],
@@ -616,23 +631,57 @@ pub fn validate_endpoint(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn limits(t: &mut Tbl, sink: &mut Sink, l: &mut Limits) {
+/// Read `warning`/`critical` from `t`, check 0 < warning < critical <= 1
+/// against the defaults given, and return the pair when valid.
+fn thresholds(t: &mut Tbl, sink: &mut Sink, warning: f64, critical: f64) -> Option<(Option<f64>, Option<f64>)> {
     let w = t.number(sink, "warning");
     let c = t.number(sink, "critical");
-    let wv = w.as_ref().map_or(l.warning, |w| w.v);
-    let cv = c.as_ref().map_or(l.critical, |c| c.v);
+    let wv = w.as_ref().map_or(warning, |w| w.v);
+    let cv = c.as_ref().map_or(critical, |c| c.v);
     let span = c.as_ref().or(w.as_ref()).map(|s| s.span.clone());
-    if let Some(span) = span {
-        if !(0.0 < wv && wv < cv && cv <= 1.0) {
-            sink.error(
-                codes::INVALID_THRESHOLD,
-                span,
-                format!("thresholds must satisfy 0 < warning < critical <= 1 (warning = {wv}, critical = {cv})"),
-            );
-        } else {
-            l.warning = wv;
-            l.critical = cv;
+    if let Some(span) = span
+        && !(0.0 < wv && wv < cv && cv <= 1.0)
+    {
+        sink.error(
+            codes::INVALID_THRESHOLD,
+            span,
+            format!("thresholds must satisfy 0 < warning < critical <= 1 (warning = {wv}, critical = {cv})"),
+        );
+        return None;
+    }
+    Some((w.map(|w| w.v), c.map(|c| c.v)))
+}
+
+fn limits(t: &mut Tbl, sink: &mut Sink, l: &mut Limits) {
+    if let Some((w, c)) = thresholds(t, sink, l.warning, l.critical) {
+        l.warning = w.unwrap_or(l.warning);
+        l.critical = c.unwrap_or(l.critical);
+    }
+    if let Some(mut overrides) = t.table(sink, "overrides") {
+        for key in overrides.keys() {
+            let Some(mut o) = overrides.table_dyn(sink, &key) else { continue };
+            let valid_key = key.split_once('/').is_some_and(|(svc, code)| !svc.is_empty() && !code.is_empty());
+            if !valid_key {
+                sink.error(
+                    codes::INVALID_VALUE,
+                    o.span.clone(),
+                    format!("override key \"{key}\" must be service/quota_code, like \"ec2/L-1216C47A\""),
+                );
+            }
+            let limit = o.number(sink, "limit");
+            if let Some(l) = &limit
+                && l.v < 0.0
+            {
+                sink.error(codes::INVALID_VALUE, l.span.clone(), "`limit` cannot be negative");
+            }
+            let ignore = o.boolean(sink, "ignore").unwrap_or(false);
+            let th = thresholds(&mut o, sink, l.warning, l.critical);
+            o.finish(sink);
+            if let (true, Some((warning, critical))) = (valid_key, th) {
+                l.overrides.insert(key.clone(), QuotaOverride { limit: limit.map(|l| l.v), warning, critical, ignore });
+            }
         }
+        overrides.finish_all_known();
     }
 }
 
@@ -818,6 +867,10 @@ mod tests {
             ("[monkeys.limits]\ncritical = 1.5\n", vec![(2, 12, codes::INVALID_THRESHOLD)]),
             ("[monkeys.limits]\nwarning = 0.5\ncritical = 1\n", vec![]),
             (
+                "[monkeys.limits.overrides.\"ec2/L-1216C47A\"]\nlimit = 64\nwarning = 0.9\n[monkeys.limits.overrides.nope]\nignore = true\n[monkeys.limits.overrides.\"vpc/L-F678F1CE\"]\ncritical = 0.5\nlimitt = 3\n",
+                vec![(4, 1, codes::INVALID_VALUE), (7, 12, codes::INVALID_THRESHOLD), (8, 1, codes::UNKNOWN_KEY)],
+            ),
+            (
                 "[monkeys.certs]\nthresholds_days = [30, 0, 30]\n",
                 vec![(2, 24, codes::INVALID_THRESHOLD), (2, 27, codes::INVALID_THRESHOLD)],
             ),
@@ -888,6 +941,11 @@ labels = { team = "core" }
 [monkeys.security]
 interval = "5m"
 jitter = 0
+[monkeys.limits.overrides."ec2/L-1216C47A"]
+limit = 64
+warning = 0.7
+[monkeys.limits.overrides."vpc/L-F678F1CE"]
+ignore = true
 [monkeys.certs]
 thresholds_days = [7, 30, 14]
 nameservers = ["127.0.0.1:5353", "10.0.0.2"]
@@ -910,6 +968,9 @@ routing_key = { file = "/run/secrets/pd" }
         assert_eq!(c.monkeys.certs.thresholds_days, vec![30, 14, 7]);
         assert_eq!(c.monkeys.certs.nameservers[1], "10.0.0.2:53".parse().unwrap());
         assert_eq!(c.monkeys.certs.files, ["/etc/ssl/private/*.pem"]);
+        let o = &c.monkeys.limits.overrides["ec2/L-1216C47A"];
+        assert_eq!((o.limit, o.warning, o.critical, o.ignore), (Some(64.0), Some(0.7), None, false));
+        assert!(c.monkeys.limits.overrides["vpc/L-F678F1CE"].ignore);
         assert_eq!(c.monkeys.certs.owners[0].contact, "shop-team@example.com");
         assert_eq!(c.monkeys.certs.owners[0].domain.as_deref(), Some("*.shop.example.com"));
         assert_eq!(c.alerts.sinks[0].kind, SinkKind::Pagerduty { routing_key: Secret::File("/run/secrets/pd".into()) });

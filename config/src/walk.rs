@@ -217,6 +217,28 @@ impl<'a, 'i> Tbl<'a, 'i> {
         Some(out)
     }
 
+    /// The keys of a free-form table, in source order.
+    pub fn keys(&self) -> Vec<String> {
+        let mut k: Vec<_> = self.map.iter().map(|(k, _)| (k.span().start, k.get_ref().to_string())).collect();
+        k.sort();
+        k.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// A sub-table under a key only known at run time.
+    pub fn table_dyn(&mut self, sink: &mut Sink, key: &str) -> Option<Tbl<'a, 'i>> {
+        let v = self.map.get(key)?;
+        match v.get_ref() {
+            DeValue::Table(t) => Some(Tbl::new(t, v.span(), format!("{}.\"{key}\"", self.path))),
+            _ => {
+                self.wrong(sink, key, v, "a table");
+                None
+            }
+        }
+    }
+
+    /// A free-form table: every key is allowed.
+    pub fn finish_all_known(self) {}
+
     /// Report every key that no reader asked for.
     pub fn finish(self, sink: &mut Sink) {
         let mut unknown: Vec<_> =

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod engine;
 pub mod finding;
 pub mod history;
+pub mod limits;
 pub mod metrics;
 pub mod monkey;
 pub mod properties;

@@ -1,0 +1,259 @@
+//! Quotas, pure: where a limit comes from, how full it is, and how loudly to
+//! say so. Keyed on (service code, quota code), never on names. The limits
+//! monkey does the counting and the API calls.
+
+use crate::finding::{Finding, Severity};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const MONKEY: &str = "limits";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitSource {
+    /// `[monkeys.limits.overrides."svc/code"] limit`
+    Override,
+    /// Service Quotas: the value applied to this account.
+    Applied,
+    /// Service Quotas: the AWS default.
+    Default,
+    /// A service API that states the limit (IAM GetAccountSummary, EC2 DescribeAccountAttributes).
+    Api,
+    /// troop's built-in table of documented defaults.
+    Builtin,
+}
+
+/// Every value known for one quota's limit; the first present wins, in the
+/// order of the fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LimitCandidates {
+    pub override_: Option<f64>,
+    pub applied: Option<f64>,
+    pub default: Option<f64>,
+    pub api: Option<f64>,
+    pub builtin: Option<f64>,
+}
+
+impl LimitCandidates {
+    pub fn resolve(&self) -> Option<(f64, LimitSource)> {
+        [
+            (self.override_, LimitSource::Override),
+            (self.applied, LimitSource::Applied),
+            (self.default, LimitSource::Default),
+            (self.api, LimitSource::Api),
+            (self.builtin, LimitSource::Builtin),
+        ]
+        .into_iter()
+        .find_map(|(v, s)| v.map(|v| (v, s)))
+    }
+}
+
+/// How much of a quota is used, or why that is not known. Never a guessed 0.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Usage {
+    Known(f64),
+    Unknown(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub warning: f64,
+    pub critical: f64,
+}
+
+/// One quota, possibly for one resource (rules per security group...).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct QuotaKey {
+    pub account: String,
+    pub region: String,
+    pub service: String,
+    pub quota_code: String,
+    pub quota_name: String,
+    /// `None` for account-wide quotas.
+    pub resource: Option<String>,
+}
+
+impl QuotaKey {
+    /// `service/quota_code`, the key of `[monkeys.limits.overrides]`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.service, self.quota_code)
+    }
+}
+
+/// One quota evaluated: the `troop limits` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub key: QuotaKey,
+    pub usage: Usage,
+    pub limit: Option<(f64, LimitSource)>,
+    pub ratio: Option<f64>,
+    pub severity: Option<Severity>,
+}
+
+impl Evaluation {
+    /// Whether this evaluation can resolve an earlier finding: only when both
+    /// usage and limit are known.
+    pub fn conclusive(&self) -> bool {
+        self.ratio.is_some()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let (usage, reason) = match &self.usage {
+            Usage::Known(u) => (serde_json::json!(u), None),
+            Usage::Unknown(r) => (serde_json::Value::Null, Some(r.clone())),
+        };
+        serde_json::json!({
+            "account": self.key.account,
+            "region": self.key.region,
+            "service": self.key.service,
+            "quota_code": self.key.quota_code,
+            "quota_name": self.key.quota_name,
+            "resource": self.key.resource,
+            "usage": usage,
+            "limit": self.limit.map(|l| l.0),
+            "ratio": self.ratio,
+            "limit_source": self.limit.map(|l| l.1),
+            "unknown_reason": reason.or_else(|| self.limit.is_none().then(|| "no limit known".to_string())),
+            "severity": self.severity,
+        })
+    }
+}
+
+/// Evaluate one quota. `None` thresholds mean the quota is ignored.
+pub fn evaluate(key: QuotaKey, usage: Usage, limit: &LimitCandidates, thresholds: Option<Thresholds>) -> Evaluation {
+    let limit = limit.resolve();
+    let ratio = match (&usage, limit) {
+        (Usage::Known(u), Some((l, _))) if l > 0.0 => Some(u / l),
+        (Usage::Known(u), Some((_, _))) => Some(if *u > 0.0 { f64::INFINITY } else { 0.0 }),
+        _ => None,
+    };
+    let severity = match (ratio, thresholds) {
+        (Some(r), Some(t)) if r >= t.critical => Some(Severity::Critical),
+        (Some(r), Some(t)) if r >= t.warning => Some(Severity::Warning),
+        _ => None,
+    };
+    Evaluation { key, usage, limit, ratio, severity }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.1}") }
+}
+
+/// The finding for a quota at or above its warning threshold.
+pub fn finding(e: &Evaluation) -> Option<Finding> {
+    let severity = e.severity?;
+    let (Usage::Known(usage), Some((limit, source)), Some(ratio)) = (&e.usage, e.limit, e.ratio) else { return None };
+    let k = &e.key;
+    let resource = match &k.resource {
+        Some(r) => format!("{}:{r}", k.id()),
+        None => k.id(),
+    };
+    let mut labels = BTreeMap::new();
+    labels.insert("service".to_string(), k.service.clone());
+    labels.insert("quota_code".to_string(), k.quota_code.clone());
+    let on = k.resource.as_ref().map(|r| format!(" for {r}")).unwrap_or_default();
+    Some(Finding {
+        monkey: MONKEY.into(),
+        kind: "quota".into(),
+        severity,
+        account: k.account.clone(),
+        region: k.region.clone(),
+        resource,
+        title: format!(
+            "{} ({}){on}: {} of {} used ({:.0}%)",
+            k.quota_name,
+            k.id(),
+            fmt_num(*usage),
+            fmt_num(limit),
+            ratio * 100.0
+        ),
+        details: serde_json::json!({
+            "usage": usage, "limit": limit, "ratio": ratio, "limit_source": source,
+            "quota_name": k.quota_name, "quota_code": k.quota_code, "service": k.service, "resource": k.resource,
+        }),
+        labels,
+        scope: format!("limits:{}", k.id()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(resource: Option<&str>) -> QuotaKey {
+        QuotaKey {
+            account: "111".into(),
+            region: "us-east-1".into(),
+            service: "vpc".into(),
+            quota_code: "L-F678F1CE".into(),
+            quota_name: "VPCs per Region".into(),
+            resource: resource.map(str::to_string),
+        }
+    }
+
+    const T: Thresholds = Thresholds { warning: 0.8, critical: 0.95 };
+
+    #[test]
+    fn limit_precedence_table() {
+        let c = |o, a, d, api, b| LimitCandidates { override_: o, applied: a, default: d, api, builtin: b };
+        let cases = [
+            (c(Some(20.0), Some(10.0), Some(5.0), Some(6.0), Some(5.0)), Some((20.0, LimitSource::Override))),
+            (c(None, Some(10.0), Some(5.0), Some(6.0), Some(5.0)), Some((10.0, LimitSource::Applied))),
+            (c(None, None, Some(5.0), Some(6.0), Some(5.0)), Some((5.0, LimitSource::Default))),
+            (c(None, None, None, Some(6.0), Some(5.0)), Some((6.0, LimitSource::Api))),
+            (c(None, None, None, None, Some(5.0)), Some((5.0, LimitSource::Builtin))),
+            (c(None, None, None, None, None), None),
+        ];
+        for (cand, want) in cases {
+            assert_eq!(cand.resolve(), want, "{cand:?}");
+        }
+    }
+
+    #[test]
+    fn thresholds_table() {
+        let lim = LimitCandidates { default: Some(5.0), ..Default::default() };
+        // (usage, thresholds, ratio, severity)
+        type Case = (Usage, Option<Thresholds>, Option<f64>, Option<Severity>);
+        let cases: Vec<Case> = vec![
+            (Usage::Known(3.0), Some(T), Some(0.6), None),
+            (Usage::Known(4.0), Some(T), Some(0.8), Some(Severity::Warning)),
+            (Usage::Known(5.0), Some(T), Some(1.0), Some(Severity::Critical)),
+            (Usage::Known(4.0), None, Some(0.8), None),
+            (Usage::Known(4.0), Some(Thresholds { warning: 0.5, critical: 0.75 }), Some(0.8), Some(Severity::Critical)),
+            (Usage::Unknown("throttled".into()), Some(T), None, None),
+        ];
+        for (usage, t, ratio, sev) in cases {
+            let e = evaluate(key(None), usage.clone(), &lim, t);
+            assert_eq!(e.ratio, ratio, "{usage:?}");
+            assert_eq!(e.severity, sev, "{usage:?}");
+            assert_eq!(e.conclusive(), ratio.is_some());
+        }
+        let zero = LimitCandidates { builtin: Some(0.0), ..Default::default() };
+        assert_eq!(evaluate(key(None), Usage::Known(0.0), &zero, Some(T)).ratio, Some(0.0));
+        assert_eq!(evaluate(key(None), Usage::Known(1.0), &zero, Some(T)).severity, Some(Severity::Critical));
+        let none = evaluate(key(None), Usage::Known(1.0), &LimitCandidates::default(), Some(T));
+        assert_eq!((none.ratio, none.severity), (None, None));
+        assert_eq!(none.to_json()["unknown_reason"], "no limit known");
+    }
+
+    #[test]
+    fn findings_name_the_quota_and_the_resource() {
+        let lim = LimitCandidates { applied: Some(60.0), ..Default::default() };
+        let e = evaluate(key(Some("sg-1")), Usage::Known(58.0), &lim, Some(T));
+        let f = finding(&e).unwrap();
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.resource, "vpc/L-F678F1CE:sg-1");
+        assert_eq!(f.title, "VPCs per Region (vpc/L-F678F1CE) for sg-1: 58 of 60 used (97%)");
+        assert_eq!(f.details["limit_source"], "applied");
+        assert_eq!(f.scope, "limits:vpc/L-F678F1CE");
+        let j = e.to_json();
+        assert_eq!(
+            (j["usage"].clone(), j["limit"].clone(), j["limit_source"].clone()),
+            (58.0.into(), 60.0.into(), "applied".into())
+        );
+        let unknown = evaluate(key(None), Usage::Unknown("AccessDenied".into()), &lim, Some(T));
+        assert!(finding(&unknown).is_none());
+        assert_eq!(unknown.to_json()["usage"], serde_json::Value::Null);
+        assert_eq!(unknown.to_json()["unknown_reason"], "AccessDenied");
+    }
+}
