@@ -54,6 +54,8 @@ store = "sqlite://$work/troop.db"
 [aws]
 regions = ["us-east-1", "eu-west-1"]
 endpoint_url = "$endpoint"
+# the emulator answers some Service Quotas calls with errors: do not wait long for it
+max_backoff = "200ms"
 
 [monkeys.certs]
 # The demo's certificates live on loopback servers; its own DNS answers their names.
@@ -63,8 +65,6 @@ nameservers = ["127.0.0.1:$dns_port"]
 extra_ca_files = ["$work/demo-ca.pem"]
 probe_timeout = "3s"
 
-[monkeys.limits]
-enabled = false
 
 [[alerts.sinks]]
 name = "console"
@@ -94,5 +94,7 @@ log "troop diff ci-deployer"
 "$TROOP" diff ci-deployer
 log "troop certs"
 "$TROOP" certs
+log "troop limits"
+"$TROOP" limits
 log "troop findings"
 "$TROOP" findings

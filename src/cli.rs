@@ -59,6 +59,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Every certificate observed by the last certs pass, soonest expiry first.
     Certs,
+    /// Every quota evaluated by the last limits pass, highest usage first.
+    Limits,
     /// Validate a config, or print a commented example.
     #[command(subcommand)]
     Config(ConfigCommand),

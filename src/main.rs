@@ -100,6 +100,7 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::History(args) => views::history(&*open_store(&load_config(&cli)?)?, args, cli.format),
         Command::Diff(args) => views::diff(&*open_store(&load_config(&cli)?)?, args, cli.format),
         Command::Certs => views::certs(&*open_store(&load_config(&cli)?)?, cli.format),
+        Command::Limits => views::limits(&*open_store(&load_config(&cli)?)?, cli.format),
         Command::Scan(args) => scan(&cli, args).await,
         Command::Run => run(&cli).await,
     }
@@ -168,10 +169,7 @@ async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>, json_s
     let store = open_store(cfg)?;
     let sinks = troop_alerts::registry::build(&cfg.alerts, json_stdout).map_err(usage)?;
     let aws = Arc::new(AwsContext::new(&cfg.aws).await);
-    let (monkeys, skipped) = troop_monkeys::registry::build(cfg, &aws, only).map_err(usage)?;
-    for s in skipped {
-        eprintln!("troop: monkey `{}` skipped: {}", s.name, s.reason);
-    }
+    let monkeys = troop_monkeys::registry::build(cfg, &aws, only).map_err(usage)?;
     let routes =
         cfg.alerts.routes.iter().map(|r| Route { matchers: r.matchers.clone(), sinks: r.sinks.clone() }).collect();
     let metrics = Arc::new(Metrics::default());

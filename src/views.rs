@@ -234,3 +234,52 @@ pub fn certs(store: &dyn Store, format: Format) -> Result<(), Fail> {
     }
     Ok(())
 }
+
+/// A 20-character usage bar: `[#######.............]`.
+fn bar(ratio: f64) -> String {
+    let filled = ((ratio.clamp(0.0, 1.0)) * 20.0).round() as usize;
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(20 - filled))
+}
+
+pub fn limits(store: &dyn Store, format: Format) -> Result<(), Fail> {
+    let mut rows = store.observations("quota").map_err(runtime)?;
+    // highest ratio first; unknown usage or limit last
+    rows.sort_by(|a, b| {
+        let r = |v: &serde_json::Value| v["ratio"].as_f64().unwrap_or(-1.0);
+        r(b).total_cmp(&r(a))
+    });
+    if format == Format::Json {
+        return output::print_json(&rows).map_err(Fail::Runtime);
+    }
+    let num = |v: &serde_json::Value| match v.as_f64() {
+        Some(n) if n.fract() == 0.0 => format!("{}", n as i64),
+        Some(n) => format!("{n:.1}"),
+        None => "?".into(),
+    };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let usage = match r["ratio"].as_f64() {
+                Some(ratio) => format!("{} {:>3.0}%", bar(ratio), ratio * 100.0),
+                None => format!("unknown: {}", r["unknown_reason"].as_str().unwrap_or("?")),
+            };
+            vec![
+                usage,
+                format!("{}/{}", num(&r["usage"]), num(&r["limit"])),
+                r["limit_source"].as_str().unwrap_or("-").to_string(),
+                format!("{}/{}", r["account"].as_str().unwrap_or("?"), r["region"].as_str().unwrap_or("?")),
+                format!("{}/{}", r["service"].as_str().unwrap_or("?"), r["quota_code"].as_str().unwrap_or("?")),
+                r["resource"].as_str().unwrap_or("-").to_string(),
+                r["quota_name"].as_str().unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(&["USAGE", "USED/LIMIT", "SOURCE", "ACCOUNT/REGION", "QUOTA", "RESOURCE", "NAME"], &table)
+    );
+    if rows.is_empty() {
+        eprintln!("no quotas evaluated yet: run `troop scan --monkey limits`");
+    }
+    Ok(())
+}

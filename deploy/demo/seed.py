@@ -1,6 +1,7 @@
 """Seed the emulator with a small, realistic estate for the demo.
 
-Two VPCs in us-east-1 (prod, staging) and one in eu-west-1; security groups as
+Three VPCs in us-east-1 (prod, staging, shared services: with the default VPC,
+4 of the 5 allowed) and one in eu-west-1; security groups as
 teams leave them (a load balancer open on 443, a bastion open on 22 to the
 world, app and database tiers that reference each other, a forgotten RDP box);
 a few IAM roles, users and policies; S3 buckets, one of them public-read.
@@ -46,6 +47,7 @@ def group(ec2, vpc_id, name, description, ingress=(), team="platform"):
 ec2 = client("ec2")
 prod = vpc(ec2, "10.10.0.0/16", "prod")
 staging = vpc(ec2, "10.20.0.0/16", "staging")
+vpc(ec2, "10.40.0.0/16", "shared-services")  # with the default VPC: 4 of 5, the quota alarm at 80%
 alb = group(ec2, prod, "prod-web-alb", "public load balancer", [world(443), world(80)])
 app = group(ec2, prod, "prod-app", "application servers", [from_group(8080, alb)])
 group(ec2, prod, "prod-db", "postgres", [from_group(5432, app)], team="data")
@@ -80,4 +82,4 @@ s3.create_bucket(Bucket="acme-reports")
 s3.create_bucket(Bucket="acme-public-assets")
 s3.put_bucket_acl(Bucket="acme-public-assets", ACL="public-read")
 
-print(f"seeded: 3 VPCs, 7 security groups, 2 roles, 1 user, 1 group, 1 policy, 2 buckets on {endpoint}")
+print(f"seeded: 4 VPCs, 7 security groups, 2 roles, 1 user, 1 group, 1 policy, 2 buckets on {endpoint}")

@@ -7,5 +7,6 @@
 
 pub mod aws;
 pub mod certs;
+pub mod limits;
 pub mod registry;
 pub mod security;

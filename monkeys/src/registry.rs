@@ -23,20 +23,13 @@ pub enum BuildError {
     Invalid { monkey: &'static str, reason: String },
 }
 
-/// A monkey that is enabled but cannot run in this build, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Skipped {
-    pub name: String,
-    pub reason: String,
-}
-
 fn schedule(c: &MonkeyCommon) -> Schedule {
     Schedule { interval: c.interval, jitter: c.jitter, timeout: c.timeout.max(Duration::from_secs(1)) }
 }
 
 /// Build the enabled monkeys, or exactly those in `only` (enabled or not) when
 /// it is non-empty.
-pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<(Vec<Built>, Vec<Skipped>), BuildError> {
+pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<Vec<Built>, BuildError> {
     for n in only {
         if !NAMES.contains(&n.as_str()) {
             return Err(BuildError::Unknown(n.clone()));
@@ -44,7 +37,6 @@ pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<(Ve
     }
     let wanted = |name: &str, enabled: bool| if only.is_empty() { enabled } else { only.iter().any(|n| n == name) };
     let mut built = Vec::new();
-    let mut skipped = Vec::new();
     let m = &cfg.monkeys;
     if wanted("security", m.security.common.enabled) {
         built.push(Built {
@@ -61,10 +53,11 @@ pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<(Ve
             .map_err(|reason| BuildError::Invalid { monkey: "certs", reason })?;
         built.push(Built { monkey: Arc::new(monkey), schedule: schedule(&m.certs.common) });
     }
-    for (name, enabled) in [("limits", m.limits.common.enabled)] {
-        if wanted(name, enabled) {
-            skipped.push(Skipped { name: name.into(), reason: "not implemented in this build yet".into() });
-        }
+    if wanted("limits", m.limits.common.enabled) {
+        built.push(Built {
+            monkey: Arc::new(crate::limits::LimitsMonkey::new(&m.limits, aws.clone())),
+            schedule: schedule(&m.limits.common),
+        });
     }
-    Ok((built, skipped))
+    Ok(built)
 }

@@ -11,5 +11,6 @@ mod certs;
 mod config_cli;
 mod crash;
 mod daemon;
+mod limits;
 mod scan;
 mod security;

@@ -199,6 +199,15 @@ impl AwsContext {
         client!(self, aws_sdk_cloudfront, "cloudfront", &t.sdk, home_region(t), calls)
     }
 
+    pub fn servicequotas(
+        &self,
+        t: &AccountTarget,
+        region: &str,
+        calls: &Arc<CallCounter>,
+    ) -> aws_sdk_servicequotas::Client {
+        client!(self, aws_sdk_servicequotas, "servicequotas", &t.sdk, region, calls)
+    }
+
     /// CloudTrail answers are best-effort extras: two attempts, short waits.
     pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_cloudtrail::Client {
         let retry = RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2));

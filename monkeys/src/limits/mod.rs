@@ -1,0 +1,196 @@
+//! The limits monkey: usage against AWS quotas, keyed on (service, quota
+//! code). Limits come from the config override, Service Quotas (applied, then
+//! default), the service's own API, then a built-in table; usage from bulk
+//! listings. A count that fails is reported unknown with its reason, never 0,
+//! and resolves nothing. Evaluation is pure, in `troop_core::limits`.
+
+mod catalogue;
+mod counters;
+
+use crate::aws::{AwsContext, CallCounter};
+use async_trait::async_trait;
+use catalogue::{Count, QUOTAS};
+use counters::Counted;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use troop_core::limits::{self, LimitCandidates, MONKEY, QuotaKey, Thresholds, Usage};
+use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Report};
+
+pub struct LimitsMonkey {
+    cfg: troop_config::Limits,
+    aws: Arc<AwsContext>,
+    calls: Arc<CallCounter>,
+}
+
+impl LimitsMonkey {
+    pub fn new(cfg: &troop_config::Limits, aws: Arc<AwsContext>) -> Self {
+        LimitsMonkey { cfg: cfg.clone(), aws, calls: Arc::new(CallCounter::default()) }
+    }
+
+    fn thresholds(&self, id: &str) -> Option<Thresholds> {
+        let o = self.cfg.overrides.get(id);
+        if o.is_some_and(|o| o.ignore) {
+            return None;
+        }
+        Some(Thresholds {
+            warning: o.and_then(|o| o.warning).unwrap_or(self.cfg.warning),
+            critical: o.and_then(|o| o.critical).unwrap_or(self.cfg.critical),
+        })
+    }
+}
+
+/// One usage per (resource or none) for a quota, or why it is unknown.
+fn usages<T: Clone>(
+    c: &Option<Counted<T>>,
+    f: impl Fn(&T) -> Vec<(Option<String>, f64)>,
+) -> Vec<(Option<String>, Usage)> {
+    match c {
+        None => vec![],
+        Some(Err(e)) => vec![(None, Usage::Unknown(e.clone()))],
+        Some(Ok(v)) => f(v).into_iter().map(|(r, n)| (r, Usage::Known(n))).collect(),
+    }
+}
+
+#[async_trait]
+impl Monkey for LimitsMonkey {
+    fn name(&self) -> &'static str {
+        MONKEY
+    }
+
+    async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError> {
+        let before = self.calls.snapshot();
+        ctx.progress.update(MONKEY, "resolving accounts");
+        let accounts = self.aws.accounts(&self.calls).await.map_err(|e| MonkeyError::Failed(e.message))?;
+        ctx.progress.update(MONKEY, "counting regional resources");
+        let regional = self
+            .aws
+            .for_each_region(&accounts, |t, region| async move {
+                let counts = counters::region(&self.aws, &t, &region, &self.calls).await;
+                let mut sq = HashMap::new();
+                for svc in ["vpc", "ec2"] {
+                    sq.insert(svc, counters::service_quotas(&self.aws, &t, &region, svc, &self.calls).await);
+                }
+                (counts, sq)
+            })
+            .await
+            .map_err(|e| MonkeyError::Failed(e.message))?;
+        ctx.progress.update(MONKEY, "counting account-wide resources");
+        let global = self
+            .aws
+            .for_each_account(&accounts, |t| async move {
+                let counts = counters::account(&self.aws, &t, &self.calls).await;
+                let home = counters::home(&t);
+                let mut sq = HashMap::new();
+                for svc in ["iam", "s3"] {
+                    sq.insert(svc, counters::service_quotas(&self.aws, &t, &home, svc, &self.calls).await);
+                }
+                (home, counts, sq)
+            })
+            .await;
+
+        let mut evaluations = Vec::new();
+        let mut evaluate = |q: &catalogue::Quota,
+                            account: &str,
+                            region: &str,
+                            found: Vec<(Option<String>, Usage)>,
+                            sq: &HashMap<&str, (HashMap<String, f64>, HashMap<String, f64>, Option<String>)>,
+                            api: Option<f64>| {
+            let id = format!("{}/{}", q.service, q.code);
+            let (applied, defaults) =
+                sq.get(q.service).map(|s| (s.0.get(q.code).copied(), s.1.get(q.code).copied())).unwrap_or_default();
+            let candidates = LimitCandidates {
+                override_: self.cfg.overrides.get(&id).and_then(|o| o.limit),
+                applied,
+                default: defaults,
+                api,
+                builtin: Some(q.builtin),
+            };
+            for (resource, usage) in found {
+                let key = QuotaKey {
+                    account: account.into(),
+                    region: region.into(),
+                    service: q.service.into(),
+                    quota_code: q.code.into(),
+                    quota_name: q.name.into(),
+                    resource,
+                };
+                evaluations.push(limits::evaluate(key, usage, &candidates, self.thresholds(&id)));
+            }
+        };
+        for (t, region, (c, sq)) in &regional {
+            for q in QUOTAS.iter().filter(|q| !q.global) {
+                let found = match q.count {
+                    Count::Vpcs => usages(&c.vpcs, |n| vec![(None, *n as f64)]),
+                    Count::InternetGateways => usages(&c.igws, |n| vec![(None, *n as f64)]),
+                    Count::ElasticIps => usages(&c.eips, |n| vec![(None, *n as f64)]),
+                    Count::SecurityGroups => usages(&c.sgs, |n| vec![(None, *n as f64)]),
+                    Count::RulesPerSecurityGroup => {
+                        usages(&c.rules_per_sg, |v| v.iter().map(|(sg, n)| (Some(sg.clone()), *n as f64)).collect())
+                    }
+                    Count::SubnetsPerVpc => usages(&c.subnets_per_vpc, |v| {
+                        v.iter().map(|(vpc, n)| (Some(vpc.clone()), *n as f64)).collect()
+                    }),
+                    _ => vec![],
+                };
+                evaluate(q, &t.id, region, found, sq, None);
+            }
+        }
+        for (t, (home, c, sq)) in &global {
+            for q in QUOTAS.iter().filter(|q| q.global) {
+                let (found, api) = match q.count {
+                    Count::IamSummary(used, quota) => (
+                        match &c.iam_summary {
+                            Ok(m) => m.get(used).map(|v| vec![(None, Usage::Known(*v as f64))]).unwrap_or_default(),
+                            Err(e) => vec![(None, Usage::Unknown(e.clone()))],
+                        },
+                        c.iam_summary.as_ref().ok().and_then(|m| m.get(quota)).map(|v| *v as f64),
+                    ),
+                    Count::Buckets => (usages(&Some(c.buckets.clone()), |n| vec![(None, *n as f64)]), None),
+                    _ => (vec![], None),
+                };
+                let region = if q.global { "global" } else { home.as_str() };
+                evaluate(q, &t.id, region, found, sq, api);
+            }
+        }
+
+        let mut report = Report::default();
+        let mut covered: BTreeMap<(String, String, String), bool> = BTreeMap::new();
+        for e in &evaluations {
+            let k = &e.key;
+            let scope = (format!("limits:{}", k.id()), k.account.clone(), k.region.clone());
+            let entry = covered.entry(scope).or_insert(true);
+            *entry &= e.conclusive();
+            if let Some(f) = limits::finding(e) {
+                report.findings.push(f);
+            }
+            let mut labels = BTreeMap::new();
+            labels.insert("account".to_string(), k.account.clone());
+            labels.insert("region".to_string(), k.region.clone());
+            labels.insert("service".to_string(), k.service.clone());
+            labels.insert("quota_code".to_string(), k.quota_code.clone());
+            labels.insert("resource".to_string(), k.resource.clone().unwrap_or_default());
+            if let Usage::Known(u) = e.usage {
+                report.gauges.push(Gauge { name: "troop_quota_usage".into(), labels: labels.clone(), value: u });
+            }
+            if let Some((l, _)) = e.limit {
+                report.gauges.push(Gauge { name: "troop_quota_limit".into(), labels, value: l });
+            }
+            let key = format!(
+                "{}/{}/{}{}",
+                k.account,
+                k.region,
+                k.id(),
+                k.resource.as_ref().map(|r| format!("/{r}")).unwrap_or_default()
+            );
+            report.observations.push(Observed { kind: "quota".into(), key, data: e.to_json() });
+        }
+        // Only a quota whose every usage and limit is known can resolve its findings.
+        for ((scope, account, region), conclusive) in covered {
+            if conclusive {
+                report.coverage.push(Coverage { scope, account, region });
+            }
+        }
+        report.counters = self.calls.counters_since(&before);
+        Ok(report)
+    }
+}

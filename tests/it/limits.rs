@@ -1,0 +1,105 @@
+//! The limits monkey against the emulator, seeded to known levels.
+
+use crate::support::{Moto, Workspace};
+use serde_json::Value;
+
+fn quota<'a>(rows: &'a [Value], code: &str, resource: Option<&str>) -> &'a Value {
+    rows.iter()
+        .find(|r| r["quota_code"] == code && r["resource"].as_str() == resource)
+        .unwrap_or_else(|| panic!("{code} {resource:?} missing: {rows:#?}"))
+}
+
+#[tokio::test]
+async fn usage_limits_and_severities_at_known_levels() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    // moto has a default VPC: 3 more make 4 of 5
+    let mut vpcs = Vec::new();
+    for i in 0..3 {
+        vpcs.push(
+            ec2.create_vpc()
+                .cidr_block(format!("10.{}.0.0/16", 20 + i))
+                .send()
+                .await
+                .unwrap()
+                .vpc
+                .unwrap()
+                .vpc_id
+                .unwrap(),
+        );
+    }
+    let g = ec2.create_security_group().group_name("busy").description("busy").vpc_id(&vpcs[0]).send().await.unwrap();
+    let g = g.group_id.unwrap();
+    let ranges: Vec<_> =
+        (0..58).map(|i| aws_sdk_ec2::types::IpRange::builder().cidr_ip(format!("10.99.{i}.0/24")).build()).collect();
+    let perm = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .set_ip_ranges(Some(ranges))
+        .build();
+    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(perm).send().await.unwrap();
+    for _ in 0..4 {
+        ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
+    }
+    let ws = Workspace::new(&format!(
+        "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n",
+        moto.endpoint
+    ));
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    let r = ws.run(&["limits", "--format", "json"]);
+    r.assert_code(0);
+    let rows = r.json().as_array().unwrap().clone();
+    let vpc = quota(&rows, "L-F678F1CE", None);
+    assert_eq!(
+        (vpc["usage"].as_f64(), vpc["limit"].as_f64(), vpc["ratio"].as_f64()),
+        (Some(4.0), Some(5.0), Some(0.8))
+    );
+    assert_eq!(vpc["limit_source"], "default", "moto serves the VPC defaults");
+    assert_eq!(vpc["severity"], "warning");
+    let rules = quota(&rows, "L-0EA8095F", Some(&g));
+    assert_eq!((rules["usage"].as_f64(), rules["limit"].as_f64()), (Some(58.0), Some(60.0)));
+    assert_eq!(rules["severity"], "critical");
+    let eips = quota(&rows, "L-0263D0A3", None);
+    assert_eq!(
+        (eips["usage"].as_f64(), eips["limit"].as_f64(), eips["limit_source"].as_str()),
+        (Some(4.0), Some(5.0), Some("builtin"))
+    );
+    let certs = quota(&rows, "L-BF35879D", None);
+    assert_eq!(
+        (certs["limit"].as_f64(), certs["limit_source"].as_str()),
+        (Some(20.0), Some("api")),
+        "GetAccountSummary states it"
+    );
+    // highest usage first
+    assert_eq!(rows[0]["quota_code"], "L-0EA8095F");
+
+    let f = ws.run(&["findings", "--monkey", "limits", "--format", "json"]);
+    let mut got: Vec<(String, String)> = f
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["resource"].as_str().unwrap().to_string(), f["severity"].as_str().unwrap().to_string()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("ec2/L-0263D0A3".to_string(), "warning".to_string()),
+            (format!("vpc/L-0EA8095F:{g}"), "critical".to_string()),
+            ("vpc/L-F678F1CE".to_string(), "warning".to_string()),
+        ]
+    );
+    let t = ws.run(&["limits"]);
+    assert!(t.stdout.contains("[###################.]  97%"), "{}", t.stdout);
+
+    // dropping below clears the findings
+    ec2.delete_vpc().vpc_id(&vpcs[2]).send().await.unwrap();
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    let open = ws.run(&["findings", "--monkey", "limits", "--format", "json"]);
+    let still: Vec<String> =
+        open.json().as_array().unwrap().iter().map(|f| f["resource"].as_str().unwrap().to_string()).collect();
+    assert!(!still.contains(&"vpc/L-F678F1CE".to_string()), "{still:?}");
+}
