@@ -103,3 +103,63 @@ async fn usage_limits_and_severities_at_known_levels() {
         open.json().as_array().unwrap().iter().map(|f| f["resource"].as_str().unwrap().to_string()).collect();
     assert!(!still.contains(&"vpc/L-F678F1CE".to_string()), "{still:?}");
 }
+
+// The fakes run on this runtime while the test blocks on troop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applied_beats_default_override_beats_both_and_unknown_resolves_nothing() {
+    use crate::support::proxy::{Fault, FaultProxy};
+    use crate::support::servicequotas::FakeServiceQuotas;
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    for i in 0..3 {
+        ec2.create_vpc().cidr_block(format!("10.{}.0.0/16", 30 + i)).send().await.unwrap();
+    }
+    let sq = FakeServiceQuotas::start().await;
+    sq.default("vpc", "L-F678F1CE", 5.0);
+    sq.applied("vpc", "L-F678F1CE", 10.0);
+    sq.applied("vpc", "L-0EA8095F", 60.0);
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let config = |extra: &str| {
+        format!(
+            "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[aws.endpoints]\nservicequotas = \"{}\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n{extra}",
+            proxy.endpoint, sq.endpoint
+        )
+    };
+    let ws = Workspace::new(&config(""));
+    let vpc_row = |ws: &Workspace| {
+        let r = ws.run(&["limits", "--format", "json"]);
+        r.json().as_array().unwrap().iter().find(|r| r["quota_code"] == "L-F678F1CE").unwrap().clone()
+    };
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    let v = vpc_row(&ws);
+    assert_eq!(
+        (v["usage"].as_f64(), v["limit"].as_f64(), v["limit_source"].as_str()),
+        (Some(4.0), Some(10.0), Some("applied"))
+    );
+    assert_eq!(v["severity"], Value::Null);
+
+    std::fs::write(ws.file("troop.toml"), config("[monkeys.limits.overrides.\"vpc/L-F678F1CE\"]\nlimit = 4\n"))
+        .unwrap();
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    let v = vpc_row(&ws);
+    assert_eq!(
+        (v["limit"].as_f64(), v["limit_source"].as_str(), v["severity"].as_str()),
+        (Some(4.0), Some("override"), Some("critical"))
+    );
+    let open = || {
+        let f = ws.run(&["findings", "--monkey", "limits", "--format", "json"]);
+        f.json().as_array().unwrap().iter().map(|f| f["resource"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert!(open().contains(&"vpc/L-F678F1CE".to_string()));
+
+    // The count fails: unknown with the reason, never 0%, and the finding stays open.
+    proxy.set(vec![Fault::ec2(&["Action=DescribeVpcs"], 403, "UnauthorizedOperation")]);
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    let v = vpc_row(&ws);
+    assert_eq!(v["usage"], Value::Null);
+    assert_eq!(v["ratio"], Value::Null);
+    assert!(v["unknown_reason"].as_str().unwrap().contains("UnauthorizedOperation"), "{v:#}");
+    assert!(open().contains(&"vpc/L-F678F1CE".to_string()), "an unknown count resolved the finding");
+    let t = ws.run(&["limits"]);
+    assert!(t.stdout.contains("unknown: access denied"), "{}", t.stdout);
+}

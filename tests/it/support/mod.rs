@@ -3,8 +3,10 @@
 
 pub mod cloudtrail;
 pub mod dns;
+pub mod json_fake;
 pub mod moto;
 pub mod proxy;
+pub mod servicequotas;
 pub mod tls;
 
 pub use moto::Moto;
