@@ -43,6 +43,27 @@ async fn usage_limits_and_severities_at_known_levels() {
     for _ in 0..4 {
         ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
     }
+    // one more route table; a subnet with a NAT gateway and an interface in 3 security groups
+    ec2.create_route_table().vpc_id(&vpcs[0]).send().await.unwrap();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpcs[0])
+        .cidr_block("10.20.1.0/24")
+        .availability_zone("us-east-1a")
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnet.subnet.unwrap().subnet_id.unwrap();
+    let eip =
+        ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap().allocation_id.unwrap();
+    ec2.create_nat_gateway().subnet_id(&subnet).allocation_id(eip).send().await.unwrap();
+    let mut sgs = vec![g.clone()];
+    for name in ["a", "b"] {
+        let x = ec2.create_security_group().group_name(name).description(name).vpc_id(&vpcs[0]).send().await.unwrap();
+        sgs.push(x.group_id.unwrap());
+    }
+    let eni = ec2.create_network_interface().subnet_id(&subnet).set_groups(Some(sgs)).send().await.unwrap();
+    let eni = eni.network_interface.unwrap().network_interface_id.unwrap();
     let ws = Workspace::new(&format!(
         "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n",
         moto.endpoint
@@ -64,7 +85,17 @@ async fn usage_limits_and_severities_at_known_levels() {
     let eips = quota(&rows, "L-0263D0A3", None);
     assert_eq!(
         (eips["usage"].as_f64(), eips["limit"].as_f64(), eips["limit_source"].as_str()),
-        (Some(4.0), Some(5.0), Some("builtin"))
+        (Some(5.0), Some(5.0), Some("builtin")),
+        "four allocated, one for the NAT gateway"
+    );
+    assert_eq!(quota(&rows, "L-589F43AA", Some(&vpcs[0]))["usage"].as_f64(), Some(2.0), "main + one route table");
+    assert_eq!(quota(&rows, "L-B4A6D682", Some(&vpcs[0]))["usage"].as_f64(), Some(1.0), "the default network ACL");
+    assert_eq!(quota(&rows, "L-FE5A380F", Some("us-east-1a"))["usage"].as_f64(), Some(1.0));
+    assert_eq!(quota(&rows, "L-2AFB9258", Some(&eni))["usage"].as_f64(), Some(3.0));
+    assert!(quota(&rows, "L-DF5E4CA3", None)["usage"].as_f64().unwrap() >= 1.0);
+    assert!(
+        rows.iter().any(|r| r["quota_code"] == "L-93826ACB" && r["usage"].as_f64() >= Some(1.0)),
+        "routes per table"
     );
     let certs = quota(&rows, "L-BF35879D", None);
     assert_eq!(
@@ -72,8 +103,9 @@ async fn usage_limits_and_severities_at_known_levels() {
         (Some(20.0), Some("api")),
         "GetAccountSummary states it"
     );
-    // highest usage first
-    assert_eq!(rows[0]["quota_code"], "L-0EA8095F");
+    // highest usage first: the Elastic IPs (5 of 5), then the busy group's rules (58 of 60)
+    assert_eq!(rows[0]["quota_code"], "L-0263D0A3");
+    assert_eq!(rows[1]["quota_code"], "L-0EA8095F");
 
     let f = ws.run(&["findings", "--monkey", "limits", "--format", "json"]);
     let mut got: Vec<(String, String)> = f
@@ -87,7 +119,7 @@ async fn usage_limits_and_severities_at_known_levels() {
     assert_eq!(
         got,
         vec![
-            ("ec2/L-0263D0A3".to_string(), "warning".to_string()),
+            ("ec2/L-0263D0A3".to_string(), "critical".to_string()),
             (format!("vpc/L-0EA8095F:{g}"), "critical".to_string()),
             ("vpc/L-F678F1CE".to_string(), "warning".to_string()),
         ]

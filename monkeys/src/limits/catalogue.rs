@@ -12,6 +12,17 @@ pub(crate) enum Count {
     RulesPerSecurityGroup,
     /// Per VPC.
     SubnetsPerVpc,
+    /// Per VPC.
+    RouteTablesPerVpc,
+    /// Per route table.
+    RoutesPerTable,
+    /// Per VPC.
+    NetworkAclsPerVpc,
+    NetworkInterfaces,
+    /// Per network interface.
+    SecurityGroupsPerInterface,
+    /// Per availability zone (available and pending gateways).
+    NatGatewaysPerAz,
     /// IAM GetAccountSummary key (usage) and its quota key (the stated limit).
     IamSummary(&'static str, &'static str),
     Buckets,
@@ -76,6 +87,54 @@ pub(crate) const QUOTAS: &[Quota] = &[
         name: "Subnets per VPC",
         builtin: 200.0,
         count: Count::SubnetsPerVpc,
+        global: false,
+    },
+    Quota {
+        service: "vpc",
+        code: "L-589F43AA",
+        name: "Route tables per VPC",
+        builtin: 200.0,
+        count: Count::RouteTablesPerVpc,
+        global: false,
+    },
+    Quota {
+        service: "vpc",
+        code: "L-93826ACB",
+        name: "Routes per route table",
+        builtin: 500.0,
+        count: Count::RoutesPerTable,
+        global: false,
+    },
+    Quota {
+        service: "vpc",
+        code: "L-B4A6D682",
+        name: "Network ACLs per VPC",
+        builtin: 200.0,
+        count: Count::NetworkAclsPerVpc,
+        global: false,
+    },
+    Quota {
+        service: "vpc",
+        code: "L-DF5E4CA3",
+        name: "Network interfaces per Region",
+        builtin: 5000.0,
+        count: Count::NetworkInterfaces,
+        global: false,
+    },
+    Quota {
+        service: "vpc",
+        code: "L-2AFB9258",
+        name: "Security groups per network interface",
+        builtin: 5.0,
+        count: Count::SecurityGroupsPerInterface,
+        global: false,
+    },
+    Quota {
+        service: "vpc",
+        code: "L-FE5A380F",
+        name: "NAT gateways per Availability Zone",
+        builtin: 5.0,
+        count: Count::NatGatewaysPerAz,
         global: false,
     },
     Quota {

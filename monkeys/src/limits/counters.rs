@@ -8,6 +8,28 @@ use std::sync::Arc;
 /// A count, or why it is unknown.
 pub(crate) type Counted<T> = Result<T, String>;
 
+/// Every item of every page of a paginated call, or the call's error as one line.
+macro_rules! pages {
+    ($op:literal, $ep:expr, $paginator:expr, |$page:ident| $items:expr) => {{
+        let mut pages = $paginator;
+        let mut out = Vec::new();
+        let mut err = None;
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok($page) => out.extend($items),
+                Err(e) => {
+                    err = Some(classify($op, $ep, e).message);
+                    break;
+                }
+            }
+        }
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }};
+}
+
 #[derive(Default)]
 pub(crate) struct RegionCounts {
     pub vpcs: Option<Counted<usize>>,
@@ -16,6 +38,23 @@ pub(crate) struct RegionCounts {
     pub sgs: Option<Counted<usize>>,
     pub rules_per_sg: Option<Counted<Vec<(String, usize)>>>,
     pub subnets_per_vpc: Option<Counted<Vec<(String, usize)>>>,
+    pub route_tables_per_vpc: Option<Counted<Vec<(String, usize)>>>,
+    pub routes_per_table: Option<Counted<Vec<(String, usize)>>>,
+    pub nacls_per_vpc: Option<Counted<Vec<(String, usize)>>>,
+    pub enis: Option<Counted<usize>>,
+    pub sgs_per_eni: Option<Counted<Vec<(String, usize)>>>,
+    pub nat_per_az: Option<Counted<Vec<(String, usize)>>>,
+}
+
+/// Count items per key, every key of `keys` present (at 0 if it has none).
+fn per<'a>(keys: &[String], items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
+    let mut m: HashMap<String, usize> = keys.iter().map(|k| (k.clone(), 0)).collect();
+    for k in items {
+        *m.entry(k.to_string()).or_default() += 1;
+    }
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort();
+    v
 }
 
 pub(crate) async fn region(
@@ -28,57 +67,96 @@ pub(crate) async fn region(
     let ep = aws.endpoint_for("ec2");
     let mut out = RegionCounts::default();
 
-    let mut vpcs = Vec::new();
-    let mut pages = ec2.describe_vpcs().into_paginator().send();
-    let mut vpc_err = None;
-    while let Some(p) = pages.next().await {
-        match p {
-            Ok(p) => vpcs.extend(p.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string))),
-            Err(e) => {
-                vpc_err = Some(classify("ec2:DescribeVpcs", ep, e).message);
-                break;
-            }
+    let vpcs: Counted<Vec<String>> = pages!("ec2:DescribeVpcs", ep, ec2.describe_vpcs().into_paginator().send(), |p| {
+        p.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect::<Vec<_>>()
+    });
+    out.vpcs = Some(vpcs.as_ref().map(Vec::len).map_err(Clone::clone));
+    let vpc_ids = vpcs.clone().unwrap_or_default();
+    let with_vpcs = |r: Counted<Vec<(String, usize)>>| match &vpcs {
+        Err(e) => Err(e.clone()),
+        Ok(_) => r,
+    };
+
+    // (subnet, vpc, availability zone)
+    let subnets: Counted<Vec<(String, String, String)>> =
+        pages!("ec2:DescribeSubnets", ep, ec2.describe_subnets().into_paginator().send(), |p| {
+            p.subnets()
+                .iter()
+                .map(|s| {
+                    (
+                        s.subnet_id().unwrap_or_default().to_string(),
+                        s.vpc_id().unwrap_or_default().to_string(),
+                        s.availability_zone().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+    out.subnets_per_vpc =
+        Some(with_vpcs(subnets.as_ref().map(|s| per(&vpc_ids, s.iter().map(|x| x.1.as_str()))).map_err(Clone::clone)));
+
+    let tables: Counted<Vec<(String, String, usize)>> =
+        pages!("ec2:DescribeRouteTables", ep, ec2.describe_route_tables().into_paginator().send(), |p| {
+            p.route_tables()
+                .iter()
+                .map(|r| {
+                    (
+                        r.route_table_id().unwrap_or_default().to_string(),
+                        r.vpc_id().unwrap_or_default().to_string(),
+                        r.routes().len(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+    out.route_tables_per_vpc =
+        Some(with_vpcs(tables.as_ref().map(|t| per(&vpc_ids, t.iter().map(|x| x.1.as_str()))).map_err(Clone::clone)));
+    out.routes_per_table = Some(tables.map(|t| t.into_iter().map(|(id, _, n)| (id, n)).collect()));
+
+    let nacls: Counted<Vec<String>> =
+        pages!("ec2:DescribeNetworkAcls", ep, ec2.describe_network_acls().into_paginator().send(), |p| {
+            p.network_acls().iter().map(|a| a.vpc_id().unwrap_or_default().to_string()).collect::<Vec<_>>()
+        });
+    out.nacls_per_vpc = Some(with_vpcs(nacls.map(|n| per(&vpc_ids, n.iter().map(String::as_str)))));
+
+    let enis: Counted<Vec<(String, usize)>> =
+        pages!("ec2:DescribeNetworkInterfaces", ep, ec2.describe_network_interfaces().into_paginator().send(), |p| {
+            p.network_interfaces()
+                .iter()
+                .map(|n| (n.network_interface_id().unwrap_or_default().to_string(), n.groups().len()))
+                .collect::<Vec<_>>()
+        });
+    out.enis = Some(enis.as_ref().map(Vec::len).map_err(Clone::clone));
+    out.sgs_per_eni = Some(enis);
+
+    let nats: Counted<Vec<String>> =
+        pages!("ec2:DescribeNatGateways", ep, ec2.describe_nat_gateways().into_paginator().send(), |p| {
+            p.nat_gateways()
+                .iter()
+                .filter(|n| {
+                    matches!(
+                        n.state(),
+                        Some(aws_sdk_ec2::types::NatGatewayState::Available)
+                            | Some(aws_sdk_ec2::types::NatGatewayState::Pending)
+                    )
+                })
+                .map(|n| n.subnet_id().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        });
+    out.nat_per_az = Some(match (&subnets, &nats) {
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+        (Ok(s), Ok(n)) => {
+            let az_of: HashMap<&str, &str> = s.iter().map(|(id, _, az)| (id.as_str(), az.as_str())).collect();
+            let mut azs: Vec<String> = s.iter().map(|x| x.2.clone()).collect();
+            azs.sort();
+            azs.dedup();
+            Ok(per(&azs, n.iter().filter_map(|subnet| az_of.get(subnet.as_str()).copied())))
         }
-    }
-    out.vpcs = Some(match &vpc_err {
-        Some(e) => Err(e.clone()),
-        None => Ok(vpcs.len()),
     });
 
-    let mut subnets: HashMap<String, usize> = vpcs.iter().map(|v| (v.clone(), 0)).collect();
-    let mut pages = ec2.describe_subnets().into_paginator().send();
-    let mut subnet_err = vpc_err.clone();
-    while let Some(p) = pages.next().await {
-        match p {
-            Ok(p) => {
-                for s in p.subnets() {
-                    *subnets.entry(s.vpc_id().unwrap_or_default().to_string()).or_default() += 1;
-                }
-            }
-            Err(e) => {
-                subnet_err = Some(classify("ec2:DescribeSubnets", ep, e).message);
-                break;
-            }
-        }
-    }
-    out.subnets_per_vpc = Some(match subnet_err {
-        Some(e) => Err(e),
-        None => Ok(subnets.into_iter().collect()),
-    });
-
-    let mut n = 0;
-    let mut pages = ec2.describe_internet_gateways().into_paginator().send();
-    let mut err = None;
-    while let Some(p) = pages.next().await {
-        match p {
-            Ok(p) => n += p.internet_gateways().len(),
-            Err(e) => {
-                err = Some(classify("ec2:DescribeInternetGateways", ep, e).message);
-                break;
-            }
-        }
-    }
-    out.igws = Some(err.map_or(Ok(n), Err));
+    let igws: Counted<Vec<()>> =
+        pages!("ec2:DescribeInternetGateways", ep, ec2.describe_internet_gateways().into_paginator().send(), |p| {
+            p.internet_gateways().iter().map(|_| ()).collect::<Vec<_>>()
+        });
+    out.igws = Some(igws.map(|v| v.len()));
 
     out.eips = Some(
         ec2.describe_addresses()
@@ -88,44 +166,30 @@ pub(crate) async fn region(
             .map_err(|e| classify("ec2:DescribeAddresses", ep, e).message),
     );
 
-    let mut groups = Vec::new();
-    let mut pages = ec2.describe_security_groups().max_results(1000).into_paginator().send();
-    let mut err = None;
-    while let Some(p) = pages.next().await {
-        match p {
-            Ok(p) => {
-                for g in p.security_groups() {
-                    let count = |perms: &[aws_sdk_ec2::types::IpPermission]| -> usize {
-                        perms
-                            .iter()
-                            .map(|p| {
-                                p.ip_ranges().len()
-                                    + p.ipv6_ranges().len()
-                                    + p.prefix_list_ids().len()
-                                    + p.user_id_group_pairs().len()
-                            })
-                            .sum()
-                    };
+    let count = |perms: &[aws_sdk_ec2::types::IpPermission]| -> usize {
+        perms
+            .iter()
+            .map(|p| {
+                p.ip_ranges().len() + p.ipv6_ranges().len() + p.prefix_list_ids().len() + p.user_id_group_pairs().len()
+            })
+            .sum()
+    };
+    let groups: Counted<Vec<(String, usize)>> = pages!(
+        "ec2:DescribeSecurityGroups",
+        ep,
+        ec2.describe_security_groups().max_results(1000).into_paginator().send(),
+        |p| {
+            p.security_groups()
+                .iter()
+                .map(|g| {
                     let rules = count(g.ip_permissions()).max(count(g.ip_permissions_egress()));
-                    groups.push((g.group_id().unwrap_or_default().to_string(), rules));
-                }
-            }
-            Err(e) => {
-                err = Some(classify("ec2:DescribeSecurityGroups", ep, e).message);
-                break;
-            }
+                    (g.group_id().unwrap_or_default().to_string(), rules)
+                })
+                .collect::<Vec<_>>()
         }
-    }
-    match err {
-        Some(e) => {
-            out.sgs = Some(Err(e.clone()));
-            out.rules_per_sg = Some(Err(e));
-        }
-        None => {
-            out.sgs = Some(Ok(groups.len()));
-            out.rules_per_sg = Some(Ok(groups));
-        }
-    }
+    );
+    out.sgs = Some(groups.as_ref().map(Vec::len).map_err(Clone::clone));
+    out.rules_per_sg = Some(groups);
     out
 }
 
@@ -147,19 +211,11 @@ pub(crate) async fn account(aws: &AwsContext, t: &AccountTarget, calls: &Arc<Cal
         })
         .map_err(|e| classify("iam:GetAccountSummary", aws.endpoint_for("iam"), e).message);
     let s3 = aws.s3(t, &home(t), calls);
-    let mut n = 0;
-    let mut err = None;
-    let mut pages = s3.list_buckets().into_paginator().send();
-    while let Some(p) = pages.next().await {
-        match p {
-            Ok(p) => n += p.buckets().len(),
-            Err(e) => {
-                err = Some(classify("s3:ListBuckets", aws.endpoint_for("s3"), e).message);
-                break;
-            }
-        }
-    }
-    AccountCounts { iam_summary, buckets: err.map_or(Ok(n), Err) }
+    let buckets: Counted<Vec<()>> =
+        pages!("s3:ListBuckets", aws.endpoint_for("s3"), s3.list_buckets().into_paginator().send(), |p| {
+            p.buckets().iter().map(|_| ()).collect::<Vec<_>>()
+        });
+    AccountCounts { iam_summary, buckets: buckets.map(|b| b.len()) }
 }
 
 pub(crate) fn home(t: &AccountTarget) -> String {

@@ -51,6 +51,11 @@ fn usages<T: Clone>(
     }
 }
 
+/// One usage per resource.
+fn per_resource(c: &Option<Counted<Vec<(String, usize)>>>) -> Vec<(Option<String>, Usage)> {
+    usages(c, |v| v.iter().map(|(r, n)| (Some(r.clone()), *n as f64)).collect())
+}
+
 #[async_trait]
 impl Monkey for LimitsMonkey {
     fn name(&self) -> &'static str {
@@ -124,13 +129,16 @@ impl Monkey for LimitsMonkey {
                     Count::InternetGateways => usages(&c.igws, |n| vec![(None, *n as f64)]),
                     Count::ElasticIps => usages(&c.eips, |n| vec![(None, *n as f64)]),
                     Count::SecurityGroups => usages(&c.sgs, |n| vec![(None, *n as f64)]),
-                    Count::RulesPerSecurityGroup => {
-                        usages(&c.rules_per_sg, |v| v.iter().map(|(sg, n)| (Some(sg.clone()), *n as f64)).collect())
-                    }
-                    Count::SubnetsPerVpc => usages(&c.subnets_per_vpc, |v| {
-                        v.iter().map(|(vpc, n)| (Some(vpc.clone()), *n as f64)).collect()
-                    }),
-                    _ => vec![],
+                    Count::RulesPerSecurityGroup => per_resource(&c.rules_per_sg),
+                    Count::SubnetsPerVpc => per_resource(&c.subnets_per_vpc),
+                    Count::RouteTablesPerVpc => per_resource(&c.route_tables_per_vpc),
+                    Count::RoutesPerTable => per_resource(&c.routes_per_table),
+                    Count::NetworkAclsPerVpc => per_resource(&c.nacls_per_vpc),
+                    Count::NetworkInterfaces => usages(&c.enis, |n| vec![(None, *n as f64)]),
+                    Count::SecurityGroupsPerInterface => per_resource(&c.sgs_per_eni),
+                    Count::NatGatewaysPerAz => per_resource(&c.nat_per_az),
+                    // counted once per account, below
+                    Count::IamSummary(..) | Count::Buckets => vec![],
                 };
                 evaluate(q, &t.id, region, found, sq, None);
             }
@@ -146,7 +154,19 @@ impl Monkey for LimitsMonkey {
                         c.iam_summary.as_ref().ok().and_then(|m| m.get(quota)).map(|v| *v as f64),
                     ),
                     Count::Buckets => (usages(&Some(c.buckets.clone()), |n| vec![(None, *n as f64)]), None),
-                    _ => (vec![], None),
+                    // regional, counted above
+                    Count::Vpcs
+                    | Count::InternetGateways
+                    | Count::ElasticIps
+                    | Count::SecurityGroups
+                    | Count::RulesPerSecurityGroup
+                    | Count::SubnetsPerVpc
+                    | Count::RouteTablesPerVpc
+                    | Count::RoutesPerTable
+                    | Count::NetworkAclsPerVpc
+                    | Count::NetworkInterfaces
+                    | Count::SecurityGroupsPerInterface
+                    | Count::NatGatewaysPerAz => (vec![], None),
                 };
                 let region = if q.global { "global" } else { home.as_str() };
                 evaluate(q, &t.id, region, found, sq, api);
