@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 pub const DAY: Duration = Duration::days(1);
 
@@ -125,109 +125,105 @@ pub fn common_port(ips: &[IpAddr]) -> u16 {
     panic!("no common free port");
 }
 
-async fn listen(addr: SocketAddr) -> TcpListener {
-    TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+/// Bind `addr` and run `handle` on every connection, each in its own task,
+/// until the runtime ends.
+async fn each_connection<F, Fut>(addr: SocketAddr, handle: F)
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let l = TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            tokio::spawn(handle(tcp));
+        }
+    });
 }
 
-/// Serve `chain` (leaf first) with `key` on `addr` until the runtime ends.
+/// Serve `chain` (leaf first) with `key` on `addr`.
 pub async fn serve(addr: SocketAddr, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(server_config(chain, key));
-    let l = listen(addr).await;
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(tcp).await {
-                    let _ = tls.shutdown().await;
-                }
-            });
+    each_connection(addr, move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            if let Ok(mut tls) = acceptor.accept(tcp).await {
+                let _ = tls.shutdown().await;
+            }
         }
-    });
+    })
+    .await;
 }
 
-/// Accepts and never says a word.
+/// Accepts and never says a word (holds the connection open).
 pub async fn silent(addr: SocketAddr) {
-    let l = listen(addr).await;
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((tcp, _)) = l.accept().await {
-            held.push(tcp);
-        }
-    });
+    each_connection(addr, |tcp| async move {
+        let _held = tcp;
+        std::future::pending::<()>().await;
+    })
+    .await;
 }
 
 /// Answers the ClientHello with noise.
 pub async fn garbage(addr: SocketAddr) {
-    let l = listen(addr).await;
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let _ = tcp.read(&mut buf).await;
-                let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all").await;
-            });
-        }
-    });
+    each_connection(addr, |mut tcp| async move {
+        let mut buf = [0u8; 1024];
+        let _ = tcp.read(&mut buf).await;
+        let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nthis is not TLS at all").await;
+    })
+    .await;
 }
 
 /// Answers the ClientHello with a 10 MB "certificate chain" (TLS handshake records).
 pub async fn huge_chain(addr: SocketAddr) {
-    let l = listen(addr).await;
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let _ = tcp.read(&mut buf).await;
-                let total: usize = 10 * 1024 * 1024;
-                // handshake message header: Certificate (11), 24-bit length
-                let mut first = vec![0x0b, (total >> 16) as u8, (total >> 8) as u8, total as u8];
-                first.resize(16_384, 0x30);
-                let mut sent = 0;
-                let mut chunk = first;
-                while sent < total {
-                    let mut rec = vec![0x16, 0x03, 0x03, (chunk.len() >> 8) as u8, chunk.len() as u8];
-                    rec.extend_from_slice(&chunk);
-                    if tcp.write_all(&rec).await.is_err() {
-                        return;
-                    }
-                    sent += chunk.len();
-                    chunk = vec![0x30; 16_384];
-                }
-            });
+    each_connection(addr, |mut tcp| async move {
+        let mut buf = [0u8; 2048];
+        let _ = tcp.read(&mut buf).await;
+        let total: usize = 10 * 1024 * 1024;
+        // handshake message header: Certificate (11), 24-bit length
+        let mut chunk = vec![0x0b, (total >> 16) as u8, (total >> 8) as u8, total as u8];
+        chunk.resize(16_384, 0x30);
+        let mut sent = 0;
+        while sent < total {
+            let mut rec = vec![0x16, 0x03, 0x03, (chunk.len() >> 8) as u8, chunk.len() as u8];
+            rec.extend_from_slice(&chunk);
+            if tcp.write_all(&rec).await.is_err() {
+                return;
+            }
+            sent += chunk.len();
+            chunk = vec![0x30; 16_384];
         }
-    });
+    })
+    .await;
 }
 
 /// An SMTP server that offers STARTTLS and then serves `chain`.
 pub async fn smtp_starttls(addr: SocketAddr, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(server_config(chain, key));
-    let l = listen(addr).await;
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let mut r = BufReader::new(tcp);
-                let _ = r.get_mut().write_all(b"220 mail.test ESMTP troop-test\r\n").await;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let cmd = line.trim().to_ascii_uppercase();
-                    if cmd.starts_with("EHLO") {
-                        let _ = r.get_mut().write_all(b"250-mail.test\r\n250-SIZE 1000000\r\n250 STARTTLS\r\n").await;
-                    } else if cmd == "STARTTLS" {
-                        let _ = r.get_mut().write_all(b"220 2.0.0 Ready to start TLS\r\n").await;
-                        if let Ok(mut tls) = acceptor.accept(r.into_inner()).await {
-                            let _ = tls.shutdown().await;
-                        }
-                        return;
-                    } else {
-                        let _ = r.get_mut().write_all(b"502 5.5.2 no\r\n").await;
-                    }
+    each_connection(addr, move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            let mut r = BufReader::new(tcp);
+            let _ = r.get_mut().write_all(b"220 mail.test ESMTP troop-test\r\n").await;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
                 }
-            });
+                let cmd = line.trim().to_ascii_uppercase();
+                if cmd.starts_with("EHLO") {
+                    let _ = r.get_mut().write_all(b"250-mail.test\r\n250-SIZE 1000000\r\n250 STARTTLS\r\n").await;
+                } else if cmd == "STARTTLS" {
+                    let _ = r.get_mut().write_all(b"220 2.0.0 Ready to start TLS\r\n").await;
+                    if let Ok(mut tls) = acceptor.accept(r.into_inner()).await {
+                        let _ = tls.shutdown().await;
+                    }
+                    return;
+                } else {
+                    let _ = r.get_mut().write_all(b"502 5.5.2 no\r\n").await;
+                }
+            }
         }
-    });
+    })
+    .await;
 }
