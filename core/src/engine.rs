@@ -145,7 +145,7 @@ impl Engine {
         };
         let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now() };
         summary.duration = t0.elapsed();
-        let report: Report = match outcome {
+        let mut report: Report = match outcome {
             Err(_) => {
                 summary.status = PassStatus::TimedOut(timeout);
                 let msg = format!("timed out after {}s", timeout.as_secs());
@@ -165,7 +165,6 @@ impl Engine {
             }
             Ok(Ok(report)) => report,
         };
-        let mut report = report;
         let gauges = std::mem::take(&mut report.gauges);
         summary.counters = report.counters.clone();
         let store = self.store.clone();

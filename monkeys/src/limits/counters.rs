@@ -222,50 +222,56 @@ pub(crate) fn home(t: &AccountTarget) -> String {
     t.sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
 }
 
+/// Values per quota code from every page of a Service Quotas listing; pages
+/// read before a failure are kept, and the failure is logged (limits then
+/// come from the next source down).
+macro_rules! quota_values {
+    ($op:literal, $ep:expr, $service:expr, $region:expr, $paginator:expr) => {{
+        let mut out = HashMap::new();
+        let mut pages = $paginator;
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => {
+                    for q in p.quotas() {
+                        if let (Some(c), Some(v)) = (q.quota_code(), q.value()) {
+                            out.insert(c.to_string(), v);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let why = classify($op, $ep, e).message;
+                    tracing::info!(service = $service, region = $region, error = %why, "Service Quotas not read");
+                    break;
+                }
+            }
+        }
+        out
+    }};
+}
+
 /// Applied and default values per quota code for one service in one region.
-/// A failure leaves the map empty (the built-in table still answers) and is
-/// returned so it can be shown.
 pub(crate) async fn service_quotas(
     aws: &AwsContext,
     t: &AccountTarget,
     region: &str,
     service: &str,
     calls: &Arc<CallCounter>,
-) -> (HashMap<String, f64>, HashMap<String, f64>, Option<String>) {
+) -> (HashMap<String, f64>, HashMap<String, f64>) {
     let sq = aws.servicequotas(t, region, calls);
     let ep = aws.endpoint_for("servicequotas");
-    let (mut applied, mut defaults, mut problem) = (HashMap::new(), HashMap::new(), None);
-    let mut pages = sq.list_service_quotas().service_code(service).into_paginator().send();
-    while let Some(p) = pages.next().await {
-        match p {
-            Ok(p) => {
-                for q in p.quotas() {
-                    if let (Some(c), Some(v)) = (q.quota_code(), q.value()) {
-                        applied.insert(c.to_string(), v);
-                    }
-                }
-            }
-            Err(e) => {
-                problem = Some(classify("servicequotas:ListServiceQuotas", ep, e).message);
-                break;
-            }
-        }
-    }
-    let mut pages = sq.list_aws_default_service_quotas().service_code(service).into_paginator().send();
-    while let Some(p) = pages.next().await {
-        match p {
-            Ok(p) => {
-                for q in p.quotas() {
-                    if let (Some(c), Some(v)) = (q.quota_code(), q.value()) {
-                        defaults.insert(c.to_string(), v);
-                    }
-                }
-            }
-            Err(e) => {
-                problem.get_or_insert(classify("servicequotas:ListAWSDefaultServiceQuotas", ep, e).message);
-                break;
-            }
-        }
-    }
-    (applied, defaults, problem)
+    let applied = quota_values!(
+        "servicequotas:ListServiceQuotas",
+        ep,
+        service,
+        region,
+        sq.list_service_quotas().service_code(service).into_paginator().send()
+    );
+    let defaults = quota_values!(
+        "servicequotas:ListAWSDefaultServiceQuotas",
+        ep,
+        service,
+        region,
+        sq.list_aws_default_service_quotas().service_code(service).into_paginator().send()
+    );
+    (applied, defaults)
 }

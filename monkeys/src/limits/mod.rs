@@ -98,7 +98,7 @@ impl Monkey for LimitsMonkey {
                             account: &str,
                             region: &str,
                             found: Vec<(Option<String>, Usage)>,
-                            sq: &HashMap<&str, (HashMap<String, f64>, HashMap<String, f64>, Option<String>)>,
+                            sq: &HashMap<&str, (HashMap<String, f64>, HashMap<String, f64>)>,
                             api: Option<f64>| {
             let id = format!("{}/{}", q.service, q.code);
             let (applied, defaults) =

@@ -4,7 +4,7 @@
 //! ListAccessKeys and one ListMFADevices per user, at bounded concurrency.
 
 use crate::aws::{AwsError, classify};
-use aws_sdk_iam::types::{AttachedPolicy, EntityType, PolicyDetail, Tag};
+use aws_sdk_iam::types::{AttachedPermissionsBoundary, AttachedPolicy, EntityType, PolicyDetail, Tag};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use troop_core::security::iam::{AccessKey, Group, ManagedPolicy, Role, User};
@@ -46,6 +46,10 @@ fn attached(list: &[AttachedPolicy]) -> Vec<String> {
     v
 }
 
+fn boundary(b: Option<&AttachedPermissionsBoundary>) -> Option<String> {
+    b.and_then(|b| b.permissions_boundary_arn()).map(str::to_string)
+}
+
 fn tags(list: &[Tag]) -> BTreeMap<String, String> {
     list.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
 }
@@ -74,10 +78,7 @@ pub(crate) async fn iam(
                 trust_policy: doc(r.assume_role_policy_document()),
                 inline_policies: inline(r.role_policy_list()),
                 attached_policies: attached(r.attached_managed_policies()),
-                permissions_boundary: r
-                    .permissions_boundary()
-                    .and_then(|b| b.permissions_boundary_arn())
-                    .map(str::to_string),
+                permissions_boundary: boundary(r.permissions_boundary()),
                 tags: tags(r.tags()),
             });
         }
@@ -91,10 +92,7 @@ pub(crate) async fn iam(
                 inline_policies: inline(u.user_policy_list()),
                 attached_policies: attached(u.attached_managed_policies()),
                 groups,
-                permissions_boundary: u
-                    .permissions_boundary()
-                    .and_then(|b| b.permissions_boundary_arn())
-                    .map(str::to_string),
+                permissions_boundary: boundary(u.permissions_boundary()),
                 tags: tags(u.tags()),
                 access_keys: vec![],
                 mfa_devices: vec![],
