@@ -46,6 +46,9 @@ pub struct Aws {
     /// Per-service endpoint overrides (`cloudtrail`, `servicequotas`, ...),
     /// taking precedence over `endpoint_url` for that service.
     pub endpoints: BTreeMap<String, String>,
+    /// Requests per second per service, per account and region
+    /// (`[aws.request_rate] ec2 = 20`); services not named keep troop's default.
+    pub request_rate: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +211,7 @@ impl Default for Config {
                 max_attempts: 4,
                 max_backoff: Duration::from_secs(20),
                 endpoints: BTreeMap::new(),
+                request_rate: BTreeMap::new(),
             },
             monkeys: Monkeys {
                 security: Security { common: common(true, 15 * 60) },
@@ -348,6 +352,10 @@ fn http_url(sink: &mut Sink, key: &str, s: &Sp<String>) -> bool {
     }
 }
 
+fn is_service_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
     if let Some(regions) = t.strings(sink, "regions") {
         a.regions.clear();
@@ -389,9 +397,7 @@ fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
     }
     if let Some(eps) = t.string_map(sink, "endpoints") {
         for (service, url) in eps {
-            let valid_name = !service.v.is_empty()
-                && service.v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !valid_name {
+            if !is_service_name(&service.v) {
                 sink.error(
                     codes::INVALID_VALUE,
                     service.span,
@@ -401,6 +407,23 @@ fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
                 a.endpoints.insert(service.v, url.v);
             }
         }
+    }
+    if let Some(mut rates) = t.table(sink, "request_rate") {
+        for service in rates.keys() {
+            let Some(n) = rates.number_dyn(sink, &service) else { continue };
+            if !is_service_name(&service) {
+                sink.error(codes::INVALID_VALUE, n.span, format!("\"{service}\" is not a service name (like \"ec2\")"));
+            } else if n.v > 0.0 && n.v <= 10_000.0 {
+                a.request_rate.insert(service, n.v);
+            } else {
+                sink.error(
+                    codes::INVALID_VALUE,
+                    n.span,
+                    format!("`request_rate.{service}` must be between 0 and 10000 requests per second"),
+                );
+            }
+        }
+        rates.finish_all_known();
     }
     if let Some(ids) = t.strings(sink, "known_accounts") {
         for id in ids {
@@ -899,6 +922,10 @@ mod tests {
                 "[[alerts.sinks]]\nname = \"h\"\ntype = \"webhook\"\nurl = { vault = \"x\" }\n",
                 vec![(4, 7, codes::INVALID_VALUE), (4, 9, codes::UNKNOWN_KEY)],
             ),
+            (
+                "[aws.request_rate]\nec2 = 0\nEC2 = 5\niam = \"fast\"\n",
+                vec![(2, 7, codes::INVALID_VALUE), (3, 7, codes::INVALID_VALUE), (4, 7, codes::WRONG_TYPE)],
+            ),
             ("[agent\n", vec![(1, 7, codes::SYNTAX)]),
         ];
         for (src, want) in cases {
@@ -933,6 +960,7 @@ regions = ["eu-west-1", "us-east-1", "eu-west-1"]
 endpoint_url = "http://127.0.0.1:5000"
 known_accounts = ["999999999999"]
 endpoints = { cloudtrail = "http://127.0.0.1:5001" }
+request_rate = { ec2 = 5, cloudtrail = 0.5 }
 [[aws.accounts]]
 id = "123456789012"
 name = "prod"
@@ -962,6 +990,8 @@ routing_key = { file = "/run/secrets/pd" }
         assert_eq!(c.agent.store, "sqlite:///var/lib/troop/troop.db");
         assert_eq!(c.aws.regions, vec!["eu-west-1", "us-east-1"]);
         assert_eq!(c.aws.endpoints["cloudtrail"], "http://127.0.0.1:5001");
+        assert_eq!(c.aws.request_rate["ec2"], 5.0);
+        assert_eq!(c.aws.request_rate["cloudtrail"], 0.5);
         assert_eq!(c.aws.accounts[0].labels["team"], "core");
         assert_eq!(c.monkeys.security.common.interval, Duration::from_secs(300));
         assert_eq!(c.monkeys.security.common.jitter, 0.0);

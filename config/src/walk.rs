@@ -115,11 +115,11 @@ impl<'a, 'i> Tbl<'a, 'i> {
     /// A number; integers are accepted where a float is expected.
     pub fn number(&mut self, sink: &mut Sink, key: &'static str) -> Option<Sp<f64>> {
         let v = self.raw(key)?;
-        let n = match v.get_ref() {
-            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
-            other => int_value(other).map(|i| i as f64),
-        };
-        match n {
+        self.number_of(sink, key, v)
+    }
+
+    fn number_of(&self, sink: &mut Sink, key: &str, v: &Spanned<DeValue>) -> Option<Sp<f64>> {
+        match number_value(v.get_ref()) {
             Some(n) => Some(Sp { v: n, span: v.span() }),
             None => {
                 self.wrong(sink, key, v, "a number");
@@ -236,6 +236,12 @@ impl<'a, 'i> Tbl<'a, 'i> {
         }
     }
 
+    /// A number under a key only known at run time.
+    pub fn number_dyn(&mut self, sink: &mut Sink, key: &str) -> Option<Sp<f64>> {
+        let v = self.map.get(key)?;
+        self.number_of(sink, key, v)
+    }
+
     /// A free-form table: every key is allowed.
     pub fn finish_all_known(self) {}
 
@@ -258,5 +264,13 @@ impl<'a, 'i> Tbl<'a, 'i> {
                 ),
             );
         }
+    }
+}
+
+/// A float, or an integer read as one.
+fn number_value(v: &DeValue) -> Option<f64> {
+    match v {
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+        other => int_value(other).map(|i| i as f64),
     }
 }

@@ -7,6 +7,7 @@
 //! Invariant: nothing here talks to AWS or the network. Everything that needs IO
 //! comes in through a trait object.
 
+pub mod budget;
 pub mod canonical;
 pub mod certs;
 pub mod clock;

@@ -135,6 +135,30 @@ pub fn evaluate(key: QuotaKey, usage: Usage, limit: &LimitCandidates, thresholds
     Evaluation { key, usage, limit, ratio, severity }
 }
 
+/// The On-Demand vCPU quota (EC2 quota code) an instance type counts against,
+/// from its family prefix: the letters before the first digit
+/// (`m7i-flex.large` → `m`, `u-6tb1.metal` → `u-`, `inf2.xlarge` → `inf`).
+/// `None` for a family troop does not know: the caller must say so, not
+/// guess a class.
+pub fn on_demand_class(instance_type: &str) -> Option<&'static str> {
+    let family: String = instance_type.chars().take_while(|c| !c.is_ascii_digit() && *c != '.').collect();
+    Some(match family.as_str() {
+        // Standard (A, C, D, H, I, M, R, T, Z); im4gn / is4gen are I-family.
+        "a" | "c" | "d" | "h" | "i" | "im" | "is" | "m" | "r" | "t" | "z" => "L-1216C47A",
+        "g" | "gr" | "vt" => "L-DB2E81BA",
+        "p" => "L-417A185B",
+        "f" => "L-74FC7D96",
+        "x" => "L-7295265B",
+        "inf" => "L-1945791B",
+        "dl" => "L-6E869C2A",
+        "trn" => "L-2C3B7624",
+        "hpc" => "L-F7808C92",
+        // High Memory: u-6tb1.metal and u7i-12tb.224xlarge
+        "u-" | "u" => "L-43DA4232",
+        _ => return None,
+    })
+}
+
 fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.1}") }
 }
@@ -255,5 +279,37 @@ mod tests {
         assert!(finding(&unknown).is_none());
         assert_eq!(unknown.to_json()["usage"], serde_json::Value::Null);
         assert_eq!(unknown.to_json()["unknown_reason"], "AccessDenied");
+    }
+
+    #[test]
+    fn on_demand_class_table() {
+        let cases = [
+            ("t3.micro", Some("L-1216C47A")),
+            ("m7i-flex.large", Some("L-1216C47A")),
+            ("c7gn.16xlarge", Some("L-1216C47A")),
+            ("im4gn.large", Some("L-1216C47A")),
+            ("is4gen.medium", Some("L-1216C47A")),
+            ("z1d.large", Some("L-1216C47A")),
+            ("a1.medium", Some("L-1216C47A")),
+            ("g4dn.xlarge", Some("L-DB2E81BA")),
+            ("gr6.4xlarge", Some("L-DB2E81BA")),
+            ("vt1.3xlarge", Some("L-DB2E81BA")),
+            ("p4d.24xlarge", Some("L-417A185B")),
+            ("p6-b200.48xlarge", Some("L-417A185B")),
+            ("f1.2xlarge", Some("L-74FC7D96")),
+            ("x2idn.16xlarge", Some("L-7295265B")),
+            ("inf2.xlarge", Some("L-1945791B")),
+            ("dl1.24xlarge", Some("L-6E869C2A")),
+            ("trn1.2xlarge", Some("L-2C3B7624")),
+            ("hpc7g.4xlarge", Some("L-F7808C92")),
+            ("u-6tb1.metal", Some("L-43DA4232")),
+            ("u7i-12tb.224xlarge", Some("L-43DA4232")),
+            ("mac1.metal", None),
+            ("", None),
+            ("zz9.large", None),
+        ];
+        for (t, want) in cases {
+            assert_eq!(on_demand_class(t), want, "{t}");
+        }
     }
 }

@@ -85,13 +85,14 @@ async fn usage_limits_and_severities_at_known_levels() {
     let eips = quota(&rows, "L-0263D0A3", None);
     assert_eq!(
         (eips["usage"].as_f64(), eips["limit"].as_f64(), eips["limit_source"].as_str()),
-        (Some(5.0), Some(5.0), Some("builtin")),
-        "four allocated, one for the NAT gateway"
+        (Some(5.0), Some(5.0), Some("api")),
+        "four allocated, one for the NAT gateway; the limit from DescribeAccountAttributes"
     );
     assert_eq!(quota(&rows, "L-589F43AA", Some(&vpcs[0]))["usage"].as_f64(), Some(2.0), "main + one route table");
     assert_eq!(quota(&rows, "L-B4A6D682", Some(&vpcs[0]))["usage"].as_f64(), Some(1.0), "the default network ACL");
     assert_eq!(quota(&rows, "L-FE5A380F", Some("us-east-1a"))["usage"].as_f64(), Some(1.0));
-    assert_eq!(quota(&rows, "L-2AFB9258", Some(&eni))["usage"].as_f64(), Some(3.0));
+    let per_eni = quota(&rows, "L-2AFB9258", Some(&eni));
+    assert_eq!((per_eni["usage"].as_f64(), per_eni["limit_source"].as_str()), (Some(3.0), Some("default")));
     assert!(quota(&rows, "L-DF5E4CA3", None)["usage"].as_f64().unwrap() >= 1.0);
     assert!(
         rows.iter().any(|r| r["quota_code"] == "L-93826ACB" && r["usage"].as_f64() >= Some(1.0)),
@@ -194,4 +195,230 @@ async fn applied_beats_default_override_beats_both_and_unknown_resolves_nothing(
     assert!(open().contains(&"vpc/L-F678F1CE".to_string()), "an unknown count resolved the finding");
     let t = ws.run(&["limits"]);
     assert!(t.stdout.contains("unknown: access denied"), "{}", t.stdout);
+}
+
+fn usage(rows: &[Value], code: &str, resource: Option<&str>) -> Option<f64> {
+    quota(rows, code, resource)["usage"].as_f64()
+}
+
+#[tokio::test]
+async fn vcpus_storage_load_balancers_and_autoscaling_at_known_levels() {
+    use aws_sdk_ec2::types::{InstanceType, VolumeType};
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, Certificate, LoadBalancerTypeEnum, ProtocolEnum,
+    };
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let image = ec2.describe_images().send().await.unwrap().images()[0].image_id().unwrap().to_string();
+    let run = |t: InstanceType, n: i32| {
+        ec2.run_instances().image_id(&image).instance_type(t).min_count(n).max_count(n).send()
+    };
+    // Standard: 2 x m5.large (2 vCPUs each) = 4 of 5; G: 1 x g4dn.xlarge = 4 vCPUs
+    run(InstanceType::M5Large, 2).await.unwrap();
+    run(InstanceType::G4dnXlarge, 1).await.unwrap();
+    // a stopped m5.xlarge counts against nothing
+    let stopped = run(InstanceType::M5Xlarge, 1).await.unwrap().instances()[0].instance_id().unwrap().to_string();
+    ec2.stop_instances().instance_ids(&stopped).send().await.unwrap();
+    // EBS: 1.5 TiB of gp3, 2 TiB of io2
+    let gp3 = ec2
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .volume_type(VolumeType::Gp3)
+        .size(1024)
+        .send()
+        .await
+        .unwrap();
+    ec2.create_volume().availability_zone("us-east-1a").volume_type(VolumeType::Gp3).size(512).send().await.unwrap();
+    ec2.create_volume()
+        .availability_zone("us-east-1a")
+        .volume_type(VolumeType::Io2)
+        .iops(1000)
+        .size(2048)
+        .send()
+        .await
+        .unwrap();
+
+    // an ALB with an HTTP listener and an HTTPS one carrying 2 certificates besides its default; an NLB with one listener
+    let vpc = ec2.describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_string();
+    let subnets: Vec<String> = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .unwrap()
+        .subnets()
+        .iter()
+        .take(2)
+        .map(|s| s.subnet_id().unwrap().to_string())
+        .collect();
+    let acm = aws_sdk_acm::Client::new(&sdk);
+    let mut certs = Vec::new();
+    for n in ["a", "b", "c"] {
+        let c = acm.request_certificate().domain_name(format!("{n}.shop.example.com")).send().await.unwrap();
+        certs.push(c.certificate_arn.unwrap());
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let lb = |name: &str, kind: LoadBalancerTypeEnum| {
+        elb.create_load_balancer().name(name).set_subnets(Some(subnets.clone())).r#type(kind).send()
+    };
+    let alb = lb("web", LoadBalancerTypeEnum::Application).await.unwrap().load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let nlb = lb("tcp", LoadBalancerTypeEnum::Network).await.unwrap().load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let mut tgs = Vec::new();
+    for (name, proto) in [("web-tg", ProtocolEnum::Http), ("tcp-tg", ProtocolEnum::Tcp)] {
+        let t = elb.create_target_group().name(name).protocol(proto).port(80).vpc_id(&vpc).send().await.unwrap();
+        tgs.push(t.target_groups()[0].target_group_arn().unwrap().to_string());
+    }
+    let forward = |tg: &str| Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg).build();
+    elb.create_listener()
+        .load_balancer_arn(&alb)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(forward(&tgs[0]))
+        .send()
+        .await
+        .unwrap();
+    let https = elb
+        .create_listener()
+        .load_balancer_arn(&alb)
+        .protocol(ProtocolEnum::Https)
+        .port(443)
+        .certificates(Certificate::builder().certificate_arn(&certs[0]).build())
+        .default_actions(forward(&tgs[0]))
+        .send()
+        .await
+        .unwrap();
+    let https = https.listeners()[0].listener_arn().unwrap().to_string();
+    elb.add_listener_certificates()
+        .listener_arn(&https)
+        .certificates(Certificate::builder().certificate_arn(&certs[1]).build())
+        .certificates(Certificate::builder().certificate_arn(&certs[2]).build())
+        .send()
+        .await
+        .unwrap();
+    elb.create_listener()
+        .load_balancer_arn(&nlb)
+        .protocol(ProtocolEnum::Tcp)
+        .port(5432)
+        .default_actions(forward(&tgs[1]))
+        .send()
+        .await
+        .unwrap();
+
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    for lc in ["lc-1", "lc-2"] {
+        asg.create_launch_configuration()
+            .launch_configuration_name(lc)
+            .image_id(&image)
+            .instance_type("t3.micro")
+            .send()
+            .await
+            .unwrap();
+    }
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name("workers")
+        .launch_configuration_name("lc-1")
+        .min_size(0)
+        .max_size(1)
+        .availability_zones("us-east-1a")
+        .send()
+        .await
+        .unwrap();
+
+    let ws = Workspace::new(&format!(
+        "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n[monkeys.limits.overrides.\"ec2/L-DB2E81BA\"]\nlimit = 5\n",
+        moto.endpoint
+    ));
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    let rows = ws.run(&["limits", "--format", "json"]).json().as_array().unwrap().clone();
+    let standard = quota(&rows, "L-1216C47A", None);
+    assert_eq!(
+        (
+            standard["usage"].as_f64(),
+            standard["limit"].as_f64(),
+            standard["limit_source"].as_str(),
+            standard["severity"].as_str()
+        ),
+        (Some(4.0), Some(5.0), Some("builtin"), Some("warning")),
+        "vCPUs from DescribeInstanceTypes, not instance counts; the stopped instance is not counted"
+    );
+    let g = quota(&rows, "L-DB2E81BA", None);
+    assert_eq!(
+        (g["usage"].as_f64(), g["limit"].as_f64(), g["limit_source"].as_str()),
+        (Some(4.0), Some(5.0), Some("override"))
+    );
+    let p = quota(&rows, "L-417A185B", None);
+    assert_eq!(
+        (p["usage"].as_f64(), p["limit"].as_f64()),
+        (Some(0.0), None),
+        "no built-in default for P: unknown limit, not 0"
+    );
+    assert_eq!(p["unknown_reason"], "no limit known");
+    assert_eq!(usage(&rows, "L-7A658B76", None), Some(1.5), "gp3 TiB");
+    assert_eq!(usage(&rows, "L-09BD8365", None), Some(2.0), "io2 TiB");
+    assert_eq!(usage(&rows, "L-FD252861", None), Some(0.0), "io1 TiB");
+    assert_eq!(usage(&rows, "L-53DA6B97", None), Some(1.0), "ALBs");
+    assert_eq!(usage(&rows, "L-69A177A2", None), Some(1.0), "NLBs");
+    assert_eq!(usage(&rows, "L-B22855CB", None), Some(2.0), "target groups");
+    assert_eq!(usage(&rows, "L-B6DF7632", Some("web")), Some(2.0), "listeners of the ALB");
+    assert_eq!(usage(&rows, "L-57A373D6", Some("tcp")), Some(1.0), "listeners of the NLB");
+    assert_eq!(usage(&rows, "L-9365A611", Some("web")), Some(2.0), "certificates besides the default");
+    assert_eq!(usage(&rows, "L-52964454", Some("tcp")), Some(0.0));
+    assert_eq!(usage(&rows, "L-CDE20ADC", None), Some(1.0), "Auto Scaling groups");
+    assert_eq!(usage(&rows, "L-6B80B8FA", None), Some(2.0), "launch configurations");
+    let distinct: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["quota_code"].as_str().unwrap()).collect();
+    assert!(distinct.len() >= 46, "{} quotas: {distinct:?}", distinct.len());
+
+    // snapshots: moto answers OwnerIds=self with its AMI snapshots too, so count the change
+    let before = usage(&rows, "L-309BACF6", None).unwrap();
+    for _ in 0..3 {
+        ec2.create_snapshot().volume_id(gp3.volume_id().unwrap()).send().await.unwrap();
+    }
+    // one more m5.large: 6 of 5 vCPUs
+    run(InstanceType::M5Large, 1).await.unwrap();
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    let rows = ws.run(&["limits", "--format", "json"]).json().as_array().unwrap().clone();
+    assert_eq!(usage(&rows, "L-309BACF6", None), Some(before + 3.0));
+    let standard = quota(&rows, "L-1216C47A", None);
+    assert_eq!((standard["usage"].as_f64(), standard["severity"].as_str()), (Some(6.0), Some("critical")));
+}
+
+/// `[aws.request_rate]` holds a pass to the configured rate. At 2 EC2
+/// requests per second (burst 2), the k-th EC2 request cannot reach the
+/// server before (k - 1) / 2 s after the first: without the budget the
+/// pass's EC2 requests arrive about four times as fast.
+// The proxy runs on this runtime while the test blocks on troop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_budget_paces_a_pass() {
+    use crate::support::proxy::FaultProxy;
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let ws = Workspace::new(&format!(
+        "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[aws.request_rate]\nec2 = 2\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n",
+        proxy.endpoint
+    ));
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    // EC2's query API names its version in every request
+    let ec2: Vec<std::time::Instant> = proxy
+        .arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, req)| req.contains("Version=2016-11-15"))
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(ec2.len() >= 12, "{} EC2 requests", ec2.len());
+    for (k, t) in ec2.iter().enumerate() {
+        let floor = (k as f64 - 1.0) / 2.0 - 0.05;
+        let at = t.duration_since(ec2[0]).as_secs_f64();
+        assert!(
+            at >= floor,
+            "EC2 request {k} arrived {at:.3}s after the first, before the budget allows ({floor:.3}s)"
+        );
+    }
 }

@@ -3,9 +3,11 @@
 //! SDK's adaptive retry mode, API call counting, and fan-out over
 //! accounts × regions with bounded concurrency.
 
+mod budget;
 mod calls;
 mod error;
 
+pub use budget::{Budgets, DEFAULT_RATES};
 pub use calls::CallCounter;
 pub use error::{AwsError, ErrorKind, classify};
 
@@ -20,13 +22,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-/// A client of one AWS service: the account's credentials and region, the call
-/// counter, extra builder settings, and `[aws.endpoints]` when set for `service`
+/// A client of one AWS service: the account's credentials and region, its
+/// request budget, the call counter, extra builder settings, and
+/// `[aws.endpoints]` when set for `service`
 /// (the global endpoint override is already in the SDK config).
 macro_rules! client {
-    ($ctx:expr, $krate:ident, $service:literal, $sdk:expr, $region:expr, $calls:expr $(, $setting:ident($($arg:expr),*))*) => {{
+    ($ctx:expr, $krate:ident, $service:literal, $sdk:expr, $account:expr, $region:expr, $calls:expr $(, $setting:ident($($arg:expr),*))*) => {{
+        let region: String = $region.to_string();
         let mut conf = $krate::config::Builder::from($sdk)
-            .region(Region::new($region.to_string()))
+            .http_client($ctx.budgets.client(&$ctx.http, $service, $account, &region))
+            .region(Region::new(region))
             .interceptor($calls.interceptor())
             $(.$setting($($arg),*))*;
         if let Some(e) = $ctx.cfg.endpoints.get($service) {
@@ -57,6 +62,8 @@ pub struct AccountTarget {
 
 pub struct AwsContext {
     base: SdkConfig,
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    budgets: Budgets,
     cfg: troop_config::Aws,
     endpoint: Option<String>,
     accounts: OnceCell<Arc<Vec<AccountTarget>>>,
@@ -70,7 +77,7 @@ impl AwsContext {
         let endpoint =
             cfg.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(http.clone())
             .retry_config(RetryConfig::adaptive().with_max_attempts(cfg.max_attempts).with_max_backoff(cfg.max_backoff))
             .timeout_config(
                 TimeoutConfig::builder()
@@ -86,7 +93,14 @@ impl AwsContext {
             loader = loader.region(Region::new(r.clone()));
         }
         let base = loader.load().await;
-        AwsContext { base, cfg: cfg.clone(), endpoint, accounts: OnceCell::new() }
+        AwsContext {
+            base,
+            http,
+            budgets: Budgets::new(&cfg.request_rate),
+            cfg: cfg.clone(),
+            endpoint,
+            accounts: OnceCell::new(),
+        }
     }
 
     pub fn endpoint(&self) -> Option<&str> {
@@ -157,28 +171,28 @@ impl AwsContext {
     }
 
     fn sts(&self, sdk: &SdkConfig, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_sts::Client {
-        client!(self, aws_sdk_sts, "sts", sdk, region, calls)
+        client!(self, aws_sdk_sts, "sts", sdk, "caller", region, calls)
     }
 
     pub fn ec2(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_ec2::Client {
-        client!(self, aws_sdk_ec2, "ec2", &t.sdk, region, calls)
+        client!(self, aws_sdk_ec2, "ec2", &t.sdk, &t.id, region, calls)
     }
 
     /// IAM is global: the SDK resolves its endpoint (per partition) from the
     /// account's home region.
     pub fn iam(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_iam::Client {
-        client!(self, aws_sdk_iam, "iam", &t.sdk, home_region(t), calls)
+        client!(self, aws_sdk_iam, "iam", &t.sdk, &t.id, home_region(t), calls)
     }
 
     /// S3 uses path-style addressing whenever an endpoint override is set
     /// (emulators and VPC endpoints do not serve virtual-hosted buckets).
     pub fn s3(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_s3::Client {
         let path_style = self.endpoint_for("s3").is_some();
-        client!(self, aws_sdk_s3, "s3", &t.sdk, region, calls, force_path_style(path_style))
+        client!(self, aws_sdk_s3, "s3", &t.sdk, &t.id, region, calls, force_path_style(path_style))
     }
 
     pub fn acm(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_acm::Client {
-        client!(self, aws_sdk_acm, "acm", &t.sdk, region, calls)
+        client!(self, aws_sdk_acm, "acm", &t.sdk, &t.id, region, calls)
     }
 
     pub fn elbv2(
@@ -187,16 +201,25 @@ impl AwsContext {
         region: &str,
         calls: &Arc<CallCounter>,
     ) -> aws_sdk_elasticloadbalancingv2::Client {
-        client!(self, aws_sdk_elasticloadbalancingv2, "elbv2", &t.sdk, region, calls)
+        client!(self, aws_sdk_elasticloadbalancingv2, "elbv2", &t.sdk, &t.id, region, calls)
+    }
+
+    pub fn autoscaling(
+        &self,
+        t: &AccountTarget,
+        region: &str,
+        calls: &Arc<CallCounter>,
+    ) -> aws_sdk_autoscaling::Client {
+        client!(self, aws_sdk_autoscaling, "autoscaling", &t.sdk, &t.id, region, calls)
     }
 
     /// Route53 and CloudFront are global too.
     pub fn route53(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_route53::Client {
-        client!(self, aws_sdk_route53, "route53", &t.sdk, home_region(t), calls)
+        client!(self, aws_sdk_route53, "route53", &t.sdk, &t.id, home_region(t), calls)
     }
 
     pub fn cloudfront(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_cloudfront::Client {
-        client!(self, aws_sdk_cloudfront, "cloudfront", &t.sdk, home_region(t), calls)
+        client!(self, aws_sdk_cloudfront, "cloudfront", &t.sdk, &t.id, home_region(t), calls)
     }
 
     pub fn servicequotas(
@@ -205,13 +228,13 @@ impl AwsContext {
         region: &str,
         calls: &Arc<CallCounter>,
     ) -> aws_sdk_servicequotas::Client {
-        client!(self, aws_sdk_servicequotas, "servicequotas", &t.sdk, region, calls)
+        client!(self, aws_sdk_servicequotas, "servicequotas", &t.sdk, &t.id, region, calls)
     }
 
     /// CloudTrail answers are best-effort extras: two attempts, short waits.
     pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_cloudtrail::Client {
         let retry = RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2));
-        client!(self, aws_sdk_cloudtrail, "cloudtrail", &t.sdk, region, calls, retry_config(retry))
+        client!(self, aws_sdk_cloudtrail, "cloudtrail", &t.sdk, &t.id, region, calls, retry_config(retry))
     }
 
     /// Run `f` for every account × region, at most `[aws] concurrency` at once.
@@ -280,6 +303,7 @@ mod tests {
             max_attempts: 4,
             max_backoff: Duration::from_secs(20),
             endpoints: [("cloudtrail".to_string(), "http://127.0.0.1:7".to_string())].into(),
+            request_rate: BTreeMap::new(),
         };
         let ctx = AwsContext::new(&cfg).await;
         let accounts = vec![target("a"), target("b")];

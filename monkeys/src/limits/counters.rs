@@ -1,6 +1,7 @@
 //! IO: usage counts from bulk, paginated listings (one DescribeSecurityGroups
 //! serves every security-group quota), and limits from Service Quotas.
 
+use super::catalogue::LbType;
 use crate::aws::{AccountTarget, AwsContext, CallCounter, classify};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,6 +45,27 @@ pub(crate) struct RegionCounts {
     pub enis: Option<Counted<usize>>,
     pub sgs_per_eni: Option<Counted<Vec<(String, usize)>>>,
     pub nat_per_az: Option<Counted<Vec<(String, usize)>>>,
+    /// Running On-Demand vCPUs per quota code of the instance's family class.
+    pub vcpus_by_class: Option<Counted<HashMap<&'static str, f64>>>,
+    /// Provisioned EBS storage per volume type, in TiB.
+    pub ebs_tib: Option<Counted<HashMap<String, f64>>>,
+    pub snapshots: Option<Counted<usize>>,
+    pub lbs: Option<Counted<Vec<Lb>>>,
+    pub target_groups: Option<Counted<usize>>,
+    pub asgs: Option<Counted<usize>>,
+    pub launch_configs: Option<Counted<usize>>,
+    /// EC2 DescribeAccountAttributes: limits the service states itself.
+    pub ec2_attributes: Option<Counted<HashMap<String, f64>>>,
+}
+
+/// One Application or Network Load Balancer.
+#[derive(Debug, Clone)]
+pub(crate) struct Lb {
+    pub name: String,
+    pub kind: LbType,
+    pub listeners: usize,
+    /// Certificates beyond each listener's default one.
+    pub certificates: usize,
 }
 
 /// Count items per key, every key of `keys` present (at 0 if it has none).
@@ -190,7 +212,201 @@ pub(crate) async fn region(
     );
     out.sgs = Some(groups.as_ref().map(Vec::len).map_err(Clone::clone));
     out.rules_per_sg = Some(groups);
+
+    out.vcpus_by_class = Some(on_demand_vcpus(&ec2, ep).await);
+
+    // (volume type, GiB)
+    let volumes: Counted<Vec<(String, i32)>> =
+        pages!("ec2:DescribeVolumes", ep, ec2.describe_volumes().max_results(500).into_paginator().send(), |p| {
+            p.volumes()
+                .iter()
+                .map(|v| (v.volume_type().map(|t| t.as_str().to_string()).unwrap_or_default(), v.size().unwrap_or(0)))
+                .collect::<Vec<_>>()
+        });
+    out.ebs_tib = Some(volumes.map(|v| {
+        let mut m = HashMap::new();
+        for (t, gib) in v {
+            *m.entry(t).or_insert(0.0) += f64::from(gib) / 1024.0;
+        }
+        m
+    }));
+    let snapshots: Counted<Vec<()>> = pages!(
+        "ec2:DescribeSnapshots",
+        ep,
+        ec2.describe_snapshots().owner_ids("self").max_results(1000).into_paginator().send(),
+        |p| p.snapshots().iter().map(|_| ()).collect::<Vec<_>>()
+    );
+    out.snapshots = Some(snapshots.map(|s| s.len()));
+
+    out.ec2_attributes = Some(
+        ec2.describe_account_attributes()
+            .send()
+            .await
+            .map(|a| {
+                a.account_attributes()
+                    .iter()
+                    .filter_map(|a| {
+                        let v = a.attribute_values().first()?.attribute_value()?.parse::<f64>().ok()?;
+                        Some((a.attribute_name()?.to_string(), v))
+                    })
+                    .collect()
+            })
+            .map_err(|e| classify("ec2:DescribeAccountAttributes", ep, e).message),
+    );
+
+    let (lbs, target_groups) = load_balancers(aws, t, region, calls).await;
+    out.lbs = Some(lbs);
+    out.target_groups = Some(target_groups);
+
+    let asg = aws.autoscaling(t, region, calls);
+    let ep = aws.endpoint_for("autoscaling");
+    let groups: Counted<Vec<()>> = pages!(
+        "autoscaling:DescribeAutoScalingGroups",
+        ep,
+        asg.describe_auto_scaling_groups().max_records(100).into_paginator().send(),
+        |p| p.auto_scaling_groups().iter().map(|_| ()).collect::<Vec<_>>()
+    );
+    out.asgs = Some(groups.map(|g| g.len()));
+    let lcs: Counted<Vec<()>> = pages!(
+        "autoscaling:DescribeLaunchConfigurations",
+        ep,
+        asg.describe_launch_configurations().max_records(100).into_paginator().send(),
+        |p| p.launch_configurations().iter().map(|_| ()).collect::<Vec<_>>()
+    );
+    out.launch_configs = Some(lcs.map(|l| l.len()));
     out
+}
+
+/// Running (and pending) On-Demand vCPUs per family-class quota code: one
+/// DescribeInstances listing, then DescribeInstanceTypes for the types seen,
+/// 100 at a time. Spot and scheduled instances count against other quotas.
+async fn on_demand_vcpus(ec2: &aws_sdk_ec2::Client, ep: Option<&str>) -> Counted<HashMap<&'static str, f64>> {
+    use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
+    let running = Filter::builder().name("instance-state-name").values("pending").values("running").build();
+    let types: Vec<String> = pages!(
+        "ec2:DescribeInstances",
+        ep,
+        ec2.describe_instances().filters(running).max_results(1000).into_paginator().send(),
+        |p| {
+            p.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter(|i| {
+                    !matches!(
+                        i.instance_lifecycle(),
+                        Some(InstanceLifecycleType::Spot | InstanceLifecycleType::Scheduled)
+                    )
+                })
+                .filter_map(|i| i.instance_type().map(|t| t.as_str().to_string()))
+                .collect::<Vec<_>>()
+        }
+    )?;
+    let mut distinct = types.clone();
+    distinct.sort();
+    distinct.dedup();
+    let mut vcpus: HashMap<String, i32> = HashMap::new();
+    for chunk in distinct.chunks(100) {
+        let mut req = ec2.describe_instance_types();
+        for t in chunk {
+            req = req.instance_types(aws_sdk_ec2::types::InstanceType::from(t.as_str()));
+        }
+        let described: Vec<(String, i32)> =
+            pages!("ec2:DescribeInstanceTypes", ep, req.into_paginator().send(), |p| {
+                p.instance_types()
+                    .iter()
+                    .filter_map(|t| Some((t.instance_type()?.as_str().to_string(), t.v_cpu_info()?.default_v_cpus()?)))
+                    .collect::<Vec<_>>()
+            })?;
+        vcpus.extend(described);
+    }
+    let mut out: HashMap<&'static str, f64> = HashMap::new();
+    for t in &types {
+        let Some(n) = vcpus.get(t) else {
+            return Err(format!("ec2:DescribeInstanceTypes did not describe instance type {t}"));
+        };
+        match troop_core::limits::on_demand_class(t) {
+            Some(code) => *out.entry(code).or_insert(0.0) += f64::from(*n),
+            None => tracing::info!(instance_type = %t, "no On-Demand vCPU quota known for this family"),
+        }
+    }
+    Ok(out)
+}
+
+/// Application and Network Load Balancers with their listener and extra
+/// certificate counts, and the region's target groups. Listeners are listed
+/// per load balancer and certificates per HTTPS/TLS listener: the API has no
+/// bulk form.
+async fn load_balancers(
+    aws: &AwsContext,
+    t: &AccountTarget,
+    region: &str,
+    calls: &Arc<CallCounter>,
+) -> (Counted<Vec<Lb>>, Counted<usize>) {
+    use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerTypeEnum, ProtocolEnum};
+    let elb = aws.elbv2(t, region, calls);
+    let ep = aws.endpoint_for("elbv2");
+    let target_groups: Counted<Vec<()>> = pages!(
+        "elasticloadbalancing:DescribeTargetGroups",
+        ep,
+        elb.describe_target_groups().into_paginator().send(),
+        |p| p.target_groups().iter().map(|_| ()).collect::<Vec<_>>()
+    );
+    let lbs = async {
+        let found: Vec<(String, String, LbType)> = pages!(
+            "elasticloadbalancing:DescribeLoadBalancers",
+            ep,
+            elb.describe_load_balancers().into_paginator().send(),
+            |p| {
+                p.load_balancers()
+                    .iter()
+                    .filter_map(|lb| {
+                        let kind = match lb.r#type()? {
+                            LoadBalancerTypeEnum::Application => LbType::Application,
+                            LoadBalancerTypeEnum::Network => LbType::Network,
+                            _ => return None,
+                        };
+                        Some((lb.load_balancer_arn()?.to_string(), lb.load_balancer_name()?.to_string(), kind))
+                    })
+                    .collect::<Vec<_>>()
+            }
+        )?;
+        let mut out = Vec::new();
+        for (arn, name, kind) in found {
+            let listeners: Vec<(String, bool)> = pages!(
+                "elasticloadbalancing:DescribeListeners",
+                ep,
+                elb.describe_listeners().load_balancer_arn(&arn).into_paginator().send(),
+                |p| {
+                    p.listeners()
+                        .iter()
+                        .map(|l| {
+                            let tls = matches!(l.protocol(), Some(ProtocolEnum::Https | ProtocolEnum::Tls));
+                            (l.listener_arn().unwrap_or_default().to_string(), tls)
+                        })
+                        .collect::<Vec<_>>()
+                }
+            )?;
+            let mut certificates = 0;
+            for (listener, _) in listeners.iter().filter(|l| l.1) {
+                let extra: Vec<()> = pages!(
+                    "elasticloadbalancing:DescribeListenerCertificates",
+                    ep,
+                    elb.describe_listener_certificates().listener_arn(listener).into_paginator().send(),
+                    |p| p
+                        .certificates()
+                        .iter()
+                        .filter(|c| c.is_default() != Some(true))
+                        .map(|_| ())
+                        .collect::<Vec<_>>()
+                )?;
+                certificates += extra.len();
+            }
+            out.push(Lb { name, kind, listeners: listeners.len(), certificates });
+        }
+        Ok(out)
+    }
+    .await;
+    (lbs, target_groups.map(|t| t.len()))
 }
 
 pub(crate) struct AccountCounts {

@@ -16,6 +16,9 @@ use std::sync::Arc;
 use troop_core::limits::{self, LimitCandidates, MONKEY, QuotaKey, Thresholds, Usage};
 use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Report};
 
+/// Service Quotas service codes of the regional quotas.
+const REGIONAL_SERVICES: [&str; 5] = ["vpc", "ec2", "ebs", "elasticloadbalancing", "autoscaling"];
+
 pub struct LimitsMonkey {
     cfg: troop_config::Limits,
     aws: Arc<AwsContext>,
@@ -72,7 +75,7 @@ impl Monkey for LimitsMonkey {
             .for_each_region(&accounts, |t, region| async move {
                 let counts = counters::region(&self.aws, &t, &region, &self.calls).await;
                 let mut sq = HashMap::new();
-                for svc in ["vpc", "ec2"] {
+                for svc in REGIONAL_SERVICES {
                     sq.insert(svc, counters::service_quotas(&self.aws, &t, &region, svc, &self.calls).await);
                 }
                 (counts, sq)
@@ -108,7 +111,7 @@ impl Monkey for LimitsMonkey {
                 applied,
                 default: defaults,
                 api,
-                builtin: Some(q.builtin),
+                builtin: q.builtin,
             };
             for (resource, usage) in found {
                 let key = QuotaKey {
@@ -137,10 +140,37 @@ impl Monkey for LimitsMonkey {
                     Count::NetworkInterfaces => usages(&c.enis, |n| vec![(None, *n as f64)]),
                     Count::SecurityGroupsPerInterface => per_resource(&c.sgs_per_eni),
                     Count::NatGatewaysPerAz => per_resource(&c.nat_per_az),
+                    Count::OnDemandVcpus => {
+                        usages(&c.vcpus_by_class, |m| vec![(None, m.get(q.code).copied().unwrap_or(0.0))])
+                    }
+                    Count::EbsStorage(t) => usages(&c.ebs_tib, |m| vec![(None, m.get(t).copied().unwrap_or(0.0))]),
+                    Count::Snapshots => usages(&c.snapshots, |n| vec![(None, *n as f64)]),
+                    Count::LoadBalancers(kind) => {
+                        usages(&c.lbs, |lbs| vec![(None, lbs.iter().filter(|l| l.kind == kind).count() as f64)])
+                    }
+                    Count::TargetGroups => usages(&c.target_groups, |n| vec![(None, *n as f64)]),
+                    Count::ListenersPerLb(kind) => usages(&c.lbs, |lbs| {
+                        lbs.iter()
+                            .filter(|l| l.kind == kind)
+                            .map(|l| (Some(l.name.clone()), l.listeners as f64))
+                            .collect()
+                    }),
+                    Count::CertificatesPerLb(kind) => usages(&c.lbs, |lbs| {
+                        lbs.iter()
+                            .filter(|l| l.kind == kind)
+                            .map(|l| (Some(l.name.clone()), l.certificates as f64))
+                            .collect()
+                    }),
+                    Count::AutoScalingGroups => usages(&c.asgs, |n| vec![(None, *n as f64)]),
+                    Count::LaunchConfigurations => usages(&c.launch_configs, |n| vec![(None, *n as f64)]),
                     // counted once per account, below
                     Count::IamSummary(..) | Count::Buckets => vec![],
                 };
-                evaluate(q, &t.id, region, found, sq, None);
+                let api = q
+                    .ec2_attribute
+                    .and_then(|a| c.ec2_attributes.as_ref()?.as_ref().ok()?.get(a).copied())
+                    .filter(|v| *v > 0.0);
+                evaluate(q, &t.id, region, found, sq, api);
             }
         }
         for (t, (home, c, sq)) in &global {
@@ -166,7 +196,16 @@ impl Monkey for LimitsMonkey {
                     | Count::NetworkAclsPerVpc
                     | Count::NetworkInterfaces
                     | Count::SecurityGroupsPerInterface
-                    | Count::NatGatewaysPerAz => (vec![], None),
+                    | Count::NatGatewaysPerAz
+                    | Count::OnDemandVcpus
+                    | Count::EbsStorage(_)
+                    | Count::Snapshots
+                    | Count::LoadBalancers(_)
+                    | Count::TargetGroups
+                    | Count::ListenersPerLb(_)
+                    | Count::CertificatesPerLb(_)
+                    | Count::AutoScalingGroups
+                    | Count::LaunchConfigurations => (vec![], None),
                 };
                 let region = if q.global { "global" } else { home.as_str() };
                 evaluate(q, &t.id, region, found, sq, api);

@@ -57,6 +57,8 @@ pub struct FaultProxy {
     faults: Arc<Mutex<Vec<Fault>>>,
     /// How many requests each fault answered.
     pub hits: Arc<Mutex<usize>>,
+    /// When each request arrived, with its text (head and body).
+    pub arrivals: Arc<Mutex<Vec<(std::time::Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -66,17 +68,18 @@ impl FaultProxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
         let hits: Arc<Mutex<usize>> = Arc::default();
+        let arrivals: Arc<Mutex<Vec<(std::time::Instant, String)>>> = Arc::default();
         let upstream = upstream.to_string();
-        let (f, h) = (faults.clone(), hits.clone());
+        let (f, h, a) = (faults.clone(), hits.clone(), arrivals.clone());
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let (f, h, up) = (f.clone(), h.clone(), upstream.clone());
+                let (f, h, a, up) = (f.clone(), h.clone(), a.clone(), upstream.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, &up, &f, &h).await;
+                    let _ = serve(conn, &up, &f, &h, &a).await;
                 });
             }
         });
-        FaultProxy { endpoint, faults, hits, task }
+        FaultProxy { endpoint, faults, hits, arrivals, task }
     }
 
     pub fn set(&self, faults: Vec<Fault>) {
@@ -132,12 +135,14 @@ async fn serve(
     upstream: &str,
     faults: &Mutex<Vec<Fault>>,
     hits: &Mutex<usize>,
+    arrivals: &Mutex<Vec<(std::time::Instant, String)>>,
 ) -> std::io::Result<()> {
     let req = read_request(&mut conn).await?;
     if req.is_empty() {
         return Ok(());
     }
     let text = String::from_utf8_lossy(&req).to_string();
+    arrivals.lock().unwrap().push((std::time::Instant::now(), text.clone()));
     let fault = faults.lock().unwrap().iter().find(|f| f.matches.iter().all(|m| text.contains(m.as_str()))).cloned();
     if let Some(f) = fault {
         *hits.lock().unwrap() += 1;
