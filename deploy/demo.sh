@@ -12,8 +12,6 @@ cargo build --quiet --bin troop
 TROOP="$CARGO_TARGET_DIR/debug/troop"
 
 work=$(mktemp -d)
-port=$(free_port)
-endpoint="http://127.0.0.1:$port"
 # Stop the helpers; their exit status (killed) is not the demo's.
 cleanup() {
     for pid in ${moto_pid:-} ${tls_pid:-}; do
@@ -24,16 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "starting the AWS emulator on $endpoint"
-MOTO_IAM_LOAD_MANAGED_POLICIES=true "$TROOP_MOTO_SERVER" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-for _ in $(seq 1 100); do
-    python3 - "$endpoint" <<'PY' 2>/dev/null && break
-import sys, urllib.request
-urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=1)
-PY
-    sleep 0.2
-done
+log "starting the AWS emulator"
+MOTO_IAM_LOAD_MANAGED_POLICIES=true start_moto "$work/moto.log"
+endpoint="$moto_endpoint"
 
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_ENDPOINT_URL

@@ -39,3 +39,21 @@ ensure_apt() {
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
+
+# Start the emulator on a free loopback port (extra environment, e.g.
+# MOTO_IAM_LOAD_MANAGED_POLICIES=true, is passed through) and wait until it
+# answers. Sets moto_pid and moto_endpoint; output goes to $1 (default: nowhere).
+start_moto() {
+    local port
+    port=$(free_port)
+    moto_endpoint="http://127.0.0.1:$port"
+    "$TROOP_MOTO_SERVER" -H 127.0.0.1 -p "$port" >"${1:-/dev/null}" 2>&1 &
+    moto_pid=$!
+    for _ in $(seq 1 100); do
+        python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/moto-api/', timeout=1)" \
+            "$moto_endpoint" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    log "the emulator did not answer on $moto_endpoint"
+    return 1
+}

@@ -105,6 +105,9 @@ pub struct Certs {
     pub aws_probe_ports: Vec<u16>,
 }
 
+/// Service Quotas service codes the limits monkey knows.
+pub const LIMIT_SERVICES: &[&str] = &["vpc", "ec2", "ebs", "elasticloadbalancing", "autoscaling", "iam", "s3"];
+
 pub const CERT_SOURCES: &[&str] = &["endpoints", "files", "route53", "acm", "iam", "elbv2", "cloudfront"];
 
 impl Certs {
@@ -130,6 +133,11 @@ pub struct Limits {
     pub critical: f64,
     /// Per quota, keyed `service/quota_code` (e.g. `ec2/L-1216C47A`).
     pub overrides: BTreeMap<String, QuotaOverride>,
+    /// Read applied and default values from Service Quotas (off: limits come
+    /// from overrides, service APIs and the built-in table).
+    pub service_quotas: bool,
+    /// The services whose quotas are checked (Service Quotas service codes).
+    pub services: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -234,6 +242,8 @@ impl Default for Config {
                     warning: 0.80,
                     critical: 0.95,
                     overrides: BTreeMap::new(),
+                    service_quotas: true,
+                    services: LIMIT_SERVICES.iter().map(|s| s.to_string()).collect(),
                 },
             },
             alerts: Alerts {
@@ -350,6 +360,24 @@ fn http_url(sink: &mut Sink, key: &str, s: &Sp<String>) -> bool {
             false
         }
     }
+}
+
+/// A list whose every entry must be one of `known`; unknown ones are errors.
+fn known_names(t: &mut Tbl, sink: &mut Sink, key: &'static str, known: &[&str], what: &str) -> Option<Vec<String>> {
+    let items = t.strings(sink, key)?;
+    let mut out = Vec::new();
+    for item in items {
+        if known.contains(&item.v.as_str()) {
+            out.push(item.v);
+        } else {
+            sink.error(
+                codes::INVALID_VALUE,
+                item.span,
+                format!("unknown {what} \"{}\" (known: {})", item.v, known.join(", ")),
+            );
+        }
+    }
+    Some(out)
 }
 
 fn is_service_name(s: &str) -> bool {
@@ -582,19 +610,8 @@ fn certs(t: &mut Tbl, sink: &mut Sink, c: &mut Certs) {
             }
         }
     }
-    if let Some(sources) = t.strings(sink, "sources") {
-        c.sources.clear();
-        for src in sources {
-            if CERT_SOURCES.contains(&src.v.as_str()) {
-                c.sources.push(src.v);
-            } else {
-                sink.error(
-                    codes::INVALID_VALUE,
-                    src.span,
-                    format!("unknown certificate source \"{}\" (known: {})", src.v, CERT_SOURCES.join(", ")),
-                );
-            }
-        }
+    if let Some(sources) = known_names(t, sink, "sources", CERT_SOURCES, "certificate source") {
+        c.sources = sources;
     }
     if let Some(ports) = t.integers(sink, "aws_probe_ports") {
         c.aws_probe_ports.clear();
@@ -676,6 +693,12 @@ fn thresholds(t: &mut Tbl, sink: &mut Sink, warning: f64, critical: f64) -> Opti
 }
 
 fn limits(t: &mut Tbl, sink: &mut Sink, l: &mut Limits) {
+    if let Some(b) = t.boolean(sink, "service_quotas") {
+        l.service_quotas = b;
+    }
+    if let Some(services) = known_names(t, sink, "services", LIMIT_SERVICES, "limits service") {
+        l.services = services;
+    }
     if let Some((w, c)) = thresholds(t, sink, l.warning, l.critical) {
         l.warning = w.unwrap_or(l.warning);
         l.critical = c.unwrap_or(l.critical);
@@ -926,6 +949,7 @@ mod tests {
                 "[aws.request_rate]\nec2 = 0\nEC2 = 5\niam = \"fast\"\n",
                 vec![(2, 7, codes::INVALID_VALUE), (3, 7, codes::INVALID_VALUE), (4, 7, codes::WRONG_TYPE)],
             ),
+            ("[monkeys.limits]\nservices = [\"vpc\", \"lambda\"]\n", vec![(2, 20, codes::INVALID_VALUE)]),
             ("[agent\n", vec![(1, 7, codes::SYNTAX)]),
         ];
         for (src, want) in cases {
@@ -969,6 +993,9 @@ labels = { team = "core" }
 [monkeys.security]
 interval = "5m"
 jitter = 0
+[monkeys.limits]
+service_quotas = false
+services = ["vpc", "iam"]
 [monkeys.limits.overrides."ec2/L-1216C47A"]
 limit = 64
 warning = 0.7
@@ -1001,6 +1028,8 @@ routing_key = { file = "/run/secrets/pd" }
         let o = &c.monkeys.limits.overrides["ec2/L-1216C47A"];
         assert_eq!((o.limit, o.warning, o.critical, o.ignore), (Some(64.0), Some(0.7), None, false));
         assert!(c.monkeys.limits.overrides["vpc/L-F678F1CE"].ignore);
+        assert!(!c.monkeys.limits.service_quotas);
+        assert_eq!(c.monkeys.limits.services, ["vpc", "iam"]);
         assert_eq!(c.monkeys.certs.owners[0].contact, "shop-team@example.com");
         assert_eq!(c.monkeys.certs.owners[0].domain.as_deref(), Some("*.shop.example.com"));
         assert_eq!(c.alerts.sinks[0].kind, SinkKind::Pagerduty { routing_key: Secret::File("/run/secrets/pd".into()) });

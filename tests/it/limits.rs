@@ -1,6 +1,6 @@
 //! The limits monkey against the emulator, seeded to known levels.
 
-use crate::support::{Moto, Workspace};
+use crate::support::{Moto, Workspace, tls};
 use serde_json::Value;
 
 fn quota<'a>(rows: &'a [Value], code: &str, resource: Option<&str>) -> &'a Value {
@@ -64,6 +64,19 @@ async fn usage_limits_and_severities_at_known_levels() {
     }
     let eni = ec2.create_network_interface().subnet_id(&subnet).set_groups(Some(sgs)).send().await.unwrap();
     let eni = eni.network_interface.unwrap().network_interface_id.unwrap();
+    // 17 of 20 IAM server certificates: 85%, warning
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let day = time::Duration::days(1);
+    let cert = crate::support::tls::self_signed(&["legacy.example.com"], tls::now() - day, tls::now() + 90 * day);
+    for n in 0..17 {
+        iam.upload_server_certificate()
+            .server_certificate_name(format!("legacy-{n}"))
+            .certificate_body(&cert.cert_pem)
+            .private_key(&cert.key_pem)
+            .send()
+            .await
+            .unwrap();
+    }
     let ws = Workspace::new(&format!(
         "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n",
         moto.endpoint
@@ -100,10 +113,11 @@ async fn usage_limits_and_severities_at_known_levels() {
     );
     let certs = quota(&rows, "L-BF35879D", None);
     assert_eq!(
-        (certs["limit"].as_f64(), certs["limit_source"].as_str()),
-        (Some(20.0), Some("api")),
-        "GetAccountSummary states it"
+        (certs["usage"].as_f64(), certs["limit"].as_f64(), certs["limit_source"].as_str()),
+        (Some(17.0), Some(20.0), Some("api")),
+        "GetAccountSummary states both"
     );
+    assert_eq!((certs["ratio"].as_f64(), certs["severity"].as_str()), (Some(0.85), Some("warning")));
     // highest usage first: the Elastic IPs (5 of 5), then the busy group's rules (58 of 60)
     assert_eq!(rows[0]["quota_code"], "L-0263D0A3");
     assert_eq!(rows[1]["quota_code"], "L-0EA8095F");
@@ -121,6 +135,7 @@ async fn usage_limits_and_severities_at_known_levels() {
         got,
         vec![
             ("ec2/L-0263D0A3".to_string(), "critical".to_string()),
+            ("iam/L-BF35879D".to_string(), "warning".to_string()),
             (format!("vpc/L-0EA8095F:{g}"), "critical".to_string()),
             ("vpc/L-F678F1CE".to_string(), "warning".to_string()),
         ]
@@ -130,11 +145,19 @@ async fn usage_limits_and_severities_at_known_levels() {
 
     // dropping below clears the findings
     ec2.delete_vpc().vpc_id(&vpcs[2]).send().await.unwrap();
+    for n in 0..3 {
+        iam.delete_server_certificate().server_certificate_name(format!("legacy-{n}")).send().await.unwrap();
+    }
     ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
     let open = ws.run(&["findings", "--monkey", "limits", "--format", "json"]);
-    let still: Vec<String> =
+    let mut still: Vec<String> =
         open.json().as_array().unwrap().iter().map(|f| f["resource"].as_str().unwrap().to_string()).collect();
-    assert!(!still.contains(&"vpc/L-F678F1CE".to_string()), "{still:?}");
+    still.sort();
+    assert_eq!(
+        still,
+        ["ec2/L-0263D0A3".to_string(), format!("vpc/L-0EA8095F:{g}")],
+        "VPCs at 3/5 and certificates at 14/20 clear"
+    );
 }
 
 // The fakes run on this runtime while the test blocks on troop.
@@ -195,6 +218,20 @@ async fn applied_beats_default_override_beats_both_and_unknown_resolves_nothing(
     assert!(open().contains(&"vpc/L-F678F1CE".to_string()), "an unknown count resolved the finding");
     let t = ws.run(&["limits"]);
     assert!(t.stdout.contains("unknown: access denied"), "{}", t.stdout);
+
+    // Throttled past every retry: unknown again, with the reason, never 0.
+    proxy.set(vec![Fault::ec2(&["Action=DescribeSecurityGroups"], 503, "RequestLimitExceeded")]);
+    ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
+    assert_eq!(proxy.hits(), 4, "every attempt of [aws] max_attempts was made");
+    let rows = ws.run(&["limits", "--format", "json"]).json().as_array().unwrap().clone();
+    let sgs = rows.iter().find(|r| r["quota_code"] == "L-E79EC296").unwrap();
+    assert_eq!(sgs["usage"], Value::Null, "{sgs:#}");
+    assert!(sgs["unknown_reason"].as_str().unwrap().contains("RequestLimitExceeded"), "{sgs:#}");
+    assert!(
+        rows.iter().all(|r| r["quota_code"] != "L-0EA8095F" || r["usage"].is_null()),
+        "no per-group rule count survives a failed listing"
+    );
+    assert_eq!(vpc_row(&ws)["usage"].as_f64(), Some(4.0), "the other counts are unaffected");
 }
 
 fn usage(rows: &[Value], code: &str, resource: Option<&str>) -> Option<f64> {
@@ -421,4 +458,23 @@ async fn request_budget_paces_a_pass() {
             "EC2 request {k} arrived {at:.3}s after the first, before the budget allows ({floor:.3}s)"
         );
     }
+}
+
+/// `services` narrows a pass to the quotas of those services: no other
+/// service is asked anything, and no other quota is reported.
+#[tokio::test]
+async fn services_narrow_the_pass() {
+    let moto = Moto::start();
+    let ws = Workspace::new(&format!(
+        "[aws]\nregions = [\"us-east-1\", \"eu-west-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n[monkeys.limits]\nservices = [\"iam\", \"s3\"]\nservice_quotas = false\n",
+        moto.endpoint
+    ));
+    let r = ws.run(&["scan", "--monkey", "limits", "--format", "json"]);
+    r.assert_code(0);
+    let ops: Vec<String> = r.json()[0]["aws_api_calls_by_operation"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(ops, ["IAM:GetAccountSummary", "S3:ListBuckets", "STS:GetCallerIdentity"]);
+    let rows = ws.run(&["limits", "--format", "json"]).json().as_array().unwrap().clone();
+    let services: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["service"].as_str().unwrap()).collect();
+    assert_eq!(services, ["iam", "s3"].into());
+    assert_eq!(rows.len(), 7, "six IAM quotas and the bucket quota, once per account");
 }

@@ -79,16 +79,66 @@ fn per<'a>(keys: &[String], items: impl Iterator<Item = &'a str>) -> Vec<(String
     v
 }
 
+/// Every regional count of the services `want` selects (Service Quotas
+/// service codes); the others stay `None` and are not evaluated.
 pub(crate) async fn region(
     aws: &AwsContext,
     t: &AccountTarget,
     region: &str,
     calls: &Arc<CallCounter>,
+    want: &(dyn Fn(&str) -> bool + Sync),
 ) -> RegionCounts {
     let ec2 = aws.ec2(t, region, calls);
     let ep = aws.endpoint_for("ec2");
     let mut out = RegionCounts::default();
+    if want("vpc") {
+        vpc(&ec2, ep, &mut out).await;
+    }
+    if want("ec2") {
+        out.eips = Some(
+            ec2.describe_addresses()
+                .send()
+                .await
+                .map(|a| a.addresses().len())
+                .map_err(|e| classify("ec2:DescribeAddresses", ep, e).message),
+        );
+        out.vcpus_by_class = Some(on_demand_vcpus(&ec2, ep).await);
+    }
+    if want("ec2") || want("vpc") {
+        out.ec2_attributes = Some(account_attributes(&ec2, ep).await);
+    }
+    if want("ebs") {
+        ebs(&ec2, ep, &mut out).await;
+    }
+    if want("elasticloadbalancing") {
+        let (lbs, target_groups) = load_balancers(aws, t, region, calls).await;
+        out.lbs = Some(lbs);
+        out.target_groups = Some(target_groups);
+    }
+    if want("autoscaling") {
+        let asg = aws.autoscaling(t, region, calls);
+        let ep = aws.endpoint_for("autoscaling");
+        let groups: Counted<Vec<()>> = pages!(
+            "autoscaling:DescribeAutoScalingGroups",
+            ep,
+            asg.describe_auto_scaling_groups().max_records(100).into_paginator().send(),
+            |p| p.auto_scaling_groups().iter().map(|_| ()).collect::<Vec<_>>()
+        );
+        out.asgs = Some(groups.map(|g| g.len()));
+        let lcs: Counted<Vec<()>> = pages!(
+            "autoscaling:DescribeLaunchConfigurations",
+            ep,
+            asg.describe_launch_configurations().max_records(100).into_paginator().send(),
+            |p| p.launch_configurations().iter().map(|_| ()).collect::<Vec<_>>()
+        );
+        out.launch_configs = Some(lcs.map(|l| l.len()));
+    }
+    out
+}
 
+/// VPCs and what lives in them: one listing per resource type, shared
+/// between the quotas that need it.
+async fn vpc(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts) {
     let vpcs: Counted<Vec<String>> = pages!("ec2:DescribeVpcs", ep, ec2.describe_vpcs().into_paginator().send(), |p| {
         p.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect::<Vec<_>>()
     });
@@ -180,14 +230,6 @@ pub(crate) async fn region(
         });
     out.igws = Some(igws.map(|v| v.len()));
 
-    out.eips = Some(
-        ec2.describe_addresses()
-            .send()
-            .await
-            .map(|a| a.addresses().len())
-            .map_err(|e| classify("ec2:DescribeAddresses", ep, e).message),
-    );
-
     let count = |perms: &[aws_sdk_ec2::types::IpPermission]| -> usize {
         perms
             .iter()
@@ -212,9 +254,10 @@ pub(crate) async fn region(
     );
     out.sgs = Some(groups.as_ref().map(Vec::len).map_err(Clone::clone));
     out.rules_per_sg = Some(groups);
+}
 
-    out.vcpus_by_class = Some(on_demand_vcpus(&ec2, ep).await);
-
+/// Provisioned storage per volume type, and snapshots.
+async fn ebs(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts) {
     // (volume type, GiB)
     let volumes: Counted<Vec<(String, i32)>> =
         pages!("ec2:DescribeVolumes", ep, ec2.describe_volumes().max_results(500).into_paginator().send(), |p| {
@@ -237,44 +280,23 @@ pub(crate) async fn region(
         |p| p.snapshots().iter().map(|_| ()).collect::<Vec<_>>()
     );
     out.snapshots = Some(snapshots.map(|s| s.len()));
+}
 
-    out.ec2_attributes = Some(
-        ec2.describe_account_attributes()
-            .send()
-            .await
-            .map(|a| {
-                a.account_attributes()
-                    .iter()
-                    .filter_map(|a| {
-                        let v = a.attribute_values().first()?.attribute_value()?.parse::<f64>().ok()?;
-                        Some((a.attribute_name()?.to_string(), v))
-                    })
-                    .collect()
-            })
-            .map_err(|e| classify("ec2:DescribeAccountAttributes", ep, e).message),
-    );
-
-    let (lbs, target_groups) = load_balancers(aws, t, region, calls).await;
-    out.lbs = Some(lbs);
-    out.target_groups = Some(target_groups);
-
-    let asg = aws.autoscaling(t, region, calls);
-    let ep = aws.endpoint_for("autoscaling");
-    let groups: Counted<Vec<()>> = pages!(
-        "autoscaling:DescribeAutoScalingGroups",
-        ep,
-        asg.describe_auto_scaling_groups().max_records(100).into_paginator().send(),
-        |p| p.auto_scaling_groups().iter().map(|_| ()).collect::<Vec<_>>()
-    );
-    out.asgs = Some(groups.map(|g| g.len()));
-    let lcs: Counted<Vec<()>> = pages!(
-        "autoscaling:DescribeLaunchConfigurations",
-        ep,
-        asg.describe_launch_configurations().max_records(100).into_paginator().send(),
-        |p| p.launch_configurations().iter().map(|_| ()).collect::<Vec<_>>()
-    );
-    out.launch_configs = Some(lcs.map(|l| l.len()));
-    out
+/// The limits EC2 states itself (DescribeAccountAttributes), by attribute name.
+async fn account_attributes(ec2: &aws_sdk_ec2::Client, ep: Option<&str>) -> Counted<HashMap<String, f64>> {
+    ec2.describe_account_attributes()
+        .send()
+        .await
+        .map(|a| {
+            a.account_attributes()
+                .iter()
+                .filter_map(|a| {
+                    let v = a.attribute_values().first()?.attribute_value()?.parse::<f64>().ok()?;
+                    Some((a.attribute_name()?.to_string(), v))
+                })
+                .collect()
+        })
+        .map_err(|e| classify("ec2:DescribeAccountAttributes", ep, e).message)
 }
 
 /// Running (and pending) On-Demand vCPUs per family-class quota code: one
@@ -410,28 +432,39 @@ async fn load_balancers(
 }
 
 pub(crate) struct AccountCounts {
-    pub iam_summary: Counted<HashMap<String, i64>>,
-    pub buckets: Counted<usize>,
+    pub iam_summary: Option<Counted<HashMap<String, i64>>>,
+    pub buckets: Option<Counted<usize>>,
 }
 
-pub(crate) async fn account(aws: &AwsContext, t: &AccountTarget, calls: &Arc<CallCounter>) -> AccountCounts {
-    let iam = aws.iam(t, calls);
-    let iam_summary = iam
-        .get_account_summary()
-        .send()
-        .await
-        .map(|s| {
-            s.summary_map()
-                .map(|m| m.iter().map(|(k, v)| (k.as_str().to_string(), i64::from(*v))).collect())
-                .unwrap_or_default()
-        })
-        .map_err(|e| classify("iam:GetAccountSummary", aws.endpoint_for("iam"), e).message);
-    let s3 = aws.s3(t, &home(t), calls);
-    let buckets: Counted<Vec<()>> =
-        pages!("s3:ListBuckets", aws.endpoint_for("s3"), s3.list_buckets().into_paginator().send(), |p| {
-            p.buckets().iter().map(|_| ()).collect::<Vec<_>>()
-        });
-    AccountCounts { iam_summary, buckets: buckets.map(|b| b.len()) }
+/// The account-wide counts (IAM, S3) of the services `want` selects.
+pub(crate) async fn account(
+    aws: &AwsContext,
+    t: &AccountTarget,
+    calls: &Arc<CallCounter>,
+    want: &(dyn Fn(&str) -> bool + Sync),
+) -> AccountCounts {
+    let mut out = AccountCounts { iam_summary: None, buckets: None };
+    if want("iam") {
+        let summary = aws.iam(t, calls).get_account_summary().send().await;
+        out.iam_summary = Some(
+            summary
+                .map(|s| {
+                    s.summary_map()
+                        .map(|m| m.iter().map(|(k, v)| (k.as_str().to_string(), i64::from(*v))).collect())
+                        .unwrap_or_default()
+                })
+                .map_err(|e| classify("iam:GetAccountSummary", aws.endpoint_for("iam"), e).message),
+        );
+    }
+    if want("s3") {
+        let s3 = aws.s3(t, &home(t), calls);
+        let buckets: Counted<Vec<()>> =
+            pages!("s3:ListBuckets", aws.endpoint_for("s3"), s3.list_buckets().into_paginator().send(), |p| {
+                p.buckets().iter().map(|_| ()).collect::<Vec<_>>()
+            });
+        out.buckets = Some(buckets.map(|b| b.len()));
+    }
+    out
 }
 
 pub(crate) fn home(t: &AccountTarget) -> String {

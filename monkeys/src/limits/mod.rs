@@ -69,14 +69,15 @@ impl Monkey for LimitsMonkey {
         let before = self.calls.snapshot();
         ctx.progress.update(MONKEY, "resolving accounts");
         let accounts = self.aws.accounts(&self.calls).await.map_err(|e| MonkeyError::Failed(e.message))?;
+        let want = |service: &str| self.cfg.services.iter().any(|s| s == service);
         ctx.progress.update(MONKEY, "counting regional resources");
         let regional = self
             .aws
             .for_each_region(&accounts, |t, region| async move {
-                let counts = counters::region(&self.aws, &t, &region, &self.calls).await;
+                let counts = counters::region(&self.aws, &t, &region, &self.calls, &want).await;
                 let mut sq = HashMap::new();
-                for svc in REGIONAL_SERVICES {
-                    sq.insert(svc, counters::service_quotas(&self.aws, &t, &region, svc, &self.calls).await);
+                for svc in REGIONAL_SERVICES.iter().filter(|s| self.cfg.service_quotas && want(s)) {
+                    sq.insert(*svc, counters::service_quotas(&self.aws, &t, &region, svc, &self.calls).await);
                 }
                 (counts, sq)
             })
@@ -86,10 +87,10 @@ impl Monkey for LimitsMonkey {
         let global = self
             .aws
             .for_each_account(&accounts, |t| async move {
-                let counts = counters::account(&self.aws, &t, &self.calls).await;
+                let counts = counters::account(&self.aws, &t, &self.calls, &want).await;
                 let home = counters::home(&t);
                 let mut sq = HashMap::new();
-                for svc in ["iam", "s3"] {
+                for svc in ["iam", "s3"].into_iter().filter(|s| self.cfg.service_quotas && want(s)) {
                     sq.insert(svc, counters::service_quotas(&self.aws, &t, &home, svc, &self.calls).await);
                 }
                 (home, counts, sq)
@@ -177,13 +178,10 @@ impl Monkey for LimitsMonkey {
             for q in QUOTAS.iter().filter(|q| q.global) {
                 let (found, api) = match q.count {
                     Count::IamSummary(used, quota) => (
-                        match &c.iam_summary {
-                            Ok(m) => m.get(used).map(|v| vec![(None, Usage::Known(*v as f64))]).unwrap_or_default(),
-                            Err(e) => vec![(None, Usage::Unknown(e.clone()))],
-                        },
-                        c.iam_summary.as_ref().ok().and_then(|m| m.get(quota)).map(|v| *v as f64),
+                        usages(&c.iam_summary, |m| m.get(used).map(|v| vec![(None, *v as f64)]).unwrap_or_default()),
+                        c.iam_summary.as_ref().and_then(|s| s.as_ref().ok()?.get(quota)).map(|v| *v as f64),
                     ),
-                    Count::Buckets => (usages(&Some(c.buckets.clone()), |n| vec![(None, *n as f64)]), None),
+                    Count::Buckets => (usages(&c.buckets, |n| vec![(None, *n as f64)]), None),
                     // regional, counted above
                     Count::Vpcs
                     | Count::InternetGateways
