@@ -61,9 +61,52 @@ pub enum Command {
     Certs,
     /// Every quota evaluated by the last limits pass, highest usage first.
     Limits,
+    /// Silences: mute findings that match, for a time, with a reason.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+    /// The alert gateway: test a sink, see each sink's outbox.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Validate a config, or print a commented example.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SilenceCommand {
+    /// Mute findings matching every --match for --for, with a reason.
+    Add(SilenceAddArgs),
+    /// Active silences (with --all, expired ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now.
+    Remove { id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct SilenceAddArgs {
+    /// Label matcher (repeatable, all must match): KEY=VALUE, KEY!=VALUE, KEY=~REGEX, KEY!~REGEX.
+    #[arg(long = "match", value_name = "KEY=VALUE", required = true)]
+    pub matchers: Vec<String>,
+    /// How long ("2h", "7d").
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: String,
+    /// Why (shown in `silence list`).
+    #[arg(long)]
+    pub reason: String,
+    /// Who (default: $USER).
+    #[arg(long)]
+    pub author: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlertsCommand {
+    /// Send a test notification through SINK's real path (template, transport, credentials).
+    Test { sink: String },
+    /// Each sink's outbox: pending, failed for good, delivered, last error.
+    Status,
 }
 
 #[derive(Args, Debug)]

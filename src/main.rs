@@ -5,6 +5,7 @@
 //! 3 `scan --fail-on` found open findings at or above the threshold.
 
 mod cli;
+mod gateway_cli;
 mod output;
 mod progress;
 mod views;
@@ -19,7 +20,6 @@ use troop_config::{Config, LoadError};
 use troop_core::clock::SystemClock;
 use troop_core::metrics::Metrics;
 use troop_core::monkey::{NoProgress, Progress};
-use troop_core::routing::Route;
 use troop_core::shutdown::{self, ShutdownTrigger};
 use troop_core::store::{FindingFilter, Store};
 use troop_core::{Engine, FindingState, PassStatus, Severity};
@@ -95,7 +95,15 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::Config(ConfigCommand::Check { path }) => {
             config_check(path.as_ref().or(cli.config.as_ref()), cli.format)
         }
-        Command::Findings(args) => views::findings(&*open_store(&load_config(&cli)?)?, args, cli.format),
+        Command::Findings(args) => {
+            let store = open_store(&load_config(&cli)?)?;
+            views::findings(&*store, &*store, args, cli.format)
+        }
+        Command::Silence(cmd) => gateway_cli::silence(&*open_store(&load_config(&cli)?)?, cmd, cli.format),
+        Command::Alerts(cmd) => {
+            let cfg = load_config(&cli)?;
+            gateway_cli::alerts(&cfg, open_store(&cfg)?, cmd, cli.format).await
+        }
         Command::Changes(args) => views::changes(&*open_store(&load_config(&cli)?)?, args, cli.format),
         Command::History(args) => views::history(&*open_store(&load_config(&cli)?)?, args, cli.format),
         Command::Diff(args) => views::diff(&*open_store(&load_config(&cli)?)?, args, cli.format),
@@ -160,6 +168,7 @@ fn open_store(cfg: &Config) -> Result<Arc<troop_store::SqliteStore>, Fail> {
 /// Everything a scan or the daemon needs, built from the config.
 struct Wired {
     engine: Arc<Engine>,
+    gateway: Arc<troop_alerts::gateway::Gateway>,
     monkeys: Vec<troop_monkeys::registry::Built>,
     store: Arc<troop_store::SqliteStore>,
     metrics: Arc<Metrics>,
@@ -170,14 +179,23 @@ async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>, json_s
     let sinks = troop_alerts::registry::build(&cfg.alerts, json_stdout).map_err(usage)?;
     let aws = Arc::new(AwsContext::new(&cfg.aws).await);
     let monkeys = troop_monkeys::registry::build(cfg, &aws, only).map_err(usage)?;
-    let routes =
-        cfg.alerts.routes.iter().map(|r| Route { matchers: r.matchers.clone(), sinks: r.sinks.clone() }).collect();
     let metrics = Arc::new(Metrics::default());
     for m in &monkeys {
         metrics.register(m.monkey.name());
     }
-    let engine = Arc::new(Engine::new(store.clone(), sinks, routes, metrics.clone(), Arc::new(SystemClock), progress));
-    Ok(Wired { engine, monkeys, store, metrics })
+    let engine = Arc::new(Engine::new(store.clone(), metrics.clone(), Arc::new(SystemClock), progress));
+    let retry = troop_alerts::retry::RetryPolicy { initial: cfg.alerts.retry_initial, max: cfg.alerts.retry_max };
+    let gateway = troop_alerts::gateway::Gateway::open(
+        store.clone(),
+        troop_alerts::registry::route_tree(&cfg.alerts),
+        sinks,
+        retry,
+        Arc::new(troop_core::clock::TokioClock::new()),
+    )
+    .map_err(|e| usage(anyhow!("cannot read the alert state from the store: {e}")))?
+    .with_metrics(metrics.clone());
+    let gateway = Arc::new(gateway);
+    Ok(Wired { engine, gateway, monkeys, store, metrics })
 }
 
 /// SIGTERM or SIGINT fires the trigger.
@@ -232,10 +250,8 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
             }
             PassStatus::Skipped => eprintln!("troop: {} skipped: a pass was already running", s.monkey),
         }
-        for e in &s.sink_errors {
-            eprintln!("troop: {e}");
-        }
     }
+    alert(&w.gateway).await;
     match cli.format {
         Format::Json => {
             let rows: Vec<serde_json::Value> = summaries
@@ -316,6 +332,34 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
     Ok(())
 }
 
+/// A one-shot scan's alerting: queue what the passes changed (without
+/// waiting for group_wait), then give every sink one delivery run. What a
+/// sink could not take stays in its outbox for the next scan or the daemon.
+async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
+    let gw = gateway.clone();
+    match tokio::task::spawn_blocking(move || gw.round(gw.now(), true)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => eprintln!("troop: alerts not queued: {e}"),
+        Err(e) => eprintln!("troop: alerts not queued: {e}"),
+    }
+    let runs = gateway.sinks().iter().map(|s| async move { (s.name().to_string(), gateway.deliver(&**s).await) });
+    for (sink, result) in futures::future::join_all(runs).await {
+        match result {
+            Ok(d) if d.retry_at.is_some() || d.failed > 0 => eprintln!(
+                "troop: sink {sink}: {}; {}",
+                d.last_error.unwrap_or_default(),
+                if d.retry_at.is_some() {
+                    "kept in its outbox, delivered by the next scan or `troop run`"
+                } else {
+                    "failed for good (see `troop alerts status`)"
+                }
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("troop: sink {sink}: outbox unreadable: {e}"),
+        }
+    }
+}
+
 async fn run(cli: &Cli) -> Result<(), Fail> {
     let cfg = load_config(cli)?;
     let w = wire(&cfg, &[], Arc::new(NoProgress), false).await?;
@@ -332,6 +376,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     let monkeys = w.monkeys.iter().map(|b| (b.monkey.clone(), b.schedule)).collect();
     let grace = cfg.agent.shutdown_grace;
     let scheduler = tokio::spawn(troop_core::scheduler::run(w.engine.clone(), monkeys, sd.clone(), grace));
+    let gateway = tokio::spawn(w.gateway.clone().run(w.engine.committed(), Duration::from_secs(5), sd.clone()));
     let mut wait = sd.clone();
     wait.recv().await;
     // Passes get `grace` to finish; past that they are abandoned unwritten.
@@ -339,6 +384,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     if tokio::time::timeout(deadline, async {
         let _ = scheduler.await;
         let _ = server.await;
+        let _ = gateway.await;
     })
     .await
     .is_err()

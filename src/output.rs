@@ -39,6 +39,26 @@ pub fn print_json<T: Serialize>(items: &[T]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A listing: JSON array of `rows` for scripts, else a table of `cells` of
+/// each row under `headers` (and `empty` on stderr when there are none).
+pub fn list<T: Serialize>(
+    format: crate::cli::Format,
+    rows: &[T],
+    headers: &[&str],
+    cells: impl Fn(&T) -> Vec<String>,
+    empty: &str,
+) -> anyhow::Result<()> {
+    if format == crate::cli::Format::Json {
+        return print_json(rows);
+    }
+    let cells: Vec<Vec<String>> = rows.iter().map(cells).collect();
+    print!("{}", table(headers, &cells));
+    if rows.is_empty() && !empty.is_empty() {
+        eprintln!("{empty}");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -14,16 +14,46 @@ fn runtime(e: troop_core::StoreError) -> Fail {
     Fail::Runtime(e.into())
 }
 
-pub fn findings(store: &dyn Store, args: &FindingsArgs, format: Format) -> Result<(), Fail> {
-    let state = match args.state {
-        StateArg::Open => Some(FindingState::Open),
+/// Findings; an open finding an active silence matches shows `silenced`.
+pub fn findings(
+    store: &dyn Store,
+    alerts: &dyn troop_core::store::AlertStore,
+    args: &FindingsArgs,
+    format: Format,
+) -> Result<(), Fail> {
+    let stored_state = match args.state {
+        StateArg::Open | StateArg::Silenced => Some(FindingState::Open),
         StateArg::Resolved => Some(FindingState::Resolved),
-        StateArg::Silenced => Some(FindingState::Silenced),
         StateArg::All => None,
     };
-    let findings = store.findings(&FindingFilter { state, monkey: args.monkey.clone() }).map_err(runtime)?;
+    let mut findings =
+        store.findings(&FindingFilter { state: stored_state, monkey: args.monkey.clone() }).map_err(runtime)?;
+    let silences = troop_alerts::gateway::silences_from(&alerts.silences().map_err(runtime)?);
+    let now = troop_alerts::gateway::now_millis();
+    let mut silenced_by = std::collections::HashMap::new();
+    for f in findings.iter_mut().filter(|f| f.state == FindingState::Open) {
+        if let Some(s) = troop_core::alerting::silence::silenced_by(&silences, &f.routing_labels(), now) {
+            f.state = FindingState::Silenced;
+            silenced_by.insert(f.fingerprint.clone(), s.id.clone());
+        }
+    }
+    findings.retain(|f| match args.state {
+        StateArg::Open => f.state == FindingState::Open,
+        StateArg::Silenced => f.state == FindingState::Silenced,
+        StateArg::Resolved | StateArg::All => true,
+    });
     if format == Format::Json {
-        return output::print_json(&findings).map_err(Fail::Runtime);
+        let rows: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| {
+                let mut v = serde_json::to_value(f).unwrap_or_default();
+                if let (Some(id), Some(o)) = (silenced_by.get(&f.fingerprint), v.as_object_mut()) {
+                    o.insert("silenced_by".into(), json!(id));
+                }
+                v
+            })
+            .collect();
+        return output::print_json(&rows).map_err(Fail::Runtime);
     }
     let rows: Vec<Vec<String>> = findings
         .iter()

@@ -1,24 +1,48 @@
-//! troop-alerts: the alert sinks and their registry.
+//! troop-alerts: the alert gateway at run time and its sinks.
 //!
-//! Every sink is a folder of the same shape under `sinks/`: a `build` from its
-//! (already validated, see troop-config) configuration, the `Sink` impl, and
-//! its tests. [`registry::build`] is the only place that maps a config `type`
-//! to a sink. Building may do IO (resolve secrets, open files); validation
-//! never does and lives in troop-config.
+//! `gateway` consumes the alert log the store keeps (every committed pass
+//! appends its finding events in its own transaction), routes, groups and
+//! dedups with `troop_core::alerting`, and queues notifications in per-sink
+//! outboxes that each sink drains on its own with retries.
+//!
+//! Every sink is a folder of the same shape under `sinks/`: a `build` from
+//! its (already validated, see troop-config) configuration, the `Sink` impl,
+//! and its tests. [`registry::build`] is the only place that maps a config
+//! `type` to a sink. Building may do IO (resolve secrets, open files);
+//! validation never does and lives in troop-config.
 
+pub mod gateway;
+pub mod http;
 pub mod registry;
+pub mod retry;
 pub mod sinks;
 
-/// Version of the JSON event payload written by sinks (jsonl today, webhook later).
-pub const PAYLOAD_VERSION: u32 = 1;
+use troop_core::alerting::Notification;
+use troop_core::clock::rfc3339;
 
-/// The JSON payload of one finding event, as sinks write it.
-pub fn event_json(sink: &str, ev: &troop_core::FindingEvent) -> serde_json::Value {
+/// Version of the JSON notification payload (jsonl, webhook, command).
+pub const PAYLOAD_VERSION: u32 = 2;
+
+/// A notification's time as RFC 3339.
+pub fn at(n: &Notification) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(n.at) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_else(|_| n.at.to_string())
+}
+
+/// The versioned JSON payload of one notification, as sinks send it.
+pub fn notification_json(n: &Notification) -> serde_json::Value {
     serde_json::json!({
         "version": PAYLOAD_VERSION,
-        "sink": sink,
-        "event": ev.event.as_str(),
-        "at": ev.at,
-        "finding": ev.finding,
+        "id": n.id,
+        "group_id": n.group_id,
+        "sink": n.sink,
+        "route": n.route,
+        "reason": n.reason.as_str(),
+        "status": n.status,
+        "at": at(n),
+        "group_labels": n.group_labels,
+        "firing": n.firing,
+        "resolved": n.resolved,
     })
 }

@@ -148,10 +148,33 @@ pub struct QuotaOverride {
     pub ignore: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Alerts {
     pub sinks: Vec<SinkConfig>,
     pub routes: Vec<RouteConfig>,
+    /// Where findings no route takes go. `None` = every sink when no routes
+    /// are configured, nowhere otherwise.
+    pub default_sinks: Option<Vec<String>>,
+    /// Grouping and timing of routes that do not set their own.
+    pub group_by: Vec<String>,
+    pub timing: troop_core::alerting::Timing,
+    /// Delivery retries: first wait, longest wait.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            sinks: Alerts::default_sinks(),
+            routes: vec![],
+            default_sinks: None,
+            group_by: troop_core::alerting::DEFAULT_GROUP_BY.iter().map(|s| s.to_string()).collect(),
+            timing: troop_core::alerting::Timing::default(),
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -163,12 +186,30 @@ pub struct SinkConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkKind {
     Stdout,
-    Jsonl { path: PathBuf },
-    Webhook { url: Secret },
-    Slack { url: Secret },
-    Pagerduty { routing_key: Secret },
-    Smtp { server: String, from: String, to: Vec<String>, username: Option<String>, password: Option<Secret> },
-    Alertmanager { url: String },
+    Jsonl {
+        path: PathBuf,
+    },
+    /// `secret`: HMAC-SHA256 key; the signature goes in `X-Troop-Signature`.
+    Webhook {
+        url: Secret,
+        secret: Option<Secret>,
+    },
+    Slack {
+        url: Secret,
+    },
+    Pagerduty {
+        routing_key: Secret,
+    },
+    Smtp {
+        server: String,
+        from: String,
+        to: Vec<String>,
+        username: Option<String>,
+        password: Option<Secret>,
+    },
+    Alertmanager {
+        url: String,
+    },
 }
 
 impl SinkKind {
@@ -189,8 +230,16 @@ pub const SINK_TYPES: &[&str] = &["stdout", "jsonl", "webhook", "slack", "pagerd
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
-    pub matchers: BTreeMap<String, String>,
+    /// `match = { k = "v" }` entries as `k=v`, then `matchers = [...]`.
+    pub matchers: Vec<troop_core::alerting::Matcher>,
     pub sinks: Vec<String>,
+    pub continue_: bool,
+    /// `None` = `[alerts] group_by`.
+    pub group_by: Option<Vec<String>>,
+    pub group_wait: Option<Duration>,
+    pub group_interval: Option<Duration>,
+    pub repeat_interval: Option<Duration>,
+    pub send_resolved: Option<bool>,
 }
 
 fn common(enabled: bool, interval_secs: u64) -> MonkeyCommon {
@@ -246,10 +295,7 @@ impl Default for Config {
                     services: LIMIT_SERVICES.iter().map(|s| s.to_string()).collect(),
                 },
             },
-            alerts: Alerts {
-                sinks: vec![SinkConfig { name: "stdout".into(), kind: SinkKind::Stdout }],
-                routes: vec![],
-            },
+            alerts: Alerts::default(),
             source: None,
         }
     }
@@ -765,7 +811,7 @@ fn secret(t: &mut Tbl, sink: &mut Sink, key: &'static str) -> Option<Secret> {
 }
 
 fn alerts(t: &mut Tbl, sink: &mut Sink) -> Alerts {
-    let mut out = Alerts::default();
+    let mut out = Alerts { sinks: vec![], ..Alerts::default() };
     let mut sink_tables = t.tables(sink, "sinks");
     let sinks_given = t.raw("sinks").is_some();
     for st in sink_tables.iter_mut() {
@@ -789,25 +835,79 @@ fn alerts(t: &mut Tbl, sink: &mut Sink) -> Alerts {
     if !sinks_given {
         out.sinks = Alerts::default_sinks();
     }
+    let known_sink = |sink: &mut Sink, s: &Sp<String>, sinks: &[SinkConfig]| {
+        if !sinks.iter().any(|k| k.name == s.v) {
+            let known: Vec<&str> = sinks.iter().map(|k| k.name.as_str()).collect();
+            sink.error(
+                codes::UNKNOWN_SINK,
+                s.span.clone(),
+                format!("route names sink \"{}\", which is not defined (defined: {})", s.v, known.join(", ")),
+            );
+        }
+    };
     for mut rt in t.tables(sink, "routes") {
-        let matchers = rt.string_map(sink, "match").unwrap_or_default();
+        let mut matchers = Vec::new();
+        for (k, v) in rt.string_map(sink, "match").unwrap_or_default() {
+            match troop_core::alerting::Matcher::new(&k.v, troop_core::alerting::Op::Eq, &v.v) {
+                Ok(m) => matchers.push(m),
+                Err(e) => sink.error(codes::INVALID_VALUE, k.span, e),
+            }
+        }
+        for m in rt.strings(sink, "matchers").unwrap_or_default() {
+            match troop_core::alerting::Matcher::parse(&m.v) {
+                Ok(m) => matchers.push(m),
+                Err(e) => sink.error(codes::INVALID_VALUE, m.span, e),
+            }
+        }
         let sinks = rt.strings(sink, "sinks");
         let sinks = rt.require(sink, "sinks", sinks).unwrap_or_default();
         for s in &sinks {
-            if !out.sinks.iter().any(|k| k.name == s.v) {
-                let known: Vec<&str> = out.sinks.iter().map(|k| k.name.as_str()).collect();
-                sink.error(
-                    codes::UNKNOWN_SINK,
-                    s.span.clone(),
-                    format!("route names sink \"{}\", which is not defined (defined: {})", s.v, known.join(", ")),
-                );
-            }
+            known_sink(sink, s, &out.sinks);
         }
+        let continue_ = rt.boolean(sink, "continue").unwrap_or(false);
+        let group_by = rt.strings(sink, "group_by").map(|g| g.into_iter().map(|s| s.v).collect());
+        let group_wait = duration(&mut rt, sink, "group_wait", Duration::ZERO);
+        let group_interval = duration(&mut rt, sink, "group_interval", Duration::ZERO);
+        let repeat_interval = duration(&mut rt, sink, "repeat_interval", Duration::from_secs(1));
+        let send_resolved = rt.boolean(sink, "send_resolved");
         rt.finish(sink);
         out.routes.push(RouteConfig {
-            matchers: matchers.into_iter().map(|(k, v)| (k.v, v.v)).collect(),
+            matchers,
             sinks: sinks.into_iter().map(|s| s.v).collect(),
+            continue_,
+            group_by,
+            group_wait,
+            group_interval,
+            repeat_interval,
+            send_resolved,
         });
+    }
+    if let Some(d) = t.strings(sink, "default_sinks") {
+        for s in &d {
+            known_sink(sink, s, &out.sinks);
+        }
+        out.default_sinks = Some(d.into_iter().map(|s| s.v).collect());
+    }
+    if let Some(g) = t.strings(sink, "group_by") {
+        out.group_by = g.into_iter().map(|s| s.v).collect();
+    }
+    if let Some(d) = duration(t, sink, "group_wait", Duration::ZERO) {
+        out.timing.group_wait = d;
+    }
+    if let Some(d) = duration(t, sink, "group_interval", Duration::ZERO) {
+        out.timing.group_interval = d;
+    }
+    if let Some(d) = duration(t, sink, "repeat_interval", Duration::from_secs(1)) {
+        out.timing.repeat_interval = d;
+    }
+    if let Some(b) = t.boolean(sink, "send_resolved") {
+        out.timing.send_resolved = b;
+    }
+    if let Some(d) = duration(t, sink, "retry_initial", Duration::from_millis(1)) {
+        out.retry_initial = d;
+    }
+    if let Some(d) = duration(t, sink, "retry_max", Duration::from_millis(1)) {
+        out.retry_max = d;
     }
     out
 }
@@ -836,7 +936,7 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
             let p = t.string(sink, "path");
             SinkKind::Jsonl { path: PathBuf::from(t.require(sink, "path", p)?.v) }
         }
-        "webhook" => SinkKind::Webhook { url: url(t, sink)? },
+        "webhook" => SinkKind::Webhook { url: url(t, sink)?, secret: secret(t, sink, "secret") },
         "slack" => SinkKind::Slack { url: url(t, sink)? },
         "pagerduty" => {
             let k = secret(t, sink, "routing_key");

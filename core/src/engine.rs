@@ -1,13 +1,13 @@
-//! The pass engine: run one monkey pass, commit its report atomically, hand the
-//! resulting finding events to the sinks the routes pick.
+//! The pass engine: run one monkey pass and commit its report atomically. The
+//! commit also appends the pass's finding events to the alert log in the same
+//! transaction; the gateway (troop-alerts) routes and delivers from there, so a
+//! crash after the commit loses no alert.
 
 use crate::clock::Clock;
-use crate::finding::{EventKind, FindingEvent};
+use crate::finding::FindingEvent;
 use crate::metrics::Metrics;
 use crate::monkey::{Monkey, MonkeyError, PassContext, Progress, Report};
-use crate::routing::{self, Route};
 use crate::shutdown::Shutdown;
-use crate::sink::Sink;
 use crate::store::{CommitOutcome, PassMeta, Store};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -47,14 +47,12 @@ pub struct PassSummary {
     pub open_findings: usize,
     pub events: Vec<FindingEvent>,
     pub counters: BTreeMap<String, u64>,
-    pub sink_errors: Vec<String>,
 }
 
 pub struct Engine {
     store: Arc<dyn Store>,
-    sinks: Vec<Arc<dyn Sink>>,
-    sink_names: Vec<String>,
-    routes: Vec<Route>,
+    /// Woken after every committed pass (the gateway listens).
+    committed: Arc<tokio::sync::Notify>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     progress: Arc<dyn Progress>,
@@ -76,14 +74,23 @@ impl Drop for RunningGuard<'_> {
 impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
-        sinks: Vec<Arc<dyn Sink>>,
-        routes: Vec<Route>,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
         progress: Arc<dyn Progress>,
     ) -> Self {
-        let sink_names = sinks.iter().map(|s| s.name().to_string()).collect();
-        Engine { store, sinks, sink_names, routes, metrics, clock, progress, running: Mutex::new(HashSet::new()) }
+        Engine {
+            store,
+            committed: Arc::new(tokio::sync::Notify::new()),
+            metrics,
+            clock,
+            progress,
+            running: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Notified after every committed pass.
+    pub fn committed(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -113,7 +120,6 @@ impl Engine {
             open_findings: 0,
             events: Vec::new(),
             counters: BTreeMap::new(),
-            sink_errors: Vec::new(),
         };
         if !self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone()) {
             tracing::warn!(monkey = %name, "previous pass still running; skipping this one");
@@ -177,8 +183,8 @@ impl Engine {
                 summary.items_seen = items_seen;
                 summary.open_findings = open_findings;
                 self.metrics.set_gauges(&name, gauges);
+                self.committed.notify_one();
                 self.attribute(&monkey, &meta).await;
-                summary.sink_errors = self.deliver(&events).await;
                 summary.events = events;
             }
             Ok(Err(e)) => summary.status = PassStatus::Failed(format!("could not store the pass: {e}")),
@@ -233,27 +239,5 @@ impl Engine {
             ok.then_some(s.open_findings),
             &s.counters,
         );
-    }
-
-    /// Send every event except "still open" to the sinks its labels route to.
-    /// Returns one message per failed sink delivery.
-    pub async fn deliver(&self, events: &[FindingEvent]) -> Vec<String> {
-        let mut per_sink: BTreeMap<&str, Vec<FindingEvent>> = BTreeMap::new();
-        for ev in events.iter().filter(|e| e.event != EventKind::StillOpen) {
-            let labels = ev.finding.routing_labels();
-            for sink in routing::sinks_for(&labels, &self.routes, &self.sink_names) {
-                per_sink.entry(sink).or_default().push(ev.clone());
-            }
-        }
-        let mut errors = Vec::new();
-        for sink in &self.sinks {
-            if let Some(batch) = per_sink.get(sink.name())
-                && let Err(e) = sink.send(batch).await
-            {
-                tracing::warn!(sink = %sink.name(), error = %e, "delivery failed");
-                errors.push(format!("sink {}: {e}", sink.name()));
-            }
-        }
-        errors
     }
 }

@@ -7,6 +7,7 @@
 //! Invariant: nothing here talks to AWS or the network. Everything that needs IO
 //! comes in through a trait object.
 
+pub mod alerting;
 pub mod budget;
 pub mod canonical;
 pub mod certs;
@@ -18,7 +19,6 @@ pub mod limits;
 pub mod metrics;
 pub mod monkey;
 pub mod properties;
-pub mod routing;
 pub mod scheduler;
 pub mod security;
 pub mod shutdown;

@@ -171,14 +171,7 @@ mod tests {
     }
 
     fn engine(store: Arc<CountingStore>) -> Arc<Engine> {
-        Arc::new(Engine::new(
-            store,
-            vec![],
-            vec![],
-            Arc::new(Metrics::default()),
-            Arc::new(SystemClock),
-            Arc::new(NoProgress),
-        ))
+        Arc::new(Engine::new(store, Arc::new(Metrics::default()), Arc::new(SystemClock), Arc::new(NoProgress)))
     }
 
     async fn run_for(

@@ -1,21 +1,32 @@
-//! The sink trait: where finding events leave troop.
+//! The sink trait: where notifications leave troop.
 
-use crate::finding::FindingEvent;
+use crate::alerting::Notification;
 use async_trait::async_trait;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// Worth retrying later (receiver down, 5xx, 429).
-    #[error("{0}")]
-    Transient(String),
-    /// Retrying will not help (bad request, rejected credentials).
+    /// Worth retrying later (receiver down, 5xx, 429); `retry_after` when the
+    /// receiver said how long to wait.
+    #[error("{message}")]
+    Transient { message: String, retry_after: Option<Duration> },
+    /// Retrying will not help (bad request, rejected credentials): recorded
+    /// as failed and not retried.
     #[error("{0}")]
     Permanent(String),
+}
+
+impl SinkError {
+    pub fn transient(message: impl Into<String>) -> SinkError {
+        SinkError::Transient { message: message.into(), retry_after: None }
+    }
 }
 
 #[async_trait]
 pub trait Sink: Send + Sync {
     fn name(&self) -> &str;
-    /// Deliver a batch of events, in order.
-    async fn send(&self, events: &[FindingEvent]) -> Result<(), SinkError>;
+    /// The sink's type (`stdout`, `webhook`, ...).
+    fn kind(&self) -> &'static str;
+    /// Deliver one notification. Called in order, one at a time per sink.
+    async fn send(&self, n: &Notification) -> Result<(), SinkError>;
 }

@@ -88,3 +88,84 @@ pub trait Store: Send + Sync {
     /// author is still `pending` or was never asked.
     fn pending_attribution(&self, monkey: &str, since: OffsetDateTime) -> Result<Vec<Written>, StoreError>;
 }
+
+/// A notification waiting in (or delivered from) a sink's outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub sink: String,
+    pub notification: crate::alerting::Notification,
+    pub attempts: u32,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Delivered,
+    /// Try again at this time (ms since the epoch).
+    Retry {
+        at: i64,
+        error: String,
+    },
+    /// Permanent failure: kept, visible, not retried.
+    Failed {
+        error: String,
+    },
+}
+
+/// One gateway round, applied atomically: events consumed up to `cursor`,
+/// groups changed or removed, notifications queued.
+#[derive(Debug, Clone, Default)]
+pub struct AlertBatch {
+    pub cursor: i64,
+    pub upsert: Vec<crate::alerting::Group>,
+    pub remove: Vec<String>,
+    pub outbox: Vec<crate::alerting::Notification>,
+}
+
+/// Per sink: what waits, what failed for good, what was delivered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OutboxStats {
+    pub sink: String,
+    pub pending: u64,
+    pub failed: u64,
+    pub delivered: u64,
+    /// Attempts that failed, transient or not, over the outbox's life.
+    pub failed_attempts: u64,
+    pub last_error: Option<String>,
+}
+
+/// A silence as stored: matchers in their text form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SilenceRecord {
+    pub id: String,
+    pub matchers: Vec<String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub author: String,
+    pub reason: String,
+    pub created_at: String,
+}
+
+/// The alert gateway's durable state: the event log every committed pass
+/// appends to (in the pass's own transaction), the groups (what each receiver
+/// was told), the per-sink outboxes, and silences.
+pub trait AlertStore: Send + Sync {
+    /// The last event consumed and every group.
+    fn alert_state(&self) -> Result<(i64, Vec<crate::alerting::Group>), StoreError>;
+    /// Events after `cursor`, oldest first, at most `limit`.
+    fn alert_events(&self, after: i64, limit: usize) -> Result<Vec<(i64, FindingEvent)>, StoreError>;
+    /// One transaction: cursor, groups, outbox; consumed events are dropped.
+    fn alert_apply(&self, batch: &AlertBatch) -> Result<(), StoreError>;
+    /// Pending entries of one sink that are due, in order; an entry not yet
+    /// due holds back the ones after it (a sink receives in order).
+    fn outbox_due(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// When the sink's first pending entry is due, if any.
+    fn outbox_next(&self, sink: &str) -> Result<Option<i64>, StoreError>;
+    fn outbox_mark(&self, id: i64, outcome: &Delivery, now: i64) -> Result<(), StoreError>;
+    fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError>;
+    fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError>;
+    fn add_silence(&self, s: &SilenceRecord) -> Result<(), StoreError>;
+    /// End a silence now; false if there is no such active silence.
+    fn end_silence(&self, id: &str, at: &str) -> Result<bool, StoreError>;
+}

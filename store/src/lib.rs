@@ -6,9 +6,13 @@
 //! - A monkey pass is committed in exactly one transaction (`commit_pass`);
 //!   WAL journaling means readers never see half a pass and a process killed
 //!   at any point leaves the previous state intact.
+//! - A pass's finding events enter the alert log in the pass's transaction;
+//!   a gateway round (cursor, groups, outbox) is one transaction too, so no
+//!   event is lost or queued twice.
 //! - A revision is written only when an item's canonical content hash changes;
 //!   items are marked deleted only inside a scope the pass covered completely.
 
+mod alerts;
 mod migrations;
 mod sqlite;
 

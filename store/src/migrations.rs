@@ -80,4 +80,46 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (monkey, kind, key)
     );
     "#,
+    // 5: the alert gateway. Every committed pass appends its finding events
+    // to alert_events in its own transaction; the gateway consumes them (the
+    // cursor), keeps what each receiver was told (alert_groups), queues
+    // notifications per sink (outbox), and reads silences.
+    r#"
+    CREATE TABLE alert_events (
+        seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+        event TEXT NOT NULL
+    );
+    CREATE TABLE alert_meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE alert_groups (
+        key  TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        notification_id TEXT NOT NULL,
+        sink            TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        created_at      INTEGER NOT NULL,
+        done_at         INTEGER,
+        UNIQUE (sink, notification_id)
+    );
+    CREATE INDEX outbox_sink_status ON outbox (sink, status, id);
+    CREATE TABLE silences (
+        id         TEXT PRIMARY KEY,
+        matchers   TEXT NOT NULL,
+        starts_at  TEXT NOT NULL,
+        ends_at    TEXT NOT NULL,
+        author     TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    "#,
 ];

@@ -20,7 +20,7 @@ pub struct SqliteStore {
     fault_commit_delay: Option<Duration>,
 }
 
-fn be(e: rusqlite::Error) -> StoreError {
+pub(crate) fn be(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -64,7 +64,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -352,6 +352,7 @@ impl Store for SqliteStore {
             Self::commit_items(&tx, pass_id, pass.finished_at.unix_timestamp(), report).map_err(be)?;
         let events = Self::commit_findings(&tx, pass, pass_id, report).map_err(be)?;
         Self::commit_observations(&tx, pass, pass_id, report).map_err(be)?;
+        crate::alerts::log_events(&tx, &events).map_err(be)?;
         let open_findings: i64 = tx
             .query_row("SELECT COUNT(*) FROM findings WHERE monkey = ?1 AND state = 'open'", [&pass.monkey], |r| {
                 r.get(0)

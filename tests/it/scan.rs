@@ -61,8 +61,9 @@ async fn scan_finds_world_open_ssh_and_keeps_it_in_the_store() {
     }
     let ev = events(&ws);
     assert_eq!(ev.len(), 1, "{ev:#?}");
-    assert_eq!(ev[0]["event"], "opened");
-    assert_eq!(ev[0]["finding"]["fingerprint"], f["fingerprint"]);
+    assert_eq!(ev[0]["reason"], "first");
+    assert_eq!(ev[0]["status"], "firing");
+    assert_eq!(ev[0]["firing"][0]["fingerprint"], f["fingerprint"]);
 
     // the human table shows it too
     let t = ws.run(&["findings"]);
@@ -117,8 +118,8 @@ async fn closing_the_hole_resolves_the_finding_and_deleting_the_group_records_it
     let resolved = findings(&ws, "resolved");
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0]["resource"], db.as_str());
-    let kinds: Vec<String> = events(&ws).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
-    assert_eq!(kinds, ["opened", "resolved"]);
+    let kinds: Vec<String> = events(&ws).iter().map(|e| e["reason"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["first", "resolved"]);
 
     ec2.delete_security_group().group_id(&db).send().await.unwrap();
     ws.run(&["scan"]).assert_code(0);
@@ -146,7 +147,7 @@ async fn json_summary_owns_stdout_and_fail_on_exits_3() {
         summary[0]["aws_api_calls"].as_u64().unwrap() >= 3,
         "one STS call and one DescribeSecurityGroups per region"
     );
-    assert!(r.stderr.contains("[critical] opened"), "stdout sink went to stderr: {}", r.stderr);
+    assert!(r.stderr.contains("[critical] first"), "stdout sink went to stderr: {}", r.stderr);
     assert!(r.stderr.contains("open finding(s) at or above critical"), "{}", r.stderr);
     ws.run(&["scan", "--fail-on", "warning"]).assert_code(3);
 }

@@ -1,11 +1,12 @@
-//! `type = "jsonl"`: an append-only file, one JSON event per line. The file is
-//! opened for each batch (so log rotation just works) and each batch is one
-//! `write` of whole lines.
+//! `type = "jsonl"`: an append-only file, one JSON notification per line. The
+//! file is opened for each notification (so log rotation just works) and each
+//! line is one `write`.
 
 use async_trait::async_trait;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use troop_core::{FindingEvent, Sink, SinkError};
+use troop_core::alerting::Notification;
+use troop_core::{Sink, SinkError};
 
 pub struct JsonlSink {
     name: String,
@@ -30,18 +31,19 @@ impl Sink for JsonlSink {
         &self.name
     }
 
-    async fn send(&self, events: &[FindingEvent]) -> Result<(), SinkError> {
-        let mut buf = Vec::new();
-        for ev in events {
-            serde_json::to_writer(&mut buf, &crate::event_json(&self.name, ev))
-                .map_err(|e| SinkError::Permanent(e.to_string()))?;
-            buf.push(b'\n');
-        }
+    fn kind(&self) -> &'static str {
+        "jsonl"
+    }
+
+    async fn send(&self, n: &Notification) -> Result<(), SinkError> {
+        let mut buf =
+            serde_json::to_vec(&crate::notification_json(n)).map_err(|e| SinkError::Permanent(e.to_string()))?;
+        buf.push(b'\n');
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || open(&path).and_then(|mut f| f.write_all(&buf)))
             .await
-            .map_err(|e| SinkError::Transient(e.to_string()))?
-            .map_err(|e| SinkError::Transient(format!("{}: {e}", self.path.display())))
+            .map_err(|e| SinkError::transient(e.to_string()))?
+            .map_err(|e| SinkError::transient(format!("{}: {e}", self.path.display())))
     }
 }
 

@@ -1,8 +1,9 @@
-//! `type = "stdout"`: one human line per event.
+//! `type = "stdout"`: one human line per finding in a notification.
 
 use async_trait::async_trait;
 use std::io::Write;
-use troop_core::{FindingEvent, Sink, SinkError};
+use troop_core::alerting::Notification;
+use troop_core::{Sink, SinkError, StoredFinding};
 
 pub struct StdoutSink {
     name: String,
@@ -15,20 +16,27 @@ impl StdoutSink {
     }
 }
 
-/// `[critical] opened  security/sg-open-ingress 111/us-east-1 sg-1: title`
-pub fn line(ev: &FindingEvent) -> String {
-    let f = &ev.finding;
+/// `[critical] first     security/sg-open-ingress 111/us-east-1 sg-1: title`
+pub fn line(what: &str, f: &StoredFinding) -> String {
     format!(
-        "[{}] {:<13} {}/{} {}/{} {}: {}",
-        f.severity,
-        ev.event.as_str(),
-        f.monkey,
-        f.kind,
-        f.account,
-        f.region,
-        f.resource,
-        f.title
+        "[{}] {:<9} {}/{} {}/{} {}: {}",
+        f.severity, what, f.monkey, f.kind, f.account, f.region, f.resource, f.title
     )
+}
+
+/// Every line of one notification: its firing findings under its reason,
+/// then its resolved ones.
+pub fn lines(n: &Notification) -> String {
+    let mut text = String::new();
+    for f in &n.firing {
+        text.push_str(&line(n.reason.as_str(), f));
+        text.push('\n');
+    }
+    for f in &n.resolved {
+        text.push_str(&line("resolved", f));
+        text.push('\n');
+    }
+    text
 }
 
 #[async_trait]
@@ -37,12 +45,12 @@ impl Sink for StdoutSink {
         &self.name
     }
 
-    async fn send(&self, events: &[FindingEvent]) -> Result<(), SinkError> {
-        let mut text = String::new();
-        for ev in events {
-            text.push_str(&line(ev));
-            text.push('\n');
-        }
+    fn kind(&self) -> &'static str {
+        "stdout"
+    }
+
+    async fn send(&self, n: &Notification) -> Result<(), SinkError> {
+        let text = lines(n);
         let res = if self.to_stderr {
             let mut out = std::io::stderr().lock();
             out.write_all(text.as_bytes()).and_then(|_| out.flush())
@@ -50,7 +58,7 @@ impl Sink for StdoutSink {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes()).and_then(|_| out.flush())
         };
-        res.map_err(|e| SinkError::Transient(e.to_string()))
+        res.map_err(|e| SinkError::transient(e.to_string()))
     }
 }
 

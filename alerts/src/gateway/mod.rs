@@ -1,0 +1,296 @@
+//! The Central Alert Gateway at run time. A round consumes the alert log
+//! (events every committed pass appended), applies silences, routes, groups
+//! and dedups (`troop_core::alerting`), and queues notifications in each
+//! sink's outbox: one transaction per round. Each sink then delivers its
+//! outbox in order, on its own: retries with backoff and jitter, Retry-After
+//! honoured, permanent failures recorded and skipped. A restart resumes from
+//! the store: nothing delivered is sent again, nothing pending is lost.
+
+use crate::retry::RetryPolicy;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+use troop_core::alerting::{self, Groups, Input, Matcher, Millis, RouteTree, Silence};
+use troop_core::finding::EventKind;
+use troop_core::metrics::Metrics;
+use troop_core::monkey::Gauge;
+use troop_core::shutdown::Shutdown;
+use troop_core::store::{AlertBatch, AlertStore, Delivery, SilenceRecord, StoreError};
+use troop_core::{Clock, Sink, SinkError};
+
+/// Events read from the log per store query.
+const CHUNK: usize = 10_000;
+
+pub struct Gateway {
+    store: Arc<dyn AlertStore>,
+    clock: Arc<dyn Clock>,
+    tree: RouteTree,
+    sinks: Vec<Arc<dyn Sink>>,
+    retry: RetryPolicy,
+    state: Mutex<State>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+struct State {
+    cursor: i64,
+    groups: Groups,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Round {
+    pub events: usize,
+    pub queued: usize,
+}
+
+/// What one delivery run of one sink did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivered {
+    pub delivered: usize,
+    pub failed: usize,
+    /// The sink's head entry failed transiently and waits until then.
+    pub retry_at: Option<Millis>,
+    pub last_error: Option<String>,
+}
+
+pub fn now_millis() -> Millis {
+    alerting::millis(OffsetDateTime::now_utc())
+}
+
+fn parse_time(s: &str) -> Option<Millis> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok().map(alerting::millis)
+}
+
+/// Silences as the gateway uses them; a record that no longer parses is
+/// skipped with a warning rather than silencing everything or nothing.
+pub fn silences_from(records: &[SilenceRecord]) -> Vec<Silence> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let matchers: Result<Vec<Matcher>, String> = r.matchers.iter().map(|m| Matcher::parse(m)).collect();
+            match (matchers, parse_time(&r.starts_at), parse_time(&r.ends_at)) {
+                (Ok(matchers), Some(starts_at), Some(ends_at)) => Some(Silence {
+                    id: r.id.clone(),
+                    matchers,
+                    starts_at,
+                    ends_at,
+                    author: r.author.clone(),
+                    reason: r.reason.clone(),
+                }),
+                _ => {
+                    tracing::warn!(silence = %r.id, "stored silence does not parse; ignored");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+impl Gateway {
+    /// Load the gateway's state from the store. Groups of routes that no
+    /// longer exist (the configuration changed) are dropped.
+    pub fn open(
+        store: Arc<dyn AlertStore>,
+        tree: RouteTree,
+        sinks: Vec<Arc<dyn Sink>>,
+        retry: RetryPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Gateway, StoreError> {
+        let (cursor, groups) = store.alert_state()?;
+        let mut groups = Groups::from_groups(groups);
+        groups.retain_routes(&tree);
+        let _ = groups.take_changed();
+        Ok(Gateway { store, clock, tree, sinks, retry, state: Mutex::new(State { cursor, groups }), metrics: None })
+    }
+
+    /// The gateway's clock, in milliseconds since the epoch.
+    pub fn now(&self) -> Millis {
+        alerting::millis(self.clock.now())
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Gateway {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn sinks(&self) -> &[Arc<dyn Sink>] {
+        &self.sinks
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Consume the log and queue what is due at `now`. `immediate` sends
+    /// pending group changes without waiting for group_wait/group_interval
+    /// (one-shot scans). Blocking (store IO): call from a blocking thread.
+    pub fn round(&self, now: Millis, immediate: bool) -> Result<Round, StoreError> {
+        let silences = silences_from(&self.store.silences()?);
+        let mut st = self.lock();
+        let result = self.round_locked(&mut st, &silences, now, immediate);
+        if result.is_err() {
+            // the store did not take the round: forget what memory did
+            let (cursor, groups) = self.store.alert_state()?;
+            st.cursor = cursor;
+            st.groups = Groups::from_groups(groups);
+        }
+        result
+    }
+
+    fn round_locked(
+        &self,
+        st: &mut State,
+        silences: &[Silence],
+        now: Millis,
+        immediate: bool,
+    ) -> Result<Round, StoreError> {
+        let mut round = Round::default();
+        let mut cursor = st.cursor;
+        loop {
+            let events = self.store.alert_events(cursor, CHUNK)?;
+            let Some((last, _)) = events.last() else { break };
+            cursor = *last;
+            round.events += events.len();
+            for (_, ev) in &events {
+                let firing = ev.event != EventKind::Resolved;
+                st.groups.ingest(&self.tree, silences, Input { finding: &ev.finding, firing }, now);
+            }
+        }
+        st.groups.apply_silences(silences, now);
+        let outbox = st.groups.flush(&self.tree, now, immediate);
+        round.queued = outbox.len();
+        let changed = st.groups.take_changed();
+        let mut batch = AlertBatch { cursor, outbox, ..Default::default() };
+        for key in changed {
+            match st.groups.get(&key) {
+                Some(g) => batch.upsert.push(g.clone()),
+                None => batch.remove.push(key),
+            }
+        }
+        self.store.alert_apply(&batch)?;
+        st.cursor = cursor;
+        Ok(round)
+    }
+
+    /// When the next group is due (group_wait, group_interval or repeat).
+    pub fn next_due(&self) -> Option<Millis> {
+        self.lock().groups.next_due(&self.tree)
+    }
+
+    /// Deliver the sink's due outbox entries in order. A transient failure
+    /// stops the run (the entry waits for its retry, later ones wait behind
+    /// it); a permanent one is recorded and the run goes on.
+    pub async fn deliver(&self, sink: &dyn Sink) -> Result<Delivered, StoreError> {
+        let mut out = Delivered::default();
+        loop {
+            let due = self.store.outbox_due(sink.name(), self.now(), 100)?;
+            if due.is_empty() {
+                return Ok(out);
+            }
+            for entry in due {
+                let result = sink.send(&entry.notification).await;
+                let now = self.now();
+                match result {
+                    Ok(()) => {
+                        self.store.outbox_mark(entry.id, &Delivery::Delivered, now)?;
+                        out.delivered += 1;
+                    }
+                    Err(SinkError::Permanent(error)) => {
+                        tracing::warn!(sink = %sink.name(), notification = %entry.notification.id, %error, "delivery failed for good");
+                        self.store.outbox_mark(entry.id, &Delivery::Failed { error: error.clone() }, now)?;
+                        out.failed += 1;
+                        out.last_error = Some(error);
+                    }
+                    Err(SinkError::Transient { message, retry_after }) => {
+                        let wait = self.retry.delay(entry.attempts + 1, fastrand::f64(), retry_after);
+                        let at = now + wait.as_millis() as Millis;
+                        tracing::info!(sink = %sink.name(), attempt = entry.attempts + 1, error = %message, retry_in = ?wait, "delivery failed; will retry");
+                        self.store.outbox_mark(entry.id, &Delivery::Retry { at, error: message.clone() }, now)?;
+                        out.retry_at = Some(at);
+                        out.last_error = Some(message);
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Outbox depth and delivery failures per sink, for /metrics.
+    pub fn publish_metrics(&self) {
+        let Some(metrics) = &self.metrics else { return };
+        let Ok(stats) = self.store.outbox_stats() else { return };
+        let mut gauges = Vec::new();
+        for sink in &self.sinks {
+            let s = stats.iter().find(|s| s.sink == sink.name()).cloned().unwrap_or_default();
+            let labels: BTreeMap<String, String> = [("sink".to_string(), sink.name().to_string())].into();
+            for (name, value) in [
+                ("troop_outbox_pending", s.pending),
+                ("troop_outbox_failed", s.failed),
+                ("troop_notifications_delivered", s.delivered),
+                ("troop_delivery_failures", s.failed_attempts),
+            ] {
+                gauges.push(Gauge { name: name.into(), labels: labels.clone(), value: value as f64 });
+            }
+        }
+        metrics.set_gauges("alerts", gauges);
+    }
+
+    /// The daemon: a round after every committed pass and whenever a group
+    /// is due (at least every `tick`, to see silences change), and one
+    /// delivery task per sink so a dead sink delays no other.
+    pub async fn run(self: Arc<Self>, committed: Arc<tokio::sync::Notify>, tick: Duration, mut shutdown: Shutdown) {
+        let wakers: Vec<Arc<tokio::sync::Notify>> =
+            self.sinks.iter().map(|_| Arc::new(tokio::sync::Notify::new())).collect();
+        let mut workers = Vec::new();
+        for (sink, wake) in self.sinks.iter().cloned().zip(wakers.iter().cloned()) {
+            let gw = self.clone();
+            let mut sd = shutdown.clone();
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let next = match gw.deliver(&*sink).await {
+                        Ok(d) => d.retry_at,
+                        Err(e) => {
+                            tracing::warn!(sink = %sink.name(), error = %e, "outbox unreadable; retrying");
+                            Some(gw.now() + 1000)
+                        }
+                    };
+                    gw.publish_metrics();
+                    let next = next.or_else(|| gw.store.outbox_next(sink.name()).ok().flatten());
+                    let wait = next.map(|at| Duration::from_millis((at - gw.now()).max(0) as u64)).unwrap_or(tick);
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(wait.min(tick)) => {}
+                        _ = sd.recv() => return,
+                    }
+                }
+            }));
+        }
+        loop {
+            let gw = self.clone();
+            let queued = tokio::task::spawn_blocking(move || gw.round(gw.now(), false)).await;
+            match queued {
+                Ok(Ok(r)) if r.queued > 0 => wakers.iter().for_each(|w| w.notify_one()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "alert round failed; retrying"),
+                Err(e) => tracing::warn!(error = %e, "alert round panicked"),
+            }
+            let wait = self
+                .next_due()
+                .map(|at| Duration::from_millis((at - self.now()).max(0) as u64))
+                .unwrap_or(tick)
+                .min(tick);
+            tokio::select! {
+                _ = committed.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.recv() => break,
+            }
+        }
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

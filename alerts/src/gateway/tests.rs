@@ -1,0 +1,226 @@
+//! The gateway against a real SQLite store, on tokio's paused clock.
+
+use super::*;
+use async_trait::async_trait;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use troop_core::alerting::{Notification, Reason, RouteTree, Timing};
+use troop_core::clock::TokioClock;
+use troop_core::finding::{Finding, Severity};
+use troop_core::monkey::{Coverage, Report};
+use troop_core::shutdown;
+use troop_core::store::{PassMeta, Store};
+use troop_store::SqliteStore;
+
+/// Records what it receives; fails transiently for its first `down` attempts,
+/// and permanently for notifications whose firing titles contain "poison".
+struct Recorder {
+    name: String,
+    down: AtomicUsize,
+    attempts: AtomicUsize,
+    got: Mutex<Vec<Notification>>,
+}
+
+impl Recorder {
+    fn new(name: &str, down: usize) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            name: name.into(),
+            down: AtomicUsize::new(down),
+            attempts: AtomicUsize::new(0),
+            got: Mutex::new(vec![]),
+        })
+    }
+    /// (reason, firing resources then `-` and resolved ones, each sorted)
+    fn reasons(&self) -> Vec<(Reason, Vec<String>)> {
+        let sorted = |fs: &[troop_core::StoredFinding]| {
+            let mut v: Vec<String> = fs.iter().map(|f| f.resource.clone()).collect();
+            v.sort();
+            v
+        };
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                let mut r = sorted(&n.firing);
+                if !n.resolved.is_empty() {
+                    r.push("-".into());
+                    r.extend(sorted(&n.resolved));
+                }
+                (n.reason, r)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Sink for Recorder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    async fn send(&self, n: &Notification) -> Result<(), SinkError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) > 0 {
+            self.down.fetch_sub(1, Ordering::SeqCst);
+            return Err(SinkError::transient("connection refused"));
+        }
+        if n.firing.iter().any(|f| f.title.contains("poison")) {
+            return Err(SinkError::Permanent("HTTP 400: bad payload".into()));
+        }
+        self.got.lock().unwrap().push(n.clone());
+        Ok(())
+    }
+}
+
+fn finding(resource: &str, severity: Severity, title: &str) -> Finding {
+    Finding {
+        monkey: "certs".into(),
+        kind: "certificate".into(),
+        severity,
+        account: "111".into(),
+        region: "global".into(),
+        resource: resource.into(),
+        title: title.into(),
+        details: serde_json::json!({}),
+        labels: [("owner".to_string(), "shop".to_string())].into(),
+        scope: "certs".into(),
+    }
+}
+
+fn pass(store: &SqliteStore, findings: Vec<Finding>) {
+    let now = time::OffsetDateTime::now_utc();
+    let report = Report {
+        findings,
+        coverage: vec![Coverage { scope: "certs".into(), account: "111".into(), region: "global".into() }],
+        ..Default::default()
+    };
+    store.commit_pass(&PassMeta { monkey: "certs".into(), started_at: now, finished_at: now }, &report).unwrap();
+}
+
+fn timing(repeat: Duration) -> Timing {
+    Timing { group_wait: Duration::ZERO, group_interval: Duration::ZERO, repeat_interval: repeat, send_resolved: true }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    committed: Arc<tokio::sync::Notify>,
+    trigger: Option<shutdown::ShutdownTrigger>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Rig {
+    fn start(sinks: Vec<Arc<dyn Sink>>, repeat: Duration) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap());
+        let names: Vec<String> = sinks.iter().map(|s| s.name().to_string()).collect();
+        let tree = RouteTree::everything_to(&names, timing(repeat));
+        let retry = RetryPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(8) };
+        let gw = Arc::new(Gateway::open(store.clone(), tree, sinks, retry, Arc::new(TokioClock::new())).unwrap());
+        let committed = Arc::new(tokio::sync::Notify::new());
+        let (trigger, sd) = shutdown::channel();
+        let task = tokio::spawn(gw.run(committed.clone(), Duration::from_secs(5), sd));
+        Rig { _dir: dir, store, committed, trigger: Some(trigger), task: Some(task) }
+    }
+
+    fn pass(&self, findings: Vec<Finding>) {
+        pass(&self.store, findings);
+        self.committed.notify_one();
+    }
+
+    async fn stop(mut self) {
+        self.trigger.take().unwrap().trigger();
+        self.task.take().unwrap().await.unwrap();
+    }
+}
+
+/// Let the gateway's tasks (and their blocking store calls) run while the
+/// paused clock moves `d` ahead, half a second at a time.
+async fn settle(d: Duration) {
+    let mut left = d;
+    loop {
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if left.is_zero() {
+            return;
+        }
+        let step = left.min(Duration::from_millis(500));
+        tokio::time::advance(step).await;
+        left -= step;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn unchanged_scans_notify_once_escalation_repeat_and_resolution_each_once() {
+    let rec = Recorder::new("mail", 0);
+    let rig = Rig::start(vec![rec.clone()], Duration::from_secs(4 * 3600));
+    for _ in 0..3 {
+        rig.pass(vec![finding("a:443", Severity::Warning, "a expires in 20 days")]);
+        settle(Duration::from_secs(60)).await;
+    }
+    assert_eq!(rec.reasons(), [(Reason::First, vec!["a:443".to_string()])]);
+    rig.pass(vec![finding("a:443", Severity::Critical, "a expires in 5 days")]);
+    settle(Duration::from_secs(60)).await;
+    assert_eq!(rec.reasons().last().unwrap().0, Reason::Escalated);
+    // nothing for almost four hours, then one repeat
+    settle(Duration::from_secs(4 * 3600 - 300)).await;
+    assert_eq!(rec.reasons().len(), 2, "{:?}", rec.reasons());
+    settle(Duration::from_secs(600)).await;
+    assert_eq!(rec.reasons().len(), 3, "{:?}", rec.reasons());
+    assert_eq!(rec.reasons()[2].0, Reason::Repeat);
+    rig.pass(vec![]);
+    settle(Duration::from_secs(60)).await;
+    rig.pass(vec![]);
+    settle(Duration::from_secs(8 * 3600)).await;
+    let reasons: Vec<Reason> = rec.reasons().iter().map(|r| r.0).collect();
+    assert_eq!(reasons, [Reason::First, Reason::Escalated, Reason::Repeat, Reason::Resolved]);
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sink_down_for_its_first_attempts_gets_everything_in_order_once() {
+    let flaky = Recorder::new("flaky", 4);
+    let steady = Recorder::new("steady", 0);
+    let rig = Rig::start(vec![flaky.clone(), steady.clone()], Duration::from_secs(24 * 3600));
+    rig.pass(vec![finding("a:443", Severity::Warning, "a")]);
+    settle(Duration::from_secs(1)).await;
+    // the dead sink delays no other
+    assert_eq!(steady.reasons().len(), 1);
+    assert!(flaky.reasons().is_empty());
+    rig.pass(vec![finding("a:443", Severity::Warning, "a"), finding("b:443", Severity::Warning, "b")]);
+    settle(Duration::from_secs(1)).await;
+    rig.pass(vec![finding("b:443", Severity::Warning, "b")]);
+    settle(Duration::from_secs(120)).await;
+    let want = vec![
+        (Reason::First, vec!["a:443".to_string()]),
+        (Reason::New, vec!["a:443".to_string(), "b:443".to_string()]),
+        (Reason::Resolved, vec!["b:443".to_string(), "-".to_string(), "a:443".to_string()]),
+    ];
+    assert_eq!(steady.reasons(), want);
+    assert_eq!(flaky.reasons(), want, "every notification, in order, once");
+    assert_eq!(flaky.attempts.load(Ordering::SeqCst), 4 + 3);
+    let stats = rig.store.outbox_stats().unwrap();
+    let f = stats.iter().find(|s| s.sink == "flaky").unwrap();
+    assert_eq!((f.pending, f.delivered, f.failed, f.failed_attempts), (0, 3, 0, 4));
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_is_recorded_not_retried_and_blocks_nothing() {
+    let rec = Recorder::new("hook", 0);
+    let rig = Rig::start(vec![rec.clone()], Duration::from_secs(24 * 3600));
+    rig.pass(vec![finding("p:443", Severity::Warning, "poison")]);
+    settle(Duration::from_secs(5)).await;
+    rig.pass(vec![finding("p:443", Severity::Critical, "fine now")]);
+    settle(Duration::from_secs(600)).await;
+    assert_eq!(rec.reasons(), [(Reason::Escalated, vec!["p:443".to_string()])]);
+    assert_eq!(rec.attempts.load(Ordering::SeqCst), 2, "the rejected one was tried once");
+    let s = rig.store.outbox_stats().unwrap().remove(0);
+    assert_eq!((s.pending, s.failed, s.delivered), (0, 1, 1));
+    assert!(s.last_error.unwrap().contains("HTTP 400"));
+    rig.stop().await;
+}

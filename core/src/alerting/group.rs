@@ -1,0 +1,373 @@
+//! Grouping and dedup: which findings are in which (route, sink, group), what
+//! each group's receiver was last told, and when a group is due to be told
+//! again. Pure: events and the time in, notifications out.
+//!
+//! A group notifies for exactly these reasons: `first` (its first message),
+//! `new` (a finding it was not told about), `escalated` (a finding's severity
+//! rose above what it was told), `resolved` (a finding it was told about
+//! stopped firing, when the route sends resolved), `repeat` (still firing
+//! after `repeat_interval`). A severity that drops lowers the baseline
+//! silently, so rising again notifies.
+
+use super::Millis;
+use super::route::RouteTree;
+use super::silence::{Silence, silenced_by};
+use crate::finding::{Severity, StoredFinding};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    First,
+    New,
+    Escalated,
+    Resolved,
+    Repeat,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::First => "first",
+            Reason::New => "new",
+            Reason::Escalated => "escalated",
+            Reason::Resolved => "resolved",
+            Reason::Repeat => "repeat",
+        }
+    }
+}
+
+/// One message to one sink about one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Unique per message; a receiver can dedup on it.
+    pub id: String,
+    /// The same for every message about this group (PagerDuty's dedup_key).
+    pub group_id: String,
+    pub sink: String,
+    pub route: String,
+    pub group_labels: BTreeMap<String, String>,
+    pub reason: Reason,
+    /// `firing` while any finding in the group fires, else `resolved`.
+    pub status: String,
+    pub at: Millis,
+    pub firing: Vec<StoredFinding>,
+    pub resolved: Vec<StoredFinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub finding: StoredFinding,
+    pub firing: bool,
+    /// The severity the receiver was last told while firing; `None` = never told.
+    pub told: Option<Severity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub key: String,
+    pub route: String,
+    pub sink: String,
+    pub labels: BTreeMap<String, String>,
+    pub members: BTreeMap<String, Member>,
+    pub created_at: Millis,
+    pub last_notified: Option<Millis>,
+    /// When the pending change may be sent; `None` = nothing pending.
+    pub due: Option<Millis>,
+    pub sent: u64,
+}
+
+impl Group {
+    fn group_id(&self) -> String {
+        hex::encode(&Sha256::digest(self.key.as_bytes())[..12])
+    }
+}
+
+/// What a pass reported about one finding: firing (opened, still open,
+/// severity changed) or not (resolved).
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    pub finding: &'a StoredFinding,
+    pub firing: bool,
+}
+
+/// Every group, with an index from fingerprint to the groups holding it.
+#[derive(Debug, Clone, Default)]
+pub struct Groups {
+    groups: BTreeMap<String, Group>,
+    index: HashMap<String, BTreeSet<String>>,
+    /// Groups changed since the last `take_changed` (to persist).
+    changed: BTreeSet<String>,
+}
+
+fn ms(d: std::time::Duration) -> Millis {
+    d.as_millis().min(i64::MAX as u128) as Millis
+}
+
+impl Groups {
+    pub fn from_groups(groups: Vec<Group>) -> Groups {
+        let mut g = Groups::default();
+        for group in groups {
+            for fp in group.members.keys() {
+                g.index.entry(fp.clone()).or_default().insert(group.key.clone());
+            }
+            g.groups.insert(group.key.clone(), group);
+        }
+        g
+    }
+
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// Keys of the groups changed or removed since the last call.
+    pub fn take_changed(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.changed)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Group> {
+        self.groups.get(key)
+    }
+
+    /// Drop the groups of routes that no longer exist (the configuration changed).
+    pub fn retain_routes(&mut self, tree: &RouteTree) {
+        let gone: Vec<String> =
+            self.groups.values().filter(|g| tree.route(&g.route).is_none()).map(|g| g.key.clone()).collect();
+        for key in gone {
+            self.remove_group(&key);
+        }
+    }
+
+    fn remove_group(&mut self, key: &str) {
+        if let Some(g) = self.groups.remove(key) {
+            for fp in g.members.keys() {
+                self.unindex(fp, key);
+            }
+            self.changed.insert(key.to_string());
+        }
+    }
+
+    fn unindex(&mut self, fp: &str, key: &str) {
+        if let Some(keys) = self.index.get_mut(fp) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.index.remove(fp);
+            }
+        }
+    }
+
+    /// Mark a group as having something to say, at the earliest its timing allows.
+    fn schedule(&mut self, tree: &RouteTree, key: &str, now: Millis) {
+        let Some(g) = self.groups.get_mut(key) else { return };
+        let Some(route) = tree.route(&g.route) else { return };
+        let at = match g.last_notified {
+            None => g.created_at + ms(route.timing.group_wait),
+            Some(last) => (last + ms(route.timing.group_interval)).max(now),
+        };
+        g.due = Some(g.due.map_or(at, |d| d.min(at)));
+        self.changed.insert(key.to_string());
+    }
+
+    /// Apply one finding's state: join the groups its labels route it to,
+    /// leave the others (as resolved there, if they were told it fired).
+    pub fn ingest(&mut self, tree: &RouteTree, silences: &[Silence], input: Input<'_>, now: Millis) {
+        let f = input.finding;
+        let labels = f.routing_labels();
+        let silenced = input.firing && silenced_by(silences, &labels, now).is_some();
+        let mut targets: Vec<(String, String, String, BTreeMap<String, String>)> = Vec::new();
+        if input.firing && !silenced {
+            for r in tree.matching(&labels) {
+                for sink in &r.sinks {
+                    let (key, glabels) = r.group_key(sink, &labels);
+                    targets.push((key, r.id.clone(), sink.clone(), glabels));
+                }
+            }
+        }
+        let current: Vec<String> =
+            self.index.get(&f.fingerprint).map(|k| k.iter().cloned().collect()).unwrap_or_default();
+        for key in current.iter().filter(|k| !targets.iter().any(|t| &t.0 == *k)) {
+            let Some(g) = self.groups.get_mut(key) else { continue };
+            let Some(m) = g.members.get_mut(&f.fingerprint) else { continue };
+            if !silenced && m.firing && m.told.is_some() {
+                // told it fired: tell it stopped (when the route sends resolved)
+                m.firing = false;
+                m.finding = f.clone();
+                self.schedule(tree, key, now);
+            } else if silenced || m.told.is_none() {
+                g.members.remove(&f.fingerprint);
+                let empty = g.members.is_empty();
+                self.unindex(&f.fingerprint, key);
+                self.changed.insert(key.clone());
+                if empty {
+                    self.remove_group(key);
+                }
+            }
+        }
+        for (key, route, sink, glabels) in targets {
+            let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
+                key: key.clone(),
+                route,
+                sink,
+                labels: glabels,
+                members: BTreeMap::new(),
+                created_at: now,
+                last_notified: None,
+                due: None,
+                sent: 0,
+            });
+            let pending = match g.members.get_mut(&f.fingerprint) {
+                None => {
+                    g.members.insert(f.fingerprint.clone(), Member { finding: f.clone(), firing: true, told: None });
+                    true
+                }
+                Some(m) => {
+                    m.finding = f.clone();
+                    m.firing = true;
+                    match m.told {
+                        None => true,
+                        Some(t) if f.severity > t => true,
+                        Some(t) => {
+                            if f.severity < t {
+                                m.told = Some(f.severity);
+                            }
+                            false
+                        }
+                    }
+                }
+            };
+            self.index.entry(f.fingerprint.clone()).or_default().insert(key.clone());
+            self.changed.insert(key.clone());
+            if pending {
+                self.schedule(tree, &key, now);
+            }
+        }
+    }
+
+    /// Members an active silence now matches leave their groups without a
+    /// word (they re-enter as new when the silence ends and they still fire).
+    pub fn apply_silences(&mut self, silences: &[Silence], now: Millis) {
+        if silences.iter().all(|s| !s.active(now)) {
+            return;
+        }
+        let mut gone: Vec<(String, String)> = Vec::new();
+        for g in self.groups.values() {
+            for (fp, m) in &g.members {
+                if m.firing && silenced_by(silences, &m.finding.routing_labels(), now).is_some() {
+                    gone.push((g.key.clone(), fp.clone()));
+                }
+            }
+        }
+        for (key, fp) in gone {
+            if let Some(g) = self.groups.get_mut(&key) {
+                g.members.remove(&fp);
+                let empty = g.members.is_empty();
+                self.unindex(&fp, &key);
+                self.changed.insert(key.clone());
+                if empty {
+                    self.remove_group(&key);
+                }
+            }
+        }
+    }
+
+    /// When the next group is due (a pending change or a repeat).
+    pub fn next_due(&self, tree: &RouteTree) -> Option<Millis> {
+        self.groups
+            .values()
+            .filter_map(|g| {
+                let repeat = match (g.last_notified, tree.route(&g.route)) {
+                    (Some(last), Some(r)) if g.members.values().any(|m| m.firing) => {
+                        Some(last + ms(r.timing.repeat_interval))
+                    }
+                    _ => None,
+                };
+                match (g.due, repeat) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .min()
+    }
+
+    /// Notifications of every group due at `now`. `immediate` ignores
+    /// group_wait and group_interval (a one-shot `troop scan` has no later
+    /// moment to send them); repeats still wait for repeat_interval.
+    pub fn flush(&mut self, tree: &RouteTree, now: Millis, immediate: bool) -> Vec<Notification> {
+        let mut out = Vec::new();
+        let keys: Vec<String> = self.groups.keys().cloned().collect();
+        for key in keys {
+            let Some(route) = tree.route(&self.groups[&key].route) else { continue };
+            let timing = route.timing;
+            let g = self.groups.get_mut(&key).expect("key from the map");
+            let any_firing = g.members.values().any(|m| m.firing);
+            let repeat_due = any_firing && g.last_notified.is_some_and(|last| now >= last + ms(timing.repeat_interval));
+            let change_due = g.due.is_some_and(|d| immediate || d <= now);
+            if !change_due && !repeat_due {
+                continue;
+            }
+            let firing: Vec<&Member> = g.members.values().filter(|m| m.firing).collect();
+            let resolved: Vec<&Member> = g.members.values().filter(|m| !m.firing).collect();
+            let reason = if g.last_notified.is_none() && !firing.is_empty() {
+                Some(Reason::First)
+            } else if firing.iter().any(|m| m.told.is_none()) {
+                Some(Reason::New)
+            } else if firing.iter().any(|m| m.told.is_some_and(|t| m.finding.severity > t)) {
+                Some(Reason::Escalated)
+            } else if !resolved.is_empty() && timing.send_resolved {
+                Some(Reason::Resolved)
+            } else if repeat_due {
+                Some(Reason::Repeat)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                let group_id = g.group_id();
+                out.push(Notification {
+                    id: format!("{group_id}-{}-{}", g.created_at, g.sent + 1),
+                    group_id,
+                    sink: g.sink.clone(),
+                    route: g.route.clone(),
+                    group_labels: g.labels.clone(),
+                    reason,
+                    status: if firing.is_empty() { "resolved" } else { "firing" }.to_string(),
+                    at: now,
+                    firing: firing.iter().map(|m| m.finding.clone()).collect(),
+                    resolved: if timing.send_resolved {
+                        resolved.iter().map(|m| m.finding.clone()).collect()
+                    } else {
+                        vec![]
+                    },
+                });
+                g.sent += 1;
+                g.last_notified = Some(now);
+                for m in g.members.values_mut().filter(|m| m.firing) {
+                    m.told = Some(m.finding.severity);
+                }
+            }
+            g.due = None;
+            let gone: Vec<String> = g.members.iter().filter(|(_, m)| !m.firing).map(|(fp, _)| fp.clone()).collect();
+            for fp in &gone {
+                g.members.remove(fp);
+            }
+            let empty = g.members.is_empty();
+            for fp in &gone {
+                self.unindex(fp, &key);
+            }
+            self.changed.insert(key.clone());
+            if empty {
+                self.remove_group(&key);
+            }
+        }
+        out
+    }
+}

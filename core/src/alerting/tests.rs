@@ -1,0 +1,291 @@
+//! Scenario tables for the gateway: events and times in, notifications out.
+
+use super::*;
+use crate::finding::{FindingState, Severity, StoredFinding};
+use std::time::Duration;
+
+const S: Millis = 1000;
+const M: Millis = 60 * S;
+const H: Millis = 60 * M;
+
+fn finding(fp: &str, sev: Severity, owner: &str) -> StoredFinding {
+    StoredFinding {
+        fingerprint: fp.into(),
+        monkey: "certs".into(),
+        kind: "certificate".into(),
+        severity: sev,
+        state: FindingState::Open,
+        account: "111".into(),
+        region: "global".into(),
+        resource: format!("{fp}.example.com:443"),
+        title: format!("{fp} expires soon"),
+        details: serde_json::json!({}),
+        labels: [("owner".to_string(), owner.to_string())].into(),
+        scope: "certs".into(),
+        first_seen: "2026-01-01T00:00:00Z".into(),
+        last_seen: "2026-01-01T00:00:00Z".into(),
+        resolved_at: None,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Fire(Millis, &'static str, Severity, &'static str),
+    Resolve(Millis, &'static str),
+    /// flush at a time, immediate or not, and the (reason, firing, resolved) expected
+    Flush(Millis, bool, Vec<(Reason, Vec<&'static str>, Vec<&'static str>)>),
+    Mute(Millis, Millis, &'static str),
+}
+use Step::*;
+
+fn timing(wait: Millis, interval: Millis, repeat: Millis, send_resolved: bool) -> Timing {
+    let d = |m: Millis| Duration::from_millis(m as u64);
+    Timing { group_wait: d(wait), group_interval: d(interval), repeat_interval: d(repeat), send_resolved }
+}
+
+fn run(tree: &RouteTree, steps: &[Step]) -> Vec<String> {
+    let mut g = Groups::default();
+    let mut silences: Vec<silence::Silence> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        match step {
+            Fire(at, fp, sev, owner) => {
+                let f = finding(fp, *sev, owner);
+                g.ingest(tree, &silences, Input { finding: &f, firing: true }, *at);
+            }
+            Resolve(at, fp) => {
+                let mut f = finding(fp, Severity::Warning, "");
+                // a resolved event carries the finding as stored, owner included
+                if let Some(m) = g.groups().flat_map(|g| g.members.get(*fp)).next() {
+                    f = m.finding.clone();
+                }
+                f.state = FindingState::Resolved;
+                g.ingest(tree, &silences, Input { finding: &f, firing: false }, *at);
+            }
+            Mute(from, to, matcher) => {
+                silences.push(silence::Silence {
+                    id: format!("s{i}"),
+                    matchers: vec![Matcher::parse(matcher).unwrap()],
+                    starts_at: *from,
+                    ends_at: *to,
+                    author: "t".into(),
+                    reason: "t".into(),
+                });
+                g.apply_silences(&silences, *from);
+            }
+            Flush(at, immediate, want) => {
+                g.apply_silences(&silences, *at);
+                let got: Vec<(Reason, Vec<String>, Vec<String>)> = g
+                    .flush(tree, *at, *immediate)
+                    .into_iter()
+                    .map(|n| {
+                        (
+                            n.reason,
+                            n.firing.iter().map(|f| f.fingerprint.clone()).collect(),
+                            n.resolved.iter().map(|f| f.fingerprint.clone()).collect(),
+                        )
+                    })
+                    .collect();
+                let want: Vec<(Reason, Vec<String>, Vec<String>)> = want
+                    .iter()
+                    .map(|(r, f, x)| {
+                        (*r, f.iter().map(|s| s.to_string()).collect(), x.iter().map(|s| s.to_string()).collect())
+                    })
+                    .collect();
+                if got != want {
+                    errors.push(format!("step {i} ({step:?}): got {got:?}"));
+                }
+            }
+        }
+    }
+    errors
+}
+
+fn one_sink(t: Timing) -> RouteTree {
+    RouteTree::everything_to(&["mail".to_string()], t)
+}
+
+#[test]
+fn lifecycle_scenarios() {
+    use Reason::*;
+    use Severity::*;
+    let now = timing(0, 0, 4 * H, true);
+    type Case = (&'static str, RouteTree, Vec<Step>);
+    let cases: Vec<Case> = vec![
+        (
+            "an unchanged finding over three passes notifies once",
+            one_sink(now),
+            vec![
+                Fire(0, "a", Warning, "o"),
+                Flush(0, true, vec![(First, vec!["a"], vec![])]),
+                Fire(10 * M, "a", Warning, "o"),
+                Flush(10 * M, true, vec![]),
+                Fire(20 * M, "a", Warning, "o"),
+                Flush(20 * M, true, vec![]),
+            ],
+        ),
+        (
+            "severity up notifies, down is silent, up again notifies",
+            one_sink(now),
+            vec![
+                Fire(0, "a", Warning, "o"),
+                Flush(0, true, vec![(First, vec!["a"], vec![])]),
+                Fire(M, "a", Critical, "o"),
+                Flush(M, true, vec![(Escalated, vec!["a"], vec![])]),
+                Fire(2 * M, "a", Warning, "o"),
+                Flush(2 * M, true, vec![]),
+                Fire(3 * M, "a", Critical, "o"),
+                Flush(3 * M, true, vec![(Escalated, vec!["a"], vec![])]),
+            ],
+        ),
+        (
+            "repeat after repeat_interval, not before, and not forced by immediate",
+            one_sink(now),
+            vec![
+                Fire(0, "a", Warning, "o"),
+                Flush(0, true, vec![(First, vec!["a"], vec![])]),
+                Flush(4 * H - 1, true, vec![]),
+                Flush(4 * H, false, vec![(Repeat, vec!["a"], vec![])]),
+                Flush(4 * H + M, true, vec![]),
+                Flush(8 * H, false, vec![(Repeat, vec!["a"], vec![])]),
+            ],
+        ),
+        (
+            "resolution notifies once, then the group is gone",
+            one_sink(now),
+            vec![
+                Fire(0, "a", Warning, "o"),
+                Flush(0, true, vec![(First, vec!["a"], vec![])]),
+                Resolve(M, "a"),
+                Flush(M, true, vec![(Resolved, vec![], vec!["a"])]),
+                Resolve(2 * M, "a"),
+                Flush(2 * M, true, vec![]),
+                Flush(5 * H, false, vec![]),
+            ],
+        ),
+        (
+            "without send_resolved a resolution says nothing",
+            one_sink(timing(0, 0, 4 * H, false)),
+            vec![
+                Fire(0, "a", Warning, "o"),
+                Flush(0, true, vec![(First, vec!["a"], vec![])]),
+                Resolve(M, "a"),
+                Flush(M, true, vec![]),
+                Flush(5 * H, false, vec![]),
+            ],
+        ),
+        (
+            "one message per owner for five certificates",
+            one_sink(now),
+            vec![
+                Fire(0, "c1", Warning, "shop"),
+                Fire(0, "c2", Warning, "shop"),
+                Fire(0, "c3", Critical, "shop"),
+                Fire(0, "c4", Warning, "shop"),
+                Fire(0, "c5", Warning, "shop"),
+                Fire(0, "p1", Warning, "payments"),
+                Flush(0, true, vec![(First, vec!["p1"], vec![]), (First, vec!["c1", "c2", "c3", "c4", "c5"], vec![])]),
+            ],
+        ),
+        (
+            "group_wait gathers, group_interval spaces changes",
+            one_sink(timing(30 * S, 5 * M, 4 * H, true)),
+            vec![
+                Fire(0, "a", Warning, "o"),
+                Flush(10 * S, false, vec![]),
+                Fire(20 * S, "b", Warning, "o"),
+                Flush(30 * S, false, vec![(First, vec!["a", "b"], vec![])]),
+                Fire(40 * S, "c", Warning, "o"),
+                Flush(41 * S, false, vec![]),
+                Flush(5 * M + 30 * S, false, vec![(New, vec!["a", "b", "c"], vec![])]),
+            ],
+        ),
+        (
+            "resolved before anyone was told: nothing at all",
+            one_sink(timing(30 * S, 5 * M, 4 * H, true)),
+            vec![Fire(0, "a", Warning, "o"), Resolve(10 * S, "a"), Flush(30 * S, false, vec![])],
+        ),
+        (
+            "a silence mutes; when it ends a finding still firing is notified again",
+            one_sink(now),
+            vec![
+                Fire(0, "a", Warning, "o"),
+                Flush(0, true, vec![(First, vec!["a"], vec![])]),
+                Mute(M, 2 * H, "owner=o"),
+                Fire(10 * M, "a", Critical, "o"),
+                Flush(10 * M, true, vec![]),
+                Flush(H + 30 * M, false, vec![]),
+                Fire(2 * H, "a", Critical, "o"),
+                Flush(2 * H, true, vec![(First, vec!["a"], vec![])]),
+            ],
+        ),
+        (
+            "a silence on one finding leaves the rest of its group alone",
+            one_sink(now),
+            vec![
+                Fire(0, "a", Warning, "o"),
+                Fire(0, "b", Warning, "o"),
+                Flush(0, true, vec![(First, vec!["a", "b"], vec![])]),
+                Mute(M, 9 * H, "resource=a.example.com:443"),
+                Flush(4 * H, false, vec![(Repeat, vec!["b"], vec![])]),
+            ],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, tree, steps) in cases {
+        for e in run(&tree, &steps) {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn routes_send_to_their_own_groups_and_continue_fans_out() {
+    use Reason::*;
+    use Severity::*;
+    let t = timing(0, 0, 4 * H, true);
+    let route = |pos: &str, m: &[&str], sinks: &[&str], cont: bool| route::test_route(pos, m, sinks, cont, t);
+    let tree = RouteTree {
+        routes: vec![
+            route("0", &["severity=critical"], &["pager"], true),
+            route("1", &["owner=shop"], &["mail"], false),
+        ],
+        default: route("default", &[], &["log"], false),
+    };
+    let mut g = Groups::default();
+    let f = finding("a", Warning, "shop");
+    g.ingest(&tree, &[], Input { finding: &f, firing: true }, 0);
+    let sinks = |n: &[Notification]| n.iter().map(|n| (n.sink.clone(), n.reason)).collect::<Vec<_>>();
+    assert_eq!(sinks(&g.flush(&tree, 0, true)), [("mail".to_string(), First)]);
+    let f = finding("a", Critical, "shop");
+    g.ingest(&tree, &[], Input { finding: &f, firing: true }, M);
+    let mut got = sinks(&g.flush(&tree, M, true));
+    got.sort();
+    assert_eq!(got, [("mail".to_string(), Escalated), ("pager".to_string(), First)]);
+    // group ids are stable per group: PagerDuty resolves what it triggered
+    let f2 = finding("a", Critical, "shop");
+    let mut r = f2.clone();
+    r.state = FindingState::Resolved;
+    g.ingest(&tree, &[], Input { finding: &r, firing: false }, 2 * M);
+    let n = g.flush(&tree, 2 * M, true);
+    assert_eq!(n.len(), 2);
+    assert!(n.iter().all(|n| n.reason == Resolved && n.status == "resolved"));
+    assert!(g.is_empty());
+}
+
+#[test]
+fn state_survives_a_round_trip_through_its_serialized_groups() {
+    let tree = one_sink(timing(0, 0, 4 * H, true));
+    let mut g = Groups::default();
+    let f = finding("a", Severity::Warning, "o");
+    g.ingest(&tree, &[], Input { finding: &f, firing: true }, 0);
+    assert_eq!(g.flush(&tree, 0, true).len(), 1);
+    let saved: Vec<Group> =
+        g.groups().map(|x| serde_json::from_value(serde_json::to_value(x).unwrap()).unwrap()).collect();
+    let mut restored = Groups::from_groups(saved);
+    // the restored state knows what was told: an unchanged finding says nothing
+    restored.ingest(&tree, &[], Input { finding: &f, firing: true }, M);
+    assert!(restored.flush(&tree, M, true).is_empty());
+    assert_eq!(restored.next_due(&tree), Some(4 * H));
+}

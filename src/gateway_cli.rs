@@ -1,0 +1,175 @@
+//! The alert-gateway verbs: `silence add|list|remove`, `alerts test|status`.
+
+use crate::cli::{AlertsCommand, Format, SilenceAddArgs, SilenceCommand};
+use crate::{Fail, output, usage};
+use anyhow::anyhow;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use troop_core::alerting::{Matcher, Notification, Reason};
+use troop_core::clock::rfc3339;
+use troop_core::store::{AlertStore, SilenceRecord};
+use troop_core::{FindingState, Severity, StoredFinding};
+
+fn runtime(e: troop_core::StoreError) -> Fail {
+    Fail::Runtime(e.into())
+}
+
+pub fn silence(store: &dyn AlertStore, cmd: &SilenceCommand, format: Format) -> Result<(), Fail> {
+    match cmd {
+        SilenceCommand::Add(a) => add(store, a, format),
+        SilenceCommand::List { all } => list(store, *all, format),
+        SilenceCommand::Remove { id } => {
+            if store.end_silence(id, &rfc3339(OffsetDateTime::now_utc())).map_err(runtime)? {
+                eprintln!("silence {id} ended");
+                Ok(())
+            } else {
+                Err(usage(anyhow!("no active silence with id {id} (see `troop silence list`)")))
+            }
+        }
+    }
+}
+
+fn add(store: &dyn AlertStore, a: &SilenceAddArgs, format: Format) -> Result<(), Fail> {
+    let mut matchers = Vec::new();
+    for m in &a.matchers {
+        matchers.push(Matcher::parse(m).map_err(|e| usage(anyhow!("--match {m}: {e}")))?.to_string());
+    }
+    let d = humantime::parse_duration(a.duration.trim())
+        .map_err(|e| usage(anyhow!("--for {}: {e} (like 2h, 7d)", a.duration)))?;
+    if d.is_zero() {
+        return Err(usage(anyhow!("--for must be longer than 0")));
+    }
+    let now = OffsetDateTime::now_utc();
+    let ends = now + time::Duration::try_from(d).map_err(|e| usage(anyhow!("--for: {e}")))?;
+    let author = a.author.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
+    let id = format!("s-{:x}-{:04x}", now.unix_timestamp(), fastrand::u16(..));
+    let rec = SilenceRecord {
+        id: id.clone(),
+        matchers,
+        starts_at: rfc3339(now),
+        ends_at: rfc3339(ends),
+        author,
+        reason: a.reason.clone(),
+        created_at: rfc3339(now),
+    };
+    store.add_silence(&rec).map_err(runtime)?;
+    match format {
+        Format::Json => output::print_json(&[rec]).map_err(Fail::Runtime)?,
+        Format::Table => println!("{id}"),
+    }
+    Ok(())
+}
+
+fn list(store: &dyn AlertStore, all: bool, format: Format) -> Result<(), Fail> {
+    let now = rfc3339(OffsetDateTime::now_utc());
+    let rows: Vec<SilenceRecord> =
+        store.silences().map_err(runtime)?.into_iter().filter(|s| all || s.ends_at > now).collect();
+    output::list(
+        format,
+        &rows,
+        &["ID", "STATE", "ENDS", "AUTHOR", "MATCHERS", "REASON"],
+        |s| {
+            vec![
+                s.id.clone(),
+                if s.ends_at > now { "active".into() } else { "expired".into() },
+                s.ends_at.clone(),
+                s.author.clone(),
+                s.matchers.join(", "),
+                s.reason.clone(),
+            ]
+        },
+        "no silences",
+    )
+    .map_err(Fail::Runtime)
+}
+
+/// A notification that says it is a test, through the sink's real path.
+fn test_notification(sink: &str) -> Notification {
+    let now = OffsetDateTime::now_utc();
+    let at = troop_core::alerting::millis(now);
+    let finding = StoredFinding {
+        fingerprint: "troop-test".into(),
+        monkey: "troop".into(),
+        kind: "test".into(),
+        severity: Severity::Info,
+        state: FindingState::Open,
+        account: "-".into(),
+        region: "-".into(),
+        resource: "troop alerts test".into(),
+        title: format!("Test notification from troop to sink {sink}: if you read this, delivery works."),
+        details: serde_json::json!({"test": true}),
+        labels: Default::default(),
+        scope: "test".into(),
+        first_seen: rfc3339(now),
+        last_seen: rfc3339(now),
+        resolved_at: None,
+    };
+    Notification {
+        id: format!("test-{at}"),
+        group_id: format!("test-{sink}"),
+        sink: sink.to_string(),
+        route: "test".into(),
+        group_labels: [("monkey".to_string(), "troop".to_string())].into(),
+        reason: Reason::First,
+        status: "firing".into(),
+        at,
+        firing: vec![finding],
+        resolved: vec![],
+    }
+}
+
+pub async fn alerts(
+    cfg: &troop_config::Config,
+    store: Arc<troop_store::SqliteStore>,
+    cmd: &AlertsCommand,
+    format: Format,
+) -> Result<(), Fail> {
+    match cmd {
+        AlertsCommand::Test { sink } => {
+            let sinks = troop_alerts::registry::build(&cfg.alerts, format == Format::Json).map_err(usage)?;
+            let Some(s) = sinks.iter().find(|s| s.name() == sink) else {
+                let known: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+                return Err(usage(anyhow!("no sink named {sink} (configured: {})", known.join(", "))));
+            };
+            match s.send(&test_notification(sink)).await {
+                Ok(()) => {
+                    eprintln!("troop: test notification delivered to {sink} ({})", s.kind());
+                    Ok(())
+                }
+                Err(e) => Err(Fail::Runtime(anyhow!("test notification to {sink} ({}) failed: {e}", s.kind()))),
+            }
+        }
+        AlertsCommand::Status => {
+            let stats = store.outbox_stats().map_err(runtime)?;
+            let rows: Vec<troop_core::store::OutboxStats> = cfg
+                .alerts
+                .sinks
+                .iter()
+                .map(|s| {
+                    stats
+                        .iter()
+                        .find(|x| x.sink == s.name)
+                        .cloned()
+                        .unwrap_or(troop_core::store::OutboxStats { sink: s.name.clone(), ..Default::default() })
+                })
+                .collect();
+            output::list(
+                format,
+                &rows,
+                &["SINK", "PENDING", "FAILED", "DELIVERED", "FAILED ATTEMPTS", "LAST ERROR"],
+                |s| {
+                    vec![
+                        s.sink.clone(),
+                        s.pending.to_string(),
+                        s.failed.to_string(),
+                        s.delivered.to_string(),
+                        s.failed_attempts.to_string(),
+                        s.last_error.clone().unwrap_or_default(),
+                    ]
+                },
+                "",
+            )
+            .map_err(Fail::Runtime)
+        }
+    }
+}

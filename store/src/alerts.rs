@@ -1,0 +1,217 @@
+//! The alert gateway's tables: event log, groups, per-sink outbox, silences.
+
+use crate::sqlite::{SqliteStore, be};
+use rusqlite::{OptionalExtension, Transaction, params};
+use troop_core::alerting::{Group, Notification};
+use troop_core::finding::FindingEvent;
+use troop_core::store::{AlertBatch, AlertStore, Delivery, OutboxEntry, OutboxStats, SilenceRecord, StoreError};
+
+/// Append a committed pass's events to the alert log (inside its transaction).
+pub(crate) fn log_events(tx: &Transaction, events: &[FindingEvent]) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached("INSERT INTO alert_events (event) VALUES (?1)")?;
+    for ev in events {
+        let json = serde_json::to_string(ev).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        st.execute([json])?;
+    }
+    Ok(())
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Backend(format!("corrupt alert state: {e}"))
+}
+
+const CURSOR: &str = "cursor";
+
+impl AlertStore for SqliteStore {
+    fn alert_state(&self) -> Result<(i64, Vec<Group>), StoreError> {
+        let conn = self.lock();
+        let cursor: i64 = conn
+            .query_row("SELECT value FROM alert_meta WHERE key = ?1", [CURSOR], |r| r.get(0))
+            .optional()
+            .map_err(be)?
+            .unwrap_or(0);
+        let mut st = conn.prepare("SELECT data FROM alert_groups ORDER BY key").map_err(be)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(be)?;
+        let mut groups = Vec::new();
+        for data in rows {
+            groups.push(serde_json::from_str(&data.map_err(be)?).map_err(json_err)?);
+        }
+        Ok((cursor, groups))
+    }
+
+    fn alert_events(&self, after: i64, limit: usize) -> Result<Vec<(i64, FindingEvent)>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached("SELECT seq, event FROM alert_events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .map_err(be)?;
+        let rows = st.query_map(params![after, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)));
+        let mut out = Vec::new();
+        for row in rows.map_err(be)? {
+            let (seq, json) = row.map_err(be)?;
+            out.push((seq, serde_json::from_str(&json).map_err(json_err)?));
+        }
+        Ok(out)
+    }
+
+    fn alert_apply(&self, batch: &AlertBatch) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(be)?;
+        tx.execute(
+            "INSERT INTO alert_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![CURSOR, batch.cursor],
+        )
+        .map_err(be)?;
+        tx.execute("DELETE FROM alert_events WHERE seq <= ?1", [batch.cursor]).map_err(be)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "INSERT INTO alert_groups (key, data) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+                )
+                .map_err(be)?;
+            for g in &batch.upsert {
+                up.execute(params![g.key, serde_json::to_string(g).map_err(json_err)?]).map_err(be)?;
+            }
+            let mut del = tx.prepare_cached("DELETE FROM alert_groups WHERE key = ?1").map_err(be)?;
+            for k in &batch.remove {
+                del.execute([k]).map_err(be)?;
+            }
+            let mut q = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO outbox (notification_id, sink, payload, status, next_attempt_at, created_at) \
+                     VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+                )
+                .map_err(be)?;
+            for n in &batch.outbox {
+                q.execute(params![n.id, n.sink, serde_json::to_string(n).map_err(json_err)?, n.at]).map_err(be)?;
+            }
+        }
+        tx.commit().map_err(be)
+    }
+
+    fn outbox_due(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT id, payload, attempts, next_attempt_at FROM outbox WHERE sink = ?1 AND status = 'pending' ORDER BY id LIMIT ?2",
+            )
+            .map_err(be)?;
+        let rows = st.query_map(params![sink, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?, r.get::<_, i64>(3)?))
+        });
+        let mut out = Vec::new();
+        for row in rows.map_err(be)? {
+            let (id, payload, attempts, next) = row.map_err(be)?;
+            if next > now {
+                break;
+            }
+            let notification: Notification = serde_json::from_str(&payload).map_err(json_err)?;
+            out.push(OutboxEntry { id, sink: sink.to_string(), notification, attempts });
+        }
+        Ok(out)
+    }
+
+    fn outbox_next(&self, sink: &str) -> Result<Option<i64>, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT next_attempt_at FROM outbox WHERE sink = ?1 AND status = 'pending' ORDER BY id LIMIT 1",
+            [sink],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(be)
+    }
+
+    fn outbox_mark(&self, id: i64, outcome: &Delivery, now: i64) -> Result<(), StoreError> {
+        let conn = self.lock();
+        match outcome {
+            Delivery::Delivered => conn.execute(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, done_at = ?2 WHERE id = ?1",
+                params![id, now],
+            ),
+            Delivery::Retry { at, error } => conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, failed_attempts = failed_attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, at, error],
+            ),
+            Delivery::Failed { error } => conn.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, failed_attempts = failed_attempts + 1, last_error = ?2, done_at = ?3 WHERE id = ?1",
+                params![id, error, now],
+            ),
+        }
+        .map_err(be)?;
+        Ok(())
+    }
+
+    fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT sink, \
+                   SUM(status = 'pending'), SUM(status = 'failed'), SUM(status = 'delivered'), SUM(failed_attempts), \
+                   (SELECT last_error FROM outbox o2 WHERE o2.sink = o.sink AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1) \
+                 FROM outbox o GROUP BY sink ORDER BY sink",
+            )
+            .map_err(be)?;
+        let rows = st.query_map([], |r| {
+            Ok(OutboxStats {
+                sink: r.get(0)?,
+                pending: r.get::<_, i64>(1)? as u64,
+                failed: r.get::<_, i64>(2)? as u64,
+                delivered: r.get::<_, i64>(3)? as u64,
+                failed_attempts: r.get::<_, i64>(4)? as u64,
+                last_error: r.get(5)?,
+            })
+        });
+        rows.map_err(be)?.collect::<Result<Vec<_>, _>>().map_err(be)
+    }
+
+    fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare("SELECT id, matchers, starts_at, ends_at, author, reason, created_at FROM silences ORDER BY created_at, id")
+            .map_err(be)?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        });
+        let mut out = Vec::new();
+        for row in rows.map_err(be)? {
+            let (id, matchers, starts_at, ends_at, author, reason, created_at) = row.map_err(be)?;
+            let matchers = serde_json::from_str(&matchers).map_err(json_err)?;
+            out.push(SilenceRecord { id, matchers, starts_at, ends_at, author, reason, created_at });
+        }
+        Ok(out)
+    }
+
+    fn add_silence(&self, s: &SilenceRecord) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO silences (id, matchers, starts_at, ends_at, author, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                s.id,
+                serde_json::to_string(&s.matchers).map_err(json_err)?,
+                s.starts_at,
+                s.ends_at,
+                s.author,
+                s.reason,
+                s.created_at
+            ],
+        )
+        .map_err(be)?;
+        Ok(())
+    }
+
+    fn end_silence(&self, id: &str, at: &str) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let n = conn
+            .execute("UPDATE silences SET ends_at = ?2 WHERE id = ?1 AND ends_at > ?2", params![id, at])
+            .map_err(be)?;
+        Ok(n > 0)
+    }
+}
