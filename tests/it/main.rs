@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod alerts;
 mod attribution;
 mod bad_input;
 mod certs;

@@ -6,6 +6,7 @@ pub mod dns;
 pub mod json_fake;
 pub mod moto;
 pub mod proxy;
+pub mod receiver;
 pub mod servicequotas;
 pub mod tls;
 

@@ -99,7 +99,7 @@ impl Drop for FaultProxy {
 }
 
 /// Read one HTTP/1.1 request: head and Content-Length body.
-async fn read_request(conn: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+pub async fn read_request(conn: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
