@@ -55,6 +55,7 @@ async fn webhook_gets_signed_payloads_once_per_change() {
     assert_eq!(body["firing"][0]["severity"], "warning");
     assert_eq!(body["group_labels"]["monkey"], "security");
     assert_eq!(got.header("content-type"), Some("application/json"));
+    assert_eq!(got.path, "/hook");
     let sig = format!("sha256={}", hex::encode(troop_alerts::sinks::webhook::hmac_sha256(b"s3cret", &got.body)));
     assert_eq!(got.header("x-troop-signature"), Some(sig.as_str()), "HMAC-SHA256 of the body");
 
@@ -143,11 +144,8 @@ async fn a_killed_daemon_restarts_with_its_outbox() {
     open(&ec2, &a, 22).await;
     let hook = Receiver::start().await;
     let port = crate::support::free_port();
-    let ws = Workspace::new(&hook_config(
-        &moto.endpoint,
-        &hook.url,
-        &format!("[monkeys.security]\ninterval = \"1h\"\njitter = 0\n"),
-    ));
+    let ws =
+        Workspace::new(&hook_config(&moto.endpoint, &hook.url, "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n"));
     std::fs::write(
         ws.file("troop.toml"),
         std::fs::read_to_string(ws.file("troop.toml"))
