@@ -113,7 +113,7 @@ fn test_notification(sink: &str) -> Notification {
         reason: Reason::First,
         status: "firing".into(),
         at,
-        firing: vec![finding],
+        firing: vec![Arc::new(finding)],
         resolved: vec![],
     }
 }

@@ -31,7 +31,7 @@ impl Recorder {
     }
     /// (reason, firing resources then `-` and resolved ones, each sorted)
     fn reasons(&self) -> Vec<(Reason, Vec<String>)> {
-        let sorted = |fs: &[troop_core::StoredFinding]| {
+        let sorted = |fs: &[Arc<troop_core::StoredFinding>]| {
             let mut v: Vec<String> = fs.iter().map(|f| f.resource.clone()).collect();
             v.sort();
             v

@@ -36,7 +36,7 @@ pub(crate) fn test_notification(reason: troop_core::alerting::Reason) -> troop_c
         reason,
         status: "firing".into(),
         at: 1_767_225_600_000,
-        firing: vec![test_finding()],
+        firing: vec![std::sync::Arc::new(test_finding())],
         resolved: vec![],
     }
 }

@@ -16,6 +16,7 @@ use crate::finding::{Severity, StoredFinding};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,13 +54,14 @@ pub struct Notification {
     /// `firing` while any finding in the group fires, else `resolved`.
     pub status: String,
     pub at: Millis,
-    pub firing: Vec<StoredFinding>,
-    pub resolved: Vec<StoredFinding>,
+    pub firing: Vec<Arc<StoredFinding>>,
+    pub resolved: Vec<Arc<StoredFinding>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
-    pub finding: StoredFinding,
+    /// Shared between the groups the finding is in.
+    pub finding: Arc<StoredFinding>,
     pub firing: bool,
     /// The severity the receiver was last told while firing; `None` = never told.
     pub told: Option<Severity>,
@@ -100,6 +102,9 @@ pub struct Groups {
     index: HashMap<String, BTreeSet<String>>,
     /// Groups changed since the last `take_changed` (to persist).
     changed: BTreeSet<String>,
+    /// The active silences `apply_silences` last applied (ids), to skip
+    /// re-checking every member when they have not changed.
+    applied_silences: Option<Vec<String>>,
 }
 
 fn ms(d: std::time::Duration) -> Millis {
@@ -184,24 +189,29 @@ impl Groups {
         let f = input.finding;
         let labels = f.routing_labels();
         let silenced = input.firing && silenced_by(silences, &labels, now).is_some();
-        let mut targets: Vec<(String, String, String, BTreeMap<String, String>)> = Vec::new();
+        let mut targets: Vec<(String, &str, &str, BTreeMap<String, String>)> = Vec::new();
         if input.firing && !silenced {
             for r in tree.matching(&labels) {
                 for sink in &r.sinks {
                     let (key, glabels) = r.group_key(sink, &labels);
-                    targets.push((key, r.id.clone(), sink.clone(), glabels));
+                    targets.push((key, r.id.as_str(), sink.as_str(), glabels));
                 }
             }
         }
-        let current: Vec<String> =
-            self.index.get(&f.fingerprint).map(|k| k.iter().cloned().collect()).unwrap_or_default();
-        for key in current.iter().filter(|k| !targets.iter().any(|t| &t.0 == *k)) {
+        let shared = Arc::new(f.clone());
+        let current: Vec<String> = match self.index.get(&f.fingerprint) {
+            Some(keys) if !(keys.len() == targets.len() && targets.iter().all(|t| keys.contains(&t.0))) => {
+                keys.iter().filter(|k| !targets.iter().any(|t| &t.0 == *k)).cloned().collect()
+            }
+            _ => Vec::new(),
+        };
+        for key in &current {
             let Some(g) = self.groups.get_mut(key) else { continue };
             let Some(m) = g.members.get_mut(&f.fingerprint) else { continue };
             if !silenced && m.firing && m.told.is_some() {
                 // told it fired: tell it stopped (when the route sends resolved)
                 m.firing = false;
-                m.finding = f.clone();
+                m.finding = shared.clone();
                 self.schedule(tree, key, now);
             } else if silenced || m.told.is_none() {
                 g.members.remove(&f.fingerprint);
@@ -216,8 +226,8 @@ impl Groups {
         for (key, route, sink, glabels) in targets {
             let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
                 key: key.clone(),
-                route,
-                sink,
+                route: route.to_string(),
+                sink: sink.to_string(),
                 labels: glabels,
                 members: BTreeMap::new(),
                 created_at: now,
@@ -225,13 +235,17 @@ impl Groups {
                 due: None,
                 sent: 0,
             });
+            // what is worth persisting: not a mere `last_seen`
+            let mut material = true;
             let pending = match g.members.get_mut(&f.fingerprint) {
                 None => {
-                    g.members.insert(f.fingerprint.clone(), Member { finding: f.clone(), firing: true, told: None });
+                    g.members
+                        .insert(f.fingerprint.clone(), Member { finding: shared.clone(), firing: true, told: None });
                     true
                 }
                 Some(m) => {
-                    m.finding = f.clone();
+                    material = !m.firing || m.finding.severity != f.severity || m.finding.title != f.title;
+                    m.finding = shared.clone();
                     m.firing = true;
                     match m.told {
                         None => true,
@@ -245,10 +259,14 @@ impl Groups {
                     }
                 }
             };
-            self.index.entry(f.fingerprint.clone()).or_default().insert(key.clone());
-            self.changed.insert(key.clone());
+            let keys = self.index.entry(f.fingerprint.clone()).or_default();
+            if !keys.contains(&key) {
+                keys.insert(key.clone());
+            }
             if pending {
                 self.schedule(tree, &key, now);
+            } else if material {
+                self.changed.insert(key);
             }
         }
     }
@@ -256,7 +274,14 @@ impl Groups {
     /// Members an active silence now matches leave their groups without a
     /// word (they re-enter as new when the silence ends and they still fire).
     pub fn apply_silences(&mut self, silences: &[Silence], now: Millis) {
-        if silences.iter().all(|s| !s.active(now)) {
+        let active: Vec<String> = silences.iter().filter(|s| s.active(now)).map(|s| s.id.clone()).collect();
+        if self.applied_silences.as_ref() == Some(&active) {
+            // members that joined since were checked on the way in
+            return;
+        }
+        let nothing = active.is_empty();
+        self.applied_silences = Some(active);
+        if nothing {
             return;
         }
         let mut gone: Vec<(String, String)> = Vec::new();
@@ -341,9 +366,9 @@ impl Groups {
                     reason,
                     status: if firing.is_empty() { "resolved" } else { "firing" }.to_string(),
                     at: now,
-                    firing: firing.iter().map(|m| m.finding.clone()).collect(),
+                    firing: firing.iter().map(|m| Arc::clone(&m.finding)).collect(),
                     resolved: if timing.send_resolved {
-                        resolved.iter().map(|m| m.finding.clone()).collect()
+                        resolved.iter().map(|m| Arc::clone(&m.finding)).collect()
                     } else {
                         vec![]
                     },

@@ -57,7 +57,7 @@ fn run(tree: &RouteTree, steps: &[Step]) -> Vec<String> {
                 let mut f = finding(fp, Severity::Warning, "");
                 // a resolved event carries the finding as stored, owner included
                 if let Some(m) = g.groups().flat_map(|g| g.members.get(*fp)).next() {
-                    f = m.finding.clone();
+                    f = (*m.finding).clone();
                 }
                 f.state = FindingState::Resolved;
                 g.ingest(tree, &silences, Input { finding: &f, firing: false }, *at);
