@@ -371,7 +371,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
         w.monkeys.len(),
         listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
     );
-    let state = troop_server::AppState { store: w.store.clone(), metrics: w.metrics.clone() };
+    let state = troop_server::AppState { store: w.store.clone(), alerts: w.store.clone(), metrics: w.metrics.clone() };
     let server = tokio::spawn(troop_server::serve(listener, state, sd.clone()));
     let monkeys = w.monkeys.iter().map(|b| (b.monkey.clone(), b.schedule)).collect();
     let grace = cfg.agent.shutdown_grace;

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use serde_json::json;
 use troop_core::FindingState;
 use troop_core::history;
-use troop_core::store::{FindingFilter, Revision, Store};
+use troop_core::store::{Revision, Store};
 
 fn runtime(e: troop_core::StoreError) -> Fail {
     Fail::Runtime(e.into())
@@ -21,36 +21,23 @@ pub fn findings(
     args: &FindingsArgs,
     format: Format,
 ) -> Result<(), Fail> {
-    let stored_state = match args.state {
-        StateArg::Open | StateArg::Silenced => Some(FindingState::Open),
+    let state = match args.state {
+        StateArg::Open => Some(FindingState::Open),
+        StateArg::Silenced => Some(FindingState::Silenced),
         StateArg::Resolved => Some(FindingState::Resolved),
         StateArg::All => None,
     };
-    let mut findings =
-        store.findings(&FindingFilter { state: stored_state, monkey: args.monkey.clone() }).map_err(runtime)?;
-    let silences = troop_alerts::gateway::silences_from(&alerts.silences().map_err(runtime)?);
-    let now = troop_alerts::gateway::now_millis();
-    let mut silenced_by = std::collections::HashMap::new();
-    for f in findings.iter_mut().filter(|f| f.state == FindingState::Open) {
-        if let Some(s) = troop_core::alerting::silence::silenced_by(&silences, &f.routing_labels(), now) {
-            f.state = FindingState::Silenced;
-            silenced_by.insert(f.fingerprint.clone(), s.id.clone());
-        }
-    }
-    findings.retain(|f| match args.state {
-        StateArg::Open => f.state == FindingState::Open,
-        StateArg::Silenced => f.state == FindingState::Silenced,
-        StateArg::Resolved | StateArg::All => true,
-    });
+    let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
+    let view = troop_core::alerting::silence::findings_view(store, alerts, state, args.monkey.clone(), now)
+        .map_err(runtime)?;
+    let silenced_by: std::collections::HashMap<String, String> =
+        view.iter().filter_map(|(f, by)| by.clone().map(|b| (f.fingerprint.clone(), b))).collect();
+    let findings: Vec<troop_core::StoredFinding> = view.into_iter().map(|(f, _)| f).collect();
     if format == Format::Json {
         let rows: Vec<serde_json::Value> = findings
             .iter()
             .map(|f| {
-                let mut v = serde_json::to_value(f).unwrap_or_default();
-                if let (Some(id), Some(o)) = (silenced_by.get(&f.fingerprint), v.as_object_mut()) {
-                    o.insert("silenced_by".into(), json!(id));
-                }
-                v
+                troop_core::alerting::silence::finding_json(f, silenced_by.get(&f.fingerprint).map(String::as_str))
             })
             .collect();
         return output::print_json(&rows).map_err(Fail::Runtime);

@@ -13,11 +13,13 @@ use std::sync::Arc;
 use troop_core::FindingState;
 use troop_core::metrics::Metrics;
 use troop_core::shutdown::Shutdown;
-use troop_core::store::{FindingFilter, Store};
+use troop_core::store::{AlertStore, Store};
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Silences (an open finding a silence matches is shown `silenced`).
+    pub alerts: Arc<dyn AlertStore>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -49,9 +51,16 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
         Some("all") => None,
         Some(other) => Some(FindingState::parse(other).ok_or_else(|| bad_request(format!("unknown state `{other}`")))?),
     };
-    let filter = FindingFilter { state, monkey: q.get("monkey").cloned() };
-    let found = read(&s, move |st| st.findings(&filter).map_err(store_error)).await?;
-    Ok(axum::Json(found).into_response())
+    let monkey = q.get("monkey").cloned();
+    let alerts = s.alerts.clone();
+    let found = read(&s, move |st| {
+        let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
+        troop_core::alerting::silence::findings_view(st, &*alerts, state, monkey, now).map_err(store_error)
+    })
+    .await?;
+    let rows: Vec<serde_json::Value> =
+        found.iter().map(|(f, by)| troop_core::alerting::silence::finding_json(f, by.as_deref())).collect();
+    Ok(axum::Json(rows).into_response())
 }
 
 /// An API error: a status and a one-line message.

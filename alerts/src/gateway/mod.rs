@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
-use troop_core::alerting::{self, Groups, Input, Matcher, Millis, RouteTree, Silence};
+use troop_core::alerting::{self, Groups, Input, Millis, RouteTree, Silence};
 use troop_core::finding::EventKind;
 use troop_core::metrics::Metrics;
 use troop_core::monkey::Gauge;
 use troop_core::shutdown::Shutdown;
-use troop_core::store::{AlertBatch, AlertStore, Delivery, SilenceRecord, StoreError};
+use troop_core::store::{AlertBatch, AlertStore, Delivery, StoreError};
 use troop_core::{Clock, Sink, SinkError};
 
 /// Events read from the log per store query.
@@ -58,34 +58,7 @@ pub fn now_millis() -> Millis {
     alerting::millis(OffsetDateTime::now_utc())
 }
 
-fn parse_time(s: &str) -> Option<Millis> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok().map(alerting::millis)
-}
-
-/// Silences as the gateway uses them; a record that no longer parses is
-/// skipped with a warning rather than silencing everything or nothing.
-pub fn silences_from(records: &[SilenceRecord]) -> Vec<Silence> {
-    records
-        .iter()
-        .filter_map(|r| {
-            let matchers: Result<Vec<Matcher>, String> = r.matchers.iter().map(|m| Matcher::parse(m)).collect();
-            match (matchers, parse_time(&r.starts_at), parse_time(&r.ends_at)) {
-                (Ok(matchers), Some(starts_at), Some(ends_at)) => Some(Silence {
-                    id: r.id.clone(),
-                    matchers,
-                    starts_at,
-                    ends_at,
-                    author: r.author.clone(),
-                    reason: r.reason.clone(),
-                }),
-                _ => {
-                    tracing::warn!(silence = %r.id, "stored silence does not parse; ignored");
-                    None
-                }
-            }
-        })
-        .collect()
-}
+pub use troop_core::alerting::silence::from_records as silences_from;
 
 impl Gateway {
     /// Load the gateway's state from the store. Groups of routes that no
