@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
 ensure_venv
+# A real Prometheus Alertmanager for the alertmanager sink's tests.
+ensure_apt prometheus-alertmanager
+export TROOP_ALERTMANAGER=/usr/bin/prometheus-alertmanager
+export TROOP_PYTHON="$TROOP_VENV/bin/python"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
 else

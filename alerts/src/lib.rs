@@ -16,6 +16,7 @@ pub mod http;
 pub mod registry;
 pub mod retry;
 pub mod sinks;
+pub mod template;
 
 use troop_core::alerting::Notification;
 use troop_core::clock::rfc3339;

@@ -5,8 +5,6 @@ use troop_core::Sink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("sink `{name}`: type `{kind}` is not available in this build yet")]
-    NotAvailable { name: String, kind: &'static str },
     #[error("sink `{name}`: {reason}")]
     Invalid { name: String, reason: String },
 }
@@ -27,7 +25,56 @@ pub fn build(cfg: &Alerts, stdout_is_data: bool) -> Result<Vec<Arc<dyn Sink>>, B
                     secret.as_ref().map(|k| k.resolve()).transpose().map_err(|e| invalid(format!("secret: {e}")))?;
                 Arc::new(sinks::webhook::WebhookSink::build(&s.name, url, key).map_err(invalid)?)
             }
-            other => return Err(BuildError::NotAvailable { name: s.name.clone(), kind: other.type_name() }),
+            SinkKind::Slack { url, template } => {
+                let url = url.resolve().map_err(|e| invalid(format!("url: {e}")))?;
+                Arc::new(sinks::slack::SlackSink::build(&s.name, url, template.as_deref()).map_err(invalid)?)
+            }
+            SinkKind::Pagerduty { routing_key, url } => {
+                let key = routing_key.resolve().map_err(|e| invalid(format!("routing_key: {e}")))?;
+                Arc::new(sinks::pagerduty::PagerDutySink::build(&s.name, url, key).map_err(invalid)?)
+            }
+            SinkKind::Alertmanager { url, resend_interval } => {
+                Arc::new(sinks::alertmanager::AlertmanagerSink::build(&s.name, url, *resend_interval).map_err(invalid)?)
+            }
+            SinkKind::Smtp {
+                server,
+                security,
+                from,
+                to,
+                to_owners,
+                fallback,
+                username,
+                password,
+                subject_template,
+                text_template,
+                html_template,
+            } => {
+                let credentials = match (username, password) {
+                    (Some(u), Some(p)) => {
+                        Some((u.clone(), p.resolve().map_err(|e| invalid(format!("password: {e}")))?))
+                    }
+                    (Some(_), None) | (None, Some(_)) => {
+                        return Err(invalid("`username` and `password` go together".into()));
+                    }
+                    (None, None) => None,
+                };
+                let settings = sinks::smtp::SmtpSettings {
+                    server,
+                    security: *security,
+                    from,
+                    to,
+                    to_owners: *to_owners,
+                    fallback: fallback.as_deref(),
+                    credentials,
+                    subject_template: subject_template.as_deref(),
+                    text_template: text_template.as_deref(),
+                    html_template: html_template.as_deref(),
+                };
+                Arc::new(sinks::smtp::SmtpSink::build(&s.name, settings).map_err(invalid)?)
+            }
+            SinkKind::Command { command, timeout } => {
+                Arc::new(sinks::command::CommandSink::build(&s.name, command, *timeout).map_err(invalid)?)
+            }
         };
         out.push(sink);
     }
@@ -61,8 +108,17 @@ pub fn route_tree(cfg: &Alerts) -> troop_core::alerting::RouteTree {
     let default_sinks = cfg.default_sinks.clone().unwrap_or_else(|| {
         if cfg.routes.is_empty() { cfg.sinks.iter().map(|s| s.name.clone()).collect() } else { vec![] }
     });
+    let repeat_caps = cfg
+        .sinks
+        .iter()
+        .filter_map(|s| match &s.kind {
+            troop_config::SinkKind::Alertmanager { resend_interval, .. } => Some((s.name.clone(), *resend_interval)),
+            _ => None,
+        })
+        .collect();
     RouteTree {
         routes,
         default: Route::new("default", vec![], default_sinks, false, cfg.group_by.clone(), timing(None)),
+        repeat_caps,
     }
 }

@@ -194,22 +194,54 @@ pub enum SinkKind {
         url: Secret,
         secret: Option<Secret>,
     },
+    /// Incoming webhook; `template`: a minijinja file for the message text.
     Slack {
         url: Secret,
+        template: Option<PathBuf>,
     },
+    /// Events API v2; `url` defaults to PagerDuty's.
     Pagerduty {
         routing_key: Secret,
-    },
-    Smtp {
-        server: String,
-        from: String,
-        to: Vec<String>,
-        username: Option<String>,
-        password: Option<Secret>,
-    },
-    Alertmanager {
         url: String,
     },
+    Smtp {
+        /// host:port
+        server: String,
+        /// `starttls` (default), `tls` (implicit TLS, port 465) or `none`.
+        security: SmtpSecurity,
+        from: String,
+        /// Always receive (the route's recipients); also the fallback when no
+        /// finding names an owner address.
+        to: Vec<String>,
+        /// Also send to each finding's `owner` label when it is an address.
+        to_owners: bool,
+        /// When no one else would receive a message.
+        fallback: Option<String>,
+        username: Option<String>,
+        password: Option<Secret>,
+        /// minijinja files overriding the subject, text and HTML bodies.
+        subject_template: Option<PathBuf>,
+        text_template: Option<PathBuf>,
+        html_template: Option<PathBuf>,
+    },
+    /// POST /api/v2/alerts; firing alerts are re-posted every `resend_interval`
+    /// with `endsAt` four intervals ahead, resolved ones with `endsAt` = now.
+    Alertmanager {
+        url: String,
+        resend_interval: Duration,
+    },
+    /// Runs a program with the notification JSON on stdin (the remediation hook).
+    Command {
+        command: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    None,
 }
 
 impl SinkKind {
@@ -222,11 +254,13 @@ impl SinkKind {
             SinkKind::Pagerduty { .. } => "pagerduty",
             SinkKind::Smtp { .. } => "smtp",
             SinkKind::Alertmanager { .. } => "alertmanager",
+            SinkKind::Command { .. } => "command",
         }
     }
 }
 
-pub const SINK_TYPES: &[&str] = &["stdout", "jsonl", "webhook", "slack", "pagerduty", "smtp", "alertmanager"];
+pub const SINK_TYPES: &[&str] =
+    &["stdout", "jsonl", "webhook", "slack", "pagerduty", "smtp", "alertmanager", "command"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
@@ -937,10 +971,18 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
             SinkKind::Jsonl { path: PathBuf::from(t.require(sink, "path", p)?.v) }
         }
         "webhook" => SinkKind::Webhook { url: url(t, sink)?, secret: secret(t, sink, "secret") },
-        "slack" => SinkKind::Slack { url: url(t, sink)? },
+        "slack" => {
+            SinkKind::Slack { url: url(t, sink)?, template: t.string(sink, "template").map(|p| PathBuf::from(p.v)) }
+        }
         "pagerduty" => {
             let k = secret(t, sink, "routing_key");
-            SinkKind::Pagerduty { routing_key: t.require(sink, "routing_key", k)? }
+            let u = t.string(sink, "url");
+            let u = match u {
+                Some(u) if !http_url(sink, "url", &u) => return None,
+                Some(u) => u.v,
+                None => "https://events.pagerduty.com/v2/enqueue".to_string(),
+            };
+            SinkKind::Pagerduty { routing_key: t.require(sink, "routing_key", k)?, url: u }
         }
         "alertmanager" => {
             let u = t.string(sink, "url");
@@ -948,21 +990,67 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
             if !http_url(sink, "url", &u) {
                 return None;
             }
-            SinkKind::Alertmanager { url: u.v }
+            let resend_interval =
+                duration(t, sink, "resend_interval", Duration::from_secs(1)).unwrap_or(Duration::from_secs(300));
+            SinkKind::Alertmanager { url: u.v.trim_end_matches('/').to_string(), resend_interval }
         }
         "smtp" => {
             let server = t.string(sink, "server");
+            let server = t.require(sink, "server", server)?;
+            if server.v.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+                sink.error(
+                    codes::INVALID_VALUE,
+                    server.span.clone(),
+                    "`server` must be host:port, like \"smtp.example.com:587\"",
+                );
+            }
+            let security = match t.string(sink, "security") {
+                None => SmtpSecurity::StartTls,
+                Some(s) => match s.v.as_str() {
+                    "starttls" => SmtpSecurity::StartTls,
+                    "tls" => SmtpSecurity::Tls,
+                    "none" => SmtpSecurity::None,
+                    other => {
+                        sink.error(
+                            codes::INVALID_VALUE,
+                            s.span,
+                            format!("`security` \"{other}\" is not one of starttls, tls, none"),
+                        );
+                        SmtpSecurity::StartTls
+                    }
+                },
+            };
             let from = t.string(sink, "from");
             let to = t.strings(sink, "to").unwrap_or_default();
+            let to_owners = t.boolean(sink, "to_owners").unwrap_or(true);
+            let fallback = t.string(sink, "fallback").map(|f| f.v);
             let username = t.string(sink, "username").map(|u| u.v);
             let password = secret(t, sink, "password");
+            let file = |t: &mut Tbl, sink: &mut Sink, k: &'static str| t.string(sink, k).map(|p| PathBuf::from(p.v));
             SinkKind::Smtp {
-                server: t.require(sink, "server", server)?.v,
+                server: server.v,
+                security,
                 from: t.require(sink, "from", from)?.v,
                 to: to.into_iter().map(|s| s.v).collect(),
+                to_owners,
+                fallback,
                 username,
                 password,
+                subject_template: file(t, sink, "subject_template"),
+                text_template: file(t, sink, "text_template"),
+                html_template: file(t, sink, "html_template"),
             }
+        }
+        "command" => {
+            let c = t.strings(sink, "command");
+            let c = t.require(sink, "command", c)?;
+            if c.is_empty() {
+                let span = t.raw("command").map(|v| v.span()).unwrap_or(0..0);
+                sink.error(codes::INVALID_VALUE, span, "`command` needs at least the program to run");
+                return None;
+            }
+            let timeout = duration(t, sink, "timeout", Duration::from_millis(1)).unwrap_or(Duration::from_secs(30));
+            SinkKind::Command { command: c.into_iter().map(|s| s.v).collect(), timeout }
         }
         other => {
             sink.error(
@@ -1050,6 +1138,19 @@ mod tests {
                 vec![(2, 7, codes::INVALID_VALUE), (3, 7, codes::INVALID_VALUE), (4, 7, codes::WRONG_TYPE)],
             ),
             ("[monkeys.limits]\nservices = [\"vpc\", \"lambda\"]\n", vec![(2, 20, codes::INVALID_VALUE)]),
+            (
+                "[[alerts.sinks]]\nname = \"log\"\ntype = \"stdout\"\n[[alerts.routes]]\nmatchers = [\"severity=~(warning\", \"monkey\"]\nsinks = [\"log\", \"nope\"]\ngroup_wait = \"soon\"\n",
+                vec![
+                    (5, 13, codes::INVALID_VALUE),
+                    (5, 35, codes::INVALID_VALUE),
+                    (6, 17, codes::UNKNOWN_SINK),
+                    (7, 14, codes::INVALID_DURATION),
+                ],
+            ),
+            (
+                "[[alerts.sinks]]\nname = \"m\"\ntype = \"smtp\"\nserver = \"mail\"\nfrom = \"t@x\"\nsecurity = \"ssl\"\n[[alerts.sinks]]\nname = \"c\"\ntype = \"command\"\ncommand = []\n",
+                vec![(4, 10, codes::INVALID_VALUE), (6, 12, codes::INVALID_VALUE), (10, 11, codes::INVALID_VALUE)],
+            ),
             ("[agent\n", vec![(1, 7, codes::SYNTAX)]),
         ];
         for (src, want) in cases {
@@ -1112,6 +1213,16 @@ contact = "shop-team@example.com"
 name = "pd"
 type = "pagerduty"
 routing_key = { file = "/run/secrets/pd" }
+[alerts]
+group_wait = "10s"
+default_sinks = ["pd"]
+[[alerts.routes]]
+match = { monkey = "certs" }
+matchers = ["severity!=info"]
+sinks = ["pd"]
+continue = true
+group_by = ["owner"]
+repeat_interval = "1d"
 "#;
         let c = parse(src, "t").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.agent.store, "sqlite:///var/lib/troop/troop.db");
@@ -1132,7 +1243,20 @@ routing_key = { file = "/run/secrets/pd" }
         assert_eq!(c.monkeys.limits.services, ["vpc", "iam"]);
         assert_eq!(c.monkeys.certs.owners[0].contact, "shop-team@example.com");
         assert_eq!(c.monkeys.certs.owners[0].domain.as_deref(), Some("*.shop.example.com"));
-        assert_eq!(c.alerts.sinks[0].kind, SinkKind::Pagerduty { routing_key: Secret::File("/run/secrets/pd".into()) });
+        let r = &c.alerts.routes[0];
+        assert_eq!(r.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>(), ["monkey=certs", "severity!=info"]);
+        assert!(r.continue_);
+        assert_eq!(r.group_by.as_deref(), Some(&["owner".to_string()][..]));
+        assert_eq!(r.repeat_interval, Some(Duration::from_secs(86400)));
+        assert_eq!(c.alerts.timing.group_wait, Duration::from_secs(10));
+        assert_eq!(c.alerts.default_sinks.as_deref(), Some(&["pd".to_string()][..]));
+        assert_eq!(
+            c.alerts.sinks[0].kind,
+            SinkKind::Pagerduty {
+                routing_key: Secret::File("/run/secrets/pd".into()),
+                url: "https://events.pagerduty.com/v2/enqueue".into()
+            }
+        );
     }
 
     #[test]

@@ -55,6 +55,7 @@ fn tree() -> RouteTree {
             r("4", &["team=~team-3[0-9]"], &["hook"], false, &["team"]),
         ],
         default: r("default", &[], &["log"], false, &["monkey", "kind", "owner"]),
+        repeat_caps: Default::default(),
     }
 }
 

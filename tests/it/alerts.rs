@@ -20,12 +20,20 @@ async fn close(ec2: &aws_sdk_ec2::Client, g: &str, port: i32) {
     ec2.revoke_security_group_ingress().group_id(g).ip_permissions(world_ingress(port)).send().await.unwrap();
 }
 
-fn hook_config(endpoint: &str, url: &str, extra: &str) -> String {
+fn sinks_config(endpoint: &str, sinks: &str) -> String {
     format!(
         "[agent]\nstore = \"sqlite://troop.db\"\n[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{endpoint}\"\n\
-         [monkeys.certs]\nenabled = false\n[monkeys.limits]\nenabled = false\n\
-         [alerts]\nretry_initial = \"100ms\"\nretry_max = \"400ms\"\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\n\
-         [[alerts.sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{url}\"\nsecret = \"s3cret\"\n{extra}"
+         [monkeys.certs]\nenabled = false\n[monkeys.limits]\nenabled = false\n{sinks}"
+    )
+}
+
+fn hook_config(endpoint: &str, url: &str, extra: &str) -> String {
+    sinks_config(
+        endpoint,
+        &format!(
+            "[alerts]\nretry_initial = \"100ms\"\nretry_max = \"400ms\"\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\n\
+             [[alerts.sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{url}\"\nsecret = \"s3cret\"\n{extra}"
+        ),
     )
 }
 
@@ -162,9 +170,19 @@ async fn a_killed_daemon_restarts_with_its_outbox() {
     open(&ec2, &b, 3389).await;
     let mut daemon = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let refused = wait_for(Duration::from_secs(30), || (hook.received().len() >= 3).then_some(()));
+    let addr = format!("127.0.0.1:{port}");
+    let metrics = wait_for(Duration::from_secs(10), || {
+        crate::support::http_get(&addr, "/metrics")
+            .ok()
+            .map(|(_, body)| body)
+            .filter(|b| b.contains("troop_outbox_pending{sink=\"hook\"} 1"))
+    });
     daemon.kill().unwrap(); // SIGKILL
     daemon.wait().unwrap();
     assert!(refused.is_some(), "the daemon never tried the receiver: {:?}", hook.received().len());
+    let metrics = metrics.expect("/metrics never showed the pending notification");
+    assert!(metrics.contains("troop_notifications_delivered{sink=\"hook\"} 1"), "{metrics}");
+    assert!(!metrics.contains("troop_delivery_failures{sink=\"hook\"} 0"), "{metrics}");
     let status = ws.run(&["alerts", "status", "--format", "json"]).json();
     assert_eq!((status[0]["pending"].as_u64(), status[0]["delivered"].as_u64()), (Some(1), Some(1)), "{status:#}");
 
@@ -209,4 +227,144 @@ async fn alerts_test_sends_through_the_real_path_and_reports_rejection() {
     let r = ws.run(&["alerts", "test", "nope"]);
     r.assert_code(2);
     assert!(r.stderr.contains("no sink named nope (configured: hook)"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_and_pagerduty_payloads_have_their_documented_shapes() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let g = group(&ec2, "web&api").await;
+    open(&ec2, &g, 22).await;
+    let slack = Receiver::start().await;
+    let pd = Receiver::start().await;
+    let ws = Workspace::new(&sinks_config(
+        &moto.endpoint,
+        &format!(
+            "[[alerts.sinks]]\nname = \"chat\"\ntype = \"slack\"\nurl = \"{}\"\n\
+             [[alerts.sinks]]\nname = \"pager\"\ntype = \"pagerduty\"\nrouting_key = {{ env = \"PD_KEY\" }}\nurl = \"{}\"\n",
+            slack.url, pd.url
+        ),
+    ));
+    let scan = |ws: &Workspace| {
+        let out = ws.cmd(&["scan"]).env("PD_KEY", "R0UTINGKEY").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    scan(&ws);
+    // Slack: Block Kit through an incoming webhook, user strings escaped
+    let m = slack.accepted()[0].json();
+    assert!(m["text"].is_string());
+    let blocks = m["blocks"].as_array().unwrap();
+    assert_eq!(
+        blocks.iter().map(|b| b["type"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["header", "section", "context"]
+    );
+    assert_eq!(blocks[0]["text"]["type"], "plain_text");
+    assert_eq!(blocks[1]["text"]["type"], "mrkdwn");
+    let text = blocks[1]["text"]["text"].as_str().unwrap();
+    assert!(text.contains("*CRITICAL*") && text.contains(&g), "{text}");
+    assert!(text.contains("web&amp;api") && !text.contains("web&api"), "escaped: {text}");
+    // PagerDuty: Events API v2 trigger
+    let t = pd.accepted()[0].json();
+    assert_eq!(t["routing_key"], "R0UTINGKEY");
+    assert_eq!(t["event_action"], "trigger");
+    assert_eq!(t["payload"]["severity"], "critical");
+    assert_eq!(t["payload"]["source"], "123456789012/us-east-1");
+    assert!(t["payload"]["summary"].as_str().unwrap().contains(&g));
+    assert!(t["payload"]["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(t["dedup_key"].as_str().is_some_and(|k| !k.is_empty()));
+
+    close(&ec2, &g, 22).await;
+    scan(&ws);
+    let r = pd.accepted()[1].json();
+    assert_eq!((r["event_action"].as_str(), r["routing_key"].as_str()), (Some("resolve"), Some("R0UTINGKEY")));
+    assert_eq!(r["dedup_key"], t["dedup_key"], "resolve reuses the trigger's dedup_key");
+    assert_eq!(pd.accepted().len(), 2);
+    let resolved = slack.accepted()[1].json();
+    assert!(resolved["blocks"][1]["text"]["text"].as_str().unwrap().contains("*RESOLVED*"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_shows_the_alert_firing_then_resolved() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let g = group(&ec2, "db").await;
+    open(&ec2, &g, 5432).await;
+    let am = crate::support::alertmanager::Alertmanager::start();
+    let ws = Workspace::new(&sinks_config(
+        &moto.endpoint,
+        &format!("[[alerts.sinks]]\nname = \"am\"\ntype = \"alertmanager\"\nurl = \"{}\"\n", am.url),
+    ));
+    ws.run(&["scan"]).assert_code(0);
+    let alerts = am.alerts();
+    let a = alerts.as_array().unwrap().iter().find(|a| a["labels"]["resource"] == g.as_str()).unwrap_or_else(|| {
+        panic!("not in Alertmanager: {alerts:#}");
+    });
+    assert_eq!(a["labels"]["alertname"], "sg-open-ingress");
+    assert_eq!(a["labels"]["severity"], "critical");
+    assert_eq!(a["labels"]["monkey"], "security");
+    assert_eq!(a["status"]["state"], "active");
+    assert!(a["annotations"]["summary"].as_str().unwrap().contains(&g));
+
+    close(&ec2, &g, 5432).await;
+    ws.run(&["scan"]).assert_code(0);
+    let gone = wait_for(Duration::from_secs(10), || {
+        let alerts = am.alerts();
+        let still = alerts.as_array().unwrap().iter().any(|a| a["labels"]["resource"] == g.as_str());
+        (!still).then_some(())
+    });
+    assert!(gone.is_some(), "still firing in Alertmanager: {:#}", am.alerts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_smtp_server_gets_one_message_per_owner() {
+    use crate::support::dns::Dns;
+    use crate::support::tls::{self, DAY, now};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let n = now();
+    let root = tls::root("Troop Test Root", n - 30 * DAY, n + 3650 * DAY);
+    let hosts =
+        ["a.shop.test", "b.shop.test", "c.shop.test", "d.shop.test", "e.shop.test", "x.pay.test", "orphan.test"];
+    let ips: Vec<IpAddr> = (0..hosts.len()).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 40 + i as u8))).collect();
+    let port = tls::common_port(&ips);
+    for (h, ip) in hosts.iter().zip(&ips) {
+        let leaf = tls::leaf(&root, &[h], n - DAY, n + 10 * DAY + time::Duration::hours(1));
+        tls::serve(SocketAddr::new(*ip, port), vec![leaf.der], leaf.key).await;
+    }
+    let records: Vec<(&str, Vec<IpAddr>)> = hosts.iter().zip(&ips).map(|(h, ip)| (*h, vec![*ip])).collect();
+    let records: Vec<(&str, &[IpAddr])> = records.iter().map(|(h, v)| (*h, v.as_slice())).collect();
+    let dns = Dns::start(&records).await;
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let endpoints: Vec<String> = hosts.iter().map(|h| format!("\"{h}:{port}\"")).collect();
+    let ws = Workspace::new(&format!(
+        "[monkeys.security]\nenabled = false\n[monkeys.limits]\nenabled = false\n\
+         [monkeys.certs]\nsources = [\"endpoints\"]\nendpoints = [{}]\nnameservers = [\"{}\"]\nextra_ca_files = [\"root.pem\"]\n\
+         [[monkeys.certs.owners]]\ndomain = \"*.shop.test\"\ncontact = \"shop-team@example.com\"\n\
+         [[monkeys.certs.owners]]\ndomain = \"*.pay.test\"\ncontact = \"payments@example.com\"\n\
+         [[alerts.sinks]]\nname = \"mail\"\ntype = \"smtp\"\nserver = \"{}\"\nsecurity = \"none\"\n\
+         from = \"troop <troop@example.com>\"\nfallback = \"ops@example.com\"\n",
+        endpoints.join(", "),
+        dns.addr,
+        smtp.addr
+    ));
+    std::fs::write(ws.file("root.pem"), root.pem()).unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    let got = wait_for(Duration::from_secs(10), || {
+        let m = smtp.mails();
+        (m.len() >= 3).then_some(m)
+    })
+    .unwrap_or_else(|| panic!("{:#?}", smtp.mails()));
+    assert_eq!(got.len(), 3, "one per owner, one for the rest: {got:#?}");
+    let to = |who: &str| {
+        got.iter().find(|m| m.rcpt_to == [who]).unwrap_or_else(|| panic!("nothing only to {who}: {got:#?}"))
+    };
+    let shop = to("shop-team@example.com");
+    for h in &hosts[..5] {
+        assert!(shop.text.contains(h), "{h} missing from the owner's one message");
+    }
+    assert!(!shop.text.contains("x.pay.test") && !shop.text.contains("orphan.test"));
+    assert!(shop.text.contains("Subject: [troop] FIRST: 5 firing"), "{}", shop.text);
+    assert!(shop.text.contains("text/html") && shop.text.contains("text/plain"));
+    assert!(shop.text.contains("days_left: 10"), "cert details in the body: {}", shop.text);
+    assert!(to("payments@example.com").text.contains("x.pay.test"));
+    assert!(to("ops@example.com").text.contains("orphan.test"), "no owner: the fallback");
 }

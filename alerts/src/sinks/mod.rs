@@ -1,4 +1,9 @@
+pub mod alertmanager;
+pub mod command;
 pub mod jsonl;
+pub mod pagerduty;
+pub mod slack;
+pub mod smtp;
 pub mod stdout;
 pub mod webhook;
 

@@ -312,7 +312,7 @@ impl Groups {
             .filter_map(|g| {
                 let repeat = match (g.last_notified, tree.route(&g.route)) {
                     (Some(last), Some(r)) if g.members.values().any(|m| m.firing) => {
-                        Some(last + ms(r.timing.repeat_interval))
+                        Some(last + ms(tree.repeat_interval(r, &g.sink)))
                     }
                     _ => None,
                 };
@@ -333,9 +333,10 @@ impl Groups {
         for key in keys {
             let Some(route) = tree.route(&self.groups[&key].route) else { continue };
             let timing = route.timing;
+            let repeat_every = ms(tree.repeat_interval(route, &self.groups[&key].sink));
             let g = self.groups.get_mut(&key).expect("key from the map");
             let any_firing = g.members.values().any(|m| m.firing);
-            let repeat_due = any_firing && g.last_notified.is_some_and(|last| now >= last + ms(timing.repeat_interval));
+            let repeat_due = any_firing && g.last_notified.is_some_and(|last| now >= last + repeat_every);
             let change_due = g.due.is_some_and(|d| immediate || d <= now);
             if !change_due && !repeat_due {
                 continue;

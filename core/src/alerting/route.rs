@@ -90,6 +90,9 @@ pub struct RouteTree {
     pub routes: Vec<Route>,
     /// Takes what no route takes; no sinks = such findings go nowhere.
     pub default: Route,
+    /// Sinks that must hear a firing group again sooner than its route's
+    /// repeat_interval (Alertmanager forgets alerts whose endsAt lapses).
+    pub repeat_caps: BTreeMap<String, Duration>,
 }
 
 impl RouteTree {
@@ -105,7 +108,14 @@ impl RouteTree {
                 DEFAULT_GROUP_BY.iter().map(|s| s.to_string()).collect(),
                 timing,
             ),
+            repeat_caps: BTreeMap::new(),
         }
+    }
+
+    /// How long a firing group of `route` waits before telling `sink` again.
+    pub fn repeat_interval(&self, route: &Route, sink: &str) -> Duration {
+        let r = route.timing.repeat_interval;
+        self.repeat_caps.get(sink).map_or(r, |cap| r.min(*cap))
     }
 
     /// The routes that take a finding with `labels`, in order.
@@ -165,6 +175,7 @@ mod tests {
                 route("3", &["monkey=certs"], &["certs-rest"], false),
             ],
             default: route("default", &[], &["log"], false),
+            repeat_caps: BTreeMap::new(),
         };
         type Case = (Vec<(&'static str, &'static str)>, Vec<&'static str>);
         let cases: Vec<Case> = vec![
@@ -184,7 +195,8 @@ mod tests {
                 tree.matching(&labels(&l)).iter().flat_map(|r| r.sinks.iter().map(String::as_str)).collect();
             assert_eq!(got, want, "{l:?}");
         }
-        let silent = RouteTree { routes: vec![], default: route("default", &[], &[], false) };
+        let silent =
+            RouteTree { routes: vec![], default: route("default", &[], &[], false), repeat_caps: BTreeMap::new() };
         assert!(silent.matching(&labels(&[("monkey", "x")])).is_empty());
     }
 

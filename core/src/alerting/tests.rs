@@ -252,6 +252,7 @@ fn routes_send_to_their_own_groups_and_continue_fans_out() {
             route("1", &["owner=shop"], &["mail"], false),
         ],
         default: route("default", &[], &["log"], false),
+        repeat_caps: Default::default(),
     };
     let mut g = Groups::default();
     let f = finding("a", Warning, "shop");
@@ -288,4 +289,20 @@ fn state_survives_a_round_trip_through_its_serialized_groups() {
     restored.ingest(&tree, &[], Input { finding: &f, firing: true }, M);
     assert!(restored.flush(&tree, M, true).is_empty());
     assert_eq!(restored.next_due(&tree), Some(4 * H));
+}
+
+#[test]
+fn a_sink_with_a_repeat_cap_hears_a_firing_group_sooner() {
+    let mut tree = RouteTree::everything_to(&["am".to_string(), "mail".to_string()], timing(0, 0, 4 * H, true));
+    tree.repeat_caps.insert("am".into(), Duration::from_secs(300));
+    let mut g = Groups::default();
+    let f = finding("a", Severity::Warning, "o");
+    g.ingest(&tree, &[], Input { finding: &f, firing: true }, 0);
+    assert_eq!(g.flush(&tree, 0, true).len(), 2);
+    assert_eq!(g.next_due(&tree), Some(5 * M));
+    let n = g.flush(&tree, 5 * M, false);
+    assert_eq!(n.iter().map(|n| (n.sink.as_str(), n.reason)).collect::<Vec<_>>(), [("am", Reason::Repeat)]);
+    let sinks = |n: Vec<Notification>| n.into_iter().map(|n| n.sink).collect::<Vec<_>>();
+    assert_eq!(sinks(g.flush(&tree, 4 * H - M, false)), ["am"]);
+    assert_eq!(sinks(g.flush(&tree, 4 * H, false)), ["mail"], "mail at its own 4h");
 }

@@ -1,6 +1,7 @@
 //! Test support: the AWS emulator, a scratch workspace with a config, and a
 //! runner for the built binary.
 
+pub mod alertmanager;
 pub mod cloudtrail;
 pub mod dns;
 pub mod json_fake;
@@ -8,6 +9,7 @@ pub mod moto;
 pub mod proxy;
 pub mod receiver;
 pub mod servicequotas;
+pub mod smtp;
 pub mod tls;
 
 pub use moto::Moto;

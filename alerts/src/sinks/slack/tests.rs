@@ -1,0 +1,22 @@
+use super::*;
+use crate::sinks::test_notification;
+use troop_core::alerting::Reason;
+
+#[test]
+fn block_kit_with_every_user_string_escaped() {
+    let mut n = test_notification(Reason::First);
+    let mut f = (*n.firing[0]).clone();
+    f.title = "<!channel> open & <http://evil|click>".into();
+    n.firing = vec![std::sync::Arc::new(f)];
+    let m = message(&n, &Template::default_named("slack", SLACK)).unwrap();
+    let blocks = m["blocks"].as_array().unwrap();
+    assert_eq!(
+        blocks.iter().map(|b| b["type"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["header", "section", "context"]
+    );
+    let text = blocks[1]["text"]["text"].as_str().unwrap();
+    assert!(text.contains("*CRITICAL* &lt;!channel&gt; open &amp; &lt;http://evil|click&gt;"), "{text}");
+    assert!(!text.contains("<!channel>"));
+    assert_eq!(blocks[0]["text"]["type"], "plain_text");
+    assert!(m["text"].as_str().unwrap().contains("first: 1 firing monkey=security"));
+}
