@@ -183,7 +183,23 @@ async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>, json_s
     for m in &monkeys {
         metrics.register(m.monkey.name());
     }
-    let engine = Arc::new(Engine::new(store.clone(), metrics.clone(), Arc::new(SystemClock), progress));
+    // `[[aws.accounts]]` name and labels go on every finding of the account
+    let account_labels = cfg
+        .aws
+        .accounts
+        .iter()
+        .map(|a| {
+            let mut l = a.labels.clone();
+            if a.name != a.id {
+                l.insert("account_name".into(), a.name.clone());
+            }
+            (a.id.clone(), l)
+        })
+        .collect();
+    let engine = Arc::new(
+        Engine::new(store.clone(), metrics.clone(), Arc::new(SystemClock), progress)
+            .with_account_labels(account_labels),
+    );
     let retry = troop_alerts::retry::RetryPolicy { initial: cfg.alerts.retry_initial, max: cfg.alerts.retry_max };
     let gateway = troop_alerts::gateway::Gateway::open(
         store.clone(),

@@ -53,6 +53,9 @@ pub struct Engine {
     store: Arc<dyn Store>,
     /// Woken after every committed pass (the gateway listens).
     committed: Arc<tokio::sync::Notify>,
+    /// Labels every finding of an account gets (`[[aws.accounts]]` name and
+    /// labels), keyed by account id; a finding's own labels win.
+    account_labels: BTreeMap<String, BTreeMap<String, String>>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     progress: Arc<dyn Progress>,
@@ -81,11 +84,17 @@ impl Engine {
         Engine {
             store,
             committed: Arc::new(tokio::sync::Notify::new()),
+            account_labels: BTreeMap::new(),
             metrics,
             clock,
             progress,
             running: Mutex::new(HashSet::new()),
         }
+    }
+
+    pub fn with_account_labels(mut self, labels: BTreeMap<String, BTreeMap<String, String>>) -> Self {
+        self.account_labels = labels;
+        self
     }
 
     /// Notified after every committed pass.
@@ -171,6 +180,13 @@ impl Engine {
             }
             Ok(Ok(report)) => report,
         };
+        for f in &mut report.findings {
+            if let Some(extra) = self.account_labels.get(&f.account) {
+                for (k, v) in extra {
+                    f.labels.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
         let gauges = std::mem::take(&mut report.gauges);
         summary.counters = report.counters.clone();
         let store = self.store.clone();

@@ -42,17 +42,35 @@ labels = {{ team = "core" }}
 [monkeys.certs]
 enabled = false
 [monkeys.limits]
-enabled = false
+services = ["s3"]
+service_quotas = false
+[monkeys.limits.overrides."s3/L-DC2B2D3D"]
+limit = 1
 "#,
         moto.endpoint
     ));
+    // one bucket in the first account: at its (overridden) limit of 1
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&base).force_path_style(true).build())
+        .create_bucket()
+        .bucket("prod-logs")
+        .send()
+        .await
+        .unwrap();
     ws.run(&["scan"]).assert_code(0);
-    let r = ws.run(&["findings", "--format", "json"]);
+    // every monkey's findings carry the account's name and labels, not only the security monkey's
+    let q = ws.run(&["findings", "--monkey", "limits", "--format", "json"]).json();
+    assert_eq!(q.as_array().unwrap().len(), 1, "{q:#}");
+    assert_eq!(
+        (q[0]["account"].as_str(), q[0]["labels"]["account_name"].as_str()),
+        (Some("123456789012"), Some("prod"))
+    );
+    let r = ws.run(&["findings", "--monkey", "security", "--format", "json"]);
     let f = r.json();
     let mut got: Vec<(String, String, String)> = f
         .as_array()
         .unwrap()
         .iter()
+        .filter(|x| x["kind"] == "sg-open-ingress")
         .map(|x| {
             (x["account"].as_str().unwrap().into(), x["resource"].as_str().unwrap().into(), x["labels"].to_string())
         })

@@ -16,6 +16,8 @@ use troop_store::SqliteStore;
 struct Recorder {
     name: String,
     down: AtomicUsize,
+    /// While down, answer like a 429 with this Retry-After.
+    retry_after: Option<Duration>,
     attempts: AtomicUsize,
     got: Mutex<Vec<Notification>>,
 }
@@ -25,6 +27,7 @@ impl Recorder {
         Arc::new(Recorder {
             name: name.into(),
             down: AtomicUsize::new(down),
+            retry_after: None,
             attempts: AtomicUsize::new(0),
             got: Mutex::new(vec![]),
         })
@@ -64,7 +67,10 @@ impl Sink for Recorder {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) > 0 {
             self.down.fetch_sub(1, Ordering::SeqCst);
-            return Err(SinkError::transient("connection refused"));
+            return Err(match self.retry_after {
+                Some(r) => SinkError::Transient { message: "HTTP 429: slow down".into(), retry_after: Some(r) },
+                None => SinkError::transient("connection refused"),
+            });
         }
         if n.firing.iter().any(|f| f.title.contains("poison")) {
             return Err(SinkError::Permanent("HTTP 400: bad payload".into()));
@@ -222,5 +228,23 @@ async fn a_permanent_failure_is_recorded_not_retried_and_blocks_nothing() {
     let s = rig.store.outbox_stats().unwrap().remove(0);
     assert_eq!((s.pending, s.failed, s.delivered), (0, 1, 1));
     assert!(s.last_error.unwrap().contains("HTTP 400"));
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured() {
+    let limited = Arc::new(Recorder {
+        retry_after: Some(Duration::from_secs(30)),
+        ..Arc::into_inner(Recorder::new("limited", 1)).unwrap()
+    });
+    let rig = Rig::start(vec![limited.clone()], Duration::from_secs(24 * 3600));
+    rig.pass(vec![finding("a:443", Severity::Warning, "a")]);
+    settle(Duration::from_secs(25)).await;
+    // backoff alone would have retried after about a second
+    assert_eq!(limited.attempts.load(Ordering::SeqCst), 1);
+    assert!(limited.reasons().is_empty());
+    settle(Duration::from_secs(10)).await;
+    assert_eq!(limited.attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(limited.reasons().len(), 1);
     rig.stop().await;
 }

@@ -207,11 +207,6 @@ impl Monkey for SecurityMonkey {
             return Err(MonkeyError::Failed(part.failures.remove(0).message));
         }
         let mut report = part.report;
-        for f in &mut report.findings {
-            if let Some(t) = accounts.iter().find(|t| t.id == f.account) {
-                with_account_labels(f, t);
-            }
-        }
         report.counters = self.calls.counters_since(&before);
         tracing::debug!(calls = ?report.counters, "security pass AWS calls");
         Ok(report)
@@ -229,14 +224,5 @@ impl Monkey for SecurityMonkey {
                 })
                 .collect(),
         }
-    }
-}
-
-fn with_account_labels(f: &mut Finding, t: &AccountTarget) {
-    if t.name != t.id {
-        f.labels.insert("account_name".into(), t.name.clone());
-    }
-    for (k, v) in &t.labels {
-        f.labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
 }

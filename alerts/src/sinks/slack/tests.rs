@@ -20,3 +20,17 @@ fn block_kit_with_every_user_string_escaped() {
     assert_eq!(blocks[0]["text"]["type"], "plain_text");
     assert!(m["text"].as_str().unwrap().contains("first: 1 firing monkey=security"));
 }
+
+#[test]
+fn a_template_file_replaces_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slack.j2");
+    std::fs::write(
+        &path,
+        "{{ firing|length }} for {{ group_labels.monkey }}: {% for f in firing %}{{ f.resource }}{% endfor %}",
+    )
+    .unwrap();
+    let t = Template::from_file(&path, "slack").unwrap();
+    let m = message(&test_notification(Reason::First), &t).unwrap();
+    assert_eq!(m["blocks"][1]["text"]["text"], "1 for security: sg-1");
+}
