@@ -39,6 +39,7 @@ pub fn build(cfg: &Alerts, stdout_is_data: bool) -> Result<Vec<Arc<dyn Sink>>, B
             SinkKind::Smtp {
                 server,
                 security,
+                ca_file,
                 from,
                 to,
                 to_owners,
@@ -61,6 +62,7 @@ pub fn build(cfg: &Alerts, stdout_is_data: bool) -> Result<Vec<Arc<dyn Sink>>, B
                 let settings = sinks::smtp::SmtpSettings {
                     server,
                     security: *security,
+                    ca_file: ca_file.as_deref(),
                     from,
                     to,
                     to_owners: *to_owners,

@@ -209,6 +209,8 @@ pub enum SinkKind {
         server: String,
         /// `starttls` (default), `tls` (implicit TLS, port 465) or `none`.
         security: SmtpSecurity,
+        /// A PEM CA trusted beside the system roots (an internal relay).
+        ca_file: Option<PathBuf>,
         from: String,
         /// Always receive (the route's recipients); also the fallback when no
         /// finding names an owner address.
@@ -1020,6 +1022,7 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
                     }
                 },
             };
+            let ca_file = t.string(sink, "ca_file").map(|p| PathBuf::from(p.v));
             let from = t.string(sink, "from");
             let to = t.strings(sink, "to").unwrap_or_default();
             let to_owners = t.boolean(sink, "to_owners").unwrap_or(true);
@@ -1030,6 +1033,7 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
             SinkKind::Smtp {
                 server: server.v,
                 security,
+                ca_file,
                 from: t.require(sink, "from", from)?.v,
                 to: to.into_iter().map(|s| s.v).collect(),
                 to_owners,

@@ -368,3 +368,40 @@ async fn a_real_smtp_server_gets_one_message_per_owner() {
     assert!(to("payments@example.com").text.contains("x.pay.test"));
     assert!(to("ops@example.com").text.contains("orphan.test"), "no owner: the fallback");
 }
+
+#[test]
+fn smtp_over_starttls_and_implicit_tls_with_an_internal_ca() {
+    use crate::support::smtp::SmtpServer;
+    use crate::support::tls::{self, DAY, now};
+    let n = now();
+    let root = tls::root("Troop Mail Root", n - DAY, n + 365 * DAY);
+    let leaf = tls::leaf(&root, &["127.0.0.1"], n - DAY, n + 90 * DAY);
+    let ws = Workspace::new("");
+    std::fs::write(ws.file("root.pem"), root.pem()).unwrap();
+    std::fs::write(ws.file("cert.pem"), &leaf.cert_pem).unwrap();
+    std::fs::write(ws.file("key.pem"), &leaf.key_pem).unwrap();
+    let (cert, key) = (ws.file("cert.pem"), ws.file("key.pem"));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    for (security, flags) in
+        [("starttls", ["--tlscert", cert, "--tlskey", key]), ("tls", ["--smtpscert", cert, "--smtpskey", key])]
+    {
+        let smtp = SmtpServer::start_with(&flags);
+        let config = |ca: &str| {
+            format!(
+                "[[alerts.sinks]]\nname = \"mail\"\ntype = \"smtp\"\nserver = \"{}\"\nsecurity = \"{security}\"\n{ca}\
+                 from = \"troop@example.com\"\nfallback = \"ops@example.com\"\n",
+                smtp.addr
+            )
+        };
+        // without the internal CA the server is not trusted: nothing is sent in clear
+        std::fs::write(ws.file("troop.toml"), config("")).unwrap();
+        let r = ws.run(&["alerts", "test", "mail"]);
+        r.assert_code(1);
+        assert!(smtp.mails().is_empty(), "{security}: sent to an untrusted server");
+        std::fs::write(ws.file("troop.toml"), config("ca_file = \"root.pem\"\n")).unwrap();
+        ws.run(&["alerts", "test", "mail"]).assert_code(0);
+        let got = wait_for(Duration::from_secs(10), || smtp.mails().into_iter().next()).unwrap();
+        assert_eq!(got.rcpt_to, ["ops@example.com"], "{security}");
+        assert!(got.text.contains("Test notification from troop"), "{security}: {}", got.text);
+    }
+}

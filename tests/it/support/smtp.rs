@@ -21,6 +21,12 @@ pub struct Mail {
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
+        SmtpServer::start_with(&[])
+    }
+
+    /// With extra aiosmtpd flags, e.g. `--tlscert`/`--tlskey` (STARTTLS) or
+    /// `--smtpscert`/`--smtpskey` (implicit TLS).
+    pub fn start_with(flags: &[&str]) -> SmtpServer {
         // deploy/test.sh exports TROOP_PYTHON (the venv beside the emulator)
         let python = std::env::var("TROOP_PYTHON")
             .ok()
@@ -34,7 +40,9 @@ impl SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         let maildir = dir.path().join("maildir");
         let mut child = Command::new(&python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &addr, "-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-m", "aiosmtpd", "-n", "-l", &addr])
+            .args(flags)
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

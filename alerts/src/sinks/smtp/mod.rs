@@ -2,13 +2,16 @@
 //! HTML body from templates (the findings with their details: the diff's
 //! sentences for security, the certificate's dates for certs). Recipients:
 //! `to`, plus each finding's `owner` label that is an address (`to_owners`,
-//! on by default); when that leaves no one, `fallback`. With the default
+//! on by default); when that leaves no one, `fallback`. STARTTLS (required,
+//! never downgraded) or implicit TLS verify the server against the system's
+//! roots and `ca_file`. With the default
 //! grouping by owner, each owner gets one message for all their findings.
 
 use crate::template::{HTML, SUBJECT, TEXT, Template};
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -31,6 +34,7 @@ pub struct SmtpSink {
 pub struct SmtpSettings<'a> {
     pub server: &'a str,
     pub security: SmtpSecurity,
+    pub ca_file: Option<&'a std::path::Path>,
     pub from: &'a str,
     pub to: &'a [String],
     pub to_owners: bool,
@@ -48,13 +52,20 @@ impl SmtpSink {
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
             .ok_or_else(|| format!("server `{}` is not host:port", s.server))?;
-        let builder = match s.security {
-            SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
-            SmtpSecurity::StartTls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host).map_err(|e| e.to_string())?
+        let tls = || -> Result<TlsParameters, String> {
+            let mut b = TlsParameters::builder(host.clone());
+            if let Some(ca) = s.ca_file {
+                let pem = std::fs::read(ca).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+                b = b.add_root_certificate(cert);
             }
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(|e| e.to_string())?,
+            b.build_rustls().map_err(|e| e.to_string())
         };
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host).tls(match s.security {
+            SmtpSecurity::None => Tls::None,
+            SmtpSecurity::StartTls => Tls::Required(tls()?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls()?),
+        });
         let mut builder = builder.port(port).timeout(Some(Duration::from_secs(20)));
         if let Some((user, pass)) = s.credentials {
             builder = builder.credentials(Credentials::new(user, pass));

@@ -9,6 +9,7 @@ fn sink(to: &[&str], to_owners: bool, fallback: Option<&str>) -> SmtpSink {
         SmtpSettings {
             server: "127.0.0.1:2525",
             security: SmtpSecurity::None,
+            ca_file: None,
             from: "troop <troop@example.com>",
             to: &to,
             to_owners,
@@ -62,6 +63,7 @@ fn bad_addresses_fail_at_build() {
         SmtpSettings {
             server: "127.0.0.1:2525",
             security: SmtpSecurity::None,
+            ca_file: None,
             from: "troop@example.com",
             to: &to,
             to_owners: true,
