@@ -90,7 +90,7 @@ async fn webhook_gets_signed_payloads_once_per_change() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silences_mute_show_silenced_and_notify_again_when_removed() {
+async fn silences_mute_show_silenced_and_notify_again_when_removed_or_expired() {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
     let g = group(&ec2, "bastion").await;
@@ -140,6 +140,19 @@ async fn silences_mute_show_silenced_and_notify_again_when_removed() {
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(reasons(&hook), ["first"], "still firing when the silence ends: notified");
     assert_eq!(ws.run(&["findings", "--format", "json"]).json()[0]["state"], "open");
+
+    // a silence that runs out by itself: the finding is told again at the next scan
+    let jump = group(&ec2, "jump").await;
+    open(&ec2, &jump, 22).await;
+    ws.run(&["silence", "add", "--match", &format!("resource={jump}"), "--for", "2s", "--reason", "short"])
+        .assert_code(0);
+    ws.run(&["scan"]).assert_code(0);
+    assert_eq!(reasons(&hook), ["first"], "silenced while new");
+    std::thread::sleep(Duration::from_millis(2500));
+    ws.run(&["scan"]).assert_code(0);
+    assert_eq!(reasons(&hook), ["first", "new"], "the silence expired while it still fires");
+    let firing = hook.accepted()[1].json()["firing"].as_array().unwrap().len();
+    assert_eq!(firing, 2, "the group lists both");
 }
 
 /// SIGKILL with a notification still pending: the restart delivers it, and
