@@ -121,6 +121,8 @@ pub struct AlertBatch {
     pub upsert: Vec<crate::alerting::Group>,
     pub remove: Vec<String>,
     pub outbox: Vec<crate::alerting::Notification>,
+    /// Forget delivered and failed outbox entries finished before this time.
+    pub prune_before: Option<i64>,
 }
 
 /// Per sink: what waits, what failed for good, what was delivered.

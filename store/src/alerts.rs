@@ -85,6 +85,9 @@ impl AlertStore for SqliteStore {
                 q.execute(params![n.id, n.sink, serde_json::to_string(n).map_err(json_err)?, n.at]).map_err(be)?;
             }
         }
+        if let Some(before) = batch.prune_before {
+            tx.execute("DELETE FROM outbox WHERE status != 'pending' AND done_at < ?1", [before]).map_err(be)?;
+        }
         tx.commit().map_err(be)
     }
 
@@ -213,5 +216,51 @@ impl AlertStore for SqliteStore {
             .execute("UPDATE silences SET ends_at = ?2 WHERE id = ?1 AND ends_at > ?2", params![id, at])
             .map_err(be)?;
         Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use troop_core::alerting::Reason;
+
+    fn note(id: &str, at: i64) -> Notification {
+        Notification {
+            id: id.into(),
+            group_id: "g".into(),
+            sink: "hook".into(),
+            route: "default:0".into(),
+            group_labels: Default::default(),
+            reason: Reason::First,
+            status: "firing".into(),
+            at,
+            firing: vec![],
+            resolved: vec![],
+        }
+    }
+
+    #[test]
+    fn outbox_order_retry_hold_back_marks_and_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let batch = AlertBatch { cursor: 0, outbox: vec![note("a", 10), note("b", 20)], ..Default::default() };
+        s.alert_apply(&batch).unwrap();
+        s.alert_apply(&batch).unwrap(); // queued once, whatever happens
+        let due = s.outbox_due("hook", 100, 10).unwrap();
+        assert_eq!(due.iter().map(|e| e.notification.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        // the head waits for its retry: nothing behind it is due either
+        s.outbox_mark(due[0].id, &Delivery::Retry { at: 500, error: "down".into() }, 100).unwrap();
+        assert!(s.outbox_due("hook", 200, 10).unwrap().is_empty());
+        assert_eq!(s.outbox_next("hook").unwrap(), Some(500));
+        let due = s.outbox_due("hook", 500, 10).unwrap();
+        assert_eq!(due[0].attempts, 1);
+        s.outbox_mark(due[0].id, &Delivery::Delivered, 500).unwrap();
+        s.outbox_mark(due[1].id, &Delivery::Failed { error: "HTTP 400".into() }, 600).unwrap();
+        let st = s.outbox_stats().unwrap().remove(0);
+        assert_eq!((st.pending, st.delivered, st.failed, st.failed_attempts), (0, 1, 1, 2));
+        assert_eq!(st.last_error.as_deref(), Some("HTTP 400"));
+        s.alert_apply(&AlertBatch { prune_before: Some(550), ..Default::default() }).unwrap();
+        let st = s.outbox_stats().unwrap().remove(0);
+        assert_eq!((st.delivered, st.failed), (0, 1), "only what finished before the cut is forgotten");
     }
 }

@@ -22,6 +22,10 @@ use troop_core::{Clock, Sink, SinkError};
 /// Events read from the log per store query.
 const CHUNK: usize = 10_000;
 
+/// Delivered and failed outbox entries are kept this long (the notification
+/// log `troop alerts status` counts), then forgotten.
+const OUTBOX_RETENTION: Millis = 30 * 24 * 3600 * 1000;
+
 pub struct Gateway {
     store: Arc<dyn AlertStore>,
     clock: Arc<dyn Clock>,
@@ -134,7 +138,7 @@ impl Gateway {
         let outbox = st.groups.flush(&self.tree, now, immediate);
         round.queued = outbox.len();
         let changed = st.groups.take_changed();
-        let mut batch = AlertBatch { cursor, outbox, ..Default::default() };
+        let mut batch = AlertBatch { cursor, outbox, prune_before: Some(now - OUTBOX_RETENTION), ..Default::default() };
         for key in changed {
             match st.groups.get(&key) {
                 Some(g) => batch.upsert.push(g.clone()),
