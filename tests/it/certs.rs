@@ -175,27 +175,46 @@ async fn every_case_gives_exactly_its_problems_and_days_left() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn starttls_smtp_and_owners() {
+async fn starttls_smtp_imap_pop3_and_owners() {
     let n = now();
     let root = tls::root("Troop Test Root", n - 30 * DAY, n + 3650 * DAY);
-    let leaf = tls::leaf(&root, &["mail.shop.test"], n - DAY, n + 10 * DAY + Duration::hours(1));
-    let port = tls::common_port(&[ip(30)]);
-    tls::smtp_starttls(SocketAddr::new(ip(30), port), vec![leaf.der], leaf.key).await;
-    let dns = Dns::start(&[("mail.shop.test", &[ip(30)])]).await;
+    let ips = [ip(30), ip(31), ip(32)];
+    let port = tls::common_port(&ips);
+    let servers = [
+        ("mail.shop.test", tls::Mail::Smtp, "smtp", 10),
+        ("imap.shop.test", tls::Mail::Imap, "imap", 20),
+        ("pop.shop.test", tls::Mail::Pop3, "pop3", 40),
+    ];
+    for ((host, proto, _, days), addr) in servers.iter().zip(&ips) {
+        let leaf = tls::leaf(&root, &[host], n - DAY, n + Duration::days(*days) + Duration::hours(1));
+        tls::starttls(SocketAddr::new(*addr, port), *proto, vec![leaf.der], leaf.key).await;
+    }
+    let dns =
+        Dns::start(&[("mail.shop.test", &[ip(30)]), ("imap.shop.test", &[ip(31)]), ("pop.shop.test", &[ip(32)])]).await;
     let owners = "[[monkeys.certs.owners]]\ndomain = \"*.shop.test\"\ncontact = \"shop-team@example.com\"\n";
-    let ws = Workspace::new(&config(&[format!("smtp://mail.shop.test:{port}")], &dns, owners));
+    let endpoints: Vec<String> = servers.iter().map(|(h, _, scheme, _)| format!("{scheme}://{h}:{port}")).collect();
+    let ws = Workspace::new(&config(&endpoints, &dns, owners));
     std::fs::write(ws.file("root.pem"), root.pem()).unwrap();
     ws.run(&["scan", "--monkey", "certs"]).assert_code(0);
     let got = rows(&ws);
-    let v = &got[&("mail.shop.test".to_string(), ip(30).to_string())];
-    assert_eq!(problems(v), Vec::<&str>::new(), "{v:#}");
-    assert_eq!(v["days_left"], 10);
-    assert_eq!(v["owner"], "shop-team@example.com");
+    for ((host, _, scheme, days), addr) in servers.iter().zip(&ips) {
+        let v = &got[&(host.to_string(), addr.to_string())];
+        assert_eq!(problems(v), Vec::<&str>::new(), "{scheme}: {v:#}");
+        assert_eq!(v["days_left"], *days, "{scheme}");
+        assert_eq!(v["owner"], "shop-team@example.com");
+    }
     let f = ws.run(&["findings", "--monkey", "certs", "--format", "json"]);
-    let f = &f.json()[0];
-    assert_eq!(f["labels"]["owner"], "shop-team@example.com");
-    assert_eq!(f["labels"]["threshold"], "14d");
-    assert_eq!(f["severity"], "warning");
+    let f = f.json();
+    assert_eq!(
+        f.as_array().unwrap().len(),
+        2,
+        "the 10- and 20-day certificates are inside the 30-day threshold: {f:#}"
+    );
+    let smtp =
+        f.as_array().unwrap().iter().find(|x| x["resource"].as_str().unwrap().starts_with("mail.shop.test")).unwrap();
+    assert_eq!(smtp["labels"]["owner"], "shop-team@example.com");
+    assert_eq!(smtp["labels"]["threshold"], "14d");
+    assert_eq!(smtp["severity"], "warning");
 }
 
 /// ACM, IAM server certificates, load-balancer listeners, Route53 names and

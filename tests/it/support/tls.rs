@@ -197,13 +197,27 @@ pub async fn huge_chain(addr: SocketAddr) {
 }
 
 /// An SMTP server that offers STARTTLS and then serves `chain`.
-pub async fn smtp_starttls(addr: SocketAddr, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) {
+/// The mail protocols whose STARTTLS the certs monkey speaks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mail {
+    Smtp,
+    Imap,
+    Pop3,
+}
+
+/// A mail server on `addr` that speaks `proto` up to STARTTLS, then TLS.
+pub async fn starttls(addr: SocketAddr, proto: Mail, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(server_config(chain, key));
     each_connection(addr, move |tcp| {
         let acceptor = acceptor.clone();
         async move {
             let mut r = BufReader::new(tcp);
-            let _ = r.get_mut().write_all(b"220 mail.test ESMTP troop-test\r\n").await;
+            let greeting: &[u8] = match proto {
+                Mail::Smtp => b"220 mail.test ESMTP troop-test\r\n",
+                Mail::Imap => b"* OK [CAPABILITY IMAP4rev1 STARTTLS] troop-test ready\r\n",
+                Mail::Pop3 => b"+OK troop-test POP3 ready\r\n",
+            };
+            let _ = r.get_mut().write_all(greeting).await;
             let mut line = String::new();
             loop {
                 line.clear();
@@ -211,16 +225,23 @@ pub async fn smtp_starttls(addr: SocketAddr, chain: Vec<CertificateDer<'static>>
                     return;
                 }
                 let cmd = line.trim().to_ascii_uppercase();
-                if cmd.starts_with("EHLO") {
-                    let _ = r.get_mut().write_all(b"250-mail.test\r\n250-SIZE 1000000\r\n250 STARTTLS\r\n").await;
-                } else if cmd == "STARTTLS" {
-                    let _ = r.get_mut().write_all(b"220 2.0.0 Ready to start TLS\r\n").await;
+                let (reply, upgrade): (&[u8], bool) = match (proto, cmd.as_str()) {
+                    (Mail::Smtp, c) if c.starts_with("EHLO") => {
+                        (b"250-mail.test\r\n250-SIZE 1000000\r\n250 STARTTLS\r\n", false)
+                    }
+                    (Mail::Smtp, "STARTTLS") => (b"220 2.0.0 Ready to start TLS\r\n", true),
+                    (Mail::Smtp, _) => (b"502 5.5.2 no\r\n", false),
+                    (Mail::Imap, c) if c.ends_with(" STARTTLS") => (b"a1 OK Begin TLS negotiation now\r\n", true),
+                    (Mail::Imap, _) => (b"* BAD no\r\n", false),
+                    (Mail::Pop3, "STLS") => (b"+OK Begin TLS negotiation\r\n", true),
+                    (Mail::Pop3, _) => (b"-ERR no\r\n", false),
+                };
+                let _ = r.get_mut().write_all(reply).await;
+                if upgrade {
                     if let Ok(mut tls) = acceptor.accept(r.into_inner()).await {
                         let _ = tls.shutdown().await;
                     }
                     return;
-                } else {
-                    let _ = r.get_mut().write_all(b"502 5.5.2 no\r\n").await;
                 }
             }
         }
