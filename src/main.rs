@@ -353,8 +353,21 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
 /// sink could not take stays in its outbox for the next scan or the daemon.
 async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
     let gw = gateway.clone();
-    match tokio::task::spawn_blocking(move || gw.round(gw.now(), true)).await {
-        Ok(Ok(_)) => {}
+    let queued = tokio::task::spawn_blocking(move || {
+        if !gw.lease(Duration::from_secs(120))? {
+            return Ok(false);
+        }
+        gw.round(gw.now(), true).map(|_| true)
+    })
+    .await;
+    match queued {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            eprintln!(
+                "troop: another troop process (`troop run`) sends the alerts of this store; it has this scan's events"
+            );
+            return;
+        }
         Ok(Err(e)) => eprintln!("troop: alerts not queued: {e}"),
         Err(e) => eprintln!("troop: alerts not queued: {e}"),
     }
@@ -374,6 +387,7 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
             Err(e) => eprintln!("troop: sink {sink}: outbox unreadable: {e}"),
         }
     }
+    gateway.release();
 }
 
 async fn run(cli: &Cli) -> Result<(), Fail> {

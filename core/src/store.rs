@@ -167,6 +167,12 @@ pub trait AlertStore: Send + Sync {
     fn outbox_mark(&self, id: i64, outcome: &Delivery, now: i64) -> Result<(), StoreError>;
     fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError>;
     fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError>;
+    /// Take or renew the gateway lease until `until` (ms): granted when it is
+    /// free, expired, already `owner`'s, or held by an owner `stale` says is
+    /// gone. One process at a time routes and delivers for a store.
+    fn alert_lease(&self, owner: &str, now: i64, until: i64, stale: &dyn Fn(&str) -> bool) -> Result<bool, StoreError>;
+    /// Give the lease up (if `owner` holds it).
+    fn alert_release(&self, owner: &str) -> Result<(), StoreError>;
     fn add_silence(&self, s: &SilenceRecord) -> Result<(), StoreError>;
     /// End a silence now; false if there is no such active silence.
     fn end_silence(&self, id: &str, at: &str) -> Result<bool, StoreError>;

@@ -192,6 +192,35 @@ impl AlertStore for SqliteStore {
         Ok(out)
     }
 
+    fn alert_lease(&self, owner: &str, now: i64, until: i64, stale: &dyn Fn(&str) -> bool) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        let held: Option<(String, i64)> = tx
+            .query_row("SELECT owner, until FROM alert_lease WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(be)?;
+        let free = match &held {
+            None => true,
+            Some((o, u)) => o == owner || *u < now || stale(o),
+        };
+        if free {
+            tx.execute(
+                "INSERT INTO alert_lease (id, owner, until) VALUES (1, ?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until",
+                params![owner, until],
+            )
+            .map_err(be)?;
+        }
+        tx.commit().map_err(be)?;
+        Ok(free)
+    }
+
+    fn alert_release(&self, owner: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute("DELETE FROM alert_lease WHERE id = 1 AND owner = ?1", [owner]).map_err(be)?;
+        Ok(())
+    }
+
     fn add_silence(&self, s: &SilenceRecord) -> Result<(), StoreError> {
         let conn = self.lock();
         conn.execute(
@@ -262,5 +291,31 @@ mod tests {
         s.alert_apply(&AlertBatch { prune_before: Some(550), ..Default::default() }).unwrap();
         let st = s.outbox_stats().unwrap().remove(0);
         assert_eq!((st.delivered, st.failed), (0, 1), "only what finished before the cut is forgotten");
+    }
+
+    #[test]
+    fn one_lease_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let alive = |_: &str| false;
+        let dead = |o: &str| o == "a";
+        // (owner, now, until, stale, granted)
+        type Case<'a> = (&'a str, i64, i64, &'a dyn Fn(&str) -> bool, bool);
+        let cases: Vec<Case> = vec![
+            ("a", 0, 100, &alive, true),   // free
+            ("b", 50, 150, &alive, false), // held by a
+            ("a", 60, 160, &alive, true),  // renewal
+            ("b", 170, 270, &alive, true), // a's lease ran out
+            ("a", 180, 280, &alive, false),
+            ("a", 190, 290, &|o: &str| o == "b", true), // b is gone (its process died)
+            ("b", 200, 300, &dead, true),               // and a too
+        ];
+        for (i, (owner, now, until, stale, want)) in cases.into_iter().enumerate() {
+            assert_eq!(s.alert_lease(owner, now, until, stale).unwrap(), want, "case {i}");
+        }
+        s.alert_release("a").unwrap(); // not a's: nothing changes
+        assert!(!s.alert_lease("c", 210, 310, &alive).unwrap());
+        s.alert_release("b").unwrap();
+        assert!(s.alert_lease("c", 210, 310, &alive).unwrap());
     }
 }

@@ -122,4 +122,12 @@ pub const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     "#,
+    // 6: one process at a time runs the gateway for a store (a lease).
+    r#"
+    CREATE TABLE alert_lease (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        until INTEGER NOT NULL
+    );
+    "#,
 ];

@@ -418,3 +418,33 @@ fn smtp_over_starttls_and_implicit_tls_with_an_internal_ca() {
         assert!(got.text.contains("Test notification from troop"), "{security}: {}", got.text);
     }
 }
+
+/// A scan while the daemon runs: one process sends (the daemon holds the
+/// lease), nothing is sent twice, and the scan's events are not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_beside_the_daemon_leaves_sending_to_it() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let a = group(&ec2, "a").await;
+    open(&ec2, &a, 22).await;
+    let hook = Receiver::start().await;
+    let port = crate::support::free_port();
+    let ws = Workspace::new(
+        &hook_config(&moto.endpoint, &hook.url, "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n")
+            .replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n")),
+    );
+    let mut daemon = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let first = wait_for(Duration::from_secs(30), || (!hook.accepted().is_empty()).then_some(()));
+    let b = group(&ec2, "b").await;
+    open(&ec2, &b, 3389).await;
+    let scan = ws.run(&["scan"]);
+    let second = wait_for(Duration::from_secs(30), || (hook.accepted().len() >= 2).then_some(()));
+    std::thread::sleep(Duration::from_secs(2));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert!(first.is_some(), "the daemon never sent");
+    scan.assert_code(0);
+    assert!(scan.stderr.contains("another troop process"), "{}", scan.stderr);
+    assert!(second.is_some(), "the scan's change never reached the receiver");
+    assert_eq!(reasons(&hook), ["first", "new"], "sent once, by one process");
+}

@@ -29,6 +29,9 @@ const OUTBOX_RETENTION: Millis = 30 * 24 * 3600 * 1000;
 pub struct Gateway {
     store: Arc<dyn AlertStore>,
     clock: Arc<dyn Clock>,
+    /// This process, as the lease names it (`host:pid:random`).
+    owner: String,
+    leader: std::sync::atomic::AtomicBool,
     tree: RouteTree,
     sinks: Vec<Arc<dyn Sink>>,
     retry: RetryPolicy,
@@ -64,6 +67,22 @@ pub fn now_millis() -> Millis {
 
 pub use troop_core::alerting::silence::from_records as silences_from;
 
+/// How long the daemon's lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(15);
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into())
+}
+
+/// Whether a lease owner is a process of this host that no longer exists.
+fn gone(owner: &str) -> bool {
+    let mut parts = owner.split(':');
+    match (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok())) {
+        (Some(h), Some(pid)) if h == host() => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        _ => false,
+    }
+}
+
 impl Gateway {
     /// Load the gateway's state from the store. Groups of routes that no
     /// longer exist (the configuration changed) are dropped.
@@ -78,7 +97,45 @@ impl Gateway {
         let mut groups = Groups::from_groups(groups);
         groups.retain_routes(&tree);
         let _ = groups.take_changed();
-        Ok(Gateway { store, clock, tree, sinks, retry, state: Mutex::new(State { cursor, groups }), metrics: None })
+        Ok(Gateway {
+            store,
+            clock,
+            owner: format!("{}:{}:{:08x}", host(), std::process::id(), fastrand::u32(..)),
+            leader: std::sync::atomic::AtomicBool::new(false),
+            tree,
+            sinks,
+            retry,
+            state: Mutex::new(State { cursor, groups }),
+            metrics: None,
+        })
+    }
+
+    /// Take or renew the lease for `ttl`: one process at a time routes and
+    /// delivers for a store. Coming into it, reload what another process
+    /// may have changed.
+    pub fn lease(&self, ttl: Duration) -> Result<bool, StoreError> {
+        let now = self.now();
+        let granted = self.store.alert_lease(&self.owner, now, now + ttl.as_millis() as Millis, &gone)?;
+        let was = self.leader.swap(granted, std::sync::atomic::Ordering::SeqCst);
+        if granted && !was {
+            let (cursor, groups) = self.store.alert_state()?;
+            let mut groups = Groups::from_groups(groups);
+            groups.retain_routes(&self.tree);
+            let _ = groups.take_changed();
+            *self.lock() = State { cursor, groups };
+        }
+        Ok(granted)
+    }
+
+    pub fn release(&self) {
+        self.leader.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Err(e) = self.store.alert_release(&self.owner) {
+            tracing::warn!(error = %e, "could not release the alert lease");
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.leader.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The gateway's clock, in milliseconds since the epoch.
@@ -225,6 +282,14 @@ impl Gateway {
             let mut sd = shutdown.clone();
             workers.push(tokio::spawn(async move {
                 loop {
+                    if !gw.is_leader() {
+                        tokio::select! {
+                            _ = wake.notified() => {}
+                            _ = tokio::time::sleep(tick) => {}
+                            _ = sd.recv() => return,
+                        }
+                        continue;
+                    }
                     let next = match gw.deliver(&*sink).await {
                         Ok(d) => d.retry_at,
                         Err(e) => {
@@ -245,9 +310,19 @@ impl Gateway {
         }
         loop {
             let gw = self.clone();
-            let queued = tokio::task::spawn_blocking(move || gw.round(gw.now(), false)).await;
+            let queued = tokio::task::spawn_blocking(move || {
+                let was = gw.is_leader();
+                if !gw.lease(LEASE.max(tick * 3))? {
+                    if was {
+                        tracing::warn!("another process took the alert lease; standing by");
+                    }
+                    return Ok(None);
+                }
+                gw.round(gw.now(), false).map(|r| Some((r, !was)))
+            })
+            .await;
             match queued {
-                Ok(Ok(r)) if r.queued > 0 => wakers.iter().for_each(|w| w.notify_one()),
+                Ok(Ok(Some((r, became)))) if r.queued > 0 || became => wakers.iter().for_each(|w| w.notify_one()),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "alert round failed; retrying"),
                 Err(e) => tracing::warn!(error = %e, "alert round panicked"),
@@ -266,6 +341,7 @@ impl Gateway {
         for w in workers {
             let _ = w.await;
         }
+        self.release();
     }
 }
 
