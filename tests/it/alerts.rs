@@ -155,25 +155,27 @@ async fn silences_mute_show_silenced_and_notify_again_when_removed_or_expired() 
     assert_eq!(firing, 2, "the group lists both");
 }
 
-/// SIGKILL with a notification still pending: the restart delivers it, and
-/// sends nothing twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_daemon_restarts_with_its_outbox() {
+/// The emulator with one group open to the world (its id), a webhook
+/// receiver, and a workspace whose daemon listens on the returned port.
+async fn daemon_rig() -> (Moto, aws_sdk_ec2::Client, String, Receiver, u16, Workspace) {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
     let a = group(&ec2, "a").await;
     open(&ec2, &a, 22).await;
     let hook = Receiver::start().await;
     let port = crate::support::free_port();
-    let ws =
-        Workspace::new(&hook_config(&moto.endpoint, &hook.url, "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n"));
-    std::fs::write(
-        ws.file("troop.toml"),
-        std::fs::read_to_string(ws.file("troop.toml"))
-            .unwrap()
+    let ws = Workspace::new(
+        &hook_config(&moto.endpoint, &hook.url, "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n")
             .replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n")),
-    )
-    .unwrap();
+    );
+    (moto, ec2, a, hook, port, ws)
+}
+
+/// SIGKILL with a notification still pending: the restart delivers it, and
+/// sends nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_restarts_with_its_outbox() {
+    let (_moto, ec2, a, hook, port, ws) = daemon_rig().await;
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(reasons(&hook), ["first"]);
 
@@ -423,16 +425,7 @@ fn smtp_over_starttls_and_implicit_tls_with_an_internal_ca() {
 /// lease), nothing is sent twice, and the scan's events are not lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_beside_the_daemon_leaves_sending_to_it() {
-    let moto = Moto::start();
-    let ec2 = moto.ec2("us-east-1").await;
-    let a = group(&ec2, "a").await;
-    open(&ec2, &a, 22).await;
-    let hook = Receiver::start().await;
-    let port = crate::support::free_port();
-    let ws = Workspace::new(
-        &hook_config(&moto.endpoint, &hook.url, "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n")
-            .replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n")),
-    );
+    let (_moto, ec2, _a, hook, _port, ws) = daemon_rig().await;
     let mut daemon = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let first = wait_for(Duration::from_secs(30), || (!hook.accepted().is_empty()).then_some(()));
     let b = group(&ec2, "b").await;
