@@ -189,12 +189,11 @@ impl Groups {
         let f = input.finding;
         let labels = f.routing_labels();
         let silenced = input.firing && silenced_by(silences, &labels, now).is_some();
-        let mut targets: Vec<(String, &str, &str, BTreeMap<String, String>)> = Vec::new();
+        let mut targets: Vec<(String, &super::Route, &str)> = Vec::new();
         if input.firing && !silenced {
             for r in tree.matching(&labels) {
                 for sink in &r.sinks {
-                    let (key, glabels) = r.group_key(sink, &labels);
-                    targets.push((key, r.id.as_str(), sink.as_str(), glabels));
+                    targets.push((r.key_of(sink, &labels), r, sink.as_str()));
                 }
             }
         }
@@ -223,12 +222,12 @@ impl Groups {
                 }
             }
         }
-        for (key, route, sink, glabels) in targets {
+        for (key, route, sink) in targets {
             let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
                 key: key.clone(),
-                route: route.to_string(),
+                route: route.id.clone(),
                 sink: sink.to_string(),
-                labels: glabels,
+                labels: route.group_labels(&labels),
                 members: BTreeMap::new(),
                 created_at: now,
                 last_notified: None,
@@ -259,9 +258,14 @@ impl Groups {
                     }
                 }
             };
-            let keys = self.index.entry(f.fingerprint.clone()).or_default();
-            if !keys.contains(&key) {
-                keys.insert(key.clone());
+            match self.index.get_mut(&f.fingerprint) {
+                Some(keys) if keys.contains(&key) => {}
+                Some(keys) => {
+                    keys.insert(key.clone());
+                }
+                None => {
+                    self.index.insert(f.fingerprint.clone(), [key.clone()].into());
+                }
             }
             if pending {
                 self.schedule(tree, &key, now);

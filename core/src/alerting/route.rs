@@ -72,16 +72,27 @@ impl Route {
 
     /// The group a finding with `labels` joins on this route, for one sink.
     pub fn group_key(&self, sink: &str, labels: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
-        let group_labels: BTreeMap<String, String> =
-            self.group_by.iter().map(|k| (k.clone(), labels.get(k).cloned().unwrap_or_default())).collect();
+        (self.key_of(sink, labels), self.group_labels(labels))
+    }
+
+    /// The key alone (the hot path: most findings join groups that exist).
+    pub fn key_of(&self, sink: &str, labels: &BTreeMap<String, String>) -> String {
+        let mut by: Vec<&String> = self.group_by.iter().collect();
+        by.sort();
+        by.dedup();
         let mut key = format!("{}|{sink}", self.id);
-        for (k, v) in &group_labels {
+        for k in by {
             key.push('|');
             key.push_str(k);
             key.push('=');
-            key.push_str(v);
+            key.push_str(labels.get(k).map(String::as_str).unwrap_or(""));
         }
-        (key, group_labels)
+        key
+    }
+
+    /// The `group_by` labels of a finding (missing ones empty).
+    pub fn group_labels(&self, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        self.group_by.iter().map(|k| (k.clone(), labels.get(k).cloned().unwrap_or_default())).collect()
     }
 }
 
