@@ -57,6 +57,11 @@ extra_ca_files = ["$work/demo-ca.pem"]
 probe_timeout = "3s"
 
 
+# The alert gateway: findings grouped per monkey, kind and owner; each group is told once,
+# then again only when something is new, escalates, resolves, or after repeat_interval.
+[alerts]
+group_by = ["monkey", "kind", "owner"]
+
 [[alerts.sinks]]
 name = "console"
 type = "stdout"
@@ -89,3 +94,12 @@ log "troop limits"
 "$TROOP" limits
 log "troop findings"
 "$TROOP" findings
+log "troop silence add (the legacy certificate is being replaced)"
+"$TROOP" silence add --match monkey=certs --match 'resource=~legacy\.demo\.test:.*' --for 7d --reason "replacement ordered" --author demo >/dev/null
+"$TROOP" silence list
+log "troop findings --state silenced"
+"$TROOP" findings --state silenced
+log "troop scan (nothing new: no notification)"
+"$TROOP" scan
+log "troop alerts status (each sink's outbox)"
+"$TROOP" alerts status

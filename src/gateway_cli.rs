@@ -115,6 +115,7 @@ fn test_notification(sink: &str) -> Notification {
         at,
         firing: vec![Arc::new(finding)],
         resolved: vec![],
+        changed: vec!["troop-test".into()],
     }
 }
 

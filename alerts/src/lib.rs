@@ -45,5 +45,6 @@ pub fn notification_json(n: &Notification) -> serde_json::Value {
         "group_labels": n.group_labels,
         "firing": n.firing,
         "resolved": n.resolved,
+        "changed": n.changed,
     })
 }

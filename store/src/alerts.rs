@@ -265,6 +265,7 @@ mod tests {
             at,
             firing: vec![],
             resolved: vec![],
+            changed: vec![],
         }
     }
 

@@ -43,5 +43,6 @@ pub(crate) fn test_notification(reason: troop_core::alerting::Reason) -> troop_c
         at: 1_767_225_600_000,
         firing: vec![std::sync::Arc::new(test_finding())],
         resolved: vec![],
+        changed: vec!["fp1".into()],
     }
 }

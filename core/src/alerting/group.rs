@@ -56,6 +56,10 @@ pub struct Notification {
     pub at: Millis,
     pub firing: Vec<Arc<StoredFinding>>,
     pub resolved: Vec<Arc<StoredFinding>>,
+    /// Fingerprints of the firing findings this message is about: new to the
+    /// group or escalated (all of them for `first`; none for `repeat`).
+    #[serde(default)]
+    pub changed: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -362,6 +366,11 @@ impl Groups {
             };
             if let Some(reason) = reason {
                 let group_id = g.group_id();
+                let changed: Vec<String> = firing
+                    .iter()
+                    .filter(|m| m.told.is_none_or(|t| m.finding.severity > t))
+                    .map(|m| m.finding.fingerprint.clone())
+                    .collect();
                 out.push(Notification {
                     id: format!("{group_id}-{}-{}", g.created_at, g.sent + 1),
                     group_id,
@@ -377,6 +386,7 @@ impl Groups {
                     } else {
                         vec![]
                     },
+                    changed,
                 });
                 g.sent += 1;
                 g.last_notified = Some(now);

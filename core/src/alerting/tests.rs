@@ -306,3 +306,23 @@ fn a_sink_with_a_repeat_cap_hears_a_firing_group_sooner() {
     assert_eq!(sinks(g.flush(&tree, 4 * H - M, false)), ["am"]);
     assert_eq!(sinks(g.flush(&tree, 4 * H, false)), ["mail"], "mail at its own 4h");
 }
+
+#[test]
+fn a_notification_names_what_it_is_about() {
+    let tree = one_sink(timing(0, 0, 4 * H, true));
+    let mut g = Groups::default();
+    let fire = |g: &mut Groups, fp: &str, sev: Severity, at: Millis| {
+        let f = finding(fp, sev, "o");
+        g.ingest(&tree, &[], Input { finding: &f, firing: true }, at);
+    };
+    fire(&mut g, "a", Severity::Warning, 0);
+    fire(&mut g, "b", Severity::Warning, 0);
+    assert_eq!(g.flush(&tree, 0, true)[0].changed, ["a", "b"]);
+    fire(&mut g, "a", Severity::Warning, M);
+    fire(&mut g, "b", Severity::Critical, M);
+    fire(&mut g, "c", Severity::Warning, M);
+    let n = g.flush(&tree, M, true);
+    assert_eq!((n[0].reason, n[0].changed.clone()), (Reason::New, vec!["b".to_string(), "c".to_string()]));
+    assert_eq!(n[0].firing.len(), 3, "the group still lists everything firing");
+    assert!(g.flush(&tree, 4 * H + M, false)[0].changed.is_empty(), "a repeat is about nothing new");
+}

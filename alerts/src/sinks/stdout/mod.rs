@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use std::io::Write;
-use troop_core::alerting::Notification;
+use troop_core::alerting::{Notification, Reason};
 use troop_core::{Sink, SinkError, StoredFinding};
 
 pub struct StdoutSink {
@@ -24,11 +24,13 @@ pub fn line(what: &str, f: &StoredFinding) -> String {
     )
 }
 
-/// Every line of one notification: its firing findings under its reason,
-/// then its resolved ones.
+/// The lines of one notification: what it is about (the findings new to the
+/// group or escalated, under its reason; every firing one for a repeat),
+/// then what resolved. Findings the reader was already told about are not
+/// repeated.
 pub fn lines(n: &Notification) -> String {
     let mut text = String::new();
-    for f in &n.firing {
+    for f in n.firing.iter().filter(|f| n.reason == Reason::Repeat || n.changed.contains(&f.fingerprint)) {
         text.push_str(&line(n.reason.as_str(), f));
         text.push('\n');
     }
