@@ -37,7 +37,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn index(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let html = read(&s, |st| page::render(st, time::OffsetDateTime::now_utc()).map_err(store_error)).await?;
+    let alerts = s.alerts.clone();
+    let html =
+        read(&s, move |st| page::render(st, &*alerts, time::OffsetDateTime::now_utc()).map_err(store_error)).await?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 

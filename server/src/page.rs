@@ -1,8 +1,9 @@
-//! The web page at `/`: open findings, the last day's changes, certificates.
+//! The web page at `/`: open findings (silenced ones marked), the last day's
+//! changes, certificates, active silences and each sink's outbox.
 //! Server-rendered, no scripts; every value is HTML-escaped.
 
 use troop_core::FindingState;
-use troop_core::store::{FindingFilter, Store};
+use troop_core::store::{AlertStore, Store};
 
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -39,8 +40,38 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     t
 }
 
-pub(crate) fn render(store: &dyn Store, now: time::OffsetDateTime) -> Result<String, troop_core::StoreError> {
-    let findings = store.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None })?;
+pub(crate) fn render(
+    store: &dyn Store,
+    alerts: &dyn AlertStore,
+    now: time::OffsetDateTime,
+) -> Result<String, troop_core::StoreError> {
+    let now_ms = troop_core::alerting::millis(now);
+    let findings: Vec<troop_core::StoredFinding> =
+        troop_core::alerting::silence::findings_view(store, alerts, None, None, now_ms)?
+            .into_iter()
+            .map(|(f, _)| f)
+            .filter(|f| matches!(f.state, FindingState::Open | FindingState::Silenced))
+            .collect();
+    let now_text = troop_core::clock::rfc3339(now);
+    let silences: Vec<Vec<String>> = alerts
+        .silences()?
+        .into_iter()
+        .filter(|s| s.ends_at > now_text)
+        .map(|s| vec![s.id, s.matchers.join(", "), s.ends_at, s.author, s.reason])
+        .collect();
+    let outboxes: Vec<Vec<String>> = alerts
+        .outbox_stats()?
+        .into_iter()
+        .map(|o| {
+            vec![
+                o.sink,
+                o.pending.to_string(),
+                o.failed.to_string(),
+                o.delivered.to_string(),
+                o.last_error.unwrap_or_default(),
+            ]
+        })
+        .collect();
     let changes = store.revisions_since(now - time::Duration::days(1))?;
     let certs = store.observations("cert")?;
     let f_rows: Vec<Vec<String>> = findings
@@ -48,6 +79,7 @@ pub(crate) fn render(store: &dyn Store, now: time::OffsetDateTime) -> Result<Str
         .map(|f| {
             vec![
                 f.severity.to_string(),
+                f.state.as_str().to_string(),
                 f.monkey.clone(),
                 f.kind.clone(),
                 format!("{}/{}", f.account, f.region),
@@ -87,14 +119,18 @@ pub(crate) fn render(store: &dyn Store, now: time::OffsetDateTime) -> Result<Str
          body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left}}.empty{{color:#888}}</style></head><body>\
          <h1>troop</h1><h2>Open findings ({})</h2>{}<h2>Changes in the last 24 hours ({})</h2>{}<h2>Certificates ({})</h2>{}\
+         <h2>Silences ({})</h2>{}<h2>Alert outboxes</h2>{}\
          <p>JSON: <a href=/api/v1/findings>/api/v1/findings</a> · <a href=/api/v1/changes>/api/v1/changes</a> · \
          <a href=/metrics>/metrics</a></p></body></html>",
         findings.len(),
-        table(&["severity", "monkey", "kind", "account/region", "title"], &f_rows),
+        table(&["severity", "state", "monkey", "kind", "account/region", "title"], &f_rows),
         changes.len(),
         table(&["at", "item", "change", "summary"], &c_rows),
         certs.len(),
         table(&["days left", "host", "address", "source", "problems"], &cert_rows),
+        silences.len(),
+        table(&["id", "matchers", "ends", "author", "reason"], &silences),
+        table(&["sink", "pending", "failed", "delivered", "last error"], &outboxes),
     ))
 }
 

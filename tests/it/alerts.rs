@@ -202,13 +202,17 @@ async fn a_killed_daemon_restarts_with_its_outbox() {
     assert_eq!((status[0]["pending"].as_u64(), status[0]["delivered"].as_u64()), (Some(1), Some(1)), "{status:#}");
 
     hook.answer(200);
+    ws.run(&["silence", "add", "--match", "resource=sg-none", "--for", "1h", "--reason", "page test"]).assert_code(0);
     let mut daemon = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let delivered = wait_for(Duration::from_secs(30), || (hook.accepted().len() >= 2).then_some(()));
     // a little longer, to catch anything sent twice
     std::thread::sleep(Duration::from_secs(2));
+    let page = crate::support::http_get(&addr, "/").map(|(_, body)| body).unwrap_or_default();
     daemon.kill().unwrap();
     daemon.wait().unwrap();
     assert!(delivered.is_some(), "the pending notification was never delivered");
+    assert!(page.contains("<h2>Silences (1)</h2>") && page.contains("page test"), "{page}");
+    assert!(page.contains("<h2>Alert outboxes</h2>") && page.contains("<td>hook</td>"), "{page}");
     let ids: Vec<String> = hook.accepted().iter().map(|r| r.json()["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), 2, "nothing sent twice: {ids:?}");
     assert_eq!(reasons(&hook), ["first", "new"]);
