@@ -201,14 +201,13 @@ async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>, json_s
             .with_account_labels(account_labels),
     );
     let retry = troop_alerts::retry::RetryPolicy { initial: cfg.alerts.retry_initial, max: cfg.alerts.retry_max };
-    let gateway = troop_alerts::gateway::Gateway::open(
+    let gateway = troop_alerts::gateway::Gateway::new(
         store.clone(),
         troop_alerts::registry::route_tree(&cfg.alerts),
         sinks,
         retry,
         Arc::new(troop_core::clock::TokioClock::new()),
     )
-    .map_err(|e| usage(anyhow!("cannot read the alert state from the store: {e}")))?
     .with_metrics(metrics.clone());
     let gateway = Arc::new(gateway);
     Ok(Wired { engine, gateway, monkeys, store, metrics })

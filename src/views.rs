@@ -30,21 +30,14 @@ pub fn findings(
     let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
     let view = troop_core::alerting::silence::findings_view(store, alerts, state, args.monkey.clone(), now)
         .map_err(runtime)?;
-    let silenced_by: std::collections::HashMap<String, String> =
-        view.iter().filter_map(|(f, by)| by.clone().map(|b| (f.fingerprint.clone(), b))).collect();
-    let findings: Vec<troop_core::StoredFinding> = view.into_iter().map(|(f, _)| f).collect();
     if format == Format::Json {
-        let rows: Vec<serde_json::Value> = findings
-            .iter()
-            .map(|f| {
-                troop_core::alerting::silence::finding_json(f, silenced_by.get(&f.fingerprint).map(String::as_str))
-            })
-            .collect();
+        let rows: Vec<serde_json::Value> =
+            view.iter().map(|(f, by)| troop_core::alerting::silence::finding_json(f, by.as_deref())).collect();
         return output::print_json(&rows).map_err(Fail::Runtime);
     }
-    let rows: Vec<Vec<String>> = findings
+    let rows: Vec<Vec<String>> = view
         .iter()
-        .map(|f| {
+        .map(|(f, _)| {
             vec![
                 f.severity.to_string(),
                 f.state.as_str().to_string(),

@@ -24,11 +24,16 @@ use troop_core::clock::rfc3339;
 /// Version of the JSON notification payload (jsonl, webhook, command).
 pub const PAYLOAD_VERSION: u32 = 2;
 
+/// Milliseconds since the epoch as RFC 3339.
+pub fn rfc3339_ms(ms: troop_core::alerting::Millis) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_else(|_| ms.to_string())
+}
+
 /// A notification's time as RFC 3339.
 pub fn at(n: &Notification) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(n.at) * 1_000_000)
-        .map(rfc3339)
-        .unwrap_or_else(|_| n.at.to_string())
+    rfc3339_ms(n.at)
 }
 
 /// The versioned JSON payload of one notification, as sinks send it.

@@ -1,4 +1,9 @@
+use crate::http::Http;
 use crate::sinks;
+use std::time::Duration;
+
+/// How long an HTTP sink waits for its receiver's answer.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 use std::sync::Arc;
 use troop_config::{Alerts, SinkKind};
 use troop_core::Sink;
@@ -14,8 +19,16 @@ pub enum BuildError {
 /// to stderr instead so they never corrupt that output.
 pub fn build(cfg: &Alerts, stdout_is_data: bool) -> Result<Vec<Arc<dyn Sink>>, BuildError> {
     let mut out: Vec<Arc<dyn Sink>> = Vec::new();
+    // One HTTPS client (one pool, one read of the system's roots) for every HTTP sink.
+    let mut shared: Option<Http> = None;
     for s in &cfg.sinks {
         let invalid = |reason: String| BuildError::Invalid { name: s.name.clone(), reason };
+        let mut http = || -> Result<Http, BuildError> {
+            if shared.is_none() {
+                shared = Some(Http::new(HTTP_TIMEOUT).map_err(invalid)?);
+            }
+            Ok(shared.clone().expect("just set"))
+        };
         let sink: Arc<dyn Sink> = match &s.kind {
             SinkKind::Stdout => Arc::new(sinks::stdout::StdoutSink::build(&s.name, stdout_is_data)),
             SinkKind::Jsonl { path } => Arc::new(sinks::jsonl::JsonlSink::build(&s.name, path).map_err(invalid)?),
@@ -23,18 +36,18 @@ pub fn build(cfg: &Alerts, stdout_is_data: bool) -> Result<Vec<Arc<dyn Sink>>, B
                 let url = url.resolve().map_err(|e| invalid(format!("url: {e}")))?;
                 let key =
                     secret.as_ref().map(|k| k.resolve()).transpose().map_err(|e| invalid(format!("secret: {e}")))?;
-                Arc::new(sinks::webhook::WebhookSink::build(&s.name, url, key).map_err(invalid)?)
+                Arc::new(sinks::webhook::WebhookSink::build(&s.name, url, key, http()?))
             }
             SinkKind::Slack { url, template } => {
                 let url = url.resolve().map_err(|e| invalid(format!("url: {e}")))?;
-                Arc::new(sinks::slack::SlackSink::build(&s.name, url, template.as_deref()).map_err(invalid)?)
+                Arc::new(sinks::slack::SlackSink::build(&s.name, url, template.as_deref(), http()?).map_err(invalid)?)
             }
             SinkKind::Pagerduty { routing_key, url } => {
                 let key = routing_key.resolve().map_err(|e| invalid(format!("routing_key: {e}")))?;
-                Arc::new(sinks::pagerduty::PagerDutySink::build(&s.name, url, key).map_err(invalid)?)
+                Arc::new(sinks::pagerduty::PagerDutySink::build(&s.name, url, key, http()?))
             }
             SinkKind::Alertmanager { url, resend_interval } => {
-                Arc::new(sinks::alertmanager::AlertmanagerSink::build(&s.name, url, *resend_interval).map_err(invalid)?)
+                Arc::new(sinks::alertmanager::AlertmanagerSink::build(&s.name, url, *resend_interval, http()?))
             }
             SinkKind::Smtp {
                 server,

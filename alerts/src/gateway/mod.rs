@@ -10,7 +10,6 @@ use crate::retry::RetryPolicy;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use time::OffsetDateTime;
 use troop_core::alerting::{self, Groups, Input, Millis, RouteTree, Silence};
 use troop_core::finding::EventKind;
 use troop_core::metrics::Metrics;
@@ -61,12 +60,6 @@ pub struct Delivered {
     pub last_error: Option<String>,
 }
 
-pub fn now_millis() -> Millis {
-    alerting::millis(OffsetDateTime::now_utc())
-}
-
-pub use troop_core::alerting::silence::from_records as silences_from;
-
 /// How long the daemon's lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(15);
 
@@ -84,20 +77,16 @@ fn gone(owner: &str) -> bool {
 }
 
 impl Gateway {
-    /// Load the gateway's state from the store. Groups of routes that no
-    /// longer exist (the configuration changed) are dropped.
-    pub fn open(
+    /// A gateway over `store`. It reads its state from the store when it
+    /// takes the lease (`lease`), before its first round.
+    pub fn new(
         store: Arc<dyn AlertStore>,
         tree: RouteTree,
         sinks: Vec<Arc<dyn Sink>>,
         retry: RetryPolicy,
         clock: Arc<dyn Clock>,
-    ) -> Result<Gateway, StoreError> {
-        let (cursor, groups) = store.alert_state()?;
-        let mut groups = Groups::from_groups(groups);
-        groups.retain_routes(&tree);
-        let _ = groups.take_changed();
-        Ok(Gateway {
+    ) -> Gateway {
+        Gateway {
             store,
             clock,
             owner: format!("{}:{}:{:08x}", host(), std::process::id(), fastrand::u32(..)),
@@ -105,9 +94,19 @@ impl Gateway {
             tree,
             sinks,
             retry,
-            state: Mutex::new(State { cursor, groups }),
+            state: Mutex::new(State { cursor: 0, groups: Groups::default() }),
             metrics: None,
-        })
+        }
+    }
+
+    /// The state as the store has it. Groups of routes that no longer exist
+    /// (the configuration changed) are dropped.
+    fn load(&self) -> Result<State, StoreError> {
+        let (cursor, groups) = self.store.alert_state()?;
+        let mut groups = Groups::from_groups(groups);
+        groups.retain_routes(&self.tree);
+        let _ = groups.take_changed();
+        Ok(State { cursor, groups })
     }
 
     /// Take or renew the lease for `ttl`: one process at a time routes and
@@ -118,11 +117,7 @@ impl Gateway {
         let granted = self.store.alert_lease(&self.owner, now, now + ttl.as_millis() as Millis, &gone)?;
         let was = self.leader.swap(granted, std::sync::atomic::Ordering::SeqCst);
         if granted && !was {
-            let (cursor, groups) = self.store.alert_state()?;
-            let mut groups = Groups::from_groups(groups);
-            groups.retain_routes(&self.tree);
-            let _ = groups.take_changed();
-            *self.lock() = State { cursor, groups };
+            *self.lock() = self.load()?;
         }
         Ok(granted)
     }
@@ -160,14 +155,12 @@ impl Gateway {
     /// pending group changes without waiting for group_wait/group_interval
     /// (one-shot scans). Blocking (store IO): call from a blocking thread.
     pub fn round(&self, now: Millis, immediate: bool) -> Result<Round, StoreError> {
-        let silences = silences_from(&self.store.silences()?);
+        let silences = alerting::silence::from_records(&self.store.silences()?);
         let mut st = self.lock();
         let result = self.round_locked(&mut st, &silences, now, immediate);
         if result.is_err() {
             // the store did not take the round: forget what memory did
-            let (cursor, groups) = self.store.alert_state()?;
-            st.cursor = cursor;
-            st.groups = Groups::from_groups(groups);
+            *st = self.load()?;
         }
         result
     }

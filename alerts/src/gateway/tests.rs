@@ -124,7 +124,7 @@ impl Rig {
         let names: Vec<String> = sinks.iter().map(|s| s.name().to_string()).collect();
         let tree = RouteTree::everything_to(&names, timing(repeat));
         let retry = RetryPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(8) };
-        let gw = Arc::new(Gateway::open(store.clone(), tree, sinks, retry, Arc::new(TokioClock::new())).unwrap());
+        let gw = Arc::new(Gateway::new(store.clone(), tree, sinks, retry, Arc::new(TokioClock::new())));
         let committed = Arc::new(tokio::sync::Notify::new());
         let (trigger, sd) = shutdown::channel();
         let task = tokio::spawn(gw.run(committed.clone(), Duration::from_secs(5), sd));

@@ -166,6 +166,18 @@ impl Groups {
         }
     }
 
+    /// Take a finding out of a group (and the group away once it is empty).
+    fn remove_member(&mut self, key: &str, fp: &str) {
+        let Some(g) = self.groups.get_mut(key) else { return };
+        g.members.remove(fp);
+        let empty = g.members.is_empty();
+        self.unindex(fp, key);
+        self.changed.insert(key.to_string());
+        if empty {
+            self.remove_group(key);
+        }
+    }
+
     fn unindex(&mut self, fp: &str, key: &str) {
         if let Some(keys) = self.index.get_mut(fp) {
             keys.remove(key);
@@ -217,13 +229,7 @@ impl Groups {
                 m.finding = shared.clone();
                 self.schedule(tree, key, now);
             } else if silenced || m.told.is_none() {
-                g.members.remove(&f.fingerprint);
-                let empty = g.members.is_empty();
-                self.unindex(&f.fingerprint, key);
-                self.changed.insert(key.clone());
-                if empty {
-                    self.remove_group(key);
-                }
+                self.remove_member(key, &f.fingerprint);
             }
         }
         for (key, route, sink) in targets {
@@ -301,15 +307,7 @@ impl Groups {
             }
         }
         for (key, fp) in gone {
-            if let Some(g) = self.groups.get_mut(&key) {
-                g.members.remove(&fp);
-                let empty = g.members.is_empty();
-                self.unindex(&fp, &key);
-                self.changed.insert(key.clone());
-                if empty {
-                    self.remove_group(&key);
-                }
-            }
+            self.remove_member(&key, &fp);
         }
     }
 
@@ -396,15 +394,11 @@ impl Groups {
             }
             g.due = None;
             let gone: Vec<String> = g.members.iter().filter(|(_, m)| !m.firing).map(|(fp, _)| fp.clone()).collect();
-            for fp in &gone {
-                g.members.remove(fp);
-            }
-            let empty = g.members.is_empty();
-            for fp in &gone {
-                self.unindex(fp, &key);
-            }
             self.changed.insert(key.clone());
-            if empty {
+            for fp in &gone {
+                self.remove_member(&key, fp);
+            }
+            if self.groups.get(&key).is_some_and(|g| g.members.is_empty()) {
                 self.remove_group(&key);
             }
         }

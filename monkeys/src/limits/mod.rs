@@ -54,6 +54,11 @@ fn usages<T: Clone>(
     }
 }
 
+/// One account-wide usage.
+fn total(c: &Option<Counted<usize>>) -> Vec<(Option<String>, Usage)> {
+    usages(c, |n| vec![(None, *n as f64)])
+}
+
 /// One usage per resource.
 fn per_resource(c: &Option<Counted<Vec<(String, usize)>>>) -> Vec<(Option<String>, Usage)> {
     usages(c, |v| v.iter().map(|(r, n)| (Some(r.clone()), *n as f64)).collect())
@@ -129,27 +134,27 @@ impl Monkey for LimitsMonkey {
         for (t, region, (c, sq)) in &regional {
             for q in QUOTAS.iter().filter(|q| !q.global) {
                 let found = match q.count {
-                    Count::Vpcs => usages(&c.vpcs, |n| vec![(None, *n as f64)]),
-                    Count::InternetGateways => usages(&c.igws, |n| vec![(None, *n as f64)]),
-                    Count::ElasticIps => usages(&c.eips, |n| vec![(None, *n as f64)]),
-                    Count::SecurityGroups => usages(&c.sgs, |n| vec![(None, *n as f64)]),
+                    Count::Vpcs => total(&c.vpcs),
+                    Count::InternetGateways => total(&c.igws),
+                    Count::ElasticIps => total(&c.eips),
+                    Count::SecurityGroups => total(&c.sgs),
                     Count::RulesPerSecurityGroup => per_resource(&c.rules_per_sg),
                     Count::SubnetsPerVpc => per_resource(&c.subnets_per_vpc),
                     Count::RouteTablesPerVpc => per_resource(&c.route_tables_per_vpc),
                     Count::RoutesPerTable => per_resource(&c.routes_per_table),
                     Count::NetworkAclsPerVpc => per_resource(&c.nacls_per_vpc),
-                    Count::NetworkInterfaces => usages(&c.enis, |n| vec![(None, *n as f64)]),
+                    Count::NetworkInterfaces => total(&c.enis),
                     Count::SecurityGroupsPerInterface => per_resource(&c.sgs_per_eni),
                     Count::NatGatewaysPerAz => per_resource(&c.nat_per_az),
                     Count::OnDemandVcpus => {
                         usages(&c.vcpus_by_class, |m| vec![(None, m.get(q.code).copied().unwrap_or(0.0))])
                     }
                     Count::EbsStorage(t) => usages(&c.ebs_tib, |m| vec![(None, m.get(t).copied().unwrap_or(0.0))]),
-                    Count::Snapshots => usages(&c.snapshots, |n| vec![(None, *n as f64)]),
+                    Count::Snapshots => total(&c.snapshots),
                     Count::LoadBalancers(kind) => {
                         usages(&c.lbs, |lbs| vec![(None, lbs.iter().filter(|l| l.kind == kind).count() as f64)])
                     }
-                    Count::TargetGroups => usages(&c.target_groups, |n| vec![(None, *n as f64)]),
+                    Count::TargetGroups => total(&c.target_groups),
                     Count::ListenersPerLb(kind) => usages(&c.lbs, |lbs| {
                         lbs.iter()
                             .filter(|l| l.kind == kind)
@@ -162,8 +167,8 @@ impl Monkey for LimitsMonkey {
                             .map(|l| (Some(l.name.clone()), l.certificates as f64))
                             .collect()
                     }),
-                    Count::AutoScalingGroups => usages(&c.asgs, |n| vec![(None, *n as f64)]),
-                    Count::LaunchConfigurations => usages(&c.launch_configs, |n| vec![(None, *n as f64)]),
+                    Count::AutoScalingGroups => total(&c.asgs),
+                    Count::LaunchConfigurations => total(&c.launch_configs),
                     // counted once per account, below
                     Count::IamSummary(..) | Count::Buckets => vec![],
                 };
@@ -181,7 +186,7 @@ impl Monkey for LimitsMonkey {
                         usages(&c.iam_summary, |m| m.get(used).map(|v| vec![(None, *v as f64)]).unwrap_or_default()),
                         c.iam_summary.as_ref().and_then(|s| s.as_ref().ok()?.get(quota)).map(|v| *v as f64),
                     ),
-                    Count::Buckets => (usages(&c.buckets, |n| vec![(None, *n as f64)]), None),
+                    Count::Buckets => (total(&c.buckets), None),
                     // regional, counted above
                     Count::Vpcs
                     | Count::InternetGateways

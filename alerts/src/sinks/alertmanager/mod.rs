@@ -19,13 +19,8 @@ pub struct AlertmanagerSink {
 }
 
 impl AlertmanagerSink {
-    pub fn build(name: &str, base: &str, resend: Duration) -> Result<Self, String> {
-        Ok(AlertmanagerSink {
-            name: name.into(),
-            url: format!("{base}/api/v2/alerts"),
-            resend,
-            http: Http::new(Duration::from_secs(10))?,
-        })
+    pub fn build(name: &str, base: &str, resend: Duration, http: Http) -> Self {
+        AlertmanagerSink { name: name.into(), url: format!("{base}/api/v2/alerts"), resend, http }
     }
 }
 
@@ -64,16 +59,10 @@ fn sanitize(k: &str) -> String {
     s
 }
 
-fn rfc3339_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map(troop_core::clock::rfc3339)
-        .unwrap_or_default()
-}
-
 /// The alerts of one notification (`Notification::at` is "now").
 pub fn alerts(n: &Notification, resend: Duration) -> serde_json::Value {
-    let firing_until = rfc3339_ms(n.at + 4 * resend.as_millis() as i64);
-    let now = rfc3339_ms(n.at);
+    let firing_until = crate::rfc3339_ms(n.at + 4 * resend.as_millis() as i64);
+    let now = crate::at(n);
     let mut out: Vec<serde_json::Value> = n.firing.iter().map(|f| alert(f, &firing_until)).collect();
     out.extend(n.resolved.iter().map(|f| alert(f, &now)));
     serde_json::Value::Array(out)

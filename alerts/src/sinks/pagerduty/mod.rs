@@ -5,7 +5,6 @@
 use crate::http::{Http, outcome};
 use crate::template::{SUMMARY, Template};
 use async_trait::async_trait;
-use std::time::Duration;
 use troop_core::alerting::Notification;
 use troop_core::{Severity, Sink, SinkError};
 
@@ -17,8 +16,8 @@ pub struct PagerDutySink {
 }
 
 impl PagerDutySink {
-    pub fn build(name: &str, url: &str, routing_key: String) -> Result<Self, String> {
-        Ok(PagerDutySink { name: name.into(), url: url.into(), routing_key, http: Http::new(Duration::from_secs(10))? })
+    pub fn build(name: &str, url: &str, routing_key: String, http: Http) -> Self {
+        PagerDutySink { name: name.into(), url: url.into(), routing_key, http }
     }
 }
 

@@ -7,7 +7,6 @@ use crate::http::{Http, outcome};
 use crate::template::{SLACK, Template};
 use async_trait::async_trait;
 use std::path::Path;
-use std::time::Duration;
 use troop_core::alerting::Notification;
 use troop_core::{Sink, SinkError};
 
@@ -19,13 +18,8 @@ pub struct SlackSink {
 }
 
 impl SlackSink {
-    pub fn build(name: &str, url: String, template: Option<&Path>) -> Result<Self, String> {
-        Ok(SlackSink {
-            name: name.into(),
-            url,
-            template: Template::or_file(template, "slack", SLACK)?,
-            http: Http::new(Duration::from_secs(10))?,
-        })
+    pub fn build(name: &str, url: String, template: Option<&Path>, http: Http) -> Result<Self, String> {
+        Ok(SlackSink { name: name.into(), url, template: Template::or_file(template, "slack", SLACK)?, http })
     }
 }
 

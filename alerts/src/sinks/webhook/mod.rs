@@ -5,7 +5,6 @@
 use crate::http::{Http, outcome};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 use troop_core::alerting::Notification;
 use troop_core::{Sink, SinkError};
 
@@ -17,13 +16,8 @@ pub struct WebhookSink {
 }
 
 impl WebhookSink {
-    pub fn build(name: &str, url: String, key: Option<String>) -> Result<Self, String> {
-        Ok(WebhookSink {
-            name: name.to_string(),
-            url,
-            key: key.map(String::into_bytes),
-            http: Http::new(Duration::from_secs(10))?,
-        })
+    pub fn build(name: &str, url: String, key: Option<String>, http: Http) -> Self {
+        WebhookSink { name: name.to_string(), url, key: key.map(String::into_bytes), http }
     }
 }
 
