@@ -141,26 +141,38 @@ pub async fn alerts(
             }
         }
         AlertsCommand::Status => {
+            #[derive(serde::Serialize)]
+            struct Row {
+                #[serde(flatten)]
+                stats: troop_core::store::OutboxStats,
+                /// False for a sink the configuration dropped: its pending
+                /// entries were marked failed when the gateway last started.
+                configured: bool,
+            }
             let stats = store.outbox_stats().map_err(runtime)?;
-            let rows: Vec<troop_core::store::OutboxStats> = cfg
+            let mut rows: Vec<Row> = cfg
                 .alerts
                 .sinks
                 .iter()
-                .map(|s| {
-                    stats
-                        .iter()
-                        .find(|x| x.sink == s.name)
-                        .cloned()
-                        .unwrap_or(troop_core::store::OutboxStats { sink: s.name.clone(), ..Default::default() })
+                .map(|s| Row {
+                    stats: stats.iter().find(|x| x.sink == s.name).cloned().unwrap_or_else(|| {
+                        troop_core::store::OutboxStats { sink: s.name.clone(), ..Default::default() }
+                    }),
+                    configured: true,
                 })
                 .collect();
+            for st in stats {
+                if !cfg.alerts.sinks.iter().any(|s| s.name == st.sink) {
+                    rows.push(Row { stats: st, configured: false });
+                }
+            }
             output::list(
                 format,
                 &rows,
                 &["SINK", "PENDING", "FAILED", "DELIVERED", "FAILED ATTEMPTS", "LAST ERROR"],
-                |s| {
+                |Row { stats: s, configured }| {
                     vec![
-                        s.sink.clone(),
+                        if *configured { s.sink.clone() } else { format!("{} (not configured)", s.sink) },
                         s.pending.to_string(),
                         s.failed.to_string(),
                         s.delivered.to_string(),

@@ -166,6 +166,10 @@ pub trait AlertStore: Send + Sync {
     fn outbox_next(&self, sink: &str) -> Result<Option<i64>, StoreError>;
     fn outbox_mark(&self, id: i64, outcome: &Delivery, now: i64) -> Result<(), StoreError>;
     fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError>;
+    /// Mark failed, with `error`, every pending entry of a sink not in
+    /// `keep` (sinks the configuration no longer has: nothing would ever
+    /// drain them). Returns how many entries that was.
+    fn outbox_abandon(&self, keep: &[&str], error: &str, now: i64) -> Result<usize, StoreError>;
     fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError>;
     /// Take or renew the gateway lease until `until` (ms): granted when it is
     /// free, expired, already `owner`'s, or held by an owner `stale` says is

@@ -144,6 +144,18 @@ impl AlertStore for SqliteStore {
         Ok(())
     }
 
+    fn outbox_abandon(&self, keep: &[&str], error: &str, now: i64) -> Result<usize, StoreError> {
+        let conn = self.lock();
+        // keep is a handful of configured sink names: a JSON array bound once
+        let keep = serde_json::to_string(keep).map_err(json_err)?;
+        conn.execute(
+            "UPDATE outbox SET status = 'failed', last_error = ?2, done_at = ?3 \
+             WHERE status = 'pending' AND sink NOT IN (SELECT value FROM json_each(?1))",
+            params![keep, error, now],
+        )
+        .map_err(be)
+    }
+
     fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError> {
         let conn = self.lock();
         let mut st = conn
@@ -267,6 +279,23 @@ mod tests {
             resolved: vec![],
             changed: vec![],
         }
+    }
+
+    #[test]
+    fn entries_of_sinks_no_longer_configured_fail_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let gone = Notification { sink: "old-hook".into(), ..note("b", 20) };
+        let batch = AlertBatch { cursor: 0, outbox: vec![note("a", 10), gone], ..Default::default() };
+        s.alert_apply(&batch).unwrap();
+        assert_eq!(s.outbox_abandon(&["hook"], "sink no longer configured", 30).unwrap(), 1);
+        assert_eq!(s.outbox_abandon(&["hook"], "sink no longer configured", 40).unwrap(), 0, "once");
+        let stats = s.outbox_stats().unwrap();
+        let old = stats.iter().find(|st| st.sink == "old-hook").unwrap();
+        assert_eq!((old.pending, old.failed), (0, 1));
+        assert_eq!(old.last_error.as_deref(), Some("sink no longer configured"));
+        let kept = stats.iter().find(|st| st.sink == "hook").unwrap();
+        assert_eq!((kept.pending, kept.failed), (1, 0), "a configured sink's entries stay pending");
     }
 
     #[test]

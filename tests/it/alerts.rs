@@ -445,3 +445,34 @@ async fn a_scan_beside_the_daemon_leaves_sending_to_it() {
     assert!(second.is_some(), "the scan's change never reached the receiver");
     assert_eq!(reasons(&hook), ["first", "new"], "sent once, by one process");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_removed_from_the_config_has_its_pending_entries_failed_and_listed() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let g = group(&ec2, "web").await;
+    open(&ec2, &g, 443).await;
+    let hook = Receiver::start().await;
+    hook.answer(503);
+    let ws = Workspace::new(&hook_config(&moto.endpoint, &hook.url, ""));
+    ws.run(&["scan"]).assert_code(0);
+    let status = ws.run(&["alerts", "status", "--format", "json"]).json();
+    assert_eq!(status[0]["pending"], 1, "{status:#}");
+
+    // the operator renames the sink: the old name's outbox has no reader
+    let config = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    std::fs::write(ws.file("troop.toml"), config.replace("name = \"hook\"", "name = \"hook2\"")).unwrap();
+    hook.answer(200);
+    ws.run(&["scan"]).assert_code(0);
+    assert_eq!(reasons(&hook), ["first"], "the renamed sink hears of what still fires, once");
+    let status = ws.run(&["alerts", "status", "--format", "json"]).json();
+    let rows = status.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{status:#}");
+    assert_eq!((rows[0]["sink"].as_str(), rows[0]["configured"].as_bool()), (Some("hook2"), Some(true)));
+    assert_eq!(rows[0]["delivered"], 1);
+    assert_eq!((rows[1]["sink"].as_str(), rows[1]["configured"].as_bool()), (Some("hook"), Some(false)));
+    assert_eq!((rows[1]["pending"].as_u64(), rows[1]["failed"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(rows[1]["last_error"], "sink no longer configured");
+    let table = ws.run(&["alerts", "status"]);
+    assert!(table.stdout.contains("hook (not configured)"), "{}", table.stdout);
+}

@@ -60,6 +60,9 @@ pub struct Delivered {
     pub last_error: Option<String>,
 }
 
+/// Why an outbox entry of a sink the configuration dropped never went out.
+const NOT_CONFIGURED: &str = "sink no longer configured";
+
 /// How long the daemon's lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(15);
 
@@ -118,6 +121,11 @@ impl Gateway {
         let was = self.leader.swap(granted, std::sync::atomic::Ordering::SeqCst);
         if granted && !was {
             *self.lock() = self.load()?;
+            let keep: Vec<&str> = self.sinks.iter().map(|s| s.name()).collect();
+            let dropped = self.store.outbox_abandon(&keep, NOT_CONFIGURED, now)?;
+            if dropped > 0 {
+                tracing::warn!(entries = dropped, "outbox entries of sinks no longer configured marked failed");
+            }
         }
         Ok(granted)
     }

@@ -121,6 +121,18 @@ impl Rig {
     fn start(sinks: Vec<Arc<dyn Sink>>, repeat: Duration) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap());
+        Rig::on(dir, store, sinks, repeat)
+    }
+
+    /// Stop, and start again on the same store with another configuration.
+    async fn restart(mut self, sinks: Vec<Arc<dyn Sink>>, repeat: Duration) -> Rig {
+        self.trigger.take().unwrap().trigger();
+        self.task.take().unwrap().await.unwrap();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        Rig::on(dir, self.store.clone(), sinks, repeat)
+    }
+
+    fn on(dir: tempfile::TempDir, store: Arc<SqliteStore>, sinks: Vec<Arc<dyn Sink>>, repeat: Duration) -> Rig {
         let names: Vec<String> = sinks.iter().map(|s| s.name().to_string()).collect();
         let tree = RouteTree::everything_to(&names, timing(repeat));
         let retry = RetryPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(8) };
@@ -246,5 +258,28 @@ async fn retry_after_is_honoured() {
     settle(Duration::from_secs(10)).await;
     assert_eq!(limited.attempts.load(Ordering::SeqCst), 2);
     assert_eq!(limited.reasons().len(), 1);
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sink_dropped_from_the_configuration_leaves_failed_entries_not_pending_ones() {
+    let old = Recorder::new("old", usize::MAX);
+    let rig = Rig::start(vec![old.clone()], Duration::from_secs(24 * 3600));
+    rig.pass(vec![finding("a:443", Severity::Warning, "a")]);
+    settle(Duration::from_secs(5)).await;
+    assert!(old.attempts.load(Ordering::SeqCst) >= 1);
+    assert_eq!(rig.store.outbox_stats().unwrap()[0].pending, 1);
+
+    let new = Recorder::new("new", 0);
+    let rig = rig.restart(vec![new.clone()], Duration::from_secs(24 * 3600)).await;
+    settle(Duration::from_secs(1)).await;
+    let stats = rig.store.outbox_stats().unwrap();
+    let o = stats.iter().find(|s| s.sink == "old").unwrap();
+    assert_eq!((o.pending, o.failed), (0, 1), "{stats:?}");
+    assert_eq!(o.last_error.as_deref(), Some(NOT_CONFIGURED));
+    // the finding still fires: the next pass tells the sink that replaced it
+    rig.pass(vec![finding("a:443", Severity::Warning, "a")]);
+    settle(Duration::from_secs(5)).await;
+    assert_eq!(new.reasons(), [(Reason::First, vec!["a:443".to_string()])]);
     rig.stop().await;
 }

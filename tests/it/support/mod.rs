@@ -13,6 +13,71 @@ pub mod smtp;
 pub mod tls;
 
 pub use moto::Moto;
+pub use server::Server;
+
+mod server {
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// A server program on a loopback port, in its own scratch directory,
+    /// killed on drop.
+    pub struct Server {
+        child: Child,
+        pub addr: String,
+        pub dir: tempfile::TempDir,
+    }
+
+    impl Server {
+        /// Start `command(addr, dir)` and wait until `ready(addr)`. A port can
+        /// be taken between the probe and the server's bind: then again on
+        /// another. A server that exits or never gets ready fails the test
+        /// with its stderr.
+        pub fn spawn(what: &str, command: impl Fn(&str, &Path) -> Command, ready: impl Fn(&str) -> bool) -> Server {
+            for _attempt in 0..3 {
+                let addr = format!("127.0.0.1:{}", super::free_port());
+                let dir = tempfile::tempdir().unwrap();
+                let log = dir.path().join("stderr");
+                let mut child = command(&addr, dir.path())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(&log).unwrap())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {what} ({e}): run deploy/test.sh, which installs it"));
+                let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+                let start = Instant::now();
+                let mut exited = None;
+                while start.elapsed() < Duration::from_secs(60) {
+                    if ready(&addr) {
+                        return Server { child, addr, dir };
+                    }
+                    if let Ok(Some(status)) = child.try_wait() {
+                        exited = Some(status);
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                match exited {
+                    Some(_) if stderr().contains("already in use") => continue,
+                    Some(status) => panic!("{what} on {addr} exited ({status}):\n{}", stderr()),
+                    None => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!("{what} was not ready on {addr} within 60 s:\n{}", stderr());
+                    }
+                }
+            }
+            panic!("{what} found no free port in three tries");
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

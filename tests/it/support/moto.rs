@@ -3,13 +3,11 @@
 //! `deploy/test.sh` installs the pinned `moto[server]` into a venv and exports
 //! TROOP_MOTO_SERVER; without it, `moto_server` must be on PATH.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 pub struct Moto {
-    child: Child,
+    _server: super::Server,
     pub endpoint: String,
-    pub addr: String,
 }
 
 fn server_binary() -> String {
@@ -25,41 +23,18 @@ impl Moto {
     /// to make moto check credentials.
     pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let bin = server_binary();
-        for attempt in 0..3 {
-            let port = super::free_port();
-            let addr = format!("127.0.0.1:{port}");
-            let mut cmd = Command::new(&bin);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            for (k, v) in env {
-                cmd.env(k, v);
-            }
-            let child = cmd.spawn().unwrap_or_else(|e| {
-                panic!("cannot start `{bin}` ({e}): run deploy/test.sh, which installs the emulator, or set TROOP_MOTO_SERVER")
-            });
-            let mut moto = Moto { child, endpoint: format!("http://{addr}"), addr };
-            if moto.wait_ready(Duration::from_secs(30)) {
-                return moto;
-            }
-            eprintln!("moto did not come up on {} (attempt {attempt}); retrying", moto.addr);
-        }
-        panic!("moto_server did not start");
-    }
-
-    fn wait_ready(&mut self, limit: Duration) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if let Ok((200, _)) = super::http_get(&self.addr, "/moto-api/") {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
+        let server = super::Server::spawn(
+            &format!("`{bin}` (the emulator; or set TROOP_MOTO_SERVER)"),
+            |addr, _| {
+                let port = addr.rsplit(':').next().unwrap();
+                let mut c = Command::new(&bin);
+                c.args(["-H", "127.0.0.1", "-p", port]).envs(env.iter().copied());
+                c
+            },
+            |addr| matches!(super::http_get(addr, "/moto-api/"), Ok((200, _))),
+        );
+        let endpoint = format!("http://{}", server.addr);
+        Moto { _server: server, endpoint }
     }
 
     /// An SDK config for seeding the emulator (region us-east-1 unless given).
@@ -75,12 +50,5 @@ impl Moto {
 
     pub async fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.sdk(region).await)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -2,13 +2,11 @@
 //! Mailbox handler, which writes each message to a maildir with its envelope
 //! (`X-MailFrom`, `X-RcptTo`).
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 pub struct SmtpServer {
-    child: Child,
+    server: super::Server,
     pub addr: String,
-    dir: tempfile::TempDir,
 }
 
 /// One message as the server printed it.
@@ -35,35 +33,22 @@ impl SmtpServer {
                 Some(moto.with_file_name("python").to_string_lossy().to_string())
             })
             .unwrap_or_else(|| "python3".into());
-        let port = super::free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let dir = tempfile::tempdir().unwrap();
-        let maildir = dir.path().join("maildir");
-        let mut child = Command::new(&python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &addr])
-            .args(flags)
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start aiosmtpd with {python} ({e}): run deploy/test.sh"));
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if std::net::TcpStream::connect(&addr).is_ok() {
-                return SmtpServer { child, addr, dir };
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("aiosmtpd did not listen on {addr}");
+        let server = super::Server::spawn(
+            "aiosmtpd",
+            |addr, dir| {
+                let mut c = Command::new(&python);
+                c.args(["-m", "aiosmtpd", "-n", "-l", addr]).args(flags);
+                c.args(["-c", "aiosmtpd.handlers.Mailbox"]).arg(dir.join("maildir"));
+                c
+            },
+            |addr| std::net::TcpStream::connect(addr).is_ok(),
+        );
+        SmtpServer { addr: server.addr.clone(), server }
     }
 
     /// Every message delivered so far.
     pub fn mails(&self) -> Vec<Mail> {
-        let Ok(files) = std::fs::read_dir(self.dir.path().join("maildir").join("new")) else { return vec![] };
+        let Ok(files) = std::fs::read_dir(self.server.dir.path().join("maildir").join("new")) else { return vec![] };
         let mut out: Vec<Mail> = files
             .filter_map(|f| std::fs::read_to_string(f.ok()?.path()).ok())
             .map(|text| {
@@ -77,12 +62,5 @@ impl SmtpServer {
             .collect();
         out.sort_by(|a, b| a.text.cmp(&b.text));
         out
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
