@@ -144,11 +144,29 @@ async fn silences_mute_show_silenced_and_notify_again_when_removed_or_expired() 
     // a silence that runs out by itself: the finding is told again at the next scan
     let jump = group(&ec2, "jump").await;
     open(&ec2, &jump, 22).await;
-    ws.run(&["silence", "add", "--match", &format!("resource={jump}"), "--for", "2s", "--reason", "short"])
-        .assert_code(0);
+    // long enough that a slow scan still runs inside it
+    let short = ws.run(&[
+        "silence",
+        "add",
+        "--match",
+        &format!("resource={jump}"),
+        "--for",
+        "6s",
+        "--reason",
+        "short",
+        "--format",
+        "json",
+    ]);
+    short.assert_code(0);
+    let ends = time::OffsetDateTime::parse(
+        short.json()[0]["ends_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(reasons(&hook), ["first"], "silenced while new");
-    std::thread::sleep(Duration::from_millis(2500));
+    let left = ends - time::OffsetDateTime::now_utc() + time::Duration::milliseconds(500);
+    std::thread::sleep(left.try_into().unwrap_or_default());
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(reasons(&hook), ["first", "new"], "the silence expired while it still fires");
     let firing = hook.accepted()[1].json()["firing"].as_array().unwrap().len();
