@@ -48,20 +48,18 @@ async fn revisions_name_who_changed_them() {
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
     iam.put_role_policy().role_name("worker").policy_name("read").policy_document(doc).send().await.unwrap();
     let t = now();
-    let ev = |resource: &str, name: &str, who: &str, time: i64| TrailEvent {
-        resource: resource.into(),
-        event_name: name.into(),
-        arn: format!("arn:aws:iam::123456789012:user/{who}"),
-        source_ip: "198.51.100.7".into(),
-        time,
-    };
     trail.add(ev(&g, "AuthorizeSecurityGroupIngress", "alice", t));
     trail.add(ev(&g, "DescribeSecurityGroups", "auditor", t)); // read-only: ignored
     trail.add(ev(&g, "RevokeSecurityGroupIngress", "mallory", old)); // before the window
     trail.add(ev(&g, "ModifySecurityGroupRules", "bob", t));
-    trail.add(ev(&g, "UpdateSecurityGroupRuleDescriptionsIngress", "bob", t)); // third page
+    trail.add(ev(&g, "UpdateSecurityGroupRuleDescriptionsIngress", "bob", t)); // second page
     trail.add(ev("worker", "PutRolePolicy", "carol", t));
+    let before = trail.lookups().len();
     ws.run(&["scan"]).assert_code(0);
+    // IAM events live in us-east-1, beside the group's: two changes there,
+    // one read of the window's write events (two of the fake's 2-event pages)
+    let asked = trail.lookups()[before..].to_vec();
+    assert_eq!(asked, vec![("ReadOnly=false".to_string(), "us-east-1".to_string()); 2]);
 
     let ch = changes(&ws, &since);
     assert_eq!(ch.len(), 2, "{ch:#?}");
@@ -81,15 +79,11 @@ async fn revisions_name_who_changed_them() {
             ("ModifySecurityGroupRules", "arn:aws:iam::123456789012:user/bob"),
             ("UpdateSecurityGroupRuleDescriptionsIngress", "arn:aws:iam::123456789012:user/bob"),
         ],
-        "all pages read; read-only and out-of-window events left out"
+        "every page read; read-only and out-of-window events left out"
     );
     assert_eq!(sg["who"]["events"][0]["source_ip"], "198.51.100.7");
     let role = ch.iter().find(|c| c["technology"] == "iam:role").unwrap();
     assert_eq!(role["who"]["events"][0]["principal"], "arn:aws:iam::123456789012:user/carol");
-    // IAM events live in us-east-1; the group's in its own region
-    let lookups = trail.lookups();
-    assert!(lookups.contains(&("worker".to_string(), "us-east-1".to_string())), "{lookups:?}");
-    assert!(lookups.contains(&(g.clone(), "us-east-1".to_string())), "{lookups:?}");
     let table = ws.run(&["changes", "--since", &since]);
     assert!(table.stdout.contains("alice (198.51.100.7)") && table.stdout.contains("WHO"), "{}", table.stdout);
 
@@ -99,7 +93,13 @@ async fn revisions_name_who_changed_them() {
     // CloudTrail stamps the call's own time, before the scan saw it, and
     // delivers it minutes later: the event is added after the scan.
     let called = now();
+    let before = trail.lookups().len();
     ws.run(&["scan"]).assert_code(0);
+    let asked = trail.lookups()[before..].to_vec();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|(a, r)| a == &g && r == "us-east-1"),
+        "one change: by name {asked:?}"
+    );
     let ch = changes(&ws, &since);
     assert_eq!(ch[0]["who"]["status"], "pending");
     trail.add(ev(&g, "AuthorizeSecurityGroupIngress", "dave", called));
@@ -117,4 +117,87 @@ async fn revisions_name_who_changed_them() {
     let ch = changes(&ws, &since);
     assert_eq!(ch[0]["who"]["status"], "unknown");
     assert!(ch[0]["who"]["reason"].as_str().unwrap().contains("AccessDenied"), "{}", ch[0]["who"]);
+}
+
+fn ev(resource: &str, name: &str, who: &str, time: i64) -> TrailEvent {
+    TrailEvent {
+        resource: resource.into(),
+        event_name: name.into(),
+        arn: format!("arn:aws:iam::123456789012:user/{who}"),
+        source_ip: "198.51.100.7".into(),
+        time,
+    }
+}
+
+fn principals(changes: &[Value]) -> Vec<String> {
+    changes.iter().map(|c| c["who"]["events"][0]["principal"].as_str().unwrap_or("-").to_string()).collect()
+}
+
+/// Several changes in one region: one read of the window's write events
+/// answers them all. When a busy window holds more than that read may take
+/// (one page per change), the changes it did not reach are asked by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_with_many_changes_reads_its_window_once() {
+    let moto = Moto::start();
+    let trail = FakeCloudTrail::start().await;
+    let ec2 = moto.ec2("us-east-1").await;
+    let vpc = ec2.create_vpc().cidr_block("10.7.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let mut groups = Vec::new();
+    for i in 0..5 {
+        let name = format!("app-{i}");
+        let g = ec2.create_security_group().group_name(&name).description(&name).vpc_id(&vpc).send().await.unwrap();
+        groups.push(g.group_id.unwrap());
+    }
+    let ws =
+        Workspace::for_emulator(&moto.endpoint, &format!("[aws.endpoints]\ncloudtrail = \"{}\"\n", trail.endpoint));
+    ws.run(&["scan"]).assert_code(0);
+
+    let since = since_now();
+    for g in &groups {
+        ec2.authorize_security_group_ingress().group_id(g).ip_permissions(world_ingress(443)).send().await.unwrap();
+    }
+    let t = now();
+    for g in &groups {
+        trail.add(ev(g, "AuthorizeSecurityGroupIngress", "erin", t));
+    }
+    trail.add(ev("sg-elsewhere", "AuthorizeSecurityGroupIngress", "zed", t)); // not ours
+    let before = trail.lookups().len();
+    ws.run(&["scan"]).assert_code(0);
+    let asked = trail.lookups()[before..].to_vec();
+    // six write events at two a page: three requests where asking by name takes five
+    assert_eq!(asked, vec![("ReadOnly=false".to_string(), "us-east-1".to_string()); 3]);
+    let ch = changes(&ws, &since);
+    assert_eq!(ch.len(), 5);
+    assert_eq!(principals(&ch), vec!["arn:aws:iam::123456789012:user/erin"; 5]);
+
+    // A busy window: automation's writes fill the five pages the read may take.
+    let since = since_now();
+    for g in &groups {
+        ec2.authorize_security_group_ingress().group_id(g).ip_permissions(world_ingress(8443)).send().await.unwrap();
+    }
+    let t = now();
+    for i in 0..12 {
+        trail.add(ev(&format!("i-{i:08x}"), "CreateTags", "robot", t)); // listed first
+    }
+    for g in &groups {
+        trail.add(ev(g, "AuthorizeSecurityGroupIngress", "frank", t));
+    }
+    // the first group's own lookup takes two pages
+    trail.add(ev(&groups[0], "ModifySecurityGroupRules", "frank", t));
+    trail.add(ev(&groups[0], "UpdateSecurityGroupRuleDescriptionsIngress", "frank", t));
+    let before = trail.lookups().len();
+    ws.run(&["scan"]).assert_code(0);
+    let asked: Vec<String> = trail.lookups()[before..].iter().map(|(a, _)| a.clone()).collect();
+    let mut want = vec!["ReadOnly=false".to_string(); 5];
+    let mut by_name = asked[5..].to_vec();
+    by_name.sort();
+    by_name.dedup(); // a lookup by name may take more than one page
+    let mut sorted = groups.clone();
+    sorted.sort();
+    want.extend(sorted);
+    assert_eq!([&asked[..5], &by_name[..]].concat(), want, "five pages, then each change by name");
+    let ch = changes(&ws, &since);
+    assert_eq!(principals(&ch), vec!["arn:aws:iam::123456789012:user/frank"; 5]);
+    let first = ch.iter().find(|c| c["item"].as_str().unwrap().ends_with(&groups[0])).unwrap();
+    assert_eq!(first["who"]["events"].as_array().unwrap().len(), 3, "{first:#}");
 }

@@ -1,16 +1,24 @@
-//! Who made a change: CloudTrail LookupEvents by resource name, within the
-//! window between the previous revision and this one. Read-only calls are
-//! ignored. Any failure degrades to `unknown`; never to a failed pass.
+//! Who made a change: CloudTrail LookupEvents, within the window between the
+//! previous revision and this one. Read-only calls are ignored. Any failure
+//! degrades to `unknown`; never to a failed pass.
+//!
+//! LookupEvents answers 50 events a page at 2 requests a second. A region
+//! with one pending change asks by its resource name. A region with `n > 1`
+//! reads the write events of the whole window once (`ReadOnly=false`,
+//! newest first) for at most `n` pages, so it never costs more than `n`
+//! lookups before falling back: a change whose window those pages covered is
+//! answered from them; the rest are looked up by name.
 
 use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter, ErrorKind, classify};
 use aws_smithy_types::DateTime;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use troop_core::clock::rfc3339;
 use troop_core::monkey::{Attribution, Written};
 use troop_core::security::{iam, s3, sg};
 
-/// Events fetched per revision at most (newest first from CloudTrail).
+/// Events kept per revision at most (the newest).
 const MAX_EVENTS: usize = 50;
 /// Without a previous revision (should not happen for modified/deleted), look back this far.
 const DEFAULT_LOOKBACK: time::Duration = time::Duration::hours(1);
@@ -64,54 +72,132 @@ fn lookup_key(w: &Written) -> (String, String) {
     (name, region)
 }
 
-async fn lookup(
+/// The window a change happened in: after the previous pass started
+/// (strictly: an event in that same second may predate its listing), up to
+/// when this pass finished. Clocks are assumed NTP-synced with AWS.
+fn window(w: &Written) -> (i64, i64) {
+    (w.previous_at.unwrap_or(w.at - DEFAULT_LOOKBACK).unix_timestamp(), w.at.unix_timestamp())
+}
+
+/// One write event, with the names of the resources it touched.
+struct Raw {
+    secs: i64,
+    resources: Vec<String>,
+    event: Event,
+}
+
+/// LookupEvents pages for one attribute over `start..=end`, newest first,
+/// read-only events dropped. Stops after `max_pages` pages or `max_events`
+/// events; the bool says whether the window was read to its end.
+async fn read(
+    client: &aws_sdk_cloudtrail::Client,
     aws: &AwsContext,
-    t: &AccountTarget,
-    w: &Written,
-    calls: &Arc<CallCounter>,
-) -> Result<Vec<Event>, AwsError> {
-    let (name, region) = lookup_key(w);
-    let client = aws.cloudtrail(t, &region, calls);
-    // The change happened after the previous pass started (strictly: an event in
-    // that same second may predate its listing) and before this pass finished.
-    // Clocks are assumed NTP-synced with AWS.
-    let start = w.previous_at.unwrap_or(w.at - DEFAULT_LOOKBACK);
-    let end = w.at;
+    attr: (aws_sdk_cloudtrail::types::LookupAttributeKey, &str),
+    (start, end): (i64, i64),
+    (max_pages, max_events): (usize, usize),
+) -> Result<(Vec<Raw>, bool), AwsError> {
     let attr = aws_sdk_cloudtrail::types::LookupAttribute::builder()
-        .attribute_key(aws_sdk_cloudtrail::types::LookupAttributeKey::ResourceName)
-        .attribute_value(&name)
+        .attribute_key(attr.0)
+        .attribute_value(attr.1)
         .build()
         .map_err(|e| AwsError { kind: ErrorKind::Other, message: e.to_string() })?;
     let mut pages = client
         .lookup_events()
         .lookup_attributes(attr)
-        .start_time(DateTime::from_secs(start.unix_timestamp()))
-        .end_time(DateTime::from_secs(end.unix_timestamp()))
+        .start_time(DateTime::from_secs(start))
+        .end_time(DateTime::from_secs(end))
         .into_paginator()
         .send();
     let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
+    for _ in 0..max_pages {
+        let Some(page) = pages.next().await else { return Ok((out, true)) };
         let page = page.map_err(|e| classify("cloudtrail:LookupEvents", aws.endpoint_for("cloudtrail"), e))?;
         for e in page.events() {
             let event_name = e.event_name().unwrap_or_default();
-            let secs = e.event_time().map(|d| d.secs()).unwrap_or(0);
-            if is_read_only(event_name) || secs <= start.unix_timestamp() {
+            if is_read_only(event_name) {
                 continue;
             }
-            let when = e
-                .event_time()
-                .and_then(|d| time::OffsetDateTime::from_unix_timestamp(d.secs()).ok())
-                .map(rfc3339)
-                .unwrap_or_default();
-            out.push(parse_event(event_name, e.username(), when, e.cloud_trail_event()));
+            let secs = e.event_time().map(|d| d.secs()).unwrap_or(0);
+            let when = time::OffsetDateTime::from_unix_timestamp(secs).map(rfc3339).unwrap_or_default();
+            out.push(Raw {
+                secs,
+                resources: e.resources().iter().filter_map(|r| r.resource_name().map(str::to_string)).collect(),
+                event: parse_event(event_name, e.username(), when, e.cloud_trail_event()),
+            });
         }
-        if out.len() >= MAX_EVENTS {
-            out.truncate(MAX_EVENTS);
+        if page.next_token().is_none() {
+            return Ok((out, true));
+        }
+        if out.len() >= max_events {
             break;
         }
     }
+    Ok((out, false))
+}
+
+/// The events of one change, oldest first, at most `MAX_EVENTS` (the newest).
+fn events_of<'a>(raws: impl Iterator<Item = &'a Raw>, (start, end): (i64, i64)) -> Vec<Event> {
+    let mut out: Vec<&Raw> = raws.filter(|r| r.secs > start && r.secs <= end).collect();
+    out.sort_by_key(|r| std::cmp::Reverse(r.secs));
+    out.truncate(MAX_EVENTS);
+    let mut out: Vec<Event> = out.into_iter().map(|r| r.event.clone()).collect();
     out.sort_by(|a, b| a.time.cmp(&b.time));
-    Ok(out)
+    out
+}
+
+/// One change, looked up by its resource name.
+async fn lookup(client: &aws_sdk_cloudtrail::Client, aws: &AwsContext, w: &Written) -> Result<Vec<Event>, AwsError> {
+    use aws_sdk_cloudtrail::types::LookupAttributeKey;
+    let (name, _) = lookup_key(w);
+    let limits = (usize::MAX, MAX_EVENTS);
+    let (raws, _) = read(client, aws, (LookupAttributeKey::ResourceName, &name), window(w), limits).await?;
+    Ok(events_of(raws.iter(), window(w)))
+}
+
+/// Several changes in one region: one read of the window's write events,
+/// then by name for the changes those pages did not cover.
+async fn lookup_region(
+    client: &aws_sdk_cloudtrail::Client,
+    aws: &AwsContext,
+    changes: &[&Written],
+) -> Vec<Result<Vec<Event>, AwsError>> {
+    use aws_sdk_cloudtrail::types::LookupAttributeKey;
+    let start = changes.iter().map(|w| window(w).0).min().unwrap_or(0);
+    let end = changes.iter().map(|w| window(w).1).max().unwrap_or(0);
+    let limits = (changes.len(), usize::MAX);
+    let (raws, complete) = match read(client, aws, (LookupAttributeKey::ReadOnly, "false"), (start, end), limits).await
+    {
+        Ok(r) => r,
+        Err(e) => return changes.iter().map(|_| Err(e.clone())).collect(),
+    };
+    // newest first: every event after the oldest one read has been read
+    let covered_from = if complete { i64::MIN } else { raws.last().map_or(i64::MAX, |r| r.secs) };
+    let mut by_name: HashMap<&str, Vec<&Raw>> = HashMap::new();
+    for r in &raws {
+        for name in &r.resources {
+            by_name.entry(name.as_str()).or_default().push(r);
+        }
+    }
+    let mut out = Vec::with_capacity(changes.len());
+    let mut failed: Option<AwsError> = None;
+    for w in changes {
+        let (name, _) = lookup_key(w);
+        if window(w).0 >= covered_from {
+            let found = by_name.get(name.as_str()).map(|v| v.as_slice()).unwrap_or_default();
+            out.push(Ok(events_of(found.iter().copied(), window(w))));
+        } else if let Some(e) = &failed {
+            out.push(Err(e.clone()));
+        } else {
+            let r = lookup(client, aws, w).await;
+            if let Err(e) = &r
+                && e.kind != ErrorKind::Throttled
+            {
+                failed = Some(e.clone());
+            }
+            out.push(r);
+        }
+    }
+    out
 }
 
 pub(crate) async fn attribute(
@@ -120,25 +206,43 @@ pub(crate) async fn attribute(
     written: &[Written],
     calls: &Arc<CallCounter>,
 ) -> Vec<Attribution> {
-    let mut out = Vec::new();
+    // account and region → the changes whose events are filed there
+    let mut regions: BTreeMap<(&str, String), Vec<&Written>> = BTreeMap::new();
+    for w in written {
+        regions.entry((w.account.as_str(), lookup_key(w).1)).or_default().push(w);
+    }
+    let mut out = Vec::with_capacity(written.len());
     // After a hard failure (no access, unreachable, not served) the rest of
     // this batch would fail the same way: say so without asking again.
     let mut gave_up: Option<String> = None;
-    for w in written {
-        let who = match (accounts.iter().find(|t| t.id == w.account), &gave_up) {
-            (None, _) => json!({"status": "unknown", "reason": "account is no longer configured"}),
-            (Some(_), Some(reason)) => json!({"status": "unknown", "reason": reason}),
-            (Some(t), None) => match lookup(aws, t, w, calls).await {
-                Ok(events) => who(&events),
-                Err(e) => {
-                    if e.kind != ErrorKind::Throttled {
-                        gave_up = Some(e.message.clone());
-                    }
-                    json!({"status": "unknown", "reason": e.message})
-                }
-            },
+    for ((account, region), changes) in regions {
+        let target = accounts.iter().find(|t| t.id == account);
+        let results: Vec<Result<Value, String>> = match (target, &gave_up) {
+            (None, _) => changes.iter().map(|_| Err("account is no longer configured".to_string())).collect(),
+            (Some(_), Some(reason)) => changes.iter().map(|_| Err(reason.clone())).collect(),
+            (Some(t), None) => {
+                let client = aws.cloudtrail(t, &region, calls);
+                let found = match changes.as_slice() {
+                    [one] => vec![lookup(&client, aws, one).await],
+                    many => lookup_region(&client, aws, many).await,
+                };
+                found
+                    .into_iter()
+                    .map(|r| {
+                        r.map(|events| who(&events)).map_err(|e| {
+                            if e.kind != ErrorKind::Throttled {
+                                gave_up = Some(e.message.clone());
+                            }
+                            e.message
+                        })
+                    })
+                    .collect()
+            }
         };
-        out.push(Attribution { item: w.item.clone(), revision: w.revision, who });
+        for (w, r) in changes.iter().zip(results) {
+            let who = r.unwrap_or_else(|reason| json!({"status": "unknown", "reason": reason}));
+            out.push(Attribution { item: w.item.clone(), revision: w.revision, who });
+        }
     }
     out
 }
@@ -171,5 +275,28 @@ mod tests {
         assert_eq!((e.principal.as_str(), e.source_ip.as_deref()), ("bob", None));
         assert_eq!(who(&[])["status"], "pending");
         assert_eq!(who(&[e])["events"][0]["principal"], "bob");
+    }
+
+    #[test]
+    fn a_change_keeps_the_newest_events_of_its_own_window() {
+        let raw = |secs: i64| Raw {
+            secs,
+            resources: vec![],
+            event: Event {
+                event: format!("E{secs}"),
+                principal: "p".into(),
+                time: format!("{secs:04}"),
+                source_ip: None,
+            },
+        };
+        let names = |evs: Vec<Event>| evs.into_iter().map(|e| e.event).collect::<Vec<_>>();
+        let raws: Vec<Raw> = [100, 101, 150, 200, 201].into_iter().map(raw).collect();
+        // after the start (exclusive: that second may predate the listing), up to the end
+        assert_eq!(names(events_of(raws.iter(), (100, 200))), ["E101", "E150", "E200"]);
+        assert_eq!(names(events_of(raws.iter(), (201, 300))), Vec::<String>::new());
+        let many: Vec<Raw> = (0..MAX_EVENTS as i64 + 5).map(raw).collect();
+        let kept = events_of(many.iter(), (-1, 1000));
+        assert_eq!(kept.len(), MAX_EVENTS);
+        assert_eq!(kept[0].event, "E5", "the oldest go, oldest first");
     }
 }

@@ -1,7 +1,8 @@
 //! A small, faithful fake of CloudTrail's LookupEvents (AWS JSON 1.1:
 //! `POST /`, `X-Amz-Target: CloudTrail_20131101.LookupEvents`, epoch-second
 //! times, `NextToken` pagination), since the emulator does not serve it.
-//! Events are filtered by `ResourceName` and the `StartTime`..`EndTime` window.
+//! Events are filtered by one lookup attribute (`ResourceName`, or `ReadOnly`
+//! over every resource) and the `StartTime`..`EndTime` window.
 
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,8 @@ pub struct TrailEvent {
 struct State {
     events: Vec<TrailEvent>,
     deny: bool,
-    /// (resource name, region from the signature scope) of every lookup.
+    /// (what was asked: a resource name or `ReadOnly=false`, region from the
+    /// signature scope) of every LookupEvents request, pages included.
     lookups: Vec<(String, String)>,
 }
 
@@ -64,14 +66,24 @@ fn handle(req: &super::json_fake::Request, state: &Mutex<State>) -> (u16, Value)
         return (400, json!({"__type": "AccessDeniedException", "message": msg}));
     }
     let input = &req.body;
-    let resource = input["LookupAttributes"][0]["AttributeValue"].as_str().unwrap_or_default().to_string();
+    let key = input["LookupAttributes"][0]["AttributeKey"].as_str().unwrap_or_default().to_string();
+    let value = input["LookupAttributes"][0]["AttributeValue"].as_str().unwrap_or_default().to_string();
     // credential=key/date/region/cloudtrail/aws4_request
     let region = req.head.split("credential=").nth(1).and_then(|c| c.split('/').nth(2)).unwrap_or_default().to_string();
-    st.lookups.push((resource.clone(), region));
+    let asked = if key == "ResourceName" { value.clone() } else { format!("{key}={value}") };
+    st.lookups.push((asked, region));
     let start = input["StartTime"].as_f64().unwrap_or(0.0) as i64;
     let end = input["EndTime"].as_f64().unwrap_or(i64::MAX as f64) as i64;
-    let mut matching: Vec<&TrailEvent> =
-        st.events.iter().filter(|e| e.resource == resource && e.time >= start && e.time <= end).collect();
+    let mut matching: Vec<&TrailEvent> = st
+        .events
+        .iter()
+        .filter(|e| match key.as_str() {
+            "ResourceName" => e.resource == value,
+            "ReadOnly" => read_only(&e.event_name) == (value == "true"),
+            _ => true,
+        })
+        .filter(|e| e.time >= start && e.time <= end)
+        .collect();
     matching.sort_by_key(|e| std::cmp::Reverse(e.time)); // newest first, as CloudTrail does
     let from: usize = input["NextToken"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
     let page: Vec<Value> = matching
@@ -89,7 +101,7 @@ fn handle(req: &super::json_fake::Request, state: &Mutex<State>) -> (u16, Value)
             json!({
                 "EventId": format!("ev-{}", from + i),
                 "EventName": e.event_name,
-                "ReadOnly": if e.event_name.starts_with("Describe") { "true" } else { "false" },
+                "ReadOnly": read_only(&e.event_name).to_string(),
                 "EventTime": e.time,
                 "EventSource": "ec2.amazonaws.com",
                 "Username": e.arn.rsplit('/').next().unwrap_or_default(),
@@ -103,4 +115,8 @@ fn handle(req: &super::json_fake::Request, state: &Mutex<State>) -> (u16, Value)
         out["NextToken"] = json!((from + PAGE).to_string());
     }
     (200, out)
+}
+
+fn read_only(event_name: &str) -> bool {
+    ["Describe", "Get", "List"].iter().any(|p| event_name.starts_with(p))
 }
