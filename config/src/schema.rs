@@ -103,6 +103,8 @@ pub struct Certs {
     pub sources: Vec<String>,
     /// Ports probed on names found in AWS (Route53 records, CloudFront aliases).
     pub aws_probe_ports: Vec<u16>,
+    /// Probe load balancers' DNS names on their listener ports (elbv2 source).
+    pub probe_load_balancers: bool,
 }
 
 /// Service Quotas service codes the limits monkey knows.
@@ -321,6 +323,7 @@ impl Default for Config {
                     owners: vec![],
                     sources: CERT_SOURCES.iter().map(|s| s.to_string()).collect(),
                     aws_probe_ports: vec![443],
+                    probe_load_balancers: true,
                 },
                 limits: Limits {
                     common: common(true, 3600),
@@ -703,6 +706,9 @@ fn certs(t: &mut Tbl, sink: &mut Sink, c: &mut Certs) {
                 _ => sink.error(codes::INVALID_VALUE, p.span, "ports are 1 to 65535"),
             }
         }
+    }
+    if let Some(b) = t.boolean(sink, "probe_load_balancers") {
+        c.probe_load_balancers = b;
     }
     for mut o in t.tables(sink, "owners") {
         let domain = o.string(sink, "domain").map(|d| d.v);
@@ -1210,6 +1216,7 @@ ignore = true
 thresholds_days = [7, 30, 14]
 nameservers = ["127.0.0.1:5353", "10.0.0.2"]
 files = ["/etc/ssl/private/*.pem"]
+probe_load_balancers = false
 [[monkeys.certs.owners]]
 domain = "*.shop.example.com"
 contact = "shop-team@example.com"
@@ -1240,6 +1247,8 @@ repeat_interval = "1d"
         assert_eq!(c.monkeys.certs.thresholds_days, vec![30, 14, 7]);
         assert_eq!(c.monkeys.certs.nameservers[1], "10.0.0.2:53".parse().unwrap());
         assert_eq!(c.monkeys.certs.files, ["/etc/ssl/private/*.pem"]);
+        assert!(!c.monkeys.certs.probe_load_balancers);
+        assert!(Config::default().monkeys.certs.probe_load_balancers, "on unless turned off");
         let o = &c.monkeys.limits.overrides["ec2/L-1216C47A"];
         assert_eq!((o.limit, o.warning, o.critical, o.ignore), (Some(64.0), Some(0.7), None, false));
         assert!(c.monkeys.limits.overrides["vpc/L-F678F1CE"].ignore);

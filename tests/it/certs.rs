@@ -218,8 +218,9 @@ async fn starttls_smtp_imap_pop3_and_owners() {
 }
 
 /// ACM, IAM server certificates, load-balancer listeners, Route53 names and
-/// CloudFront against the emulator; the Route53 name is really probed (the
-/// test DNS answers it with a loopback TLS server).
+/// CloudFront against the emulator; the Route53 name and the load balancer's
+/// DNS name are really probed (the test DNS answers them with loopback TLS
+/// servers; the load balancer's chooses its certificate by SNI).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_sources_against_the_emulator() {
     use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Certificate, ProtocolEnum, Tag as LbTag};
@@ -230,9 +231,16 @@ async fn aws_sources_against_the_emulator() {
     let shop = tls::leaf(&inter, &["shop.example.test"], n - DAY, n + 20 * DAY + hour);
     let legacy = tls::leaf(&inter, &["legacy.example.test"], n - DAY, n + 5 * DAY + hour);
     let www = tls::leaf(&inter, &["www.example.test"], n - DAY, n + 60 * DAY + hour);
-    let port = tls::common_port(&[ip(40)]);
+    let port = tls::common_port(&[ip(40), ip(41)]);
     tls::serve(SocketAddr::new(ip(40), port), vec![www.der.clone(), inter.der()], www.key).await;
-    let dns = Dns::start(&[("www.example.test", &[ip(40)])]).await;
+    tls::serve_by_name(
+        SocketAddr::new(ip(41), port),
+        vec![
+            ("shop.example.test", vec![shop.der.clone(), inter.der()], shop.key.clone_key()),
+            ("legacy.example.test", vec![legacy.der.clone(), inter.der()], legacy.key.clone_key()),
+        ],
+    )
+    .await;
 
     let moto = crate::support::Moto::start();
     let sdk = moto.sdk("us-east-1").await;
@@ -286,7 +294,7 @@ async fn aws_sources_against_the_emulator() {
         .create_listener()
         .load_balancer_arn(lb.load_balancer_arn.unwrap())
         .protocol(ProtocolEnum::Https)
-        .port(443)
+        .port(port as i32)
         .certificates(Certificate::builder().certificate_arn(&shop_arn).build())
         .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg).build())
         .send()
@@ -307,18 +315,23 @@ async fn aws_sources_against_the_emulator() {
     let zone = r53.create_hosted_zone().name("example.test").caller_reference("t").send().await.unwrap();
     let zone = zone.hosted_zone.unwrap().id;
     use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
-    let record = ResourceRecordSet::builder()
-        .name("www.example.test")
-        .r#type(RrType::A)
-        .ttl(60)
-        .resource_records(ResourceRecord::builder().value("127.0.0.40").build().unwrap())
-        .build()
-        .unwrap();
+    // www on its own server; shop points at the load balancer (an alias in real life)
+    let record = |name: &str, ip: &str| {
+        let set = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(RrType::A)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
+            .build()
+            .unwrap();
+        Change::builder().action(ChangeAction::Create).resource_record_set(set).build().unwrap()
+    };
     r53.change_resource_record_sets()
         .hosted_zone_id(zone)
         .change_batch(
             ChangeBatch::builder()
-                .changes(Change::builder().action(ChangeAction::Create).resource_record_set(record).build().unwrap())
+                .changes(record("www.example.test", "127.0.0.40"))
+                .changes(record("shop.example.test", "127.0.0.41"))
                 .build()
                 .unwrap(),
         )
@@ -355,6 +368,10 @@ async fn aws_sources_against_the_emulator() {
         .unwrap();
     cf.create_distribution().distribution_config(dist).send().await.unwrap();
 
+    let lb_dns = lb.dns_name.clone().unwrap();
+    let dns =
+        Dns::start(&[("www.example.test", &[ip(40)]), ("shop.example.test", &[ip(41)]), (lb_dns.as_str(), &[ip(41)])])
+            .await;
     let ws = Workspace::new(&format!(
         "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n[monkeys.security]\nenabled = false\n[monkeys.limits]\nenabled = false\n[monkeys.certs]\nsources = [\"route53\", \"acm\", \"iam\", \"elbv2\", \"cloudfront\"]\nnameservers = [\"{}\"]\nextra_ca_files = [\"root.pem\"]\naws_probe_ports = [{port}]\nprobe_timeout = \"2s\"\n",
         moto.endpoint, dns.addr
@@ -377,18 +394,42 @@ async fn aws_sources_against_the_emulator() {
     assert_eq!(iam_rows.len(), 1, "{iam_rows:#?}");
     assert_eq!(iam_rows[0]["host"], "legacy.example.test");
     assert_eq!(iam_rows[0]["days_left"], 5, "read from the body, not the metadata's Expiration");
-    let lb_rows = by_source("elbv2");
+    let (lb_probed, lb_rows): (Vec<Value>, Vec<Value>) =
+        by_source("elbv2").into_iter().partition(|v| v["address"].is_string());
     let mut lb_hosts: Vec<(&str, &str)> =
         lb_rows.iter().map(|v| (v["host"].as_str().unwrap(), v["owner"].as_str().unwrap_or("-"))).collect();
     lb_hosts.sort();
     assert_eq!(lb_hosts, [("legacy.example.test", "lb-team"), ("shop.example.test", "lb-team")], "{lb_rows:#?}");
-    assert!(lb_rows.iter().all(|v| v["port"] == 443));
-    let probed = by_source("route53");
-    assert_eq!(probed.len(), 1, "{probed:#?}");
-    assert_eq!(probed[0]["host"], "www.example.test");
-    assert_eq!(probed[0]["address"], "127.0.0.40");
-    assert_eq!(probed[0]["days_left"], 60);
-    assert_eq!(probed[0]["problems"], serde_json::json!([]));
+    assert!(lb_rows.iter().all(|v| v["port"] == port));
+    // the load balancer's DNS name, asked for each listener certificate's
+    // name, but for names probed anyway (shop, through Route53)
+    let mut probed_lb: Vec<(&str, &str, i64, &str)> = lb_probed
+        .iter()
+        .map(|v| {
+            let problems = v["problems"].as_array().unwrap();
+            assert!(problems.is_empty(), "{v:#}");
+            (
+                v["host"].as_str().unwrap(),
+                v["address"].as_str().unwrap(),
+                v["days_left"].as_i64().unwrap(),
+                v["reference"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    probed_lb.sort();
+    assert_eq!(probed_lb, [("legacy.example.test", "127.0.0.41", 5, lb_dns.as_str())], "{lb_probed:#?}");
+    let mut probed = by_source("route53");
+    probed.sort_by_key(|v| v["host"].as_str().unwrap().to_string());
+    assert_eq!(probed.len(), 2, "{probed:#?}");
+    assert_eq!(probed[1]["host"], "www.example.test");
+    assert_eq!(probed[1]["address"], "127.0.0.40");
+    assert_eq!(probed[1]["days_left"], 60);
+    assert_eq!(probed[1]["problems"], serde_json::json!([]));
+    assert_eq!(
+        (probed[0]["host"].as_str(), probed[0]["address"].as_str()),
+        (Some("shop.example.test"), Some("127.0.0.41"))
+    );
+    assert_eq!(probed[0]["days_left"], 20, "the load balancer chose shop's certificate by SNI");
 
     let cdn = by_source("cloudfront");
     let hosts: Vec<(&str, Option<&str>)> =
@@ -417,4 +458,12 @@ async fn aws_sources_against_the_emulator() {
     assert!(kinds.contains(&("acm".into(), "shop.example.test".into(), "warning".into())), "{kinds:#?}");
     assert!(f.json().as_array().unwrap().iter().all(|f| f["account"] == "123456789012"), "{}", f.stdout);
     assert!(!kinds.iter().any(|(s, _, _)| s == "-"), "no read errors: {kinds:#?}");
+
+    // a troop that cannot reach the load balancers leaves them unprobed
+    let config = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    std::fs::write(ws.file("troop.toml"), config + "probe_load_balancers = false\n").unwrap();
+    ws.run(&["scan", "--monkey", "certs"]).assert_code(0);
+    let lb = by_source("elbv2");
+    assert_eq!(lb.len(), 2, "the listeners' certificates only: {lb:#?}");
+    assert!(lb.iter().all(|v| v["address"].is_null()), "{lb:#?}");
 }

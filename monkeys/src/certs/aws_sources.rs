@@ -171,14 +171,17 @@ async fn iam(aws: &AwsContext, t: &AccountTarget, calls: &Arc<CallCounter>) -> R
 }
 
 /// Listeners with certificates, as observations of the certificates they hold
-/// (found among `known`, the ACM/IAM observations, by ARN).
+/// (found among `known`, the ACM/IAM observations, by ARN), and what to
+/// probe: each listener's port on the load balancer's DNS name, asking (SNI)
+/// for each certificate's first name that is not a wildcard, so the probe
+/// shows what the load balancer really serves for it.
 async fn elbv2(
     aws: &AwsContext,
     t: &AccountTarget,
     region: &str,
     known: &[Observation],
     calls: &Arc<CallCounter>,
-) -> Result<Vec<Observation>, AwsError> {
+) -> Result<(Vec<Observation>, Vec<Target>), AwsError> {
     use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
     let client = aws.elbv2(t, region, calls);
     let ep = aws.endpoint_for("elbv2");
@@ -202,6 +205,7 @@ async fn elbv2(
         }
     }
     let mut out = Vec::new();
+    let mut probe: Vec<Target> = Vec::new();
     for lb in &lbs {
         let lb_arn = lb.load_balancer_arn().unwrap_or_default();
         let mut listeners = client.describe_listeners().load_balancer_arn(lb_arn).into_paginator().send();
@@ -217,7 +221,24 @@ async fn elbv2(
                     let cp = cp.map_err(|e| classify("elbv2:DescribeListenerCertificates", ep, e))?;
                     for c in cp.certificates() {
                         let cert_arn = c.certificate_arn().unwrap_or_default();
-                        let mut o = match known.iter().find(|k| k.reference.as_deref() == Some(cert_arn)) {
+                        let held = known.iter().find(|k| k.reference.as_deref() == Some(cert_arn));
+                        let name = held
+                            .and_then(|k| k.leaf.as_ref())
+                            .and_then(|l| l.sans.iter().find(|s| !s.starts_with("*.")));
+                        if let (Some(dns), Some(name), Some(port)) =
+                            (lb.dns_name().filter(|d| !d.is_empty()), name, l.port())
+                        {
+                            let target = Target {
+                                host: dns.trim_end_matches('.').to_string(),
+                                port: port as u16,
+                                starttls: None,
+                                server_name: Some(name.clone()),
+                            };
+                            if !probe.contains(&target) {
+                                probe.push(target);
+                            }
+                        }
+                        let mut o = match held {
                             Some(k) => Observation { source: "elbv2".into(), region: Some(region.into()), ..k.clone() },
                             None => errored(
                                 lb.dns_name().unwrap_or(lb_arn),
@@ -241,7 +262,7 @@ async fn elbv2(
             }
         }
     }
-    Ok(out)
+    Ok((out, probe))
 }
 
 /// A, AAAA and CNAME names (aliases included) in every hosted zone.
@@ -396,8 +417,11 @@ pub(crate) async fn read(
     if cfg.source_enabled("elbv2") {
         for r in &regions {
             match elbv2(aws, t, r, &held, calls).await {
-                Ok(o) => {
+                Ok((o, probe)) => {
                     f.observations.extend(o);
+                    if cfg.probe_load_balancers {
+                        f.targets.extend(probe.into_iter().map(|target| (target, "elbv2")));
+                    }
                     f.covered.push(("elbv2", r.clone()));
                 }
                 Err(e) => f.failures.push(("elbv2", r.clone(), e.message)),
@@ -408,7 +432,7 @@ pub(crate) async fn read(
     let probe = |names: Vec<String>, source: &'static str, f: &mut Found| {
         for name in names {
             for port in &ports {
-                f.targets.push((Target { host: name.clone(), port: *port, starttls: None }, source));
+                f.targets.push((Target { host: name.clone(), port: *port, starttls: None, server_name: None }, source));
             }
         }
     };

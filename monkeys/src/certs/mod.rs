@@ -284,9 +284,12 @@ impl Monkey for CertsMonkey {
                 Err(e) => report.findings.push(read_error("certs:aws", "local", "global", "aws", &e.message)),
             }
         }
-        // A name configured and also found in AWS is probed once, as configured.
+        // A name configured and also found in AWS is probed once, as configured;
+        // a load balancer's probe for a name probed anyway (a Route53 alias to
+        // it, an endpoint) is left out.
+        targets.sort_by_key(|(t, _, _)| t.server_name.is_some());
         let mut seen = std::collections::HashSet::new();
-        targets.retain(|(t, _, _)| seen.insert((t.host.to_ascii_lowercase(), t.port)));
+        targets.retain(|(t, _, _)| seen.insert((t.name().to_ascii_lowercase(), t.port)));
         ctx.progress.update(MONKEY, &format!("resolving {} name(s)", targets.len()));
 
         // Every address of every name, each probed once, bounded in all and per host.
@@ -304,10 +307,11 @@ impl Monkey for CertsMonkey {
                         Ok(a) => a,
                         Err(e) => {
                             let p = probe::Probe { chain: vec![], error: Some(e) };
-                            let mut o = self.observe(&t.host, None, &source, p, now, cache);
+                            let mut o = self.observe(t.name(), None, &source, p, now, cache);
                             o.port = Some(t.port);
                             o.address = Some("unresolved".into());
                             o.account = account;
+                            o.reference = t.server_name.is_some().then(|| t.host.clone());
                             return vec![o];
                         }
                     };
@@ -325,9 +329,11 @@ impl Monkey for CertsMonkey {
                             let _g = global.acquire_owned().await;
                             let addr = SocketAddr::new(ip, t.port);
                             let p =
-                                probe::probe(addr, &t.host, t.starttls, self.cfg.probe_timeout, &self.provider).await;
-                            let mut o = self.observe(&t.host, Some(addr), &source, p, now, cache);
+                                probe::probe(addr, t.name(), t.starttls, self.cfg.probe_timeout, &self.provider).await;
+                            let mut o = self.observe(t.name(), Some(addr), &source, p, now, cache);
                             o.account = account;
+                            // the load balancer's DNS name, when it was asked for another
+                            o.reference = t.server_name.is_some().then(|| t.host.clone());
                             o
                         }
                     });

@@ -9,9 +9,21 @@ pub(crate) enum StartTls {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
+    /// The name to resolve.
     pub host: String,
     pub port: u16,
     pub starttls: Option<StartTls>,
+    /// The name to ask for (SNI) and check the certificate against, when it
+    /// is not `host`: a load balancer's DNS name serves its listener
+    /// certificates' names.
+    pub server_name: Option<String>,
+}
+
+impl Target {
+    /// The name the certificate must be valid for.
+    pub fn name(&self) -> &str {
+        self.server_name.as_deref().unwrap_or(&self.host)
+    }
 }
 
 /// Parse one configured endpoint (already validated by troop-config).
@@ -40,7 +52,7 @@ pub(crate) fn parse(s: &str) -> Result<Target, String> {
         Some(p) => p.parse::<u16>().map_err(|_| format!("bad port in `{s}`"))?,
         None => default_port,
     };
-    Ok(Target { host: host.trim_end_matches('.').to_string(), port, starttls })
+    Ok(Target { host: host.trim_end_matches('.').to_string(), port, starttls, server_name: None })
 }
 
 #[cfg(test)]
@@ -49,7 +61,7 @@ mod tests {
 
     #[test]
     fn endpoint_table() {
-        let t = |h: &str, p, s| Target { host: h.into(), port: p, starttls: s };
+        let t = |h: &str, p, s| Target { host: h.into(), port: p, starttls: s, server_name: None };
         let cases = [
             ("example.com", t("example.com", 443, None)),
             ("example.com.:8443", t("example.com", 8443, None)),

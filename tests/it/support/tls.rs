@@ -142,7 +142,12 @@ where
 
 /// Serve `chain` (leaf first) with `key` on `addr`.
 pub async fn serve(addr: SocketAddr, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(chain, key));
+    serve_with(addr, server_config(chain, key)).await;
+}
+
+/// Complete handshakes with `config` on `addr`, then close.
+async fn serve_with(addr: SocketAddr, config: Arc<rustls::ServerConfig>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     each_connection(addr, move |tcp| {
         let acceptor = acceptor.clone();
         async move {
@@ -152,6 +157,42 @@ pub async fn serve(addr: SocketAddr, chain: Vec<CertificateDer<'static>>, key: P
         }
     })
     .await;
+}
+
+/// Picks a chain by the name the client asks for (SNI), the first one when
+/// it asks for none it knows: what a load balancer with several listener
+/// certificates does.
+#[derive(Debug)]
+struct BySni(Vec<(String, Arc<rustls::sign::CertifiedKey>)>);
+
+impl rustls::server::ResolvesServerCert for BySni {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let asked = hello.server_name().unwrap_or_default();
+        let hit = self.0.iter().find(|(name, _)| name.eq_ignore_ascii_case(asked)).or(self.0.first());
+        hit.map(|(_, key)| key.clone())
+    }
+}
+
+/// Serve, on `addr`, the chain whose name the client asks for (SNI); the
+/// first is the default.
+pub async fn serve_by_name(
+    addr: SocketAddr,
+    chains: Vec<(&str, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) {
+    let keys = chains
+        .into_iter()
+        .map(|(name, chain, key)| {
+            let signer = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+            (name.to_string(), Arc::new(rustls::sign::CertifiedKey::new(chain, signer)))
+        })
+        .collect();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(BySni(keys)));
+    serve_with(addr, Arc::new(config)).await;
 }
 
 /// Accepts and never says a word (holds the connection open).
