@@ -45,16 +45,25 @@ pub const SLACK: &str = r#"{% for f in firing %}*{{ f.severity|upper }}* {{ f.ti
 pub const SUMMARY: &str = "{% if firing %}{{ firing|length }} firing: {{ firing[0].title }}\
 {% if firing|length > 1 %} (and {{ firing|length - 1 }} more){% endif %}{% else %}resolved: {{ resolved[0].title }}{% endif %}";
 
-/// A template: a file's contents, or the default.
+/// A template: a file's contents, or the default, parsed once (at build).
 #[derive(Debug, Clone)]
 pub struct Template {
     name: String,
-    source: String,
+    env: std::sync::Arc<minijinja::Environment<'static>>,
 }
 
 impl Template {
+    fn parse(name: String, source: String) -> Result<Template, minijinja::Error> {
+        let mut env = minijinja::Environment::new();
+        // the name's extension picks the escaping (`.html` escapes HTML)
+        env.add_template_owned(name.clone(), source)?;
+        Ok(Template { name, env: std::sync::Arc::new(env) })
+    }
+
+    /// One of the defaults above (they are part of troop: a test renders each).
     pub fn default_named(name: &str, source: &str) -> Template {
-        Template { name: name.to_string(), source: source.to_string() }
+        Template::parse(name.to_string(), source.to_string())
+            .unwrap_or_else(|e| panic!("default template {name} does not parse: {e}"))
     }
 
     /// Read and check a template file at build time (a broken one fails the
@@ -62,11 +71,7 @@ impl Template {
     pub fn from_file(path: &Path, fallback_name: &str) -> Result<Template, String> {
         let source = std::fs::read_to_string(path).map_err(|e| format!("template {}: {e}", path.display()))?;
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| fallback_name.into());
-        let t = Template { name, source };
-        minijinja::Environment::new()
-            .template_from_named_str(&t.name, &t.source)
-            .map_err(|e| format!("template {}: {e}", path.display()))?;
-        Ok(t)
+        Template::parse(name, source).map_err(|e| format!("template {}: {e}", path.display()))
     }
 
     pub fn or_file(path: Option<&Path>, name: &str, default: &str) -> Result<Template, String> {
@@ -77,8 +82,9 @@ impl Template {
     }
 
     pub fn render(&self, ctx: &serde_json::Value) -> Result<String, String> {
-        minijinja::Environment::new()
-            .render_named_str(&self.name, &self.source, ctx)
+        self.env
+            .get_template(&self.name)
+            .and_then(|t| t.render(ctx))
             .map_err(|e| format!("template {}: {e}", self.name))
     }
 }

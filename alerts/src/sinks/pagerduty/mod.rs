@@ -27,8 +27,9 @@ pub fn event(n: &Notification, routing_key: &str) -> Result<serde_json::Value, S
         return Ok(serde_json::json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": n.group_id}));
     }
     let worst = n.firing.iter().map(|f| f.severity).max().unwrap_or(Severity::Info);
-    let summary: String =
-        Template::default_named("summary", SUMMARY).render(&crate::notification_json(n))?.chars().take(1024).collect();
+    static TEMPLATE: std::sync::LazyLock<Template> =
+        std::sync::LazyLock::new(|| Template::default_named("summary", SUMMARY));
+    let summary: String = TEMPLATE.render(&crate::notification_json(n))?.chars().take(1024).collect();
     let first = &n.firing[0];
     Ok(serde_json::json!({
         "routing_key": routing_key,
