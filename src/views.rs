@@ -191,19 +191,7 @@ pub fn diff(store: &dyn Store, args: &DiffArgs, format: Format) -> Result<(), Fa
 
 pub fn certs(store: &dyn Store, format: Format) -> Result<(), Fail> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mut rows = store.observations("cert").map_err(runtime)?;
-    // days_left as of now, not as of the pass
-    for r in &mut rows {
-        if let Some(t) = r["not_after_unix"].as_i64() {
-            r["days_left"] = troop_core::certs::days_left(t, now).into();
-        }
-    }
-    // Failed probes (no certificate, so no expiry) come last.
-    let expiry = |r: &serde_json::Value| {
-        let leaf = r["not_after_unix"].as_i64().unwrap_or(i64::MAX);
-        r["chain_not_after_unix"].as_i64().map_or(leaf, |c| c.min(leaf))
-    };
-    rows.sort_by_key(|r| (expiry(r), r["host"].as_str().unwrap_or_default().to_string()));
+    let rows = troop_core::certs::rows_as_of(store.observations("cert").map_err(runtime)?, now);
     if format == Format::Json {
         return output::print_json(&rows).map_err(Fail::Runtime);
     }
@@ -253,11 +241,7 @@ fn bar(ratio: f64) -> String {
 
 pub fn limits(store: &dyn Store, format: Format) -> Result<(), Fail> {
     let mut rows = store.observations("quota").map_err(runtime)?;
-    // highest ratio first; unknown usage or limit last
-    rows.sort_by(|a, b| {
-        let r = |v: &serde_json::Value| v["ratio"].as_f64().unwrap_or(-1.0);
-        r(b).total_cmp(&r(a))
-    });
+    troop_core::limits::sort_rows(&mut rows);
     if format == Format::Json {
         return output::print_json(&rows).map_err(Fail::Runtime);
     }

@@ -267,6 +267,23 @@ pub fn finding(o: &Observation, problems: &[&str], now: i64, thresholds: &[u32])
     })
 }
 
+/// `troop certs` rows (the views a pass stored) as of `now`: `days_left`
+/// counted again, soonest expiry (leaf or chain) first, rows without a
+/// certificate (failed probes) last.
+pub fn rows_as_of(mut rows: Vec<serde_json::Value>, now: i64) -> Vec<serde_json::Value> {
+    for r in &mut rows {
+        if let Some(t) = r["not_after_unix"].as_i64() {
+            r["days_left"] = days_left(t, now).into();
+        }
+    }
+    let expiry = |r: &serde_json::Value| {
+        let leaf = r["not_after_unix"].as_i64().unwrap_or(i64::MAX);
+        r["chain_not_after_unix"].as_i64().map_or(leaf, |c| c.min(leaf))
+    };
+    rows.sort_by_key(|r| (expiry(r), r["host"].as_str().unwrap_or_default().to_string()));
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +425,22 @@ mod tests {
         assert_eq!(f.labels["threshold"], "7d");
         assert_eq!(f.resource, "a.test:443@127.0.0.2");
         assert_eq!(f.title, "certificate for a.test:443 (127.0.0.2) expires in 5 days");
+    }
+
+    #[test]
+    fn rows_count_days_again_and_sort_by_the_expiry_that_matters() {
+        use serde_json::json;
+        let rows = vec![
+            json!({"host": "failed.test", "not_after_unix": null}),
+            json!({"host": "late.test", "not_after_unix": 100 * DAY, "days_left": 99}),
+            json!({"host": "chain.test", "not_after_unix": 300 * DAY, "chain_not_after_unix": 50 * DAY}),
+            json!({"host": "soon.test", "not_after_unix": 60 * DAY}),
+        ];
+        let out = rows_as_of(rows, 10 * DAY);
+        let hosts: Vec<&str> = out.iter().map(|r| r["host"].as_str().unwrap()).collect();
+        assert_eq!(hosts, ["chain.test", "soon.test", "late.test", "failed.test"]);
+        assert_eq!(out[2]["days_left"], 90, "as of now, not as stored");
+        assert!(out[3].get("days_left").is_none());
     }
 
     #[test]

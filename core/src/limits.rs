@@ -200,6 +200,13 @@ pub fn finding(e: &Evaluation) -> Option<Finding> {
     })
 }
 
+/// `troop limits` rows (the views a pass stored): highest usage ratio
+/// first, unknown usage or limit last.
+pub fn sort_rows(rows: &mut [serde_json::Value]) {
+    let r = |v: &serde_json::Value| v["ratio"].as_f64().unwrap_or(-1.0);
+    rows.sort_by(|a, b| r(b).total_cmp(&r(a)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

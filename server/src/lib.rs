@@ -1,6 +1,7 @@
 //! troop-server: the HTTP surface of `troop run` on `[agent] listen`.
-//! `/healthz`, `/metrics` (Prometheus text), `/api/v1/findings`. Read-only:
-//! it never changes the store.
+//! `/healthz`, `/metrics` (Prometheus text), `/api/v1/{findings,changes,
+//! certs,limits}`, `/api/v1/items/{item}/diff`, and the page at `/`.
+//! Read-only: it never changes the store.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -33,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/findings", get(findings))
         .route("/api/v1/changes", get(changes))
         .route("/api/v1/items/{item}/diff", get(diff))
+        .route("/api/v1/certs", get(certs))
+        .route("/api/v1/limits", get(limits))
         .with_state(state)
 }
 
@@ -62,6 +65,22 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
     .await?;
     let rows: Vec<serde_json::Value> =
         found.iter().map(|(f, by)| troop_core::alerting::silence::finding_json(f, by.as_deref())).collect();
+    Ok(axum::Json(rows).into_response())
+}
+
+/// What `troop certs --format json` prints: every certificate observed,
+/// soonest expiry first, `days_left` as of now.
+async fn certs(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let rows = read(&s, |st| st.observations("cert").map_err(store_error)).await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Ok(axum::Json(troop_core::certs::rows_as_of(rows, now)).into_response())
+}
+
+/// What `troop limits --format json` prints: every quota evaluated, highest
+/// usage ratio first.
+async fn limits(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let mut rows = read(&s, |st| st.observations("quota").map_err(store_error)).await?;
+    troop_core::limits::sort_rows(&mut rows);
     Ok(axum::Json(rows).into_response())
 }
 

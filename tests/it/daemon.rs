@@ -106,3 +106,40 @@ async fn sigterm_during_a_pass_abandons_it_unwritten_within_5s() {
     assert_eq!(db.integrity_check().unwrap(), "ok");
     assert!(!db.pass_counts().unwrap().contains_key("ok"), "the interrupted pass was committed");
 }
+
+/// `/api/v1/certs` and `/api/v1/limits` answer what `troop certs` and
+/// `troop limits` print with `--format json`.
+#[tokio::test]
+async fn the_api_serves_certs_and_limits_as_the_cli_prints_them() {
+    use crate::support::tls;
+    let moto = Moto::start();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let n = tls::now();
+    let cert = tls::self_signed(&["files.example.test"], n - tls::DAY, n + 30 * tls::DAY + time::Duration::hours(1));
+    let ws = Workspace::new(&format!(
+        "[agent]\nstore = \"sqlite://troop.db\"\nlisten = \"{addr}\"\n[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n\
+         [monkeys.security]\nenabled = false\n[monkeys.certs]\nsources = [\"files\"]\nfiles = [\"cert.pem\"]\n\
+         [monkeys.limits]\nservices = [\"vpc\"]\nservice_quotas = false\n",
+        moto.endpoint
+    ));
+    std::fs::write(ws.file("cert.pem"), &cert.cert_pem).unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    let mut child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let health = wait_for(Duration::from_secs(30), || http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200));
+    assert!(health.is_some(), "/healthz never answered 200");
+    for (path, verb) in [("/api/v1/certs", "certs"), ("/api/v1/limits", "limits")] {
+        let (status, body) = http_get(&addr, path).unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let cli = ws.run(&[verb, "--format", "json"]).json();
+        assert!(!api.as_array().unwrap().is_empty(), "{path} is empty");
+        assert_eq!(api, cli, "{path}");
+    }
+    let (_, certs) = http_get(&addr, "/api/v1/certs").unwrap();
+    let certs: serde_json::Value = serde_json::from_str(&certs).unwrap();
+    assert_eq!((certs[0]["host"].as_str(), certs[0]["days_left"].as_i64()), (Some("files.example.test"), Some(30)));
+    sigterm(&child);
+    let (_, code) = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(code, 0);
+}
