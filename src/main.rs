@@ -176,10 +176,21 @@ struct Wired {
 
 async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>, json_stdout: bool) -> Result<Wired, Fail> {
     let store = open_store(cfg)?;
+    wire_on(cfg, only, progress, json_stdout, store, Arc::new(Metrics::default())).await
+}
+
+/// Wire `cfg` onto a store and metrics already open (a reload keeps both).
+async fn wire_on(
+    cfg: &Config,
+    only: &[String],
+    progress: Arc<dyn Progress>,
+    json_stdout: bool,
+    store: Arc<troop_store::SqliteStore>,
+    metrics: Arc<Metrics>,
+) -> Result<Wired, Fail> {
     let sinks = troop_alerts::registry::build(&cfg.alerts, json_stdout).map_err(usage)?;
     let aws = Arc::new(AwsContext::new(&cfg.aws).await);
     let monkeys = troop_monkeys::registry::build(cfg, &aws, only).map_err(usage)?;
-    let metrics = Arc::new(Metrics::default());
     for m in &monkeys {
         metrics.register(m.monkey.name());
     }
@@ -390,36 +401,101 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
 }
 
 async fn run(cli: &Cli) -> Result<(), Fail> {
-    let cfg = load_config(cli)?;
-    let w = wire(&cfg, &[], Arc::new(NoProgress), false).await?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut cfg = load_config(cli)?;
+    let mut w = wire(&cfg, &[], Arc::new(NoProgress), false).await?;
     let listener = troop_server::bind(cfg.agent.listen).await.map_err(usage)?;
-    let (trigger, sd) = shutdown::channel();
+    let (trigger, stop) = shutdown::channel();
     on_signals(trigger).map_err(Fail::Runtime)?;
+    let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler").map_err(Fail::Runtime)?;
+    w.metrics.record_reload(true, time::OffsetDateTime::now_utc().unix_timestamp());
     eprintln!(
-        "troop: running {} monkey(s); serving http://{} (/healthz, /metrics)",
+        "troop: running {} monkey(s); serving http://{} (/healthz, /metrics); SIGHUP reloads {}",
         w.monkeys.len(),
-        listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+        listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into()),
     );
     let state = troop_server::AppState { store: w.store.clone(), alerts: w.store.clone(), metrics: w.metrics.clone() };
-    let server = tokio::spawn(troop_server::serve(listener, state, sd.clone()));
-    let monkeys = w.monkeys.iter().map(|b| (b.monkey.clone(), b.schedule)).collect();
-    let grace = cfg.agent.shutdown_grace;
-    let scheduler = tokio::spawn(troop_core::scheduler::run(w.engine.clone(), monkeys, sd.clone(), grace));
-    let gateway = tokio::spawn(w.gateway.clone().run(w.engine.committed(), Duration::from_secs(5), sd.clone()));
-    let mut wait = sd.clone();
-    wait.recv().await;
-    // Passes get `grace` to finish; past that they are abandoned unwritten.
-    let deadline = grace + Duration::from_millis(500);
-    if tokio::time::timeout(deadline, async {
-        let _ = scheduler.await;
-        let _ = server.await;
-        let _ = gateway.await;
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!("shutdown deadline passed; exiting");
+    let server = tokio::spawn(troop_server::serve(listener, state, stop.clone()));
+    // a reload keeps each monkey's rhythm
+    let starts = troop_core::scheduler::Starts::default();
+    loop {
+        // One generation: the monkeys, scheduler and gateway of one configuration.
+        let (gen_trigger, generation) = shutdown::channel();
+        let monkeys = w.monkeys.iter().map(|b| (b.monkey.clone(), b.schedule)).collect();
+        let grace = cfg.agent.shutdown_grace;
+        let scheduler = tokio::spawn(troop_core::scheduler::run_keeping(
+            w.engine.clone(),
+            monkeys,
+            generation.clone(),
+            grace,
+            starts.clone(),
+        ));
+        let gateway =
+            tokio::spawn(w.gateway.clone().run(w.engine.committed(), Duration::from_secs(5), generation.clone()));
+        let next = loop {
+            let mut stopping = stop.clone();
+            tokio::select! {
+                _ = stopping.recv() => break None,
+                _ = hangup.recv() => {
+                    if let Some(new) = reload(cli, &cfg, &w).await {
+                        break Some(new);
+                    }
+                }
+            }
+        };
+        gen_trigger.trigger();
+        // Passes get `grace` to finish; past that they are abandoned unwritten.
+        if tokio::time::timeout(grace + Duration::from_millis(500), async {
+            let _ = scheduler.await;
+            let _ = gateway.await;
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("shutdown deadline passed; going on");
+        }
+        match next {
+            Some((new_cfg, new_w)) => {
+                (cfg, w) = (new_cfg, new_w);
+                let names: Vec<&str> = w.monkeys.iter().map(|b| b.monkey.name()).collect();
+                w.metrics.keep_gauges_of(&names);
+                eprintln!("troop: configuration reloaded; running {} monkey(s)", w.monkeys.len());
+            }
+            None => break,
+        }
     }
+    let _ = tokio::time::timeout(Duration::from_millis(500), server).await;
     eprintln!("troop: stopped");
     Ok(())
+}
+
+/// SIGHUP: read and check the configuration again and wire it onto the
+/// running store and metrics. Anything wrong (errors in the file, a change
+/// only a restart can make) keeps the running configuration, says why on
+/// stderr, and shows in `troop_config_last_reload_successful`.
+async fn reload(cli: &Cli, running: &Config, w: &Wired) -> Option<(Config, Wired)> {
+    let now = || time::OffsetDateTime::now_utc().unix_timestamp();
+    let refused = |why: String| {
+        eprintln!("troop: reload refused, the running configuration stays: {why}");
+        w.metrics.record_reload(false, now());
+        None
+    };
+    let cfg = match load_config(cli) {
+        Ok(c) => c,
+        Err(_) => return refused("the configuration has errors (above)".into()),
+    };
+    if cfg.agent.store != running.agent.store || cfg.agent.listen != running.agent.listen {
+        return refused("[agent] store and listen change only with a restart".into());
+    }
+    match wire_on(&cfg, &[], Arc::new(NoProgress), false, w.store.clone(), w.metrics.clone()).await {
+        Ok(new) => {
+            w.metrics.record_reload(true, now());
+            Some((cfg, new))
+        }
+        Err(e) => refused(match e {
+            Fail::Usage(e) | Fail::Runtime(e) => format!("{e:#}"),
+            _ => "the configuration could not be wired".into(),
+        }),
+    }
 }

@@ -21,6 +21,8 @@ struct MonkeyStats {
 pub struct Metrics {
     monkeys: Mutex<BTreeMap<String, MonkeyStats>>,
     gauges: Mutex<BTreeMap<String, Vec<crate::monkey::Gauge>>>,
+    /// The last configuration (re)load: whether it took, and when one last did.
+    reload: Mutex<Option<(bool, i64)>>,
 }
 
 impl Metrics {
@@ -57,6 +59,22 @@ impl Metrics {
     pub fn register(&self, monkey: &str) {
         let mut m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(monkey.to_string()).or_default();
+    }
+
+    /// A configuration load (at start, or on SIGHUP) took or was refused.
+    pub fn record_reload(&self, ok: bool, at_unix: i64) {
+        let mut r = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        let last_ok = match *r {
+            _ if ok => at_unix,
+            Some((_, t)) => t,
+            None => 0,
+        };
+        *r = Some((ok, last_ok));
+    }
+
+    /// Drop the gauges of monkeys no longer running (a reload disabled them).
+    pub fn keep_gauges_of(&self, monkeys: &[&str]) {
+        self.gauges.lock().unwrap_or_else(|e| e.into_inner()).retain(|m, _| monkeys.contains(&m.as_str()));
     }
 
     /// Replace `monkey`'s gauges with those of its latest successful pass.
@@ -137,6 +155,18 @@ impl Metrics {
                     .map(move |(c, v)| (format!("monkey=\"{k}\",counter=\"{}\"", escape(c)), v.to_string()))
             }),
         );
+        if let Some((ok, at)) = *self.reload.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ =
+                writeln!(out, "# HELP troop_config_last_reload_successful Whether the last configuration reload took.");
+            let _ = writeln!(out, "# TYPE troop_config_last_reload_successful gauge");
+            let _ = writeln!(out, "troop_config_last_reload_successful {}", u8::from(ok));
+            let _ = writeln!(
+                out,
+                "# HELP troop_config_last_reload_success_timestamp_seconds Unix time of the last reload that took."
+            );
+            let _ = writeln!(out, "# TYPE troop_config_last_reload_success_timestamp_seconds gauge");
+            let _ = writeln!(out, "troop_config_last_reload_success_timestamp_seconds {at}");
+        }
         out
     }
 }
@@ -180,5 +210,31 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }
+    }
+
+    #[test]
+    fn reloads_keep_the_time_of_the_last_one_that_took() {
+        let m = Metrics::default();
+        assert!(!m.render().contains("troop_config_last_reload"), "nothing before the first load");
+        for (ok, at, want_ok, want_at) in [(true, 100, 1, 100), (false, 200, 0, 100), (true, 300, 1, 300)] {
+            m.record_reload(ok, at);
+            let text = m.render();
+            assert!(text.contains(&format!("troop_config_last_reload_successful {want_ok}\n")), "{text}");
+            assert!(
+                text.contains(&format!("troop_config_last_reload_success_timestamp_seconds {want_at}\n")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_monkey_turned_off_loses_its_gauges() {
+        let m = Metrics::default();
+        let g = |name: &str| vec![crate::monkey::Gauge { name: name.into(), labels: BTreeMap::new(), value: 1.0 }];
+        m.set_gauges("certs", g("troop_cert_not_after_timestamp_seconds"));
+        m.set_gauges("limits", g("troop_quota_usage"));
+        m.keep_gauges_of(&["limits"]);
+        let text = m.render();
+        assert!(!text.contains("troop_cert_not_after") && text.contains("troop_quota_usage"), "{text}");
     }
 }

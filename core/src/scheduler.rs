@@ -30,21 +30,44 @@ pub fn next_delay(s: &Schedule, r: f64) -> Duration {
     s.interval.mul_f64(1.0 - j + 2.0 * j * r.clamp(0.0, 1.0))
 }
 
+/// When each monkey's last pass started, kept across scheduler runs (a
+/// configuration reload starts a new one).
+pub type Starts = Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
+
 /// Run until `shutdown` fires; then stop scheduling, give running passes
 /// `grace` to finish (or abandon them unwritten) and return.
 pub async fn run(engine: Arc<Engine>, monkeys: Vec<(Arc<dyn Monkey>, Schedule)>, shutdown: Shutdown, grace: Duration) {
+    run_keeping(engine, monkeys, shutdown, grace, Starts::default()).await
+}
+
+/// `run`, where a monkey whose last pass is in `starts` keeps its rhythm:
+/// its next pass is an interval after that one (at once if that is past),
+/// not a fresh start.
+pub async fn run_keeping(
+    engine: Arc<Engine>,
+    monkeys: Vec<(Arc<dyn Monkey>, Schedule)>,
+    shutdown: Shutdown,
+    grace: Duration,
+    starts: Starts,
+) {
     let mut tasks = JoinSet::new();
     for (monkey, schedule) in monkeys {
         let engine = engine.clone();
         let mut sd = shutdown.clone();
+        let starts = starts.clone();
         tasks.spawn(async move {
-            let mut next = Instant::now() + initial_delay(&schedule, fastrand::f64());
+            let last = starts.lock().unwrap_or_else(|e| e.into_inner()).get(monkey.name()).copied();
+            let mut next = match last {
+                Some(at) => (at + next_delay(&schedule, fastrand::f64())).max(Instant::now()),
+                None => Instant::now() + initial_delay(&schedule, fastrand::f64()),
+            };
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(next) => {}
                     _ = sd.recv() => break,
                 }
                 let start = Instant::now();
+                starts.lock().unwrap_or_else(|e| e.into_inner()).insert(monkey.name().to_string(), start);
                 let s = engine.run_pass(monkey.clone(), schedule.timeout, sd.clone(), grace).await;
                 tracing::info!(monkey = %s.monkey, status = ?s.status, secs = s.duration.as_secs_f64(), "pass finished");
                 if sd.is_triggered() {
@@ -217,6 +240,27 @@ mod tests {
         let starts = run_for(m, sch, Duration::from_secs(100), store).await;
         let secs: Vec<u64> = starts.iter().map(|d| d.as_secs()).collect();
         assert_eq!(secs, vec![0, 30, 60, 90]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_run_keeps_the_rhythm_of_the_last() {
+        let store = Arc::new(CountingStore::default());
+        let m = TimedMonkey::new(Duration::from_millis(10));
+        let sch = Schedule { interval: Duration::from_secs(100), jitter: 0.0, timeout: Duration::from_secs(5) };
+        let starts = Starts::default();
+        let t0 = Instant::now();
+        let e = engine(store);
+        for stop_after in [30, 150] {
+            // a reload: one run stops, the next starts with the same starts
+            let (trigger, sd) = shutdown::channel();
+            let one = vec![(m.clone() as Arc<dyn Monkey>, sch)];
+            let handle = tokio::spawn(run_keeping(e.clone(), one, sd, Duration::from_secs(1), starts.clone()));
+            tokio::time::sleep(Duration::from_secs(stop_after)).await;
+            trigger.trigger();
+            handle.await.unwrap();
+        }
+        let secs: Vec<u64> = m.starts.lock().unwrap().iter().map(|s| (*s - t0).as_secs()).collect();
+        assert_eq!(secs, vec![0, 100], "the second run waited for the interval, it did not start afresh");
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,9 +2,13 @@ use crate::support::{Moto, Workspace, await_stderr_line, free_port, http_get, wa
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+fn signal(child: &Child, sig: &str) {
+    let ok = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig} failed");
+}
+
 fn sigterm(child: &Child) {
-    let ok = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success();
-    assert!(ok, "kill -TERM failed");
+    signal(child, "-TERM");
 }
 
 /// Wait for exit; the time it took.
@@ -142,4 +146,58 @@ async fn the_api_serves_certs_and_limits_as_the_cli_prints_them() {
     sigterm(&child);
     let (_, code) = wait_exit(&mut child, Duration::from_secs(10));
     assert_eq!(code, 0);
+}
+
+/// SIGHUP reloads the configuration: a broken file is refused (the daemon
+/// keeps running the old one and says why), a monkey turned on starts, and a
+/// change only a restart can make is refused.
+#[tokio::test]
+async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
+    let moto = Moto::start();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let ws = Workspace::new(&daemon_config(&moto.endpoint, port));
+    let config = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    let log = std::fs::File::create(ws.file("stderr.log")).unwrap();
+    let mut child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+    let metrics_with = |want: &[&str]| {
+        wait_for(Duration::from_secs(30), || {
+            http_get(&addr, "/metrics").ok().map(|(_, b)| b).filter(|b| want.iter().all(|w| b.contains(w)))
+        })
+    };
+    let first = metrics_with(&["troop_passes_total{monkey=\"security\",result=\"ok\"} 1"]);
+    assert!(first.expect("no first pass").contains("troop_config_last_reload_successful 1"));
+
+    std::fs::write(ws.file("troop.toml"), format!("{config}[monkeys.bogus]\n")).unwrap();
+    signal(&child, "-HUP");
+    assert!(metrics_with(&["troop_config_last_reload_successful 0"]).is_some(), "a broken file was taken");
+    assert_eq!(http_get(&addr, "/healthz").unwrap().0, 200, "still serving");
+
+    let limits_on = config.replace(
+        "[monkeys.limits]\nenabled = false\n",
+        "[monkeys.limits]\nservices = [\"vpc\"]\nservice_quotas = false\njitter = 0\n",
+    );
+    assert_ne!(limits_on, config);
+    std::fs::write(ws.file("troop.toml"), &limits_on).unwrap();
+    signal(&child, "-HUP");
+    let reloaded = metrics_with(&[
+        "troop_config_last_reload_successful 1",
+        "troop_passes_total{monkey=\"limits\",result=\"ok\"} 1",
+    ]);
+    let stderr = || std::fs::read_to_string(ws.file("stderr.log")).unwrap();
+    assert!(reloaded.is_some(), "the limits monkey never ran after the reload: {}", stderr());
+
+    let moved = limits_on.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{}", free_port()));
+    std::fs::write(ws.file("troop.toml"), moved).unwrap();
+    signal(&child, "-HUP");
+    assert!(metrics_with(&["troop_config_last_reload_successful 0"]).is_some(), "a new listen address was taken");
+
+    sigterm(&child);
+    let (_, code) = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(code, 0);
+    let stderr = stderr();
+    assert!(stderr.contains("bogus"), "the broken file's error is shown: {stderr}");
+    assert_eq!(stderr.matches("reload refused").count(), 2, "{stderr}");
+    assert!(stderr.contains("[agent] store and listen change only with a restart"), "{stderr}");
+    assert!(stderr.contains("configuration reloaded; running 2 monkey(s)"), "{stderr}");
 }
