@@ -67,8 +67,11 @@ pub async fn run_keeping(
                     _ = sd.recv() => break,
                 }
                 let start = Instant::now();
-                starts.lock().unwrap_or_else(|e| e.into_inner()).insert(monkey.name().to_string(), start);
                 let s = engine.run_pass(monkey.clone(), schedule.timeout, sd.clone(), grace).await;
+                // a pass cut short by the stop did not happen: the next run makes it up
+                if s.status != crate::engine::PassStatus::Abandoned {
+                    starts.lock().unwrap_or_else(|e| e.into_inner()).insert(monkey.name().to_string(), start);
+                }
                 tracing::info!(monkey = %s.monkey, status = ?s.status, secs = s.duration.as_secs_f64(), "pass finished");
                 if sd.is_triggered() {
                     break;
@@ -261,6 +264,28 @@ mod tests {
         }
         let secs: Vec<u64> = m.starts.lock().unwrap().iter().map(|s| (*s - t0).as_secs()).collect();
         assert_eq!(secs, vec![0, 100], "the second run waited for the interval, it did not start afresh");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_abandoned_by_the_stop_is_made_up_by_the_next_run() {
+        let store = Arc::new(CountingStore::default());
+        let m = TimedMonkey::new(Duration::from_secs(20));
+        let sch = Schedule { interval: Duration::from_secs(100), jitter: 0.0, timeout: Duration::from_secs(60) };
+        let starts = Starts::default();
+        let t0 = Instant::now();
+        let e = engine(store.clone());
+        // stopped 5 s into its first pass (1 s grace): abandoned; the next run starts it at once
+        for stop_after in [5, 30] {
+            let (trigger, sd) = shutdown::channel();
+            let one = vec![(m.clone() as Arc<dyn Monkey>, sch)];
+            let handle = tokio::spawn(run_keeping(e.clone(), one, sd, Duration::from_secs(1), starts.clone()));
+            tokio::time::sleep(Duration::from_secs(stop_after)).await;
+            trigger.trigger();
+            handle.await.unwrap();
+        }
+        let secs: Vec<u64> = m.starts.lock().unwrap().iter().map(|s| (*s - t0).as_secs()).collect();
+        assert_eq!(secs, vec![0, 6]);
+        assert_eq!(store.commits.load(Ordering::SeqCst), 1, "only the made-up pass committed");
     }
 
     #[tokio::test(start_paused = true)]
