@@ -245,24 +245,28 @@ mod tests {
         assert_eq!(secs, vec![0, 30, 60, 90]);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_new_run_keeps_the_rhythm_of_the_last() {
-        let store = Arc::new(CountingStore::default());
-        let m = TimedMonkey::new(Duration::from_millis(10));
-        let sch = Schedule { interval: Duration::from_secs(100), jitter: 0.0, timeout: Duration::from_secs(5) };
+    /// Runs one after another (reloads), each stopped after its time, all
+    /// sharing one `Starts`; the seconds at which passes started.
+    async fn runs_in_a_row(m: &Arc<TimedMonkey>, sch: Schedule, stops: &[u64], store: Arc<CountingStore>) -> Vec<u64> {
         let starts = Starts::default();
         let t0 = Instant::now();
         let e = engine(store);
-        for stop_after in [30, 150] {
-            // a reload: one run stops, the next starts with the same starts
+        for stop_after in stops {
             let (trigger, sd) = shutdown::channel();
             let one = vec![(m.clone() as Arc<dyn Monkey>, sch)];
             let handle = tokio::spawn(run_keeping(e.clone(), one, sd, Duration::from_secs(1), starts.clone()));
-            tokio::time::sleep(Duration::from_secs(stop_after)).await;
+            tokio::time::sleep(Duration::from_secs(*stop_after)).await;
             trigger.trigger();
             handle.await.unwrap();
         }
-        let secs: Vec<u64> = m.starts.lock().unwrap().iter().map(|s| (*s - t0).as_secs()).collect();
+        m.starts.lock().unwrap().iter().map(|s| (*s - t0).as_secs()).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_run_keeps_the_rhythm_of_the_last() {
+        let m = TimedMonkey::new(Duration::from_millis(10));
+        let sch = Schedule { interval: Duration::from_secs(100), jitter: 0.0, timeout: Duration::from_secs(5) };
+        let secs = runs_in_a_row(&m, sch, &[30, 150], Arc::default()).await;
         assert_eq!(secs, vec![0, 100], "the second run waited for the interval, it did not start afresh");
     }
 
@@ -271,19 +275,8 @@ mod tests {
         let store = Arc::new(CountingStore::default());
         let m = TimedMonkey::new(Duration::from_secs(20));
         let sch = Schedule { interval: Duration::from_secs(100), jitter: 0.0, timeout: Duration::from_secs(60) };
-        let starts = Starts::default();
-        let t0 = Instant::now();
-        let e = engine(store.clone());
         // stopped 5 s into its first pass (1 s grace): abandoned; the next run starts it at once
-        for stop_after in [5, 30] {
-            let (trigger, sd) = shutdown::channel();
-            let one = vec![(m.clone() as Arc<dyn Monkey>, sch)];
-            let handle = tokio::spawn(run_keeping(e.clone(), one, sd, Duration::from_secs(1), starts.clone()));
-            tokio::time::sleep(Duration::from_secs(stop_after)).await;
-            trigger.trigger();
-            handle.await.unwrap();
-        }
-        let secs: Vec<u64> = m.starts.lock().unwrap().iter().map(|s| (*s - t0).as_secs()).collect();
+        let secs = runs_in_a_row(&m, sch, &[5, 30], store.clone()).await;
         assert_eq!(secs, vec![0, 6]);
         assert_eq!(store.commits.load(Ordering::SeqCst), 1, "only the made-up pass committed");
     }
