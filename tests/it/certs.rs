@@ -379,6 +379,7 @@ async fn aws_sources_against_the_emulator() {
     std::fs::write(ws.file("root.pem"), root.pem()).unwrap();
     let r = ws.run(&["scan", "--monkey", "certs", "--format", "json"]);
     r.assert_code(0);
+    crate::support::policy::assert_allows(&r.json());
     let by_source = |src: &str| -> Vec<Value> {
         let r = ws.run(&["certs", "--format", "json"]);
         r.json().as_array().unwrap().iter().filter(|v| v["source"] == src).cloned().collect()

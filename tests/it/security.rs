@@ -123,6 +123,7 @@ async fn review_scenario_change_then_revert() {
     let since = after_now();
     let r = ws.run(&["scan", "--format", "json"]);
     assert_eq!(r.json()[0]["revisions"], 0, "an unchanged rescan wrote revisions");
+    crate::support::policy::assert_allows(&r.json());
 
     // The change a reviewer must see.
     e.ec2.authorize_security_group_ingress().group_id(&e.group).ip_permissions(world_ingress(22)).send().await.unwrap();

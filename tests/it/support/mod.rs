@@ -6,6 +6,7 @@ pub mod cloudtrail;
 pub mod dns;
 pub mod json_fake;
 pub mod moto;
+pub mod policy;
 pub mod proxy;
 pub mod receiver;
 pub mod servicequotas;

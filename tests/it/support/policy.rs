@@ -1,0 +1,61 @@
+//! `deploy/iam/troop-readonly.json`, the policy the README tells operators to
+//! give troop's role, must allow every AWS call a scan makes: scans that reach
+//! each service check their calls against it.
+
+use serde_json::Value;
+
+/// The IAM action for an SDK call (`Metadata` service name and operation).
+fn action(service: &str, operation: &str) -> String {
+    let prefix = match service {
+        "EC2" => "ec2",
+        "IAM" => "iam",
+        "S3" => "s3",
+        "STS" => "sts",
+        "ACM" => "acm",
+        "Route 53" => "route53",
+        "CloudFront" => "cloudfront",
+        "CloudTrail" => "cloudtrail",
+        "Elastic Load Balancing v2" => "elasticloadbalancing",
+        "Auto Scaling" => "autoscaling",
+        "Service Quotas" => "servicequotas",
+        other => panic!("no IAM prefix known for the SDK service `{other}`: add it here and to the policy"),
+    };
+    // where the permission's name is not the operation's
+    let name = match (prefix, operation) {
+        ("s3", "ListBuckets") => "ListAllMyBuckets",
+        ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
+        _ => operation,
+    };
+    format!("{prefix}:{name}")
+}
+
+fn allowed() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/iam/troop-readonly.json");
+    let policy: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for st in policy["Statement"].as_array().unwrap() {
+        assert_eq!((st["Effect"].as_str(), st["Resource"].as_str()), (Some("Allow"), Some("*")), "{st}");
+        out.extend(st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()));
+    }
+    out
+}
+
+/// Every call in a `troop scan --format json` summary is allowed.
+pub fn assert_allows(scan: &Value) {
+    let allowed = allowed();
+    let mut calls = 0;
+    for monkey in scan.as_array().unwrap() {
+        for op in monkey["aws_api_calls_by_operation"].as_object().unwrap().keys() {
+            let (service, operation) = op.split_once(':').unwrap();
+            let action = action(service, operation);
+            // GetCallerIdentity needs no permission
+            assert!(
+                action == "sts:GetCallerIdentity" || allowed.contains(&action),
+                "deploy/iam/troop-readonly.json does not allow {action}, which the {} monkey calls",
+                monkey["monkey"]
+            );
+            calls += 1;
+        }
+    }
+    assert!(calls > 0, "the scan made no AWS calls: nothing checked");
+}
