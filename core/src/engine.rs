@@ -6,7 +6,7 @@
 use crate::clock::Clock;
 use crate::finding::FindingEvent;
 use crate::metrics::Metrics;
-use crate::monkey::{Monkey, MonkeyError, PassContext, Progress, Report};
+use crate::monkey::{Attributed, Monkey, MonkeyError, PassContext, Progress, Report};
 use crate::shutdown::Shutdown;
 use crate::store::{CommitOutcome, PassMeta, Store};
 use std::collections::{BTreeMap, HashSet};
@@ -200,7 +200,9 @@ impl Engine {
                 summary.open_findings = open_findings;
                 self.metrics.set_gauges(&name, gauges);
                 self.committed.notify_one();
-                self.attribute(&monkey, &meta).await;
+                for (k, v) in self.attribute(&monkey, &meta).await {
+                    *summary.counters.entry(k).or_default() += v;
+                }
                 summary.events = events;
             }
             Ok(Err(e)) => summary.status = PassStatus::Failed(format!("could not store the pass: {e}")),
@@ -212,27 +214,36 @@ impl Engine {
     }
 
     /// Ask the monkey who made this pass's changes (and earlier ones still
-    /// pending), bounded in time; the answers go to the store. Never fails the pass.
-    async fn attribute(&self, monkey: &Arc<dyn Monkey>, meta: &PassMeta) {
+    /// pending), bounded in time; the answers go to the store. Never fails
+    /// the pass. Returns the counters of the asking.
+    async fn attribute(&self, monkey: &Arc<dyn Monkey>, meta: &PassMeta) -> BTreeMap<String, u64> {
         let store = self.store.clone();
         let (name, since) = (meta.monkey.clone(), meta.finished_at - ATTRIBUTION_WINDOW);
         let pending = match tokio::task::spawn_blocking(move || store.pending_attribution(&name, since)).await {
             Ok(Ok(p)) if !p.is_empty() => p,
-            Ok(Ok(_)) => return,
-            Ok(Err(e)) => return tracing::warn!(error = %e, "could not list revisions to attribute"),
-            Err(e) => return tracing::warn!(error = %e, "could not list revisions to attribute"),
+            Ok(Ok(_)) => return BTreeMap::new(),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not list revisions to attribute");
+                return BTreeMap::new();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list revisions to attribute");
+                return BTreeMap::new();
+            }
         };
-        let found = match tokio::time::timeout(ATTRIBUTION_TIMEOUT, monkey.attribute(&pending)).await {
-            Ok(f) => f,
-            Err(_) => return tracing::warn!(monkey = %meta.monkey, "attribution timed out; will ask again next pass"),
+        let Ok(Attributed { found, counters }) =
+            tokio::time::timeout(ATTRIBUTION_TIMEOUT, monkey.attribute(&pending)).await
+        else {
+            tracing::warn!(monkey = %meta.monkey, "attribution timed out; will ask again next pass");
+            return BTreeMap::new();
         };
-        if found.is_empty() {
-            return;
+        if !found.is_empty() {
+            let store = self.store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.attach_who(&found)).await {
+                tracing::warn!(error = %e, "could not record who made the changes");
+            }
         }
-        let store = self.store.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.attach_who(&found)).await {
-            tracing::warn!(error = %e, "could not record who made the changes");
-        }
+        counters
     }
 
     async fn record_failure(&self, meta: &PassMeta, msg: &str) {

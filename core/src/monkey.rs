@@ -178,6 +178,14 @@ pub struct Attribution {
     pub who: serde_json::Value,
 }
 
+/// What `attribute` found, and what asking cost (counters added to the
+/// pass's own, e.g. `aws_api_calls`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributed {
+    pub found: Vec<Attribution>,
+    pub counters: BTreeMap<String, u64>,
+}
+
 #[async_trait]
 pub trait Monkey: Send + Sync {
     fn name(&self) -> &'static str;
@@ -186,8 +194,8 @@ pub trait Monkey: Send + Sync {
     async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError>;
     /// After a pass is committed: who made these changes, if the monkey can
     /// tell. Must not fail: what it cannot find out it reports as `unknown`.
-    async fn attribute(&self, written: &[Written]) -> Vec<Attribution> {
+    async fn attribute(&self, written: &[Written]) -> Attributed {
         let _ = written;
-        Vec::new()
+        Attributed::default()
     }
 }

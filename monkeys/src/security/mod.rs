@@ -15,7 +15,9 @@ mod collect_s3;
 use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter};
 use async_trait::async_trait;
 use std::sync::Arc;
-use troop_core::monkey::{Attribution, Coverage, Monkey, MonkeyError, PassContext, Report, Snapshot, Written};
+use troop_core::monkey::{
+    Attributed, Attribution, Coverage, Monkey, MonkeyError, PassContext, Report, Snapshot, Written,
+};
 use troop_core::security::{AuditContext, MONKEY, iam, s3, sg};
 use troop_core::{Finding, Severity};
 
@@ -212,8 +214,9 @@ impl Monkey for SecurityMonkey {
         Ok(report)
     }
 
-    async fn attribute(&self, written: &[Written]) -> Vec<Attribution> {
-        match self.aws.accounts(&self.calls).await {
+    async fn attribute(&self, written: &[Written]) -> Attributed {
+        let before = self.calls.snapshot();
+        let found = match self.aws.accounts(&self.calls).await {
             Ok(accounts) => attribution::attribute(&self.aws, &accounts, written, &self.calls).await,
             Err(e) => written
                 .iter()
@@ -223,6 +226,7 @@ impl Monkey for SecurityMonkey {
                     who: serde_json::json!({"status": "unknown", "reason": e.message}),
                 })
                 .collect(),
-        }
+        };
+        Attributed { found, counters: self.calls.counters_since(&before) }
     }
 }
