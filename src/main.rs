@@ -445,14 +445,18 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
             }
         };
         gen_trigger.trigger();
-        // Passes get `grace` to finish; past that they are abandoned unwritten.
+        // Passes get `grace` to finish; past that they are abandoned unwritten
+        // (and whatever still runs is aborted, so no two generations overlap).
+        let mut tasks = [scheduler, gateway];
         if tokio::time::timeout(grace + Duration::from_millis(500), async {
-            let _ = scheduler.await;
-            let _ = gateway.await;
+            for t in &mut tasks {
+                let _ = t.await;
+            }
         })
         .await
         .is_err()
         {
+            tasks.iter().for_each(|t| t.abort());
             tracing::warn!("shutdown deadline passed; going on");
         }
         match next {
