@@ -132,6 +132,12 @@ pub struct ChangesArgs {
     /// A duration back from now ("1h", "7d") or an RFC 3339 time.
     #[arg(long, default_value = "24h", value_name = "DURATION|RFC3339")]
     pub since: String,
+    /// Only this technology (`iam` for every `iam:*`, or `iam:role`); repeatable.
+    #[arg(long, value_name = "TECHNOLOGY")]
+    pub technology: Vec<String>,
+    /// Only this AWS account id; repeatable.
+    #[arg(long, value_name = "ID")]
+    pub account: Vec<String>,
 }
 
 #[derive(Args, Debug)]

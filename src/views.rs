@@ -62,7 +62,10 @@ fn since(s: &str) -> Result<time::OffsetDateTime, Fail> {
 
 pub fn changes(store: &dyn Store, args: &ChangesArgs, format: Format) -> Result<(), Fail> {
     let from = since(&args.since)?;
-    let revs = store.revisions_since(from).map_err(runtime)?;
+    let filter =
+        troop_core::history::ChangeFilter { technologies: args.technology.clone(), accounts: args.account.clone() };
+    let mut revs = store.revisions_since(from).map_err(runtime)?;
+    revs.retain(|r| filter.keeps(r));
     if format == Format::Json {
         return output::print_json(&revs).map_err(Fail::Runtime);
     }

@@ -87,10 +87,55 @@ pub fn diff_view(history: &[Revision], from: Option<i64>, to: Option<i64>) -> Re
     })
 }
 
+/// Which revisions `troop changes` keeps: by technology (`iam` is every
+/// `iam:*`, `iam:role` only roles) and account; an empty list keeps all.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ChangeFilter {
+    pub technologies: Vec<String>,
+    pub accounts: Vec<String>,
+}
+
+impl ChangeFilter {
+    pub fn keeps(&self, r: &Revision) -> bool {
+        let technology = |t: &String| {
+            r.technology == *t || r.technology.strip_prefix(t.as_str()).is_some_and(|rest| rest.starts_with(':'))
+        };
+        (self.technologies.is_empty() || self.technologies.iter().any(technology))
+            && (self.accounts.is_empty() || self.accounts.contains(&r.account))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn change_filter_table() {
+        let r = |technology: &str, account: &str| Revision {
+            technology: technology.into(),
+            account: account.into(),
+            ..rev(1, "modified", None)
+        };
+        let f = |t: &[&str], a: &[&str]| ChangeFilter {
+            technologies: t.iter().map(|s| s.to_string()).collect(),
+            accounts: a.iter().map(|s| s.to_string()).collect(),
+        };
+        let cases = [
+            (f(&[], &[]), r("iam:role", "1"), true),
+            (f(&["iam"], &[]), r("iam:role", "1"), true),
+            (f(&["iam"], &[]), r("iam:user", "1"), true),
+            (f(&["iam:role"], &[]), r("iam:user", "1"), false),
+            (f(&["ia"], &[]), r("iam:role", "1"), false),
+            (f(&["s3", "ec2"], &[]), r("ec2:security-group", "1"), true),
+            (f(&[], &["2"]), r("iam:role", "1"), false),
+            (f(&["iam"], &["1", "2"]), r("iam:role", "2"), true),
+            (f(&["iam"], &["1"]), r("s3:bucket", "1"), false),
+        ];
+        for (filter, revision, keeps) in cases {
+            assert_eq!(filter.keeps(&revision), keeps, "{filter:?} {} {}", revision.technology, revision.account);
+        }
+    }
 
     fn rev(n: i64, change: &str, content: Option<serde_json::Value>) -> Revision {
         Revision {

@@ -116,10 +116,16 @@ async fn read<T: Send + 'static>(
 }
 
 /// `?since=` a duration ("1h") or an RFC 3339 time; default 24h.
+/// `&technology=` and `&account=` narrow it (comma-separated lists).
 async fn changes(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let since = q.get("since").map(String::as_str).unwrap_or("24h");
     let from = troop_core::history::parse_since(since, time::OffsetDateTime::now_utc()).map_err(bad_request)?;
-    let revs = read(&s, move |st| st.revisions_since(from).map_err(store_error)).await?;
+    let list = |k: &str| -> Vec<String> {
+        q.get(k).map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+    };
+    let filter = troop_core::history::ChangeFilter { technologies: list("technology"), accounts: list("account") };
+    let mut revs = read(&s, move |st| st.revisions_since(from).map_err(store_error)).await?;
+    revs.retain(|r| filter.keeps(r));
     Ok(axum::Json(revs).into_response())
 }
 

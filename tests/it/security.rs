@@ -160,6 +160,15 @@ async fn review_scenario_change_then_revert() {
     for t in ["ec2:security-group", "iam:role", "s3:bucket"] {
         assert!(techs.contains(&t), "{techs:?}");
     }
+    // "what changed in IAM?", and in one account
+    let iam = json(&ws, &["changes", "--since", &since, "--technology", "iam"]);
+    let mut names: Vec<&str> = iam.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["app-server", "ci-deployer"]);
+    let two = json(&ws, &["changes", "--since", &since, "--technology", "s3:bucket", "--technology", "ec2"]);
+    assert_eq!(two.len(), 2, "{two:#?}");
+    assert_eq!(json(&ws, &["changes", "--since", &since, "--account", "123456789012"]).len(), 4);
+    assert!(json(&ws, &["changes", "--since", &since, "--account", "999999999999"]).is_empty());
 
     let open = open_findings(&ws);
     let want: BTreeMap<String, (String, String)> = [
