@@ -43,6 +43,15 @@ pub enum SeverityArg {
     Critical,
 }
 
+impl From<SeverityArg> for troop_core::Severity {
+    fn from(s: SeverityArg) -> Self {
+        match s {
+            SeverityArg::Warning => troop_core::Severity::Warning,
+            SeverityArg::Critical => troop_core::Severity::Critical,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Daemon: run every enabled monkey on its interval and serve HTTP until SIGTERM/SIGINT.
@@ -125,6 +134,9 @@ pub struct FindingsArgs {
     pub state: StateArg,
     #[arg(long, value_name = "NAME")]
     pub monkey: Option<String>,
+    /// Only findings at or above this severity.
+    #[arg(long, value_enum)]
+    pub severity: Option<SeverityArg>,
 }
 
 #[derive(Args, Debug)]

@@ -12,7 +12,7 @@ mod views;
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand, Format, SeverityArg};
+use cli::{Cli, Command, ConfigCommand, Format};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -341,10 +341,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
         return Err(Fail::Code(1));
     }
     if let Some(threshold) = args.fail_on {
-        let min = match threshold {
-            SeverityArg::Warning => Severity::Warning,
-            SeverityArg::Critical => Severity::Critical,
-        };
+        let min = Severity::from(threshold);
         let open = w
             .store
             .findings(&FindingFilter { state: Some(FindingState::Open), monkey: None })

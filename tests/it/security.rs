@@ -181,6 +181,10 @@ async fn review_scenario_change_then_revert() {
     .map(|(k, (a, b))| (k.to_string(), (a.to_string(), b.to_string())))
     .collect();
     assert_eq!(open, want);
+    let critical = json(&ws, &["findings", "--severity", "critical"]);
+    assert_eq!(critical.len(), 3, "the trust-policy warning left out: {critical:#?}");
+    assert!(critical.iter().all(|f| f["severity"] == "critical"));
+    assert_eq!(json(&ws, &["findings", "--severity", "warning"]).len(), 4, "warning and above");
     // findings carry the item, the revision, the rule and the diff summary
     let f = json(&ws, &["findings"]).into_iter().find(|f| f["kind"] == "iam-admin").unwrap();
     assert_eq!(f["details"]["item"], "iam:role/123456789012/global/app-server");
