@@ -342,11 +342,8 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
     }
     if let Some(threshold) = args.fail_on {
         let min = Severity::from(threshold);
-        let open = w
-            .store
-            .findings(&FindingFilter { state: Some(FindingState::Open), monkey: None })
-            .map_err(|e| Fail::Runtime(e.into()))?;
-        let n = open.iter().filter(|f| f.severity >= min).count();
+        let filter = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: Some(min) };
+        let n = w.store.findings(&filter).map_err(|e| Fail::Runtime(e.into()))?.len();
         if n > 0 {
             eprintln!("troop: {n} open finding(s) at or above {min}");
             return Err(Fail::Code(3));

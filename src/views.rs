@@ -28,11 +28,12 @@ pub fn findings(
         StateArg::All => None,
     };
     let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
-    let mut view = troop_core::alerting::silence::findings_view(store, alerts, state, args.monkey.clone(), now)
-        .map_err(runtime)?;
-    if let Some(min) = args.severity.map(troop_core::Severity::from) {
-        view.retain(|(f, _)| f.severity >= min);
-    }
+    let filter = troop_core::store::FindingFilter {
+        state,
+        monkey: args.monkey.clone(),
+        min_severity: args.severity.map(troop_core::Severity::from),
+    };
+    let view = troop_core::alerting::silence::findings_view(store, alerts, filter, now).map_err(runtime)?;
     if format == Format::Json {
         let rows: Vec<serde_json::Value> =
             view.iter().map(|(f, by)| troop_core::alerting::silence::finding_json(f, by.as_deref())).collect();

@@ -40,6 +40,8 @@ pub struct FindingFilter {
     /// `None` = every state.
     pub state: Option<FindingState>,
     pub monkey: Option<String>,
+    /// Only findings at or above this severity.
+    pub min_severity: Option<crate::finding::Severity>,
 }
 
 /// One stored revision of an item (the JSON shape of `troop changes`).

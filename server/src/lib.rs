@@ -57,19 +57,17 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
         Some(other) => Some(FindingState::parse(other).ok_or_else(|| bad_request(format!("unknown state `{other}`")))?),
     };
     let monkey = q.get("monkey").cloned();
-    let min = match q.get("severity").map(String::as_str) {
+    let min_severity = match q.get("severity").map(String::as_str) {
         None => None,
         Some(v) => Some(troop_core::Severity::parse(v).ok_or_else(|| bad_request(format!("unknown severity `{v}`")))?),
     };
     let alerts = s.alerts.clone();
-    let mut found = read(&s, move |st| {
+    let filter = troop_core::store::FindingFilter { state, monkey, min_severity };
+    let found = read(&s, move |st| {
         let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
-        troop_core::alerting::silence::findings_view(st, &*alerts, state, monkey, now).map_err(store_error)
+        troop_core::alerting::silence::findings_view(st, &*alerts, filter, now).map_err(store_error)
     })
     .await?;
-    if let Some(min) = min {
-        found.retain(|(f, _)| f.severity >= min);
-    }
     let rows: Vec<serde_json::Value> =
         found.iter().map(|(f, by)| troop_core::alerting::silence::finding_json(f, by.as_deref())).collect();
     Ok(axum::Json(rows).into_response())

@@ -47,7 +47,7 @@ pub(crate) fn render(
 ) -> Result<String, troop_core::StoreError> {
     let now_ms = troop_core::alerting::millis(now);
     let findings: Vec<troop_core::StoredFinding> =
-        troop_core::alerting::silence::findings_view(store, alerts, None, None, now_ms)?
+        troop_core::alerting::silence::findings_view(store, alerts, Default::default(), now_ms)?
             .into_iter()
             .map(|(f, _)| f)
             .filter(|f| matches!(f.state, FindingState::Open | FindingState::Silenced))

@@ -381,11 +381,19 @@ impl Store for SqliteStore {
         let mut st = conn
             .prepare(&format!(
                 "SELECT {FINDING_COLS} FROM findings WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR monkey = ?2)
+                     AND (?3 IS NULL OR CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END <= ?3)
                  ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, monkey, kind, account, region, resource"
             ))
             .map_err(be)?;
-        let rows =
-            st.query_map(params![filter.state.map(|s| s.as_str()), filter.monkey], finding_from_row).map_err(be)?;
+        // the same rank as the ORDER BY: 0 is the most severe
+        let rank = filter.min_severity.map(|s| match s {
+            Severity::Critical => 0,
+            Severity::Warning => 1,
+            Severity::Info => 2,
+        });
+        let rows = st
+            .query_map(params![filter.state.map(|s| s.as_str()), filter.monkey, rank], finding_from_row)
+            .map_err(be)?;
         rows.collect::<Result<_, _>>().map_err(be)
     }
 

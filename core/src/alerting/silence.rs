@@ -68,17 +68,17 @@ pub fn from_records(records: &[SilenceRecord]) -> Vec<Silence> {
 pub fn findings_view(
     store: &dyn Store,
     alerts: &dyn AlertStore,
-    state: Option<FindingState>,
-    monkey: Option<String>,
+    filter: FindingFilter,
     now: Millis,
 ) -> Result<Vec<(StoredFinding, Option<String>)>, StoreError> {
+    let state = filter.state;
     let stored = match state {
         Some(FindingState::Open | FindingState::Silenced) => Some(FindingState::Open),
         other => other,
     };
     let silences = from_records(&alerts.silences()?);
     let mut out = Vec::new();
-    for mut f in store.findings(&FindingFilter { state: stored, monkey })? {
+    for mut f in store.findings(&FindingFilter { state: stored, ..filter })? {
         let mut by = None;
         if f.state == FindingState::Open
             && let Some(s) = silenced_by(&silences, &f.routing_labels(), now)

@@ -114,18 +114,32 @@ fn finding_lifecycle() {
             &r(vec![finding("sg-1", Severity::Critical), finding("sg-2", Severity::Warning)], full.clone()),
         )
         .unwrap();
+    let at_least = |min| s.findings(&FindingFilter { min_severity: Some(min), ..Default::default() }).unwrap();
+    assert_eq!(at_least(Severity::Critical).iter().map(|f| f.resource.as_str()).collect::<Vec<_>>(), ["sg-1"]);
+    assert_eq!(at_least(Severity::Warning).len(), 2);
+    assert_eq!(at_least(Severity::Info).len(), 2);
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityUp), ("sg-2".into(), EventKind::StillOpen)]);
 
     // sg-2 gone, but the listing was not complete: stays open
     let out = s.commit_pass(&pass(20), &r(vec![finding("sg-1", Severity::Warning)], vec![])).unwrap();
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityDown)]);
-    assert_eq!(s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None }).unwrap().len(), 2);
+    assert_eq!(
+        s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None, ..Default::default() })
+            .unwrap()
+            .len(),
+        2
+    );
 
     // complete listing without sg-2: resolved
     let out = s.commit_pass(&pass(30), &r(vec![finding("sg-1", Severity::Warning)], full.clone())).unwrap();
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::StillOpen), ("sg-2".into(), EventKind::Resolved)]);
-    let resolved =
-        s.findings(&FindingFilter { state: Some(FindingState::Resolved), monkey: Some("security".into()) }).unwrap();
+    let resolved = s
+        .findings(&FindingFilter {
+            state: Some(FindingState::Resolved),
+            monkey: Some("security".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0].resolved_at.as_deref(), Some("2023-11-14T22:13:50Z"));
 
@@ -138,7 +152,11 @@ fn finding_lifecycle() {
     assert_eq!(ev.finding.first_seen, "2023-11-14T22:14:00Z");
     assert_eq!(ev.finding.fingerprint, finding("sg-2", Severity::Warning).fingerprint());
     // the other monkey's findings are never touched by this one's passes
-    assert!(s.findings(&FindingFilter { state: None, monkey: Some("limits".into()) }).unwrap().is_empty());
+    assert!(
+        s.findings(&FindingFilter { state: None, monkey: Some("limits".into()), ..Default::default() })
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -154,7 +172,12 @@ fn failed_pass_changes_nothing_but_the_log() {
     )
     .unwrap();
     s.record_failed_pass(&pass(10), "boom").unwrap();
-    assert_eq!(s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None }).unwrap().len(), 1);
+    assert_eq!(
+        s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None, ..Default::default() })
+            .unwrap()
+            .len(),
+        1
+    );
     let counts = s.pass_counts().unwrap();
     assert_eq!((counts["ok"], counts["failed"]), (1, 1));
 }
@@ -259,7 +282,12 @@ fn untouched_items_are_neither_deleted_nor_resolved() {
         .unwrap();
     assert_eq!(out.revisions_written, 0);
     assert!(out.events.is_empty());
-    assert_eq!(s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None }).unwrap().len(), 1);
+    assert_eq!(
+        s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None, ..Default::default() })
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
