@@ -37,6 +37,23 @@ fn hook_config(endpoint: &str, url: &str, extra: &str) -> String {
     )
 }
 
+/// The emulator with one security group (`name`, its id returned) open to
+/// the world on `port`, a webhook receiver, and a workspace sending to it
+/// (its config as `config` makes it from `hook_config`'s).
+async fn hook_rig(
+    name: &str,
+    port: i32,
+    config: impl FnOnce(String) -> String,
+) -> (Moto, aws_sdk_ec2::Client, String, Receiver, Workspace) {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let g = group(&ec2, name).await;
+    open(&ec2, &g, port).await;
+    let hook = Receiver::start().await;
+    let ws = Workspace::new(&config(hook_config(&moto.endpoint, &hook.url, "")));
+    (moto, ec2, g, hook, ws)
+}
+
 fn reasons(r: &Receiver) -> Vec<String> {
     r.accepted().iter().map(|x| x.json()["reason"].as_str().unwrap().to_string()).collect()
 }
@@ -44,12 +61,7 @@ fn reasons(r: &Receiver) -> Vec<String> {
 // The receiver runs on this runtime while the test blocks on troop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_gets_signed_payloads_once_per_change() {
-    let moto = Moto::start();
-    let ec2 = moto.ec2("us-east-1").await;
-    let g = group(&ec2, "web").await;
-    open(&ec2, &g, 443).await;
-    let hook = Receiver::start().await;
-    let ws = Workspace::new(&hook_config(&moto.endpoint, &hook.url, ""));
+    let (_moto, ec2, g, hook, ws) = hook_rig("web", 443, |c| c).await;
 
     for _ in 0..3 {
         ws.run(&["scan"]).assert_code(0);
@@ -91,12 +103,7 @@ async fn webhook_gets_signed_payloads_once_per_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silences_mute_show_silenced_and_notify_again_when_removed_or_expired() {
-    let moto = Moto::start();
-    let ec2 = moto.ec2("us-east-1").await;
-    let g = group(&ec2, "bastion").await;
-    open(&ec2, &g, 22).await;
-    let hook = Receiver::start().await;
-    let ws = Workspace::new(&hook_config(&moto.endpoint, &hook.url, ""));
+    let (_moto, ec2, g, hook, ws) = hook_rig("bastion", 22, |c| c).await;
 
     let bad = ws.run(&["silence", "add", "--match", "resource", "--for", "1h", "--reason", "x"]);
     bad.assert_code(2);
@@ -176,16 +183,12 @@ async fn silences_mute_show_silenced_and_notify_again_when_removed_or_expired() 
 /// The emulator with one group open to the world (its id), a webhook
 /// receiver, and a workspace whose daemon listens on the returned port.
 async fn daemon_rig() -> (Moto, aws_sdk_ec2::Client, String, Receiver, u16, Workspace) {
-    let moto = Moto::start();
-    let ec2 = moto.ec2("us-east-1").await;
-    let a = group(&ec2, "a").await;
-    open(&ec2, &a, 22).await;
-    let hook = Receiver::start().await;
     let port = crate::support::free_port();
-    let ws = Workspace::new(
-        &hook_config(&moto.endpoint, &hook.url, "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n")
-            .replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n")),
-    );
+    let (moto, ec2, a, hook, ws) = hook_rig("a", 22, |c| {
+        c.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n"))
+            + "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n"
+    })
+    .await;
     (moto, ec2, a, hook, port, ws)
 }
 
@@ -466,13 +469,8 @@ async fn a_scan_beside_the_daemon_leaves_sending_to_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_removed_from_the_config_has_its_pending_entries_failed_and_listed() {
-    let moto = Moto::start();
-    let ec2 = moto.ec2("us-east-1").await;
-    let g = group(&ec2, "web").await;
-    open(&ec2, &g, 443).await;
-    let hook = Receiver::start().await;
+    let (_moto, _ec2, _g, hook, ws) = hook_rig("web", 443, |c| c).await;
     hook.answer(503);
-    let ws = Workspace::new(&hook_config(&moto.endpoint, &hook.url, ""));
     ws.run(&["scan"]).assert_code(0);
     let status = ws.run(&["alerts", "status", "--format", "json"]).json();
     assert_eq!(status[0]["pending"], 1, "{status:#}");

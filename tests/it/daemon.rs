@@ -24,6 +24,14 @@ fn wait_exit(child: &mut Child, limit: Duration) -> (Duration, i32) {
     }
 }
 
+/// `troop run` in `ws`, once it answers `/healthz` on `addr`.
+fn started(ws: &Workspace, addr: &str) -> Child {
+    let child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let health = wait_for(Duration::from_secs(30), || http_get(addr, "/healthz").ok().filter(|(s, _)| *s == 200));
+    assert!(health.is_some(), "/healthz never answered 200");
+    child
+}
+
 fn daemon_config(endpoint: &str, port: u16) -> String {
     format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n[monkeys.security]\ninterval = \"1h\"\njitter = 0\n")
         + &Workspace::for_emulator(endpoint, "").config_tail()
@@ -43,10 +51,7 @@ async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let ws = Workspace::new(&daemon_config(&moto.endpoint, port));
-    let mut child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-
-    let health = wait_for(Duration::from_secs(30), || http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200));
-    assert!(health.is_some(), "/healthz never answered 200");
+    let mut child = started(&ws, &addr);
     let metrics = wait_for(Duration::from_secs(30), || {
         http_get(&addr, "/metrics")
             .ok()
@@ -140,9 +145,7 @@ async fn the_api_serves_certs_and_limits_as_the_cli_prints_them() {
     ));
     std::fs::write(ws.file("cert.pem"), &cert.cert_pem).unwrap();
     ws.run(&["scan"]).assert_code(0);
-    let mut child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let health = wait_for(Duration::from_secs(30), || http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200));
-    assert!(health.is_some(), "/healthz never answered 200");
+    let mut child = started(&ws, &addr);
     for (path, verb) in [("/api/v1/certs", "certs"), ("/api/v1/limits", "limits")] {
         let (status, body) = http_get(&addr, path).unwrap();
         assert_eq!(status, 200, "{path}: {body}");

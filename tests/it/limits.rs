@@ -81,9 +81,7 @@ async fn usage_limits_and_severities_at_known_levels() {
         "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n",
         moto.endpoint
     ));
-    let scan = ws.run(&["scan", "--monkey", "limits", "--format", "json"]);
-    scan.assert_code(0);
-    crate::support::policy::assert_allows(&scan.json());
+    crate::support::policy::scan(&ws, &["--monkey", "limits"]);
     let r = ws.run(&["limits", "--format", "json"]);
     r.assert_code(0);
     let rows = r.json().as_array().unwrap().clone();
@@ -150,9 +148,7 @@ async fn usage_limits_and_severities_at_known_levels() {
     for n in 0..3 {
         iam.delete_server_certificate().server_certificate_name(format!("legacy-{n}")).send().await.unwrap();
     }
-    let scan = ws.run(&["scan", "--monkey", "limits", "--format", "json"]);
-    scan.assert_code(0);
-    crate::support::policy::assert_allows(&scan.json());
+    crate::support::policy::scan(&ws, &["--monkey", "limits"]);
     let open = ws.run(&["findings", "--monkey", "limits", "--format", "json"]);
     let mut still: Vec<String> =
         open.json().as_array().unwrap().iter().map(|f| f["resource"].as_str().unwrap().to_string()).collect();
@@ -190,9 +186,7 @@ async fn applied_beats_default_override_beats_both_and_unknown_resolves_nothing(
         let r = ws.run(&["limits", "--format", "json"]);
         r.json().as_array().unwrap().iter().find(|r| r["quota_code"] == "L-F678F1CE").unwrap().clone()
     };
-    let scan = ws.run(&["scan", "--monkey", "limits", "--format", "json"]);
-    scan.assert_code(0);
-    crate::support::policy::assert_allows(&scan.json());
+    crate::support::policy::scan(&ws, &["--monkey", "limits"]);
     let v = vpc_row(&ws);
     assert_eq!(
         (v["usage"].as_f64(), v["limit"].as_f64(), v["limit_source"].as_str()),
@@ -377,9 +371,7 @@ async fn vcpus_storage_load_balancers_and_autoscaling_at_known_levels() {
         "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n[monkeys.limits.overrides.\"ec2/L-DB2E81BA\"]\nlimit = 5\n",
         moto.endpoint
     ));
-    let scan = ws.run(&["scan", "--monkey", "limits", "--format", "json"]);
-    scan.assert_code(0);
-    crate::support::policy::assert_allows(&scan.json());
+    crate::support::policy::scan(&ws, &["--monkey", "limits"]);
     let rows = ws.run(&["limits", "--format", "json"]).json().as_array().unwrap().clone();
     let standard = quota(&rows, "L-1216C47A", None);
     assert_eq!(

@@ -2,6 +2,7 @@
 //! give troop's role, must allow every AWS call a scan makes: scans that reach
 //! each service check their calls against it.
 
+use super::{Run, Workspace};
 use serde_json::Value;
 
 /// The IAM action for an SDK call (`Metadata` service name and operation).
@@ -58,4 +59,16 @@ pub fn assert_allows(scan: &Value) {
         }
     }
     assert!(calls > 0, "the scan made no AWS calls: nothing checked");
+}
+
+/// `troop scan ARGS --format json`, which must succeed, its calls checked
+/// against the policy.
+pub fn scan(ws: &Workspace, args: &[&str]) -> Run {
+    let mut a = vec!["scan"];
+    a.extend(args);
+    a.extend(["--format", "json"]);
+    let r = ws.run(&a);
+    r.assert_code(0);
+    assert_allows(&r.json());
+    r
 }
