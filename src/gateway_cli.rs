@@ -1,7 +1,7 @@
 //! The alert-gateway verbs: `silence add|list|remove`, `alerts test|status`.
 
 use crate::cli::{AlertsCommand, Format, SilenceAddArgs, SilenceCommand};
-use crate::{Fail, output, usage};
+use crate::{Fail, output, runtime, usage};
 use anyhow::anyhow;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -9,10 +9,6 @@ use troop_core::alerting::{Matcher, Notification, Reason};
 use troop_core::clock::rfc3339;
 use troop_core::store::{AlertStore, SilenceRecord};
 use troop_core::{FindingState, Severity, StoredFinding};
-
-fn runtime(e: troop_core::StoreError) -> Fail {
-    Fail::Runtime(e.into())
-}
 
 pub fn silence(store: &dyn AlertStore, cmd: &SilenceCommand, format: Format) -> Result<(), Fail> {
     match cmd {

@@ -41,6 +41,11 @@ pub(crate) fn usage<E: Into<anyhow::Error>>(e: E) -> Fail {
     Fail::Usage(e.into())
 }
 
+/// Exit 1 with `e` (a store that could not be read or written, output that failed).
+pub(crate) fn runtime<E: Into<anyhow::Error>>(e: E) -> Fail {
+    Fail::Runtime(e.into())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, matches!(cli.command, Command::Run));
@@ -343,7 +348,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
     if let Some(threshold) = args.fail_on {
         let min = Severity::from(threshold);
         let filter = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: Some(min) };
-        let n = w.store.findings(&filter).map_err(|e| Fail::Runtime(e.into()))?.len();
+        let n = w.store.findings(&filter).map_err(runtime)?.len();
         if n > 0 {
             eprintln!("troop: {n} open finding(s) at or above {min}");
             return Err(Fail::Code(3));

@@ -3,16 +3,12 @@
 
 use crate::cli::{ChangesArgs, DiffArgs, FindingsArgs, Format, HistoryArgs, StateArg};
 use crate::output;
-use crate::{Fail, usage};
+use crate::{Fail, runtime, usage};
 use anyhow::anyhow;
 use serde_json::json;
 use troop_core::FindingState;
 use troop_core::history;
 use troop_core::store::{Revision, Store};
-
-fn runtime(e: troop_core::StoreError) -> Fail {
-    Fail::Runtime(e.into())
-}
 
 /// Findings; an open finding an active silence matches shows `silenced`.
 pub fn findings(
@@ -176,7 +172,7 @@ pub fn diff(store: &dyn Store, args: &DiffArgs, format: Format) -> Result<(), Fa
     let view = history::diff_view(&revs, args.from, args.to).map_err(|e| usage(anyhow!(e)))?;
     if format == Format::Json {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &view).map_err(|e| Fail::Runtime(e.into()))?;
+        serde_json::to_writer_pretty(&mut out, &view).map_err(runtime)?;
         println!();
         return Ok(());
     }
