@@ -159,6 +159,54 @@ pub fn on_demand_class(instance_type: &str) -> Option<&'static str> {
     })
 }
 
+/// A managed prefix list as the security-group rules quota weighs it
+/// (EC2 DescribeManagedPrefixLists: `AddressFamily`, `MaxEntries`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixListWeight {
+    pub ipv6: bool,
+    pub max_entries: usize,
+}
+
+/// Usage of "Inbound or outbound rules per security group" (vpc
+/// `L-0EA8095F`) for one group, counted as AWS enforces it
+/// (<https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-security-groups>,
+/// "Security group size" in
+/// <https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html>):
+/// - separately for inbound and outbound rules, and separately for IPv4 and
+///   IPv6 rules: the quota applies to each of the four counts, so usage is the
+///   largest of them;
+/// - one rule per source: an IPv4 CIDR counts 1 toward IPv4, an IPv6 CIDR 1
+///   toward IPv6, a security-group reference 1 toward both;
+/// - a prefix-list reference counts the list's maximum entries toward its
+///   address family; a list whose weight `prefix_list` does not know counts 1
+///   toward both (the rule AWS documented before weights).
+pub fn sg_rules_usage(g: &crate::security::sg::Group, prefix_list: impl Fn(&str) -> Option<PrefixListWeight>) -> usize {
+    use crate::security::sg::Source;
+    let count = |rules: &[crate::security::sg::Rule]| {
+        let (mut v4, mut v6) = (0usize, 0usize);
+        for r in rules {
+            match &r.source {
+                Source::Cidr { .. } => v4 += 1,
+                Source::Cidr6 { .. } => v6 += 1,
+                Source::Group { .. } => {
+                    v4 += 1;
+                    v6 += 1;
+                }
+                Source::PrefixList { id } => match prefix_list(id) {
+                    Some(w) if w.ipv6 => v6 += w.max_entries,
+                    Some(w) => v4 += w.max_entries,
+                    None => {
+                        v4 += 1;
+                        v6 += 1;
+                    }
+                },
+            }
+        }
+        v4.max(v6)
+    };
+    count(&g.ingress).max(count(&g.egress))
+}
+
 fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.1}") }
 }
@@ -209,6 +257,52 @@ pub fn sort_rows(rows: &mut [serde_json::Value]) {
 
 #[cfg(test)]
 mod tests {
+    use crate::security::sg::{Group, Rule, Source};
+
+    fn rules(sources: &[Source]) -> Vec<Rule> {
+        sources
+            .iter()
+            .map(|s| Rule {
+                protocol: "tcp".into(),
+                from_port: Some(443),
+                to_port: Some(443),
+                source: s.clone(),
+                description: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sg_rules_usage_table() {
+        let v4 = |n: usize| (0..n).map(|i| Source::Cidr { cidr: format!("10.0.{i}.0/24") }).collect::<Vec<_>>();
+        let v6 = |n: usize| (0..n).map(|i| Source::Cidr6 { cidr: format!("2001:db8:{i:x}::/48") }).collect::<Vec<_>>();
+        let grp =
+            |n: usize| (0..n).map(|i| Source::Group { group_id: format!("sg-{i}"), account: None }).collect::<Vec<_>>();
+        let pl = |id: &str| Source::PrefixList { id: id.into() };
+        let weights = |id: &str| match id {
+            "pl-v4" => Some(super::PrefixListWeight { ipv6: false, max_entries: 20 }),
+            "pl-v6" => Some(super::PrefixListWeight { ipv6: true, max_entries: 10 }),
+            _ => None,
+        };
+        let cat = |a: Vec<Source>, b: Vec<Source>| a.into_iter().chain(b).collect::<Vec<_>>();
+        let cases: Vec<(&str, Vec<Source>, Vec<Source>, usize)> = vec![
+            ("one permission, one IPv4 and one IPv6 CIDR", cat(v4(1), v6(1)), vec![], 1),
+            ("30 IPv4 + 30 IPv6 is 30 of 60", cat(v4(30), v6(30)), vec![], 30),
+            ("IPv4 and IPv6 each count on their own", cat(v4(58), v6(3)), vec![], 58),
+            ("a group reference counts toward both", cat(v4(10), grp(5)), vec![], 15),
+            ("and toward IPv6 as well", cat(v6(10), grp(5)), vec![], 15),
+            ("outbound counts on its own", v4(3), v4(40), 40),
+            ("prefix list weighs its max entries", cat(v4(5), vec![pl("pl-v4")]), vec![], 25),
+            ("toward its own family", cat(v4(5), vec![pl("pl-v6")]), vec![], 10),
+            ("unknown prefix list: 1 toward both", cat(v4(5), vec![pl("pl-unknown")]), vec![], 6),
+            ("empty", vec![], vec![], 0),
+        ];
+        for (name, ingress, egress, want) in cases {
+            let g = Group { ingress: rules(&ingress), egress: rules(&egress), ..Default::default() };
+            assert_eq!(super::sg_rules_usage(&g, weights), want, "{name}");
+        }
+    }
+
     use super::*;
 
     fn key(resource: Option<&str>) -> QuotaKey {

@@ -15,3 +15,4 @@ mod daemon;
 mod limits;
 mod scan;
 mod security;
+mod semantics;

@@ -47,12 +47,18 @@ async fn seed(moto: &Moto) -> Estate {
     }
     iam.create_user().user_name("carol").send().await.unwrap();
     s3.create_bucket().bucket("data-bucket").send().await.unwrap();
+    put_block(&s3, "data-bucket", true).await;
+    Estate { ec2, iam, s3, group }
+}
+
+/// The bucket's own public-access block: all four on, or the two ACL settings off.
+async fn put_block(s3: &aws_sdk_s3::Client, bucket: &str, acls_blocked: bool) {
     s3.put_public_access_block()
-        .bucket("data-bucket")
+        .bucket(bucket)
         .public_access_block_configuration(
             aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
+                .block_public_acls(acls_blocked)
+                .ignore_public_acls(acls_blocked)
                 .block_public_policy(true)
                 .restrict_public_buckets(true)
                 .build(),
@@ -60,7 +66,6 @@ async fn seed(moto: &Moto) -> Estate {
         .send()
         .await
         .unwrap();
-    Estate { ec2, iam, s3, group }
 }
 
 fn json(ws: &Workspace, args: &[&str]) -> Vec<Value> {
@@ -127,6 +132,9 @@ async fn review_scenario_change_then_revert() {
     // The change a reviewer must see.
     e.ec2.authorize_security_group_ingress().group_id(&e.group).ip_permissions(world_ingress(22)).send().await.unwrap();
     e.iam.attach_role_policy().role_name("app-server").policy_arn(ADMIN).send().await.unwrap();
+    // S3 ignores public ACLs while the bucket's IgnorePublicAcls is on: opening
+    // the bucket takes turning its ACL blocks off first.
+    put_block(&e.s3, "data-bucket", false).await;
     e.s3.put_bucket_acl()
         .bucket("data-bucket")
         .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
@@ -148,11 +156,18 @@ async fn review_scenario_change_then_revert() {
     let want: BTreeMap<String, Vec<String>> = [
         ("app", "ingress tcp/22 from 0.0.0.0/0 added"),
         ("app-server", "managed policy AdministratorAccess attached"),
-        ("data-bucket", "ACL grant READ to AllUsers added"),
         ("ci-deployer", "trust policy now allows account 999999999999"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+    .chain([(
+        "data-bucket".to_string(),
+        vec![
+            "ACL grant READ to AllUsers added".to_string(),
+            "public-access block BlockPublicAcls turned off".to_string(),
+            "public-access block IgnorePublicAcls turned off".to_string(),
+        ],
+    )])
     .collect();
     assert_eq!(summaries(&changes), want);
     let techs: Vec<&str> = changes.iter().map(|c| c["technology"].as_str().unwrap()).collect();
@@ -169,21 +184,28 @@ async fn review_scenario_change_then_revert() {
     assert_eq!(json(&ws, &["changes", "--since", &since, "--account", "123456789012"]).len(), 4);
     assert!(json(&ws, &["changes", "--since", &since, "--account", "999999999999"]).is_empty());
 
-    let open = open_findings(&ws);
-    let want: BTreeMap<String, (String, String)> = [
-        (e.group.as_str(), ("sg-open-ingress", "critical")),
-        ("app-server", ("iam-admin", "critical")),
-        ("data-bucket", ("s3-acl-public", "critical")),
-        ("ci-deployer", ("iam-trust-foreign-account", "warning")),
+    let open: std::collections::BTreeSet<(String, String, String)> = json(&ws, &["findings"])
+        .iter()
+        .map(|f| {
+            let name = f["resource"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+            (name, f["kind"].as_str().unwrap().to_string(), f["severity"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let want: std::collections::BTreeSet<(String, String, String)> = [
+        (e.group.as_str(), "sg-open-ingress", "critical"),
+        ("app-server", "iam-admin", "critical"),
+        ("data-bucket", "s3-acl-public", "critical"),
+        ("data-bucket", "s3-public-access-block-off", "warning"),
+        ("ci-deployer", "iam-trust-foreign-account", "warning"),
     ]
     .into_iter()
-    .map(|(k, (a, b))| (k.to_string(), (a.to_string(), b.to_string())))
+    .map(|(k, a, b)| (k.to_string(), a.to_string(), b.to_string()))
     .collect();
     assert_eq!(open, want);
     let critical = json(&ws, &["findings", "--severity", "critical"]);
     assert_eq!(critical.len(), 3, "the trust-policy warning left out: {critical:#?}");
     assert!(critical.iter().all(|f| f["severity"] == "critical"));
-    assert_eq!(json(&ws, &["findings", "--severity", "warning"]).len(), 4, "warning and above");
+    assert_eq!(json(&ws, &["findings", "--severity", "warning"]).len(), 5, "warning and above");
     // findings carry the item, the revision, the rule and the diff summary
     let f = json(&ws, &["findings"]).into_iter().find(|f| f["kind"] == "iam-admin").unwrap();
     assert_eq!(f["details"]["item"], "iam:role/123456789012/global/app-server");
@@ -203,15 +225,23 @@ async fn review_scenario_change_then_revert() {
     e.ec2.revoke_security_group_ingress().group_id(&e.group).ip_permissions(world_ingress(22)).send().await.unwrap();
     e.iam.detach_role_policy().role_name("app-server").policy_arn(ADMIN).send().await.unwrap();
     e.s3.put_bucket_acl().bucket("data-bucket").acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();
+    put_block(&e.s3, "data-bucket", true).await;
     e.iam.update_assume_role_policy().role_name("ci-deployer").policy_document(trust(None)).send().await.unwrap();
     ws.run(&["scan"]).assert_code(0);
     assert!(open_findings(&ws).is_empty(), "{:?}", open_findings(&ws));
-    assert_eq!(json(&ws, &["findings", "--state", "resolved"]).len(), 4);
+    assert_eq!(json(&ws, &["findings", "--state", "resolved"]).len(), 5);
     let reverted = summaries(&json(&ws, &["changes", "--since", &since]));
     assert_eq!(reverted["app"], ["ingress tcp/22 from 0.0.0.0/0 removed"]);
     assert_eq!(reverted["app-server"], ["managed policy AdministratorAccess detached"]);
     assert_eq!(reverted["ci-deployer"], ["trust policy no longer allows account 999999999999"]);
-    assert_eq!(reverted["data-bucket"], ["ACL grant READ to AllUsers removed"]);
+    assert_eq!(
+        reverted["data-bucket"],
+        [
+            "ACL grant READ to AllUsers removed",
+            "public-access block BlockPublicAcls turned on",
+            "public-access block IgnorePublicAcls turned on"
+        ]
+    );
     let h = json(&ws, &["history", "app-server"]);
     let revs: Vec<(i64, &str)> =
         h.iter().map(|r| (r["revision"].as_i64().unwrap(), r["change"].as_str().unwrap())).collect();

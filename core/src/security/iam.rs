@@ -1,6 +1,7 @@
 //! IAM roles, users, groups and customer-managed policies: model, summaries, audits.
 
 use super::AuditContext;
+use super::access::{self, Reach};
 use super::policy;
 use crate::finding::{Finding, Severity};
 use crate::monkey::Snapshot;
@@ -254,34 +255,38 @@ struct Hit {
 }
 
 /// Risky statements in one policy document, `place` naming it ("inline policy 'x'").
-fn policy_hits(doc: &Value, place: &str, hits: &mut Vec<Hit>) {
-    for st in policy::statements(doc).into_iter().filter(|s| policy::is_allow(s)) {
-        let acts = policy::actions(st);
-        let res = policy::resources(st);
-        let star_res = res.iter().any(|r| r == "*");
-        if acts.iter().any(|a| a == "*") && star_res {
+/// Actions match as IAM matches them (case-insensitive, `*` and `?` anywhere,
+/// `NotAction`), through [`access`].
+fn policy_hits(doc: &Value, place: &str, account: &str, hits: &mut Vec<Hit>) {
+    let mut admin = false;
+    for st in access::statements(doc).into_iter().filter(|s| s.allow) {
+        if access::allows_every_action(&st) && st.covers_resource("*") {
+            admin = true;
             hits.push(Hit { rule: rules::ADMIN, severity: Severity::Critical, why: format!("{place} allows * on *") });
         }
-        if star_res && acts.iter().any(|a| a.eq_ignore_ascii_case("iam:PassRole") || a == "iam:*" || a == "iam:Pass*") {
-            hits.push(Hit {
-                rule: rules::PASSROLE_STAR,
-                severity: Severity::Warning,
-                why: format!("{place} allows iam:PassRole on *"),
-            });
-        }
-        if st.get("NotAction").is_some() || st.get("NotResource").is_some() {
+        if st.raw.get("NotAction").is_some() || st.raw.get("NotResource").is_some() {
             hits.push(Hit {
                 rule: rules::NOT_ACTION,
                 severity: Severity::Warning,
-                why: format!("{place}: {}", policy::describe(st)),
+                why: format!("{place}: {}", policy::describe(st.raw)),
             });
         }
     }
+    // PassRole on every role of the account (`*`, `arn:aws:iam::*:role/*`,
+    // ...); * on * already says so.
+    let every_role = format!("arn:aws:iam::{account}:role/*");
+    if !admin && let Some(st) = access::allows(doc, "iam:PassRole", &every_role) {
+        hits.push(Hit {
+            rule: rules::PASSROLE_STAR,
+            severity: Severity::Warning,
+            why: format!("{place} allows iam:PassRole on every role ({})", policy::describe(st.raw)),
+        });
+    }
 }
 
-fn identity_hits(inline: &BTreeMap<String, Value>, attached: &[String], hits: &mut Vec<Hit>) {
+fn identity_hits(inline: &BTreeMap<String, Value>, attached: &[String], account: &str, hits: &mut Vec<Hit>) {
     for (name, doc) in inline {
-        policy_hits(doc, &format!("inline policy '{name}'"), hits);
+        policy_hits(doc, &format!("inline policy '{name}'"), account, hits);
     }
     if attached.iter().any(|a| a == ADMIN_POLICY_ARN) {
         hits.push(Hit {
@@ -327,26 +332,25 @@ fn findings(technology: &str, account: &str, arn: &str, name: &str, hits: Vec<Hi
 
 pub fn audit_role(r: &Role, ctx: &AuditContext) -> Vec<Finding> {
     let mut hits = Vec::new();
-    identity_hits(&r.inline_policies, &r.attached_policies, &mut hits);
-    for st in policy::statements(&r.trust_policy).into_iter().filter(|s| policy::is_allow(s)) {
-        for (kind, p) in policy::principals(st) {
-            if p == "*" && !policy::has_condition(st) {
-                hits.push(Hit {
-                    rule: rules::TRUST_ANYONE,
-                    severity: Severity::Critical,
-                    why: "trust policy allows any principal (*)".into(),
-                });
-            } else if kind == "AWS"
-                && let Some(acct) = policy::principal_account(&p)
-                && acct != ctx.account
-                && !ctx.known_accounts.contains(&acct)
-            {
-                hits.push(Hit {
-                    rule: rules::TRUST_FOREIGN,
-                    severity: Severity::Warning,
-                    why: format!("trust policy allows account {acct}, which is not a known account"),
-                });
+    identity_hits(&r.inline_policies, &r.attached_policies, &ctx.account, &mut hits);
+    // Who may assume the role: principals after conditions and Deny statements.
+    for g in access::grants(&r.trust_policy, "sts:AssumeRole*") {
+        match &g.reach {
+            Reach::Public => hits.push(Hit {
+                rule: rules::TRUST_ANYONE,
+                severity: Severity::Critical,
+                why: format!("trust policy lets anyone assume the role: {}", g.statement),
+            }),
+            Reach::Accounts(accts) => {
+                for acct in accts.iter().filter(|a| **a != ctx.account && !ctx.known_accounts.contains(a)) {
+                    hits.push(Hit {
+                        rule: rules::TRUST_FOREIGN,
+                        severity: Severity::Warning,
+                        why: format!("trust policy allows account {acct}, which is not a known account"),
+                    });
+                }
             }
+            _ => {}
         }
     }
     findings(ROLE, &ctx.account, &r.arn, &r.name, hits)
@@ -354,7 +358,7 @@ pub fn audit_role(r: &Role, ctx: &AuditContext) -> Vec<Finding> {
 
 pub fn audit_user(u: &User, ctx: &AuditContext) -> Vec<Finding> {
     let mut hits = Vec::new();
-    identity_hits(&u.inline_policies, &u.attached_policies, &mut hits);
+    identity_hits(&u.inline_policies, &u.attached_policies, &ctx.account, &mut hits);
     if u.mfa_devices.is_empty()
         && let Some(k) = u.access_keys.iter().find(|k| k.status == "Active")
     {
@@ -369,13 +373,13 @@ pub fn audit_user(u: &User, ctx: &AuditContext) -> Vec<Finding> {
 
 pub fn audit_group(g: &Group, ctx: &AuditContext) -> Vec<Finding> {
     let mut hits = Vec::new();
-    identity_hits(&g.inline_policies, &g.attached_policies, &mut hits);
+    identity_hits(&g.inline_policies, &g.attached_policies, &ctx.account, &mut hits);
     findings(GROUP, &ctx.account, &g.arn, &g.name, hits)
 }
 
 pub fn audit_policy(p: &ManagedPolicy, ctx: &AuditContext) -> Vec<Finding> {
     let mut hits = Vec::new();
-    policy_hits(&p.document, "the policy document", &mut hits);
+    policy_hits(&p.document, "the policy document", &ctx.account, &mut hits);
     findings(POLICY, &ctx.account, &p.arn, &p.name, hits)
 }
 
@@ -403,7 +407,11 @@ mod tests {
     }
 
     fn ctx() -> AuditContext {
-        AuditContext { account: "111111111111".into(), known_accounts: vec!["222222222222".into()] }
+        AuditContext {
+            account: "111111111111".into(),
+            known_accounts: vec!["222222222222".into()],
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -526,6 +534,95 @@ mod tests {
                 vec![(rules::NOT_ACTION, Severity::Warning)],
             ),
             (with(&|r| r.trust_policy = trust(json!("*"))), vec![(rules::TRUST_ANYONE, Severity::Critical)]),
+            (
+                with(&|r| {
+                    r.inline_policies.insert(
+                        "roles".into(),
+                        doc(json!({"Effect": "Allow", "Action": "iam:*Role*", "Resource": "*"})),
+                    );
+                }),
+                vec![(rules::PASSROLE_STAR, Severity::Warning)],
+            ),
+            (
+                with(&|r| {
+                    r.inline_policies.insert(
+                        "lower".into(),
+                        doc(json!({"Effect": "Allow", "Action": "IAM:passrole", "Resource": "arn:aws:iam::*:role/*"})),
+                    );
+                }),
+                vec![(rules::PASSROLE_STAR, Severity::Warning)],
+            ),
+            (
+                with(&|r| {
+                    r.inline_policies.insert(
+                        "one".into(),
+                        doc(json!({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::111111111111:role/app"})),
+                    );
+                }),
+                vec![],
+            ),
+            (
+                with(&|r| {
+                    r.inline_policies
+                        .insert("star".into(), doc(json!({"Effect": "Allow", "Action": "*:*", "Resource": "*"})));
+                }),
+                vec![(rules::ADMIN, Severity::Critical)],
+            ),
+            (
+                with(&|r| {
+                    r.trust_policy = doc(json!([{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole",
+                        "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]));
+                }),
+                vec![(rules::TRUST_ANYONE, Severity::Critical)],
+            ),
+            (
+                with(&|r| {
+                    r.trust_policy = doc(json!([{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:*",
+                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}}]));
+                }),
+                vec![],
+            ),
+            (
+                with(&|r| {
+                    r.trust_policy = doc(json!([{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:PrincipalAccount": "999999999999"}}}]));
+                }),
+                vec![(rules::TRUST_FOREIGN, Severity::Warning)],
+            ),
+            (
+                with(&|r| {
+                    r.trust_policy = doc(json!([{"Effect": "Allow",
+                        "Principal": {"Federated": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}}]));
+                }),
+                vec![(rules::TRUST_ANYONE, Severity::Critical)],
+            ),
+            (
+                with(&|r| {
+                    r.trust_policy = doc(json!([{"Effect": "Allow",
+                        "Principal": {"Federated": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:*"}}}]));
+                }),
+                vec![],
+            ),
+            (
+                with(&|r| {
+                    r.trust_policy = doc(json!([
+                        {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"},
+                        {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole"}]));
+                }),
+                vec![],
+            ),
+            (
+                with(&|r| {
+                    r.trust_policy = doc(
+                        json!([{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole"}]),
+                    );
+                }),
+                vec![(rules::TRUST_ANYONE, Severity::Critical)],
+            ),
             (
                 with(&|r| r.trust_policy = trust(json!({"AWS": "arn:aws:iam::999999999999:root"}))),
                 vec![(rules::TRUST_FOREIGN, Severity::Warning)],

@@ -3,6 +3,8 @@
 //! sentences and the audits. No IO: the monkey converts SDK types into these
 //! models; the store asks [`summarize`] for the sentences of each revision.
 
+pub mod access;
+pub mod account;
 pub mod iam;
 pub mod policy;
 pub mod s3;
@@ -21,6 +23,9 @@ pub struct AuditContext {
     /// Accounts trusted besides the item's own (config `[aws] known_accounts`
     /// and every configured account).
     pub known_accounts: Vec<String>,
+    /// The account's own settings, when they could be read; `None` means
+    /// unknown, and audits then assume nothing is blocked account-wide.
+    pub account_settings: Option<account::Settings>,
 }
 
 pub(crate) fn tag_changes(out: &mut Vec<String>, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) {
@@ -44,6 +49,7 @@ fn label(technology: &str) -> &str {
         iam::GROUP => "group",
         iam::POLICY => "managed policy",
         s3::TECHNOLOGY => "bucket",
+        account::TECHNOLOGY => "account settings",
         other => other,
     }
 }
@@ -110,6 +116,7 @@ pub fn summarize(technology: &str, name: &str, old: Option<&Value>, new: Option<
                 iam::GROUP => with(o, n, iam::summarize_group),
                 iam::POLICY => with(o, n, iam::summarize_policy),
                 s3::TECHNOLOGY => with(o, n, s3::summarize),
+                account::TECHNOLOGY => with(o, n, account::summarize),
                 _ => (vec![], &[]),
             };
             generic(&mut out, o, n, covered);

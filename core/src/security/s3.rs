@@ -1,7 +1,7 @@
 //! S3 buckets: ACL grants, bucket policy, public-access block.
 
 use super::AuditContext;
-use super::policy;
+use super::{access, policy};
 use crate::finding::{Finding, Severity};
 use crate::monkey::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,8 @@ pub struct PublicAccessBlock {
 }
 
 impl PublicAccessBlock {
-    fn flags(&self) -> [(&'static str, bool); 4] {
+    /// The four settings by their API names, in the API's order.
+    pub fn flags(&self) -> [(&'static str, bool); 4] {
         [
             ("BlockPublicAcls", self.block_public_acls),
             ("IgnorePublicAcls", self.ignore_public_acls),
@@ -38,6 +39,19 @@ impl PublicAccessBlock {
     }
     pub fn all_on(&self) -> bool {
         self.flags().iter().all(|(_, on)| *on)
+    }
+
+    /// The block in force when a bucket's and its account's settings
+    /// combine: each setting is on when either turns it on (S3 applies the
+    /// most restrictive combination).
+    pub fn combine(bucket: Option<&PublicAccessBlock>, account: Option<&PublicAccessBlock>) -> PublicAccessBlock {
+        let (b, a) = (bucket.copied().unwrap_or_default(), account.copied().unwrap_or_default());
+        PublicAccessBlock {
+            block_public_acls: b.block_public_acls || a.block_public_acls,
+            ignore_public_acls: b.ignore_public_acls || a.ignore_public_acls,
+            block_public_policy: b.block_public_policy || a.block_public_policy,
+            restrict_public_buckets: b.restrict_public_buckets || a.restrict_public_buckets,
+        }
     }
 }
 
@@ -112,6 +126,11 @@ pub fn summarize(old: &Bucket, new: &Bucket) -> (Vec<String>, &'static [&'static
     (out, &["acl", "policy", "public_access_block"])
 }
 
+/// The actions that make a grant to everyone public, per S3's meaning of
+/// "public" (reads or writes of the data).
+pub const BAD_ACTIONS: &[&str] =
+    &["s3:Get*", "s3:List*", "s3:AbortMultipartUpload", "s3:Delete*", "s3:Put*", "s3:RestoreObject"];
+
 pub mod rules {
     pub const ACL_PUBLIC: &str = "s3-acl-public";
     pub const POLICY_PUBLIC: &str = "s3-policy-public";
@@ -139,32 +158,35 @@ pub fn audit(b: &Bucket, ctx: &AuditContext) -> Vec<Finding> {
             scope: TECHNOLOGY.into(),
         });
     };
+    let account_block = ctx.account_settings.as_ref().and_then(|s| s.s3_public_access_block.as_ref());
+    let effective = PublicAccessBlock::combine(b.public_access_block.as_ref(), account_block);
+    // IgnorePublicAcls makes ACL grants moot.
     let public: Vec<String> = b
         .acl
         .iter()
-        .filter(|g| g.grantee == ALL_USERS || g.grantee == AUTHENTICATED_USERS)
+        .filter(|g| !effective.ignore_public_acls && (g.grantee == ALL_USERS || g.grantee == AUTHENTICATED_USERS))
         .map(|g| format!("ACL grants {} to {}", g.permission, g.grantee))
         .collect();
     if !public.is_empty() {
         finding(rules::ACL_PUBLIC, Severity::Critical, public);
     }
-    if let Some(p) = &b.policy {
-        let open: Vec<String> = policy::statements(p)
+    // RestrictPublicBuckets makes a public policy moot (only AWS services and
+    // the owner's account get in).
+    if let Some(p) = &b.policy
+        && !effective.restrict_public_buckets
+    {
+        let open: Vec<String> = access::public_grants(p, "s3:*")
             .into_iter()
-            .filter(|st| {
-                policy::is_allow(st)
-                    && !policy::has_condition(st)
-                    && policy::principals(st).iter().any(|(_, who)| who == "*")
-            })
-            .map(|st| format!("bucket policy: {}", policy::describe(st)))
+            .filter(|g| BAD_ACTIONS.iter().any(|bad| g.actions.overlaps(bad, true)))
+            .map(|g| format!("bucket policy: {}", g.statement))
             .collect();
         if !open.is_empty() {
             finding(rules::POLICY_PUBLIC, Severity::Critical, open);
         }
     }
-    let off: Vec<String> = match &b.public_access_block {
-        None => vec!["no public-access block".into()],
-        Some(pab) => pab.flags().iter().filter(|(_, on)| !on).map(|(n, _)| format!("{n} is off")).collect(),
+    let off: Vec<String> = match (&b.public_access_block, account_block) {
+        (None, None) => vec!["no public-access block".into()],
+        _ => effective.flags().iter().filter(|(_, on)| !on).map(|(n, _)| format!("{n} is off")).collect(),
     };
     if !off.is_empty() {
         finding(rules::PUBLIC_ACCESS_BLOCK_OFF, Severity::Warning, off);
@@ -245,29 +267,75 @@ mod tests {
 
     #[test]
     fn audit_table() {
-        let ctx = AuditContext { account: "1".into(), known_accounts: vec![] };
+        let ctx = AuditContext { account: "1".into(), ..Default::default() };
         let with = |f: &dyn Fn(&mut Bucket)| {
             let mut b = private();
             f(&mut b);
             b
         };
+        // Without a block of its own (and none on the account), what the
+        // ACL and the policy grant is what the world gets.
+        let exposed = |f: &dyn Fn(&mut Bucket)| {
+            let mut b = private();
+            b.public_access_block = None;
+            f(&mut b);
+            b
+        };
+        let off = (rules::PUBLIC_ACCESS_BLOCK_OFF, Severity::Warning);
         let cases: Vec<(Bucket, Vec<(&str, Severity)>)> = vec![
             (private(), vec![]),
             (
-                with(&|b| b.acl.push(Grant { grantee: ALL_USERS.into(), permission: "READ".into() })),
-                vec![(rules::ACL_PUBLIC, Severity::Critical)],
+                exposed(&|b| b.acl.push(Grant { grantee: ALL_USERS.into(), permission: "READ".into() })),
+                vec![(rules::ACL_PUBLIC, Severity::Critical), off],
             ),
             (
-                with(&|b| b.acl.push(Grant { grantee: AUTHENTICATED_USERS.into(), permission: "WRITE".into() })),
-                vec![(rules::ACL_PUBLIC, Severity::Critical)],
+                exposed(&|b| b.acl.push(Grant { grantee: AUTHENTICATED_USERS.into(), permission: "WRITE".into() })),
+                vec![(rules::ACL_PUBLIC, Severity::Critical), off],
             ),
-            (with(&|b| b.policy = Some(public_policy(false))), vec![(rules::POLICY_PUBLIC, Severity::Critical)]),
-            (with(&|b| b.policy = Some(public_policy(true))), vec![]),
-            (with(&|b| b.public_access_block = None), vec![(rules::PUBLIC_ACCESS_BLOCK_OFF, Severity::Warning)]),
+            // the bucket's own IgnorePublicAcls makes the grant moot
+            (with(&|b| b.acl.push(Grant { grantee: ALL_USERS.into(), permission: "READ".into() })), vec![]),
             (
-                with(&|b| b.public_access_block.as_mut().unwrap().restrict_public_buckets = false),
-                vec![(rules::PUBLIC_ACCESS_BLOCK_OFF, Severity::Warning)],
+                with(&|b| {
+                    b.acl.push(Grant { grantee: ALL_USERS.into(), permission: "READ".into() });
+                    b.public_access_block.as_mut().unwrap().ignore_public_acls = false;
+                }),
+                vec![(rules::ACL_PUBLIC, Severity::Critical), off],
             ),
+            (
+                exposed(&|b| b.policy = Some(public_policy(false))),
+                vec![(rules::POLICY_PUBLIC, Severity::Critical), off],
+            ),
+            // the bucket's own RestrictPublicBuckets makes the policy moot
+            (with(&|b| b.policy = Some(public_policy(false))), vec![]),
+            (exposed(&|b| b.policy = Some(public_policy(true))), vec![off]),
+            (with(&|b| b.public_access_block = None), vec![off]),
+            (
+                // a condition that does not pin identity or network leaves it public
+                exposed(&|b| {
+                    b.policy = Some(policy::normalize(&json!({"Statement": [{"Effect": "Allow", "Principal": "*",
+                        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+                        "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]})))
+                }),
+                vec![(rules::POLICY_PUBLIC, Severity::Critical), off],
+            ),
+            (
+                // no "bad action": not public by S3's definition
+                exposed(&|b| {
+                    b.policy = Some(policy::normalize(&json!({"Statement": [{"Effect": "Allow", "Principal": "*",
+                        "Action": "s3:ReplicateObject", "Resource": "arn:aws:s3:::b/*"}]})))
+                }),
+                vec![off],
+            ),
+            (
+                exposed(&|b| {
+                    b.policy =
+                        Some(policy::normalize(&json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                        "Action": "s3:*", "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}}]})))
+                }),
+                vec![off],
+            ),
+            (with(&|b| b.public_access_block.as_mut().unwrap().restrict_public_buckets = false), vec![off]),
         ];
         for (b, want) in cases {
             let got: Vec<(String, Severity)> = audit(&b, &ctx).into_iter().map(|f| (f.kind, f.severity)).collect();
@@ -275,6 +343,75 @@ mod tests {
             assert_eq!(got, want, "{b:?}");
         }
         assert_eq!(grantee_name(Some("http://acs.amazonaws.com/groups/global/AllUsers"), None, None), "AllUsers");
+    }
+
+    #[test]
+    fn account_block_combines_with_the_bucket_block() {
+        let all = PublicAccessBlock {
+            block_public_acls: true,
+            ignore_public_acls: true,
+            block_public_policy: true,
+            restrict_public_buckets: true,
+        };
+        let only = |f: &dyn Fn(&mut PublicAccessBlock)| {
+            let mut p = PublicAccessBlock::default();
+            f(&mut p);
+            p
+        };
+        let open = |acl: bool, pol: bool| {
+            let mut b = private();
+            b.public_access_block = None;
+            if acl {
+                b.acl.push(Grant { grantee: ALL_USERS.into(), permission: "READ".into() });
+            }
+            if pol {
+                b.policy = Some(public_policy(false));
+            }
+            b
+        };
+        let cases: Vec<(Bucket, Option<PublicAccessBlock>, Vec<&str>)> = vec![
+            // the issue's example: all four on the account, none on the bucket, public-read ACL
+            (open(true, false), Some(all), vec![]),
+            (open(true, true), Some(all), vec![]),
+            (open(true, true), None, vec![rules::ACL_PUBLIC, rules::POLICY_PUBLIC, rules::PUBLIC_ACCESS_BLOCK_OFF]),
+            // IgnorePublicAcls makes the ACL moot, not the policy
+            (
+                open(true, true),
+                Some(only(&|p| p.ignore_public_acls = true)),
+                vec![rules::POLICY_PUBLIC, rules::PUBLIC_ACCESS_BLOCK_OFF],
+            ),
+            // RestrictPublicBuckets makes the policy moot, not the ACL
+            (
+                open(true, true),
+                Some(only(&|p| p.restrict_public_buckets = true)),
+                vec![rules::ACL_PUBLIC, rules::PUBLIC_ACCESS_BLOCK_OFF],
+            ),
+            // the bucket's and the account's settings add up
+            (
+                {
+                    let mut b = open(true, true);
+                    b.public_access_block = Some(only(&|p| {
+                        p.block_public_acls = true;
+                        p.ignore_public_acls = true
+                    }));
+                    b
+                },
+                Some(only(&|p| {
+                    p.block_public_policy = true;
+                    p.restrict_public_buckets = true
+                })),
+                vec![],
+            ),
+        ];
+        for (b, account, want) in cases {
+            let ctx = AuditContext {
+                account: "1".into(),
+                account_settings: Some(super::super::account::Settings { s3_public_access_block: account }),
+                ..Default::default()
+            };
+            let got: Vec<String> = audit(&b, &ctx).into_iter().map(|f| f.kind).collect();
+            assert_eq!(got, want, "{account:?} {b:?}");
+        }
         assert_eq!(grantee_name(None, Some("abc"), None), "id:abc");
     }
 }

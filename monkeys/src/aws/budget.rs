@@ -20,6 +20,7 @@ pub const DEFAULT_RATES: &[(&str, f64)] = &[
     ("ec2", 20.0),
     ("iam", 10.0),
     ("s3", 50.0),
+    ("s3control", 10.0),
     ("sts", 20.0),
     ("cloudtrail", 2.0),
     ("servicequotas", 5.0),

@@ -41,6 +41,40 @@ macro_rules! client {
     }};
 }
 
+/// S3 Control's endpoints: AWS's rules, except that an override is taken as
+/// it is (no account-id host label), signed for `s3` in the client's region.
+/// Public so that tests seed an emulator the way troop reads it.
+#[derive(Debug)]
+pub struct S3ControlEndpoint(aws_sdk_s3control::config::endpoint::DefaultResolver);
+
+impl Default for S3ControlEndpoint {
+    fn default() -> Self {
+        S3ControlEndpoint(aws_sdk_s3control::config::endpoint::DefaultResolver::new())
+    }
+}
+
+impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for S3ControlEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        params: &'a aws_sdk_s3control::config::endpoint::Params,
+    ) -> aws_sdk_s3control::config::endpoint::EndpointFuture<'a> {
+        use aws_sdk_s3control::config::endpoint::{Endpoint, EndpointFuture};
+        use aws_smithy_types::endpoint::EndpointAuthScheme;
+        match params.endpoint() {
+            Some(url) => EndpointFuture::ready(Ok(Endpoint::builder()
+                .url(url.trim_end_matches('/').to_string())
+                .auth_scheme(
+                    EndpointAuthScheme::with_capacity("sigv4".to_string(), 3)
+                        .put("disableDoubleEncoding", true)
+                        .put("signingName", "s3")
+                        .put("signingRegion", params.region().unwrap_or("us-east-1")),
+                )
+                .build())),
+            None => self.0.resolve_endpoint(params),
+        }
+    }
+}
+
 /// The region an account's global services are asked in.
 fn home_region(t: &AccountTarget) -> String {
     t.sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
@@ -189,6 +223,15 @@ impl AwsContext {
     pub fn s3(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_s3::Client {
         let path_style = self.endpoint_for("s3").is_some();
         client!(self, aws_sdk_s3, "s3", &t.sdk, &t.id, region, calls, force_path_style(path_style))
+    }
+
+    /// S3 Control, asked in the account's home region. AWS's endpoint rules
+    /// put the account id in the host (`{AccountId}.s3-control.{region}...`);
+    /// an endpoint override (`[aws] endpoint_url`, `[aws.endpoints]
+    /// s3control`) is used as given, as for every other service.
+    pub fn s3control(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_s3control::Client {
+        let resolver = S3ControlEndpoint::default();
+        client!(self, aws_sdk_s3control, "s3control", &t.sdk, &t.id, home_region(t), calls, endpoint_resolver(resolver))
     }
 
     pub fn acm(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_acm::Client {

@@ -8,7 +8,8 @@ pub(crate) enum Count {
     InternetGateways,
     ElasticIps,
     SecurityGroups,
-    /// Per security group: the larger of its inbound and outbound rule counts.
+    /// Per security group: the largest of its inbound/outbound × IPv4/IPv6
+    /// rule counts (`troop_core::limits::sg_rules_usage`).
     RulesPerSecurityGroup,
     /// Per VPC.
     SubnetsPerVpc,

@@ -5,6 +5,8 @@ use super::catalogue::LbType;
 use crate::aws::{AccountTarget, AwsContext, CallCounter, classify};
 use std::collections::HashMap;
 use std::sync::Arc;
+use troop_core::limits::{PrefixListWeight, sg_rules_usage};
+use troop_core::security::sg::Source;
 
 /// A count, or why it is unknown.
 pub(crate) type Counted<T> = Result<T, String>;
@@ -230,30 +232,45 @@ async fn vpc(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts
         });
     out.igws = Some(igws.map(|v| v.len()));
 
-    let count = |perms: &[aws_sdk_ec2::types::IpPermission]| -> usize {
-        perms
-            .iter()
-            .map(|p| {
-                p.ip_ranges().len() + p.ipv6_ranges().len() + p.prefix_list_ids().len() + p.user_id_group_pairs().len()
-            })
-            .sum()
-    };
-    let groups: Counted<Vec<(String, usize)>> = pages!(
+    let groups: Counted<Vec<troop_core::security::sg::Group>> = pages!(
         "ec2:DescribeSecurityGroups",
         ep,
         ec2.describe_security_groups().max_results(1000).into_paginator().send(),
-        |p| {
-            p.security_groups()
+        |p| p.security_groups().iter().map(crate::security::collect::convert).collect::<Vec<_>>()
+    );
+    // Prefix-list references weigh their list's maximum entries: read the
+    // lists only when a rule references one.
+    let referenced = groups.as_ref().is_ok_and(|gs| {
+        gs.iter().flat_map(|g| g.ingress.iter().chain(&g.egress)).any(|r| matches!(r.source, Source::PrefixList { .. }))
+    });
+    let weights: Counted<HashMap<String, PrefixListWeight>> = if referenced {
+        pages!(
+            "ec2:DescribeManagedPrefixLists",
+            ep,
+            ec2.describe_managed_prefix_lists().max_results(100).into_paginator().send(),
+            |p| p
+                .prefix_lists()
                 .iter()
-                .map(|g| {
-                    let rules = count(g.ip_permissions()).max(count(g.ip_permissions_egress()));
-                    (g.group_id().unwrap_or_default().to_string(), rules)
+                .filter_map(|l| {
+                    let max = usize::try_from(l.max_entries()?).ok()?;
+                    let ipv6 = l.address_family().is_some_and(|f| f.eq_ignore_ascii_case("IPv6"));
+                    Some((l.prefix_list_id()?.to_string(), PrefixListWeight { ipv6, max_entries: max }))
                 })
                 .collect::<Vec<_>>()
+        )
+        .map(|v| v.into_iter().collect())
+    } else {
+        Ok(HashMap::new())
+    };
+    let rules_per_sg = match (&groups, weights) {
+        (Ok(gs), Ok(w)) => {
+            Ok(gs.iter().map(|g| (g.group_id.clone(), sg_rules_usage(g, |id| w.get(id).copied()))).collect())
         }
-    );
+        (Err(e), _) => Err(e.clone()),
+        (_, Err(e)) => Err(e),
+    };
     out.sgs = Some(groups.as_ref().map(Vec::len).map_err(Clone::clone));
-    out.rules_per_sg = Some(groups);
+    out.rules_per_sg = Some(rules_per_sg);
 }
 
 /// Provisioned storage per volume type, and snapshots.

@@ -18,7 +18,8 @@ pub(crate) async fn security_groups(
     Ok(out)
 }
 
-fn convert(g: &SecurityGroup) -> Group {
+/// One SDK security group as troop's model (every rule flattened to one source).
+pub(crate) fn convert(g: &SecurityGroup) -> Group {
     Group {
         group_id: g.group_id().unwrap_or_default().to_string(),
         group_name: g.group_name().unwrap_or_default().to_string(),

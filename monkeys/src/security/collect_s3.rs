@@ -6,6 +6,7 @@ use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter, classify};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::StreamExt;
 use std::sync::Arc;
+use troop_core::security::account::Settings;
 use troop_core::security::policy;
 use troop_core::security::s3::{Bucket, Grant, PublicAccessBlock, grantee_name};
 
@@ -122,4 +123,26 @@ async fn bucket(
         Err(e) => return Err(classify("s3:GetPublicAccessBlock", endpoint, e)),
     };
     Ok(Bucket { name, region, owner, acl: grants, policy, public_access_block })
+}
+
+/// The account's own S3 Block Public Access (S3 Control GetPublicAccessBlock,
+/// asked in the account's home region); `None` when none is configured.
+pub(crate) async fn account_settings(
+    aws: &AwsContext,
+    t: &AccountTarget,
+    calls: &Arc<CallCounter>,
+) -> Result<Settings, AwsError> {
+    let endpoint = aws.endpoint_for("s3control");
+    let client = aws.s3control(t, calls);
+    let block = match client.get_public_access_block().account_id(&t.id).send().await {
+        Ok(p) => p.public_access_block_configuration().map(|c| PublicAccessBlock {
+            block_public_acls: c.block_public_acls().unwrap_or(false),
+            ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+            block_public_policy: c.block_public_policy().unwrap_or(false),
+            restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+        }),
+        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => None,
+        Err(e) => return Err(classify("s3control:GetPublicAccessBlock", endpoint, e)),
+    };
+    Ok(Settings { s3_public_access_block: block })
 }

@@ -8,7 +8,7 @@
 //! what could not be read. A pass where nothing at all could be read fails.
 
 mod attribution;
-mod collect;
+pub(crate) mod collect;
 mod collect_iam;
 mod collect_s3;
 
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use troop_core::monkey::{
     Attributed, Attribution, Coverage, Monkey, MonkeyError, PassContext, Report, Snapshot, Written,
 };
-use troop_core::security::{AuditContext, MONKEY, iam, s3, sg};
+use troop_core::security::{AuditContext, MONKEY, account, iam, s3, sg};
 use troop_core::{Finding, Severity};
 
 pub const NAME: &str = MONKEY;
@@ -37,8 +37,12 @@ impl SecurityMonkey {
         SecurityMonkey { aws, calls: Arc::new(CallCounter::default()), known_accounts, concurrency }
     }
 
-    fn audit_ctx(&self, account: &str) -> AuditContext {
-        AuditContext { account: account.into(), known_accounts: self.known_accounts.clone() }
+    fn audit_ctx(&self, account: &str, settings: Option<&account::Settings>) -> AuditContext {
+        AuditContext {
+            account: account.into(),
+            known_accounts: self.known_accounts.clone(),
+            account_settings: settings.cloned(),
+        }
     }
 }
 
@@ -130,7 +134,7 @@ impl SecurityMonkey {
                     continue;
                 }
             };
-            let ctx = self.audit_ctx(acct);
+            let ctx = self.audit_ctx(acct, None);
             for r in &listing.roles {
                 part.report.findings.extend(iam::audit_role(r, &ctx));
                 part.report.snapshots.push(iam::snapshot(iam::ROLE, acct, &r.name, r));
@@ -157,18 +161,34 @@ impl SecurityMonkey {
         }
     }
 
+    /// S3: the account's own settings (S3 Control), then every bucket,
+    /// audited with the account's block combined with the bucket's.
     async fn s3(&self, accounts: &[AccountTarget], home_region: &str, part: &mut Part) {
         let listings = self
             .aws
             .for_each_account(accounts, |t| async move {
-                collect_s3::buckets(&self.aws, &t, home_region, &self.calls, self.concurrency).await
+                let settings = collect_s3::account_settings(&self.aws, &t, &self.calls).await;
+                let buckets = collect_s3::buckets(&self.aws, &t, home_region, &self.calls, self.concurrency).await;
+                (settings, buckets)
             })
             .await;
-        for (t, listing) in listings {
+        for (t, (settings, listing)) in listings {
             let acct = t.id.as_str();
+            let settings = match settings {
+                Ok(s) => {
+                    part.report.snapshots.push(s.snapshot(acct));
+                    part.covered(&[account::TECHNOLOGY], acct, account::GLOBAL);
+                    Some(s)
+                }
+                Err(e) => {
+                    // Unknown: buckets are judged as if nothing were blocked account-wide.
+                    part.failed(account::TECHNOLOGY, acct, account::GLOBAL, e);
+                    None
+                }
+            };
             match listing {
                 Ok(l) => {
-                    let ctx = self.audit_ctx(acct);
+                    let ctx = self.audit_ctx(acct, settings.as_ref());
                     for b in &l.buckets {
                         part.report.findings.extend(s3::audit(b, &ctx));
                         part.report.snapshots.push(b.snapshot(acct));

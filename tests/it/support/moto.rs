@@ -48,6 +48,16 @@ impl Moto {
             .await
     }
 
+    /// S3 Control with troop's own endpoint resolver (the override as given).
+    pub async fn s3control(&self) -> aws_sdk_s3control::Client {
+        let sdk = self.sdk("us-east-1").await;
+        aws_sdk_s3control::Client::from_conf(
+            aws_sdk_s3control::config::Builder::from(&sdk)
+                .endpoint_resolver(troop_monkeys::aws::S3ControlEndpoint::default())
+                .build(),
+        )
+    }
+
     pub async fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.sdk(region).await)
     }

@@ -10,7 +10,7 @@ fn action(service: &str, operation: &str) -> String {
     let prefix = match service {
         "EC2" => "ec2",
         "IAM" => "iam",
-        "S3" => "s3",
+        "S3" | "S3 Control" => "s3",
         "STS" => "sts",
         "ACM" => "acm",
         "Route 53" => "route53",
@@ -22,9 +22,10 @@ fn action(service: &str, operation: &str) -> String {
         other => panic!("no IAM prefix known for the SDK service `{other}`: add it here and to the policy"),
     };
     // where the permission's name is not the operation's
-    let name = match (prefix, operation) {
-        ("s3", "ListBuckets") => "ListAllMyBuckets",
-        ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
+    let name = match (service, operation) {
+        ("S3", "ListBuckets") => "ListAllMyBuckets",
+        ("S3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
+        ("S3 Control", "GetPublicAccessBlock") => "GetAccountPublicAccessBlock",
         _ => operation,
     };
     format!("{prefix}:{name}")
