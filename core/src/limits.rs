@@ -207,6 +207,58 @@ pub fn sg_rules_usage(g: &crate::security::sg::Group, prefix_list: impl Fn(&str)
     count(&g.ingress).max(count(&g.egress))
 }
 
+/// Where one route of a route table sends traffic from, as the routes quota
+/// sees it (EC2 DescribeRouteTables: `DestinationCidrBlock`,
+/// `DestinationIpv6CidrBlock`, `DestinationPrefixListId`, `Origin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteDestination {
+    Ipv4,
+    Ipv6,
+    PrefixList(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub destination: RouteDestination,
+    /// `Origin = EnableVgwRoutePropagation`: a propagated route, which has a
+    /// quota of its own (100, not adjustable).
+    pub propagated: bool,
+}
+
+/// Usage of "Routes per route table" (vpc `L-93826ACB`) for one table, as
+/// AWS enforces it
+/// (<https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-route-tables>):
+/// non-propagated routes only, separately for IPv4 and IPv6 routes (usage is
+/// the larger); a prefix-list destination counts the list's maximum entries
+/// toward its family (unknown lists: 1 toward both), as every reference to a
+/// prefix list does.
+pub fn routes_usage(routes: &[Route], prefix_list: impl Fn(&str) -> Option<PrefixListWeight>) -> usize {
+    let (mut v4, mut v6) = (0usize, 0usize);
+    for r in routes.iter().filter(|r| !r.propagated) {
+        match &r.destination {
+            RouteDestination::Ipv4 => v4 += 1,
+            RouteDestination::Ipv6 => v6 += 1,
+            RouteDestination::PrefixList(id) => match prefix_list(id) {
+                Some(w) if w.ipv6 => v6 += w.max_entries,
+                Some(w) => v4 += w.max_entries,
+                None => {
+                    v4 += 1;
+                    v6 += 1;
+                }
+            },
+        }
+    }
+    v4.max(v6)
+}
+
+/// A NAT gateway in this state (EC2 `NatGatewayState`) counts toward "NAT
+/// gateways per Availability Zone" (vpc `L-FE5A380F`): pending, available
+/// and deleting do; failed and deleted do not
+/// (<https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-gateways>).
+pub fn nat_gateway_counts(state: &str) -> bool {
+    matches!(state, "pending" | "available" | "deleting")
+}
+
 fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.1}") }
 }
@@ -270,6 +322,46 @@ mod tests {
                 description: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn routes_usage_table() {
+        use super::{Route, RouteDestination as D};
+        let r = |d: D, propagated: bool| Route { destination: d, propagated };
+        let weights = |id: &str| match id {
+            "pl-v4" => Some(super::PrefixListWeight { ipv6: false, max_entries: 20 }),
+            _ => None,
+        };
+        let many = |d: D, n: usize| (0..n).map(|_| r(d.clone(), false)).collect::<Vec<_>>();
+        let cat = |a: Vec<Route>, b: Vec<Route>| a.into_iter().chain(b).collect::<Vec<_>>();
+        let cases: Vec<(&str, Vec<Route>, usize)> = vec![
+            ("local and a default route", many(D::Ipv4, 2), 2),
+            ("IPv4 and IPv6 count on their own", cat(many(D::Ipv4, 40), many(D::Ipv6, 30)), 40),
+            ("propagated routes have their own quota", cat(many(D::Ipv4, 3), vec![r(D::Ipv4, true); 90]), 3),
+            (
+                "a prefix list weighs its max entries",
+                cat(many(D::Ipv4, 3), vec![r(D::PrefixList("pl-v4".into()), false)]),
+                23,
+            ),
+            (
+                "an unknown prefix list: 1 toward both",
+                cat(many(D::Ipv6, 3), vec![r(D::PrefixList("pl-x".into()), false)]),
+                4,
+            ),
+            ("empty", vec![], 0),
+        ];
+        for (name, routes, want) in cases {
+            assert_eq!(super::routes_usage(&routes, weights), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn nat_gateway_states_table() {
+        for (state, counts) in
+            [("pending", true), ("available", true), ("deleting", true), ("failed", false), ("deleted", false)]
+        {
+            assert_eq!(super::nat_gateway_counts(state), counts, "{state}");
+        }
     }
 
     #[test]

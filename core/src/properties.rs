@@ -4,11 +4,19 @@
 //! Each function panics when a property is violated.
 
 use crate::canonical;
-use crate::security::{self, policy};
+use crate::security::{self, access, policy};
 use serde_json::Value;
 
-const TECHNOLOGIES: &[&str] =
-    &["ec2:security-group", "iam:role", "iam:user", "iam:group", "iam:policy", "s3:bucket", "x:other"];
+const TECHNOLOGIES: &[&str] = &[
+    "ec2:security-group",
+    "iam:role",
+    "iam:user",
+    "iam:group",
+    "iam:policy",
+    "s3:bucket",
+    "account:settings",
+    "x:other",
+];
 
 /// Anything `policy::parse` accepts is normalised: normalising again changes
 /// nothing, the canonical text parses back to the same document, and every
@@ -22,6 +30,19 @@ pub fn policy_document(input: &str) {
     for st in policy::statements(&doc) {
         let _ = policy::describe(st);
         let _ = policy::principals(st);
+    }
+    // The evaluation reads anything, and a Deny of everything to everyone
+    // leaves no way in.
+    let _ = access::allows(&doc, "iam:PassRole", "*");
+    let _ = access::grants(&doc, "*");
+    if let Value::Object(mut m) = doc {
+        let deny = serde_json::json!({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"});
+        let mut list = policy::statements(&Value::Object(m.clone())).into_iter().cloned().collect::<Vec<_>>();
+        list.push(deny);
+        m.insert("Statement".into(), Value::Array(list));
+        let denied = Value::Object(m);
+        assert!(access::grants(&denied, "*").is_empty(), "a Deny of everything left a way in: {input:?}");
+        assert!(access::allows(&denied, "iam:PassRole", "*").is_none(), "{input:?}");
     }
 }
 

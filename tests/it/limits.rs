@@ -106,7 +106,8 @@ async fn usage_limits_and_severities_at_known_levels() {
     assert_eq!(quota(&rows, "L-FE5A380F", Some("us-east-1a"))["usage"].as_f64(), Some(1.0));
     let per_eni = quota(&rows, "L-2AFB9258", Some(&eni));
     assert_eq!((per_eni["usage"].as_f64(), per_eni["limit_source"].as_str()), (Some(3.0), Some("default")));
-    assert!(quota(&rows, "L-DF5E4CA3", None)["usage"].as_f64().unwrap() >= 1.0);
+    // enforced per availability zone: the interface's zone has a row of its own
+    assert!(quota(&rows, "L-DF5E4CA3", Some("us-east-1a"))["usage"].as_f64().unwrap() >= 1.0);
     assert!(
         rows.iter().any(|r| r["quota_code"] == "L-93826ACB" && r["usage"].as_f64() >= Some(1.0)),
         "routes per table"

@@ -175,7 +175,7 @@ async fn the_account_public_access_block_is_an_item_and_combines_with_each_bucke
 }
 
 #[tokio::test]
-async fn security_group_rules_count_per_direction_and_ip_family() {
+async fn security_group_rules_and_routes_count_per_direction_and_ip_family() {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
     let vpc = ec2.create_vpc().cidr_block("10.30.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
@@ -236,6 +236,21 @@ async fn security_group_rules_count_per_direction_and_ip_family() {
         .prefix_list_ids(aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(&pl).build())
         .build();
     ec2.authorize_security_group_ingress().group_id(&weighed).ip_permissions(via_list).send().await.unwrap();
+    // Routes: non-propagated, IPv4 and IPv6 apart, the prefix list by its weight:
+    // local + 3 IPv4 + 20 (the list) = 24 IPv4 routes, 5 IPv6: usage 24 (not 10).
+    let igw =
+        ec2.create_internet_gateway().send().await.unwrap().internet_gateway.unwrap().internet_gateway_id.unwrap();
+    ec2.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(&vpc).send().await.unwrap();
+    let rt = ec2.create_route_table().vpc_id(&vpc).send().await.unwrap().route_table.unwrap().route_table_id.unwrap();
+    for i in 0..3 {
+        let dest = format!("10.50.{i}.0/24");
+        ec2.create_route().route_table_id(&rt).destination_cidr_block(dest).gateway_id(&igw).send().await.unwrap();
+    }
+    for i in 0..5 {
+        let dest = format!("2001:db8:{i}::/48");
+        ec2.create_route().route_table_id(&rt).destination_ipv6_cidr_block(dest).gateway_id(&igw).send().await.unwrap();
+    }
+    ec2.create_route().route_table_id(&rt).destination_prefix_list_id(&pl).gateway_id(&igw).send().await.unwrap();
 
     let ws = Workspace::new(&format!(
         "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\nmax_backoff = \"50ms\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n",
@@ -253,6 +268,11 @@ async fn security_group_rules_count_per_direction_and_ip_family() {
     assert_eq!(usage(&one), (1.0, 60.0));
     assert_eq!(usage(&dual), (30.0, 60.0));
     assert_eq!(usage(&weighed), (50.0, 60.0));
+    let routes = limits
+        .iter()
+        .find(|r| r["quota_code"] == "L-93826ACB" && r["resource"] == rt.as_str())
+        .unwrap_or_else(|| panic!("{rt}: {limits:#?}"));
+    assert_eq!(routes["usage"].as_f64(), Some(24.0), "{routes:#}");
     let quota_findings: Vec<String> = rows(&ws, &["findings"])
         .iter()
         .filter(|f| f["kind"] == "quota" && f["details"]["quota_code"] == "L-0EA8095F")

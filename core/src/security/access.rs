@@ -66,72 +66,58 @@ pub fn glob_match(pattern: &str, value: &str, ignore_case: bool) -> bool {
 /// Every value `sub` matches is matched by `pattern` (a sound test: it may
 /// answer false for exotic pairs that do cover, never true for pairs that
 /// do not). `s3:*` covers `s3:Get*`; `s3:Get*` does not cover `s3:*`.
+/// Time O(len(pattern) × len(sub)), memory O(len(sub)).
 pub fn glob_covers(pattern: &str, sub: &str, ignore_case: bool) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let s: Vec<char> = sub.chars().collect();
     let eq = |a: char, b: char| if ignore_case { a.to_lowercase().eq(b.to_lowercase()) } else { a == b };
-    // memo[i][j]: p[i..] covers s[j..]
-    let mut memo = vec![vec![None::<bool>; s.len() + 1]; p.len() + 1];
-    fn go(
-        p: &[char],
-        s: &[char],
-        i: usize,
-        j: usize,
-        eq: &dyn Fn(char, char) -> bool,
-        memo: &mut Vec<Vec<Option<bool>>>,
-    ) -> bool {
-        if let Some(r) = memo[i][j] {
-            return r;
+    let m = s.len();
+    // next[j]: p[i+1..] covers s[j..]; cur[j]: p[i..] covers s[j..]
+    let mut next: Vec<bool> = (0..=m).map(|j| j == m).collect();
+    for i in (0..p.len()).rev() {
+        let mut cur = vec![false; m + 1];
+        for j in (0..=m).rev() {
+            cur[j] = if p[i] == '*' {
+                // `*` may end here, or swallow the next symbol of `sub` (a
+                // `*` of `sub` only by a `*`, which this is)
+                next[j] || (j < m && cur[j + 1])
+            } else if j == m {
+                false
+            } else if p[i] == '?' {
+                s[j] != '*' && next[j + 1]
+            } else {
+                s[j] != '*' && s[j] != '?' && eq(p[i], s[j]) && next[j + 1]
+            };
         }
-        let r = if i == p.len() {
-            j == s.len()
-        } else if p[i] == '*' {
-            // `*` may end here, or swallow the next symbol of `sub` (a `*` of
-            // `sub` only by a `*`, which this is).
-            go(p, s, i + 1, j, eq, memo) || (j < s.len() && go(p, s, i, j + 1, eq, memo))
-        } else if j == s.len() {
-            false
-        } else if p[i] == '?' {
-            s[j] != '*' && go(p, s, i + 1, j + 1, eq, memo)
-        } else {
-            s[j] != '*' && s[j] != '?' && eq(p[i], s[j]) && go(p, s, i + 1, j + 1, eq, memo)
-        };
-        memo[i][j] = Some(r);
-        r
+        next = cur;
     }
-    go(&p, &s, 0, 0, &eq, &mut memo)
+    next[0]
 }
 
-/// Some value matches both patterns.
+/// Some value matches both patterns. Time O(len(a) × len(b)), memory O(len(b)).
 pub fn glob_overlaps(a: &str, b: &str, ignore_case: bool) -> bool {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let eq = |x: char, y: char| if ignore_case { x.to_lowercase().eq(y.to_lowercase()) } else { x == y };
-    let mut memo = vec![vec![None::<bool>; b.len() + 1]; a.len() + 1];
-    fn go(
-        a: &[char],
-        b: &[char],
-        i: usize,
-        j: usize,
-        eq: &dyn Fn(char, char) -> bool,
-        memo: &mut Vec<Vec<Option<bool>>>,
-    ) -> bool {
-        if let Some(r) = memo[i][j] {
-            return r;
+    let (n, m) = (a.len(), b.len());
+    // next[j]: a[i+1..] and b[j..] share a value; cur[j]: a[i..] and b[j..]
+    let mut next = vec![false; m + 1];
+    for i in (0..=n).rev() {
+        let mut cur = vec![false; m + 1];
+        for j in (0..=m).rev() {
+            cur[j] = if i < n && a[i] == '*' {
+                next[j] || (j < m && cur[j + 1])
+            } else if j < m && b[j] == '*' {
+                cur[j + 1] || (i < n && next[j])
+            } else if i == n || j == m {
+                i == n && j == m
+            } else {
+                (a[i] == '?' || b[j] == '?' || eq(a[i], b[j])) && next[j + 1]
+            };
         }
-        let r = if i < a.len() && a[i] == '*' {
-            go(a, b, i + 1, j, eq, memo) || (j < b.len() && go(a, b, i, j + 1, eq, memo))
-        } else if j < b.len() && b[j] == '*' {
-            go(a, b, i, j + 1, eq, memo) || (i < a.len() && go(a, b, i + 1, j, eq, memo))
-        } else if i == a.len() || j == b.len() {
-            i == a.len() && j == b.len()
-        } else {
-            (a[i] == '?' || b[j] == '?' || eq(a[i], b[j])) && go(a, b, i + 1, j + 1, eq, memo)
-        };
-        memo[i][j] = Some(r);
-        r
+        next = cur;
     }
-    go(&a, &b, 0, 0, &eq, &mut memo)
+    next[0]
 }
 
 // ---------------------------------------------------------------- statements
@@ -452,9 +438,9 @@ pub fn cidr_is_narrow(cidr: &str) -> bool {
         None => (cidr, if cidr.contains(':') { 128 } else { 32 }),
     };
     if addr.contains(':') {
-        addr.parse::<std::net::Ipv6Addr>().is_ok() && len >= 16 && len <= 128
+        addr.parse::<std::net::Ipv6Addr>().is_ok() && (16..=128).contains(&len)
     } else {
-        addr.parse::<std::net::Ipv4Addr>().is_ok() && len >= 8 && len <= 32
+        addr.parse::<std::net::Ipv4Addr>().is_ok() && (8..=32).contains(&len)
     }
 }
 

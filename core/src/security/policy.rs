@@ -139,7 +139,11 @@ pub fn resources(st: &Value) -> Vec<String> {
 
 /// Every principal value of a statement, by type ("AWS", "Service", ...).
 pub fn principals(st: &Value) -> Vec<(String, String)> {
-    match st.get("Principal") {
+    principals_of(st.get("Principal"))
+}
+
+fn principals_of(v: Option<&Value>) -> Vec<(String, String)> {
+    match v {
         Some(Value::String(s)) => vec![("AWS".into(), s.clone())],
         Some(Value::Object(m)) => {
             m.iter().flat_map(|(k, v)| strings(Some(v)).into_iter().map(move |p| (k.clone(), p))).collect()
@@ -170,11 +174,16 @@ pub fn describe(st: &Value) -> String {
     } else if !not_res.is_empty() {
         s.push_str(&format!(" on every resource except {}", not_res.join(", ")));
     }
+    let words = |princ: Vec<(String, String)>| -> Vec<String> {
+        princ.into_iter().map(|(t, p)| if t == "AWS" { p } else { format!("{t} {p}") }).collect()
+    };
     let princ = principals(st);
     if !princ.is_empty() {
-        let who: Vec<String> =
-            princ.iter().map(|(t, p)| if t == "AWS" { p.clone() } else { format!("{t} {p}") }).collect();
-        s.push_str(&format!(" to {}", who.join(", ")));
+        s.push_str(&format!(" to {}", words(princ).join(", ")));
+    }
+    let not_princ = principals_of(st.get("NotPrincipal"));
+    if !not_princ.is_empty() {
+        s.push_str(&format!(" to everyone except {}", words(not_princ).join(", ")));
     }
     if has_condition(st) {
         s.push_str(" (with conditions)");
@@ -264,6 +273,10 @@ mod tests {
             (
                 json!({"Effect": "Allow", "Action": ["sts:AssumeRole"], "Principal": {"Service": ["ec2.amazonaws.com"]}, "Condition": {"Bool": {"x": ["true"]}}}),
                 "Allow sts:AssumeRole to Service ec2.amazonaws.com (with conditions)",
+            ),
+            (
+                json!({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"], "NotPrincipal": {"AWS": ["111111111111"]}}),
+                "Allow s3:GetObject on arn:aws:s3:::b/* to everyone except 111111111111",
             ),
         ];
         for (st, want) in cases {

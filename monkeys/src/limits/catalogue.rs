@@ -15,14 +15,17 @@ pub(crate) enum Count {
     SubnetsPerVpc,
     /// Per VPC.
     RouteTablesPerVpc,
-    /// Per route table.
+    /// Per route table: non-propagated routes, IPv4 and IPv6 apart
+    /// (`troop_core::limits::routes_usage`).
     RoutesPerTable,
     /// Per VPC.
     NetworkAclsPerVpc,
+    /// Per availability zone: AWS enforces "Network interfaces per Region"
+    /// in each zone.
     NetworkInterfaces,
     /// Per network interface.
     SecurityGroupsPerInterface,
-    /// Per availability zone (available and pending gateways).
+    /// Per availability zone (pending, available and deleting gateways).
     NatGatewaysPerAz,
     /// IAM GetAccountSummary key (usage) and its quota key (the stated limit).
     IamSummary(&'static str, &'static str),

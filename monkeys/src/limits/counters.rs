@@ -5,7 +5,7 @@ use super::catalogue::LbType;
 use crate::aws::{AccountTarget, AwsContext, CallCounter, classify};
 use std::collections::HashMap;
 use std::sync::Arc;
-use troop_core::limits::{PrefixListWeight, sg_rules_usage};
+use troop_core::limits::{PrefixListWeight, Route, RouteDestination, nat_gateway_counts, routes_usage, sg_rules_usage};
 use troop_core::security::sg::Source;
 
 /// A count, or why it is unknown.
@@ -44,7 +44,8 @@ pub(crate) struct RegionCounts {
     pub route_tables_per_vpc: Option<Counted<Vec<(String, usize)>>>,
     pub routes_per_table: Option<Counted<Vec<(String, usize)>>>,
     pub nacls_per_vpc: Option<Counted<Vec<(String, usize)>>>,
-    pub enis: Option<Counted<usize>>,
+    /// Network interfaces per availability zone.
+    pub enis_per_az: Option<Counted<Vec<(String, usize)>>>,
     pub sgs_per_eni: Option<Counted<Vec<(String, usize)>>>,
     pub nat_per_az: Option<Counted<Vec<(String, usize)>>>,
     /// Running On-Demand vCPUs per quota code of the instance's family class.
@@ -168,22 +169,33 @@ async fn vpc(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts
     out.subnets_per_vpc =
         Some(with_vpcs(subnets.as_ref().map(|s| per(&vpc_ids, s.iter().map(|x| x.1.as_str()))).map_err(Clone::clone)));
 
-    let tables: Counted<Vec<(String, String, usize)>> =
+    let tables: Counted<Vec<(String, String, Vec<Route>)>> =
         pages!("ec2:DescribeRouteTables", ep, ec2.describe_route_tables().into_paginator().send(), |p| {
             p.route_tables()
                 .iter()
                 .map(|r| {
+                    let routes = r
+                        .routes()
+                        .iter()
+                        .map(|x| Route {
+                            destination: match (x.destination_prefix_list_id(), x.destination_ipv6_cidr_block()) {
+                                (Some(pl), _) => RouteDestination::PrefixList(pl.to_string()),
+                                (None, Some(_)) => RouteDestination::Ipv6,
+                                (None, None) => RouteDestination::Ipv4,
+                            },
+                            propagated: x.origin() == Some(&aws_sdk_ec2::types::RouteOrigin::EnableVgwRoutePropagation),
+                        })
+                        .collect();
                     (
                         r.route_table_id().unwrap_or_default().to_string(),
                         r.vpc_id().unwrap_or_default().to_string(),
-                        r.routes().len(),
+                        routes,
                     )
                 })
                 .collect::<Vec<_>>()
         });
     out.route_tables_per_vpc =
         Some(with_vpcs(tables.as_ref().map(|t| per(&vpc_ids, t.iter().map(|x| x.1.as_str()))).map_err(Clone::clone)));
-    out.routes_per_table = Some(tables.map(|t| t.into_iter().map(|(id, _, n)| (id, n)).collect()));
 
     let nacls: Counted<Vec<String>> =
         pages!("ec2:DescribeNetworkAcls", ep, ec2.describe_network_acls().into_paginator().send(), |p| {
@@ -191,27 +203,33 @@ async fn vpc(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts
         });
     out.nacls_per_vpc = Some(with_vpcs(nacls.map(|n| per(&vpc_ids, n.iter().map(String::as_str)))));
 
-    let enis: Counted<Vec<(String, usize)>> =
+    // (interface, its availability zone, security groups)
+    let enis: Counted<Vec<(String, String, usize)>> =
         pages!("ec2:DescribeNetworkInterfaces", ep, ec2.describe_network_interfaces().into_paginator().send(), |p| {
             p.network_interfaces()
                 .iter()
-                .map(|n| (n.network_interface_id().unwrap_or_default().to_string(), n.groups().len()))
+                .map(|n| {
+                    (
+                        n.network_interface_id().unwrap_or_default().to_string(),
+                        n.availability_zone().unwrap_or_default().to_string(),
+                        n.groups().len(),
+                    )
+                })
                 .collect::<Vec<_>>()
         });
-    out.enis = Some(enis.as_ref().map(Vec::len).map_err(Clone::clone));
-    out.sgs_per_eni = Some(enis);
+    // "Network interfaces per Region" is enforced per availability zone.
+    // Every zone with a subnet has a row (0 when empty), so a zone emptied out resolves.
+    let mut zones: Vec<String> = subnets.as_ref().map(|s| s.iter().map(|x| x.2.clone()).collect()).unwrap_or_default();
+    zones.sort();
+    zones.dedup();
+    out.enis_per_az = Some(enis.as_ref().map(|e| per(&zones, e.iter().map(|x| x.1.as_str()))).map_err(Clone::clone));
+    out.sgs_per_eni = Some(enis.map(|e| e.into_iter().map(|(id, _, n)| (id, n)).collect()));
 
     let nats: Counted<Vec<String>> =
         pages!("ec2:DescribeNatGateways", ep, ec2.describe_nat_gateways().into_paginator().send(), |p| {
             p.nat_gateways()
                 .iter()
-                .filter(|n| {
-                    matches!(
-                        n.state(),
-                        Some(aws_sdk_ec2::types::NatGatewayState::Available)
-                            | Some(aws_sdk_ec2::types::NatGatewayState::Pending)
-                    )
-                })
+                .filter(|n| n.state().is_some_and(|s| nat_gateway_counts(s.as_str())))
                 .map(|n| n.subnet_id().unwrap_or_default().to_string())
                 .collect::<Vec<_>>()
         });
@@ -238,11 +256,13 @@ async fn vpc(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts
         ec2.describe_security_groups().max_results(1000).into_paginator().send(),
         |p| p.security_groups().iter().map(crate::security::collect::convert).collect::<Vec<_>>()
     );
-    // Prefix-list references weigh their list's maximum entries: read the
-    // lists only when a rule references one.
+    // Prefix-list references (security-group rules, routes) weigh their
+    // list's maximum entries: read the lists only when something references one.
     let referenced = groups.as_ref().is_ok_and(|gs| {
         gs.iter().flat_map(|g| g.ingress.iter().chain(&g.egress)).any(|r| matches!(r.source, Source::PrefixList { .. }))
-    });
+    }) || tables
+        .as_ref()
+        .is_ok_and(|ts| ts.iter().flat_map(|t| &t.2).any(|r| matches!(r.destination, RouteDestination::PrefixList(_))));
     let weights: Counted<HashMap<String, PrefixListWeight>> = if referenced {
         pages!(
             "ec2:DescribeManagedPrefixLists",
@@ -262,13 +282,19 @@ async fn vpc(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts
     } else {
         Ok(HashMap::new())
     };
-    let rules_per_sg = match (&groups, weights) {
+    let rules_per_sg = match (&groups, &weights) {
         (Ok(gs), Ok(w)) => {
             Ok(gs.iter().map(|g| (g.group_id.clone(), sg_rules_usage(g, |id| w.get(id).copied()))).collect())
         }
-        (Err(e), _) => Err(e.clone()),
-        (_, Err(e)) => Err(e),
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
     };
+    out.routes_per_table = Some(match (tables, &weights) {
+        (Ok(ts), Ok(w)) => {
+            Ok(ts.iter().map(|(id, _, r)| (id.clone(), routes_usage(r, |pl| w.get(pl).copied()))).collect())
+        }
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(e.clone()),
+    });
     out.sgs = Some(groups.as_ref().map(Vec::len).map_err(Clone::clone));
     out.rules_per_sg = Some(rules_per_sg);
 }

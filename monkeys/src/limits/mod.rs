@@ -143,7 +143,7 @@ impl Monkey for LimitsMonkey {
                     Count::RouteTablesPerVpc => per_resource(&c.route_tables_per_vpc),
                     Count::RoutesPerTable => per_resource(&c.routes_per_table),
                     Count::NetworkAclsPerVpc => per_resource(&c.nacls_per_vpc),
-                    Count::NetworkInterfaces => total(&c.enis),
+                    Count::NetworkInterfaces => per_resource(&c.enis_per_az),
                     Count::SecurityGroupsPerInterface => per_resource(&c.sgs_per_eni),
                     Count::NatGatewaysPerAz => per_resource(&c.nat_per_az),
                     Count::OnDemandVcpus => {
