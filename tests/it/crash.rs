@@ -64,7 +64,9 @@ async fn sigkill_mid_commit_leaves_no_half_written_pass() {
     ws.run(&["scan"]).assert_code(0);
     let db = ws.db();
     let revs = db.revisions_since(OffsetDateTime::UNIX_EPOCH).unwrap();
-    assert_eq!(revs.len(), expected_groups);
+    // every group, and the account's settings (account:settings)
+    assert_eq!(revs.len(), expected_groups + 1);
+    assert_eq!(revs.iter().filter(|r| r.technology == "account:settings").count(), 1);
     assert!(revs.iter().all(|r| r.revision == 1 && r.change == "created"));
     assert_eq!(db.findings(&FindingFilter::default()).unwrap().len(), 5);
     assert_eq!(db.pass_counts().unwrap().get("ok"), Some(&1));
