@@ -474,10 +474,39 @@ fn narrowing(c: &Condition) -> Option<Reach> {
             .then(|| Reach::Restricted { key: key.into() });
     }
     let positive = matches!(op, "StringEquals" | "StringEqualsIgnoreCase" | "StringLike" | "ArnEquals" | "ArnLike");
-    if !positive || !c.values.iter().all(|v| fixed(v)) {
+    if !positive {
         return None;
     }
-    Some(reach_of_key(key, &c.values))
+    if c.values.iter().all(|v| fixed(v)) {
+        return Some(reach_of_key(key, &c.values));
+    }
+    pinned_despite_wildcards(key, &c.values)
+}
+
+/// Values with wildcards that still pin who: ARNs whose account field is a
+/// fixed id (`arn:aws:sns:*:111122223333:*` is that account's), and
+/// organization paths under a fixed organization (`o-abc/r-1/ou-2/*`).
+fn pinned_despite_wildcards(key: &str, values: &[String]) -> Option<Reach> {
+    match key {
+        "aws:PrincipalArn" | "aws:SourceArn" | "s3:DataAccessPointArn" => {
+            let accounts = values
+                .iter()
+                .map(|v| policy::principal_account(v).filter(|_| !v.contains("${")))
+                .collect::<Option<BTreeSet<String>>>()?;
+            Some(Reach::Accounts(accounts))
+        }
+        "aws:PrincipalOrgPaths" | "aws:SourceOrgPaths" => {
+            let orgs = values
+                .iter()
+                .map(|v| {
+                    let (org, _) = v.split_once('/')?;
+                    (org.starts_with("o-") && fixed(org)).then(|| org.to_string())
+                })
+                .collect::<Option<BTreeSet<String>>>()?;
+            Some(Reach::Organizations(orgs))
+        }
+        _ => None,
+    }
 }
 
 fn reach_of_key(key: &str, values: &[String]) -> Reach {
@@ -806,6 +835,28 @@ mod tests {
                     json!({"Condition": {"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/r"}}})
                 )])),
                 vec![accts(&["111111111111"])],
+            ),
+            (
+                "an ARN pattern with a fixed account pins that account",
+                doc(json!([get(json!({"Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:111111111111:*"}}}))])),
+                vec![accts(&["111111111111"])],
+            ),
+            (
+                "an ARN pattern with a wildcard account pins nothing",
+                doc(json!([get(json!({"Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/admin"}}}))])),
+                public.clone(),
+            ),
+            (
+                "an OU path under a fixed organization",
+                doc(json!([get(
+                    json!({"Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-abc/r-1/ou-2/*"}}})
+                )])),
+                vec![Reach::Organizations(["o-abc".to_string()].into())],
+            ),
+            (
+                "a path with a wildcard organization",
+                doc(json!([get(json!({"Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-*/*"}}}))])),
+                public.clone(),
             ),
             (
                 "SourceArn without account (a bucket)",
