@@ -10,8 +10,9 @@ use std::path::PathBuf;
     about = "A troop of small periodic watchers over an AWS estate, behind one alert gateway"
 )]
 pub struct Cli {
-    /// Config file (default: troop.toml in the working directory if present, else built-in defaults).
-    #[arg(short, long, global = true, value_name = "PATH")]
+    /// Config file (default: troop.toml in the working directory if present, else built-in
+    /// defaults). Relative paths inside it are relative to its directory.
+    #[arg(short, long, global = true, value_name = "PATH", env = "TROOP_CONFIG")]
     pub config: Option<PathBuf>,
     /// Output format of listings.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
@@ -108,6 +109,10 @@ pub struct SilenceAddArgs {
     /// Who (default: $USER).
     #[arg(long)]
     pub author: Option<String>,
+    /// Accept matchers on label keys no stored finding carries (they would
+    /// silence nothing today).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Subcommand, Debug)]

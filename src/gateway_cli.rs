@@ -10,9 +10,16 @@ use troop_core::clock::rfc3339;
 use troop_core::store::{AlertStore, SilenceRecord};
 use troop_core::{FindingState, Severity, StoredFinding};
 
-pub fn silence(store: &dyn AlertStore, cmd: &SilenceCommand, format: Format) -> Result<(), Fail> {
+/// `findings` is the store's view of findings (for the label keys a
+/// matcher may name).
+pub fn silence(
+    store: &dyn AlertStore,
+    findings: &dyn troop_core::Store,
+    cmd: &SilenceCommand,
+    format: Format,
+) -> Result<(), Fail> {
     match cmd {
-        SilenceCommand::Add(a) => add(store, a, format),
+        SilenceCommand::Add(a) => add(store, findings, a, format),
         SilenceCommand::List { all } => list(store, *all, format),
         SilenceCommand::Remove { id } => {
             if store.end_silence(id, &rfc3339(OffsetDateTime::now_utc())).map_err(runtime)? {
@@ -25,11 +32,35 @@ pub fn silence(store: &dyn AlertStore, cmd: &SilenceCommand, format: Format) -> 
     }
 }
 
-fn add(store: &dyn AlertStore, a: &SilenceAddArgs, format: Format) -> Result<(), Fail> {
-    let mut matchers = Vec::new();
+fn add(
+    store: &dyn AlertStore,
+    findings: &dyn troop_core::Store,
+    a: &SilenceAddArgs,
+    format: Format,
+) -> Result<(), Fail> {
+    let mut parsed = Vec::new();
     for m in &a.matchers {
-        matchers.push(Matcher::parse(m).map_err(|e| usage(anyhow!("--match {m}: {e}")))?.to_string());
+        parsed.push(Matcher::parse(m).map_err(|e| usage(anyhow!("--match {m}: {e}")))?);
     }
+    // A matcher on a key no finding carries silences nothing: say so, unless --force.
+    if !a.force {
+        let mut known: std::collections::BTreeSet<String> =
+            troop_core::finding::ROUTING_LABELS.iter().map(|k| k.to_string()).collect();
+        let all = troop_core::store::FindingFilter::default();
+        for f in findings.findings(&all).map_err(runtime)? {
+            known.extend(f.labels.keys().cloned());
+        }
+        if let Some(m) = parsed.iter().find(|m| !known.contains(&m.label)) {
+            let list: Vec<&str> = known.iter().map(String::as_str).collect();
+            return Err(usage(anyhow!(
+                "--match {m}: no finding carries the label `{}`, so this silence would mute nothing \
+                 (known label keys: {}); use --force to add it anyway",
+                m.label,
+                list.join(", ")
+            )));
+        }
+    }
+    let matchers: Vec<String> = parsed.iter().map(|m| m.to_string()).collect();
     let d = humantime::parse_duration(a.duration.trim())
         .map_err(|e| usage(anyhow!("--for {}: {e} (like 2h, 7d)", a.duration)))?;
     if d.is_zero() {

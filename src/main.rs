@@ -12,7 +12,7 @@ mod views;
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand, Format};
+use cli::{AlertsCommand, Cli, Command, ConfigCommand, Format, SilenceCommand};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use troop_core::clock::SystemClock;
 use troop_core::metrics::Metrics;
 use troop_core::monkey::{NoProgress, Progress};
 use troop_core::shutdown::{self, ShutdownTrigger};
-use troop_core::store::{FindingFilter, Store};
+use troop_core::store::FindingFilter;
 use troop_core::{Engine, FindingState, PassStatus, Severity};
 use troop_monkeys::aws::AwsContext;
 
@@ -100,20 +100,26 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::Config(ConfigCommand::Check { path }) => {
             config_check(path.as_ref().or(cli.config.as_ref()), cli.format)
         }
+        // Reads never create a store: see `read_store`.
         Command::Findings(args) => {
-            let store = open_store(&load_config(&cli)?)?;
+            let store = read_store(&load_config(&cli)?)?;
             views::findings(&*store, &*store, args, cli.format)
         }
-        Command::Silence(cmd) => gateway_cli::silence(&*open_store(&load_config(&cli)?)?, cmd, cli.format),
+        Command::Silence(cmd) => {
+            let cfg = load_config(&cli)?;
+            let store = if matches!(cmd, SilenceCommand::List { .. }) { read_store(&cfg)? } else { open_store(&cfg)? };
+            gateway_cli::silence(&*store, &*store, cmd, cli.format)
+        }
         Command::Alerts(cmd) => {
             let cfg = load_config(&cli)?;
-            gateway_cli::alerts(&cfg, open_store(&cfg)?, cmd, cli.format).await
+            let store = if matches!(cmd, AlertsCommand::Status) { read_store(&cfg)? } else { open_store(&cfg)? };
+            gateway_cli::alerts(&cfg, store, cmd, cli.format).await
         }
-        Command::Changes(args) => views::changes(&*open_store(&load_config(&cli)?)?, args, cli.format),
-        Command::History(args) => views::history(&*open_store(&load_config(&cli)?)?, args, cli.format),
-        Command::Diff(args) => views::diff(&*open_store(&load_config(&cli)?)?, args, cli.format),
-        Command::Certs => views::certs(&*open_store(&load_config(&cli)?)?, cli.format),
-        Command::Limits => views::limits(&*open_store(&load_config(&cli)?)?, cli.format),
+        Command::Changes(args) => views::changes(&*read_store(&load_config(&cli)?)?, args, cli.format),
+        Command::History(args) => views::history(&*read_store(&load_config(&cli)?)?, args, cli.format),
+        Command::Diff(args) => views::diff(&*read_store(&load_config(&cli)?)?, args, cli.format),
+        Command::Certs => views::certs(&*read_store(&load_config(&cli)?)?, cli.format),
+        Command::Limits => views::limits(&*read_store(&load_config(&cli)?)?, cli.format),
         Command::Scan(args) => scan(&cli, args).await,
         Command::Run => run(&cli).await,
     }
@@ -168,6 +174,12 @@ fn load_config(cli: &Cli) -> Result<Config, Fail> {
 
 fn open_store(cfg: &Config) -> Result<Arc<troop_store::SqliteStore>, Fail> {
     troop_store::open(&cfg.agent.store).map(Arc::new).map_err(usage)
+}
+
+/// The store for a read verb: it must exist (exit 2 with the path tried and
+/// what to do otherwise).
+fn read_store(cfg: &Config) -> Result<Arc<troop_store::SqliteStore>, Fail> {
+    troop_store::open_existing(&cfg.agent.store).map(Arc::new).map_err(usage)
 }
 
 /// Everything a scan or the daemon needs, built from the config.
@@ -347,10 +359,12 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
     }
     if let Some(threshold) = args.fail_on {
         let min = Severity::from(threshold);
+        // Open as users see them: a silenced finding is a reviewed justification.
         let filter = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: Some(min) };
-        let n = w.store.findings(&filter).map_err(runtime)?.len();
+        let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
+        let n = troop_core::alerting::silence::findings_view(&*w.store, &*w.store, filter, now).map_err(runtime)?.len();
         if n > 0 {
-            eprintln!("troop: {n} open finding(s) at or above {min}");
+            eprintln!("troop: {n} open finding(s) at or above {min} (silenced ones not counted)");
             return Err(Fail::Code(3));
         }
     }

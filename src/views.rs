@@ -23,6 +23,9 @@ pub fn findings(
         StateArg::Resolved => Some(FindingState::Resolved),
         StateArg::All => None,
     };
+    if let Some(m) = &args.monkey {
+        troop_core::known_name("monkey", m, troop_core::MONKEYS).map_err(|e| usage(anyhow!("--monkey: {e}")))?;
+    }
     let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
     let filter = troop_core::store::FindingFilter {
         state,
@@ -62,8 +65,8 @@ fn since(s: &str) -> Result<time::OffsetDateTime, Fail> {
 
 pub fn changes(store: &dyn Store, args: &ChangesArgs, format: Format) -> Result<(), Fail> {
     let from = since(&args.since)?;
-    let filter =
-        troop_core::history::ChangeFilter { technologies: args.technology.clone(), accounts: args.account.clone() };
+    let filter = troop_core::history::ChangeFilter::new(args.technology.clone(), args.account.clone())
+        .map_err(|e| usage(anyhow!(e)))?;
     let mut revs = store.revisions_since(from).map_err(runtime)?;
     revs.retain(|r| filter.keeps(r));
     if format == Format::Json {

@@ -52,6 +52,70 @@ pub fn load(path: Option<&Path>) -> Result<Config, LoadError> {
     };
     let src = std::fs::read_to_string(&path).map_err(|source| LoadError::Unreadable { path: path.clone(), source })?;
     let mut cfg = parse(&src, &path.display().to_string()).map_err(LoadError::Invalid)?;
+    if let Some(dir) = path.parent() {
+        cfg.resolve_paths(dir);
+    }
     cfg.source = Some(path);
     Ok(cfg)
+}
+
+impl Config {
+    /// Make every relative path of the file relative to `base`, the config
+    /// file's directory, so that a command gives the same answer whatever its
+    /// working directory: the `sqlite://` store, jsonl sink paths, template and
+    /// CA files, `{ file = … }` secrets, `[monkeys.certs] files` globs and
+    /// `extra_ca_files`. Pure: no file is read.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if base.as_os_str().is_empty() {
+            return;
+        }
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        let join_str = |p: &mut String| {
+            if Path::new(p.as_str()).is_relative() {
+                *p = base.join(p.as_str()).display().to_string();
+            }
+        };
+        if let Some(rest) = self.agent.store.strip_prefix("sqlite://")
+            && !rest.is_empty()
+            && Path::new(rest).is_relative()
+            && rest != ":memory:"
+        {
+            self.agent.store = format!("sqlite://{}", base.join(rest).display());
+        }
+        self.monkeys.certs.extra_ca_files.iter_mut().for_each(join);
+        self.monkeys.certs.files.iter_mut().for_each(join_str);
+        let secret = |s: &mut Secret| {
+            if let Secret::File(p) = s
+                && p.is_relative()
+            {
+                *p = base.join(&*p);
+            }
+        };
+        for sink in &mut self.alerts.sinks {
+            match &mut sink.kind {
+                SinkKind::Jsonl { path } => join(path),
+                SinkKind::Webhook { url, secret: key } => {
+                    secret(url);
+                    key.iter_mut().for_each(secret);
+                }
+                SinkKind::Slack { url, template } => {
+                    secret(url);
+                    template.iter_mut().for_each(join);
+                }
+                SinkKind::Pagerduty { routing_key, .. } => secret(routing_key),
+                SinkKind::Smtp { ca_file, password, subject_template, text_template, html_template, .. } => {
+                    ca_file.iter_mut().for_each(join);
+                    password.iter_mut().for_each(secret);
+                    for t in [subject_template, text_template, html_template] {
+                        t.iter_mut().for_each(join);
+                    }
+                }
+                SinkKind::Stdout | SinkKind::Alertmanager { .. } | SinkKind::Command { .. } => {}
+            }
+        }
+    }
 }

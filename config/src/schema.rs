@@ -21,7 +21,8 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
-    /// `sqlite://PATH` (relative to the working directory) or `postgres://...`.
+    /// `sqlite://PATH` or `postgres://...`; a relative PATH is relative to
+    /// the config file's directory once [`Config::resolve_paths`] ran.
     pub store: String,
     pub listen: SocketAddr,
     /// How long a running pass may finish after SIGTERM before it is abandoned.

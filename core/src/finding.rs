@@ -123,8 +123,11 @@ pub struct StoredFinding {
     pub resolved_at: Option<String>,
 }
 
+/// The labels every finding carries for routing and silences, besides its own.
+pub const ROUTING_LABELS: &[&str] = &["monkey", "kind", "severity", "account", "region", "resource"];
+
 impl StoredFinding {
-    /// Labels used for routing: the fixed ones plus the finding's own.
+    /// Labels used for routing: the fixed ones ([`ROUTING_LABELS`]) plus the finding's own.
     pub fn routing_labels(&self) -> BTreeMap<String, String> {
         let mut l = self.labels.clone();
         l.insert("monkey".into(), self.monkey.clone());

@@ -96,6 +96,22 @@ pub struct ChangeFilter {
 }
 
 impl ChangeFilter {
+    /// A filter whose every name means something: each technology is one
+    /// troop records or its service part, each account a 12-digit id.
+    /// Errors name the bad value, the known ones and the closest.
+    pub fn new(technologies: Vec<String>, accounts: Vec<String>) -> Result<ChangeFilter, String> {
+        let known = crate::security::technology_filters();
+        for t in &technologies {
+            crate::known_name("technology", t, &known)?;
+        }
+        for a in &accounts {
+            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("`{a}` is not an AWS account id (12 digits)"));
+            }
+        }
+        Ok(ChangeFilter { technologies, accounts })
+    }
+
     pub fn keeps(&self, r: &Revision) -> bool {
         let technology = |t: &String| {
             r.technology == *t || r.technology.strip_prefix(t.as_str()).is_some_and(|rest| rest.starts_with(':'))
@@ -109,6 +125,18 @@ impl ChangeFilter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn change_filter_names_must_mean_something() {
+        let ok = |t: &[&str], a: &[&str]| {
+            ChangeFilter::new(t.iter().map(|s| s.to_string()).collect(), a.iter().map(|s| s.to_string()).collect())
+        };
+        assert!(ok(&["iam", "iam:role", "s3:bucket", "ec2", "account:settings"], &["123456789012"]).is_ok());
+        let e = ok(&["iam:rol"], &[]).unwrap_err();
+        assert!(e.contains("unknown technology `iam:rol`") && e.contains("did you mean `iam:role`?"), "{e}");
+        assert!(ok(&["lambda"], &[]).unwrap_err().contains("known: account, account:settings"));
+        assert!(ok(&[], &["12345"]).unwrap_err().contains("not an AWS account id"));
+    }
 
     #[test]
     fn change_filter_table() {

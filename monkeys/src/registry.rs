@@ -8,7 +8,7 @@ use troop_core::Monkey;
 use troop_core::scheduler::Schedule;
 
 /// Every monkey name troop knows, in the order passes are reported.
-pub const NAMES: &[&str] = &["security", "certs", "limits"];
+pub const NAMES: &[&str] = troop_core::MONKEYS;
 
 pub struct Built {
     pub monkey: Arc<dyn Monkey>,

@@ -57,6 +57,9 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
         Some(other) => Some(FindingState::parse(other).ok_or_else(|| bad_request(format!("unknown state `{other}`")))?),
     };
     let monkey = q.get("monkey").cloned();
+    if let Some(m) = &monkey {
+        troop_core::known_name("monkey", m, troop_core::MONKEYS).map_err(bad_request)?;
+    }
     let min_severity = match q.get("severity").map(String::as_str) {
         None => None,
         Some(v) => Some(troop_core::Severity::parse(v).ok_or_else(|| bad_request(format!("unknown severity `{v}`")))?),
@@ -128,7 +131,7 @@ async fn changes(State(s): State<AppState>, Query(q): Query<HashMap<String, Stri
     let list = |k: &str| -> Vec<String> {
         q.get(k).map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
     };
-    let filter = troop_core::history::ChangeFilter { technologies: list("technology"), accounts: list("account") };
+    let filter = troop_core::history::ChangeFilter::new(list("technology"), list("account")).map_err(bad_request)?;
     let mut revs = read(&s, move |st| st.revisions_since(from).map_err(store_error)).await?;
     revs.retain(|r| filter.keeps(r));
     Ok(axum::Json(revs).into_response())

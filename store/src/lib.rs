@@ -28,9 +28,26 @@ pub enum OpenError {
     Sqlite { path: String, source: rusqlite::Error },
     #[error("store {path} has schema version {found}, newer than this troop understands ({known}); upgrade troop")]
     TooNew { path: String, found: i64, known: i64 },
+    #[error(
+        "no store at {path}: nothing has been recorded there. Run `troop scan` (or `troop run`) first, \
+         or name the config whose store you mean with -c/--config or TROOP_CONFIG"
+    )]
+    Missing { path: String },
 }
 
-/// Open the store named by an `[agent] store` URL.
+/// Open the store named by an `[agent] store` URL for reading: a store that
+/// does not exist yet is [`OpenError::Missing`], never created empty (an
+/// empty answer from the wrong directory would read as all-clear).
+pub fn open_existing(url: &str) -> Result<SqliteStore, OpenError> {
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).exists()
+    {
+        return Err(OpenError::Missing { path: path.to_string() });
+    }
+    open(url)
+}
+
+/// Open the store named by an `[agent] store` URL, creating it if needed.
 pub fn open(url: &str) -> Result<SqliteStore, OpenError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         SqliteStore::open(path)

@@ -25,7 +25,9 @@ fn unreadable_config() {
 #[test]
 fn unopenable_store() {
     let ws = Workspace::new("[agent]\nstore = \"sqlite:///nonexistent-dir/troop.db\"\n");
-    one_line(&ws.run(&["findings"]), 2, "cannot open store /nonexistent-dir/troop.db");
+    one_line(&ws.run(&["findings"]), 2, "no store at /nonexistent-dir/troop.db");
+    let add = ["silence", "add", "--match", "monkey=certs", "--for", "1h", "--reason", "r"];
+    one_line(&ws.run(&add), 2, "cannot open store /nonexistent-dir/troop.db");
     let ws = Workspace::new("[agent]\nstore = \"postgres://troop@db/troop\"\n");
     one_line(&ws.run(&["findings"]), 2, "postgres");
 }

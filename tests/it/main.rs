@@ -13,6 +13,7 @@ mod config_cli;
 mod crash;
 mod daemon;
 mod limits;
+mod mistakes;
 mod scan;
 mod security;
 mod semantics;

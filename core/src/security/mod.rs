@@ -15,6 +15,21 @@ use std::collections::BTreeMap;
 
 pub const MONKEY: &str = "security";
 
+/// Every technology the security monkey records: the one list (filters,
+/// docs, the fuzzers' inputs).
+pub const TECHNOLOGIES: &[&str] =
+    &[sg::TECHNOLOGY, iam::ROLE, iam::USER, iam::GROUP, iam::POLICY, s3::TECHNOLOGY, account::TECHNOLOGY];
+
+/// The names a `--technology` filter accepts: every technology and every
+/// service part of one (`iam` for every `iam:*`).
+pub fn technology_filters() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = TECHNOLOGIES.to_vec();
+    out.extend(TECHNOLOGIES.iter().filter_map(|t| t.split_once(':').map(|(service, _)| service)));
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// What the audits need beyond the item itself.
 #[derive(Debug, Clone, Default)]
 pub struct AuditContext {

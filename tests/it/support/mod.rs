@@ -158,6 +158,7 @@ pub fn clean_env(c: &mut Command, home: &Path) {
         "AWS_DEFAULT_REGION",
         "AWS_SESSION_TOKEN",
         "TROOP_LOG",
+        "TROOP_CONFIG",
         "RUST_LOG",
     ] {
         c.env_remove(v);

@@ -1,0 +1,105 @@
+//! Ordinary mistakes never read as all-clear (issue: nothing a user does by
+//! mistake reads as all-clear): each test makes the mistake and checks the
+//! clear error or the right result.
+
+use crate::support::{Moto, Workspace, world_ingress};
+
+const READS: &[&[&str]] = &[
+    &["findings"],
+    &["changes"],
+    &["history", "sg-1"],
+    &["diff", "sg-1"],
+    &["certs"],
+    &["limits"],
+    &["alerts", "status"],
+    &["silence", "list"],
+];
+
+#[test]
+fn reads_never_create_a_store_and_relative_paths_follow_the_config_file() {
+    let ws = Workspace::new("[agent]\nstore = \"sqlite://troop.db\"\n");
+    for verb in READS {
+        let r = ws.run(verb);
+        r.assert_code(2);
+        assert!(r.stderr.contains("no store at") && r.stderr.contains("troop.db"), "{verb:?}: {}", r.stderr);
+        assert!(r.stderr.contains("troop scan"), "{verb:?} says what to do: {}", r.stderr);
+        assert!(!ws.file("troop.db").exists(), "{verb:?} created a store");
+    }
+
+    // A config elsewhere: its relative store path is relative to the config file.
+    std::fs::create_dir_all(ws.file("etc")).unwrap();
+    std::fs::create_dir_all(ws.file("elsewhere")).unwrap();
+    std::fs::write(ws.file("etc/troop.toml"), "[agent]\nstore = \"sqlite://troop.db\"\n").unwrap();
+    let add = ["-c", "etc/troop.toml", "silence", "add", "--match", "monkey=certs", "--for", "1h", "--reason", "r"];
+    ws.run(&add).assert_code(0);
+    assert!(ws.file("etc/troop.db").exists(), "the store sits beside its config");
+    assert!(!ws.file("troop.db").exists(), "not in the working directory");
+
+    // TROOP_CONFIG names the config like -c, from any directory.
+    let out = ws
+        .cmd(&["silence", "list", "--format", "json"])
+        .current_dir(ws.file("elsewhere"))
+        .env("TROOP_CONFIG", "../etc/troop.toml")
+        .output()
+        .unwrap();
+    let r = crate::support::Run::from(out);
+    r.assert_code(0);
+    assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.stdout);
+}
+
+#[test]
+fn filters_that_match_nothing_are_refused() {
+    let ws = Workspace::new("[agent]\nstore = \"sqlite://troop.db\"\n");
+    ws.run(&["silence", "add", "--match", "monkey=certs", "--for", "1h", "--reason", "r"]).assert_code(0);
+
+    let r = ws.run(&["findings", "--monkey", "securty"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("unknown monkey `securty`") && r.stderr.contains("did you mean `security`?"),
+        "{}",
+        r.stderr
+    );
+    let r = ws.run(&["changes", "--technology", "iam:rol"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("unknown technology `iam:rol`") && r.stderr.contains("did you mean `iam:role`?"),
+        "{}",
+        r.stderr
+    );
+    let r = ws.run(&["changes", "--account", "12345"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("not an AWS account id"), "{}", r.stderr);
+    ws.run(&["findings", "--state", "sleeping"]).assert_code(2);
+    // the right names still work
+    ws.run(&["findings", "--monkey", "security"]).assert_code(0);
+    ws.run(&["changes", "--technology", "iam", "--technology", "s3:bucket"]).assert_code(0);
+
+    // A silence on a label no finding carries would mute nothing.
+    let r = ws.run(&["silence", "add", "--match", "team=payments", "--for", "1h", "--reason", "r"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("no finding carries the label `team`"), "{}", r.stderr);
+    assert!(r.stderr.contains("known label keys: account, kind, monkey, region, resource, severity"), "{}", r.stderr);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    ws.run(&["silence", "add", "--match", "team=payments", "--for", "1h", "--reason", "r", "--force"]).assert_code(0);
+}
+
+#[tokio::test]
+async fn fail_on_lets_a_reviewed_and_silenced_finding_pass() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let g = ec2.create_security_group().group_name("ssh").description("ssh").vpc_id(vpc).send().await.unwrap();
+    let g = g.group_id.unwrap();
+    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(22)).send().await.unwrap();
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    let r = ws.run(&["scan", "--fail-on", "critical"]);
+    r.assert_code(3);
+    let reason = "bastion, reviewed in SEC-42";
+    let silence = ["silence", "add", "--match", &format!("resource={g}"), "--for", "1h", "--reason", reason];
+    ws.run(&silence).assert_code(0);
+    let r = ws.run(&["scan", "--fail-on", "critical"]);
+    r.assert_code(0);
+    // still visible, as silenced
+    let f = ws.run(&["findings", "--state", "silenced", "--format", "json"]);
+    assert_eq!(f.json().as_array().unwrap().len(), 1, "{}", f.stdout);
+}
