@@ -111,7 +111,7 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
             gateway_cli::silence(&*store, &*store, cmd, cli.format)
         }
         Command::Alerts(cmd) => {
-            let cfg = load_config(&cli)?;
+            let cfg = if matches!(cmd, AlertsCommand::Test { .. }) { start_config(&cli)? } else { load_config(&cli)? };
             let store = if matches!(cmd, AlertsCommand::Status) { read_store(&cfg)? } else { open_store(&cfg)? };
             gateway_cli::alerts(&cfg, store, cmd, cli.format).await
         }
@@ -127,7 +127,10 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
 
 fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(), Fail> {
     let path = path.cloned().unwrap_or_else(|| troop_config::DEFAULT_FILE.into());
-    match troop_config::load(Some(&path)) {
+    match troop_config::load(Some(&path)).and_then(|cfg| {
+        // What start-up resolves: secrets, files, the store URL.
+        troop_config::check_needs(&cfg, troop_store::supported).map(|_| cfg).map_err(LoadError::Invalid)
+    }) {
         Ok(_) => {
             match format {
                 Format::Json => output::print_json::<serde_json::Value>(&[]).map_err(Fail::Runtime)?,
@@ -151,6 +154,25 @@ fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(),
             }
             eprintln!("{errs}");
             eprintln!("troop: {} error(s) in {}", errs.diagnostics.len(), errs.origin);
+            Err(Fail::UsageReported)
+        }
+    }
+}
+
+/// The config for a command that starts something (`scan`, `run`, a reload,
+/// `alerts test`): parsed, and what start-up resolves checked the way `troop
+/// config check` checks it, with the same located diagnostics.
+fn start_config(cli: &Cli) -> Result<Config, Fail> {
+    let cfg = load_config(cli)?;
+    match troop_config::check_needs(&cfg, troop_store::supported) {
+        Ok(()) => Ok(cfg),
+        Err(errs) => {
+            eprintln!("{errs}");
+            eprintln!(
+                "troop: {} error(s) in {}; run `troop config check` after fixing them",
+                errs.diagnostics.len(),
+                errs.origin
+            );
             Err(Fail::UsageReported)
         }
     }
@@ -258,7 +280,7 @@ fn on_signals(trigger: ShutdownTrigger) -> anyhow::Result<()> {
 }
 
 async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
-    let cfg = load_config(cli)?;
+    let cfg = start_config(cli)?;
     let term = progress::TermProgress::detect().map(Arc::new);
     let progress: Arc<dyn Progress> = match &term {
         Some(t) => t.clone(),
@@ -415,7 +437,7 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
 
 async fn run(cli: &Cli) -> Result<(), Fail> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut cfg = load_config(cli)?;
+    let mut cfg = start_config(cli)?;
     let mut w = wire(&cfg, &[], Arc::new(NoProgress), false).await?;
     let listener = troop_server::bind(cfg.agent.listen).await.map_err(usage)?;
     let (trigger, stop) = shutdown::channel();
@@ -498,7 +520,7 @@ async fn reload(cli: &Cli, running: &Config, w: &Wired) -> Option<(Config, Wired
         w.metrics.record_reload(false, now());
         None
     };
-    let cfg = match load_config(cli) {
+    let cfg = match start_config(cli) {
         Ok(c) => c,
         Err(_) => return refused("the configuration has errors (above)".into()),
     };

@@ -13,6 +13,12 @@ pub mod codes {
     pub const INVALID_THRESHOLD: &str = "invalid-threshold";
     pub const DUPLICATE_NAME: &str = "duplicate-name";
     pub const UNKNOWN_SINK: &str = "unknown-sink";
+    /// `{ env = "VAR" }` names a variable that is not set.
+    pub const UNSET_ENV: &str = "unset-env";
+    /// A secret, template or CA file that cannot be read.
+    pub const UNREADABLE_FILE: &str = "unreadable-file";
+    /// A store URL this build cannot open.
+    pub const UNSUPPORTED_STORE: &str = "unsupported-store";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +70,43 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Collects diagnostics while walking one source.
+/// Something start-up reads outside the file, and where the file asks for
+/// it: what `troop config check` resolves so that it passes exactly what
+/// `scan` and `run` accept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Need {
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    pub what: Needed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Needed {
+    /// An environment variable (`{ env = "VAR" }` secrets).
+    Env(String),
+    /// A readable file (`{ file = … }` secrets, templates, CA files).
+    File(std::path::PathBuf),
+    /// The `[agent] store` URL, judged by the store crate.
+    Store(String),
+}
+
+/// Collects diagnostics (and what start-up will need) while walking one source.
 pub(crate) struct Sink<'s> {
     pub src: &'s str,
     pub diags: Vec<Diagnostic>,
+    pub needs: Vec<Need>,
 }
 
 impl<'s> Sink<'s> {
     pub fn new(src: &'s str) -> Self {
-        Sink { src, diags: Vec::new() }
+        Sink { src, diags: Vec::new(), needs: Vec::new() }
+    }
+
+    pub fn need(&mut self, span: Range<usize>, what: Needed) {
+        let (line, column) = line_col(self.src, span.start);
+        self.needs.push(Need { line, column, what });
     }
 
     pub fn error(&mut self, code: &'static str, span: Range<usize>, message: impl Into<String>) {

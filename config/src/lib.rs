@@ -12,7 +12,7 @@ mod schema;
 mod secret;
 mod walk;
 
-pub use diag::{ConfigErrors, Diagnostic, codes};
+pub use diag::{ConfigErrors, Diagnostic, Need, Needed, codes};
 pub use schema::*;
 pub use secret::{Secret, SecretError};
 
@@ -87,6 +87,20 @@ impl Config {
             self.agent.store = format!("sqlite://{}", base.join(rest).display());
         }
         self.monkeys.certs.extra_ca_files.iter_mut().for_each(join);
+        for n in &mut self.needs {
+            match &mut n.what {
+                Needed::File(p) => join(p),
+                Needed::Store(url) => {
+                    if let Some(rest) = url.strip_prefix("sqlite://")
+                        && !rest.is_empty()
+                        && Path::new(rest).is_relative()
+                    {
+                        *url = format!("sqlite://{}", base.join(rest).display());
+                    }
+                }
+                Needed::Env(_) => {}
+            }
+        }
         self.monkeys.certs.files.iter_mut().for_each(join_str);
         let secret = |s: &mut Secret| {
             if let Secret::File(p) = s
@@ -118,4 +132,35 @@ impl Config {
             }
         }
     }
+}
+
+/// Resolve what start-up resolves — every `{ env = … }` variable is set,
+/// every secret, template and CA file is readable, the store URL is one
+/// `store` accepts (the binary passes the store crate's check) — and report
+/// each failure at its place in the file, as parse errors are. Secret values
+/// are never read into a message. `troop config check`, `scan` and `run` all
+/// call this, so a file that passes the check starts.
+pub fn check_needs(cfg: &Config, store: impl Fn(&str) -> Result<(), String>) -> Result<(), ConfigErrors> {
+    let mut diagnostics = Vec::new();
+    for n in &cfg.needs {
+        let problem = match &n.what {
+            Needed::Env(var) => std::env::var_os(var)
+                .is_none()
+                .then(|| (codes::UNSET_ENV, format!("environment variable {var} is not set"))),
+            Needed::File(path) => match std::fs::File::open(path) {
+                Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => None,
+                Ok(_) => Some((codes::UNREADABLE_FILE, format!("{} is not a file", path.display()))),
+                Err(e) => Some((codes::UNREADABLE_FILE, format!("cannot read {}: {e}", path.display()))),
+            },
+            Needed::Store(url) => store(url).err().map(|e| (codes::UNSUPPORTED_STORE, e)),
+        };
+        if let Some((code, message)) = problem {
+            diagnostics.push(Diagnostic { code, message, line: n.line, column: n.column, span: 0..0 });
+        }
+    }
+    if diagnostics.is_empty() {
+        return Ok(());
+    }
+    let origin = cfg.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(built-in defaults)".into());
+    Err(ConfigErrors { origin, diagnostics })
 }

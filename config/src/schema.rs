@@ -1,6 +1,6 @@
 //! The configuration model and the walk that builds and validates it.
 
-use crate::diag::{ConfigErrors, Sink, codes};
+use crate::diag::{ConfigErrors, Needed, Sink, codes};
 use crate::secret::Secret;
 use crate::walk::{Sp, Tbl, type_name};
 use std::collections::BTreeMap;
@@ -17,6 +17,9 @@ pub struct Config {
     pub alerts: Alerts,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
+    /// What start-up reads outside the file (environment, files, the store),
+    /// with where the file asks for it; see `troop_config::check_needs`.
+    pub needs: Vec<crate::diag::Need>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -337,6 +340,7 @@ impl Default for Config {
             },
             alerts: Alerts::default(),
             source: None,
+            needs: vec![],
         }
     }
 }
@@ -371,6 +375,7 @@ pub(crate) fn parse(src: &str, origin: &str) -> Result<Config, ConfigErrors> {
         t.finish(&mut sink);
     }
     root.finish(&mut sink);
+    cfg.needs = std::mem::take(&mut sink.needs);
     sink.finish(origin)?;
     Ok(cfg)
 }
@@ -401,6 +406,7 @@ fn duration(t: &mut Tbl, sink: &mut Sink, key: &'static str, min: Duration) -> O
 fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
     if let Some(s) = t.string(sink, "store") {
         if s.v.starts_with("sqlite://") && s.v.len() > "sqlite://".len() || s.v.starts_with("postgres://") {
+            sink.need(s.span, Needed::Store(s.v.clone()));
             a.store = s.v;
         } else {
             sink.error(codes::INVALID_URL, s.span, "`store` must be `sqlite://PATH` or `postgres://USER@HOST/DB`");
@@ -672,6 +678,9 @@ fn certs(t: &mut Tbl, sink: &mut Sink, c: &mut Certs) {
         }
     }
     if let Some(files) = t.strings(sink, "extra_ca_files") {
+        for f in &files {
+            sink.need(f.span.clone(), Needed::File(PathBuf::from(&f.v)));
+        }
         c.extra_ca_files = files.into_iter().map(|f| PathBuf::from(f.v)).collect();
     }
     if let Some(d) = duration(t, sink, "probe_timeout", Duration::from_millis(100)) {
@@ -830,8 +839,14 @@ fn secret(t: &mut Tbl, sink: &mut Sink, key: &'static str) -> Option<Secret> {
             let file = st.string(sink, "file");
             st.finish(sink);
             match (env, file) {
-                (Some(e), None) => Some(Secret::Env(e.v)),
-                (None, Some(f)) => Some(Secret::File(PathBuf::from(f.v))),
+                (Some(e), None) => {
+                    sink.need(e.span, Needed::Env(e.v.clone()));
+                    Some(Secret::Env(e.v))
+                }
+                (None, Some(f)) => {
+                    sink.need(f.span, Needed::File(PathBuf::from(&f.v)));
+                    Some(Secret::File(PathBuf::from(f.v)))
+                }
                 _ => {
                     sink.error(
                         codes::INVALID_VALUE,
@@ -981,7 +996,11 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
         }
         "webhook" => SinkKind::Webhook { url: url(t, sink)?, secret: secret(t, sink, "secret") },
         "slack" => {
-            SinkKind::Slack { url: url(t, sink)?, template: t.string(sink, "template").map(|p| PathBuf::from(p.v)) }
+            let template = t.string(sink, "template").map(|p| {
+                sink.need(p.span.clone(), Needed::File(PathBuf::from(&p.v)));
+                PathBuf::from(p.v)
+            });
+            SinkKind::Slack { url: url(t, sink)?, template }
         }
         "pagerduty" => {
             let k = secret(t, sink, "routing_key");
@@ -1029,14 +1048,22 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
                     }
                 },
             };
-            let ca_file = t.string(sink, "ca_file").map(|p| PathBuf::from(p.v));
+            let ca_file = t.string(sink, "ca_file").map(|p| {
+                sink.need(p.span.clone(), Needed::File(PathBuf::from(&p.v)));
+                PathBuf::from(p.v)
+            });
             let from = t.string(sink, "from");
             let to = t.strings(sink, "to").unwrap_or_default();
             let to_owners = t.boolean(sink, "to_owners").unwrap_or(true);
             let fallback = t.string(sink, "fallback").map(|f| f.v);
             let username = t.string(sink, "username").map(|u| u.v);
             let password = secret(t, sink, "password");
-            let file = |t: &mut Tbl, sink: &mut Sink, k: &'static str| t.string(sink, k).map(|p| PathBuf::from(p.v));
+            let file = |t: &mut Tbl, sink: &mut Sink, k: &'static str| {
+                t.string(sink, k).map(|p| {
+                    sink.need(p.span.clone(), Needed::File(PathBuf::from(&p.v)));
+                    PathBuf::from(p.v)
+                })
+            };
             SinkKind::Smtp {
                 server: server.v,
                 security,

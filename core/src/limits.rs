@@ -167,6 +167,33 @@ pub struct PrefixListWeight {
     pub max_entries: usize,
 }
 
+/// The weight of an AWS-managed prefix list, by name: what one reference
+/// to it counts toward a security group's rules or a route table's routes.
+/// DescribeManagedPrefixLists states no `MaxEntries` for these lists; the
+/// weights are AWS's table
+/// (<https://docs.aws.amazon.com/vpc/latest/userguide/working-with-aws-managed-prefix-lists.html#aws-managed-prefix-list-weights>).
+/// `None` for a name troop does not know.
+pub fn aws_managed_prefix_list_weight(name: &str) -> Option<PrefixListWeight> {
+    let rest = name.strip_prefix("com.amazonaws.")?;
+    let (_scope, service) = rest.split_once('.')?; // a region, or `global`
+    let (ipv6, service) = match service.strip_prefix("ipv6.") {
+        Some(s) => (true, s),
+        None => (false, service),
+    };
+    let max_entries = match service {
+        "cloudfront.origin-facing" => 55,
+        "dynamodb" | "s3" => 1,
+        "ec2-instance-connect" => 2,
+        "groundstation" => 5,
+        "route53-healthchecks" => 25,
+        "s3express" => 6,
+        "secretsmanager-managed-external-secrets" => 20,
+        "vpc-lattice" => 10,
+        _ => return None,
+    };
+    Some(PrefixListWeight { ipv6, max_entries })
+}
+
 /// Usage of "Inbound or outbound rules per security group" (vpc
 /// `L-0EA8095F`) for one group, counted as AWS enforces it
 /// (<https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-security-groups>,
@@ -352,6 +379,26 @@ mod tests {
         ];
         for (name, routes, want) in cases {
             assert_eq!(super::routes_usage(&routes, weights), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn aws_managed_prefix_list_weights_table() {
+        let w = |ipv6, max_entries| Some(super::PrefixListWeight { ipv6, max_entries });
+        let cases = [
+            ("com.amazonaws.global.cloudfront.origin-facing", w(false, 55)),
+            ("com.amazonaws.global.ipv6.cloudfront.origin-facing", w(true, 55)),
+            ("com.amazonaws.us-east-1.s3", w(false, 1)),
+            ("com.amazonaws.eu-west-1.s3express", w(false, 6)),
+            ("com.amazonaws.us-east-1.ipv6.route53-healthchecks", w(true, 25)),
+            ("com.amazonaws.us-east-1.vpc-lattice", w(false, 10)),
+            ("com.amazonaws.global.groundstation", w(false, 5)),
+            ("com.amazonaws.us-east-1.ec2-instance-connect", w(false, 2)),
+            ("com.amazonaws.us-east-1.unknown-service", None),
+            ("offices", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(super::aws_managed_prefix_list_weight(name), want, "{name}");
         }
     }
 

@@ -47,6 +47,16 @@ pub fn open_existing(url: &str) -> Result<SqliteStore, OpenError> {
     open(url)
 }
 
+/// Whether this build can open the store a URL names, without opening it
+/// (`troop config check`): the reason when it cannot.
+pub fn supported(url: &str) -> Result<(), String> {
+    match url {
+        u if u.starts_with("sqlite://") => Ok(()),
+        u if u.starts_with("postgres://") => Err(OpenError::Postgres.to_string()),
+        other => Err(OpenError::Unsupported(other.to_string()).to_string()),
+    }
+}
+
 /// Open the store named by an `[agent] store` URL, creating it if needed.
 pub fn open(url: &str) -> Result<SqliteStore, OpenError> {
     if let Some(path) = url.strip_prefix("sqlite://") {

@@ -68,6 +68,15 @@ async fn policy_semantics_as_aws_defines_them() {
     let p = bucket_policy("any-vpc", json!({"StringLike": {"aws:SourceVpc": "vpc-*"}}));
     s3.put_bucket_policy().bucket("any-vpc").policy(p).send().await.unwrap();
 
+    // A Deny that spares everyone without the key (ForAnyValue + a negated
+    // operator) narrows nothing: anonymous callers carry no organization.
+    s3.create_bucket().bucket("any-value-deny").send().await.unwrap();
+    let p = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::any-value-deny/*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::any-value-deny/*",
+         "Condition": {"ForAnyValue:StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}}}]});
+    s3.put_bucket_policy().bucket("any-value-deny").policy(p.to_string()).send().await.unwrap();
+
     let trust = |statement: Value| json!({"Version": "2012-10-17", "Statement": [statement]}).to_string();
     let ec2_trust =
         trust(json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}));
@@ -100,6 +109,11 @@ async fn policy_semantics_as_aws_defines_them() {
         trust(json!({"Effect": "Allow", "Principal": {"Federated": gh}, "Action": "sts:AssumeRoleWithWebIdentity",
         "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:*"}}}));
     iam.create_role().role_name("one-repo").assume_role_policy_document(one_repo).send().await.unwrap();
+    // A Deny with NotPrincipal spares a foreign role: it can still assume this one.
+    let spared = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"},
+        {"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::999999999999:role/r"}, "Action": "sts:AssumeRole"}]});
+    iam.create_role().role_name("spared").assume_role_policy_document(spared.to_string()).send().await.unwrap();
 
     let ws = Workspace::for_emulator(&moto.endpoint, "");
     ws.run(&["scan"]).assert_code(0);
@@ -114,7 +128,12 @@ async fn policy_semantics_as_aws_defines_them() {
     assert!(critical("any-repo", "iam-trust-anyone"), "{open:#?}");
     assert!(kinds_of(&open, "org-members").is_empty(), "{open:#?}");
     assert!(kinds_of(&open, "one-repo").is_empty(), "{open:#?}");
-    let f = rows(&ws, &["findings"]).into_iter().find(|f| f["kind"] == "s3-policy-public").unwrap();
+    assert!(critical("any-value-deny", "s3-policy-public"), "{open:#?}");
+    assert_eq!(kinds_of(&open, "spared"), ["iam-trust-foreign-account"], "{open:#?}");
+    let f = rows(&ws, &["findings"])
+        .into_iter()
+        .find(|f| f["kind"] == "s3-policy-public" && f["resource"] == "tls-only")
+        .unwrap();
     let reasons = f["details"]["reasons"].to_string();
     assert!(reasons.contains("s3:GetObject") && reasons.contains("with conditions"), "{reasons}");
 }
@@ -236,6 +255,23 @@ async fn security_group_rules_and_routes_count_per_direction_and_ip_family() {
         .prefix_list_ids(aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(&pl).build())
         .build();
     ec2.authorize_security_group_ingress().group_id(&weighed).ip_permissions(via_list).send().await.unwrap();
+    // An AWS-managed list weighs what AWS's table says: CloudFront's is 55 of 60.
+    let lists = ec2.describe_managed_prefix_lists().send().await.unwrap();
+    let cloudfront = lists
+        .prefix_lists()
+        .iter()
+        .find(|l| l.prefix_list_name() == Some("com.amazonaws.global.cloudfront.origin-facing"))
+        .and_then(|l| l.prefix_list_id())
+        .expect("the emulator serves CloudFront's managed prefix list")
+        .to_string();
+    let behind_cdn = group("behind-cloudfront").await;
+    let from_cdn = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .prefix_list_ids(aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(&cloudfront).build())
+        .build();
+    ec2.authorize_security_group_ingress().group_id(&behind_cdn).ip_permissions(from_cdn).send().await.unwrap();
     // Routes: non-propagated, IPv4 and IPv6 apart, the prefix list by its weight:
     // local + 3 IPv4 + 20 (the list) = 24 IPv4 routes, 5 IPv6: usage 24 (not 10).
     let igw =
@@ -268,17 +304,19 @@ async fn security_group_rules_and_routes_count_per_direction_and_ip_family() {
     assert_eq!(usage(&one), (1.0, 60.0));
     assert_eq!(usage(&dual), (30.0, 60.0));
     assert_eq!(usage(&weighed), (50.0, 60.0));
+    assert_eq!(usage(&behind_cdn), (55.0, 60.0));
     let routes = limits
         .iter()
         .find(|r| r["quota_code"] == "L-93826ACB" && r["resource"] == rt.as_str())
         .unwrap_or_else(|| panic!("{rt}: {limits:#?}"));
     assert_eq!(routes["usage"].as_f64(), Some(24.0), "{routes:#}");
-    let quota_findings: Vec<String> = rows(&ws, &["findings"])
+    let quota_findings: BTreeSet<String> = rows(&ws, &["findings"])
         .iter()
         .filter(|f| f["kind"] == "quota" && f["details"]["quota_code"] == "L-0EA8095F")
         .map(|f| {
             format!("{} {}", f["details"]["resource"].as_str().unwrap_or_default(), f["severity"].as_str().unwrap())
         })
         .collect();
-    assert_eq!(quota_findings, [format!("{weighed} warning")], "30 of 60 is no alarm; 50 of 60 is");
+    let want: BTreeSet<String> = [format!("{weighed} warning"), format!("{behind_cdn} warning")].into();
+    assert_eq!(quota_findings, want, "30 of 60 is no alarm; 50 and 55 of 60 are");
 }

@@ -337,14 +337,30 @@ pub fn statements(doc: &Value) -> Vec<Statement<'_>> {
 /// taking it back). Conditions on the Allow are ignored: they narrow when,
 /// not what.
 pub fn allows<'a>(doc: &'a Value, action: &str, resource: &str) -> Option<Statement<'a>> {
-    let sts = statements(doc);
-    let denied = sts.iter().any(|d| {
-        !d.allow && d.conditions.is_empty() && d.matches_action(action) && d.resources.overlaps(resource, false)
-    });
-    if denied {
+    if denied(&[doc], action, resource) {
         return None;
     }
-    sts.into_iter().find(|s| s.allow && s.matches_action(action) && s.covers_resource(resource))
+    statements(doc).into_iter().find(|s| s.allow && s.matches_action(action) && s.covers_resource(resource))
+}
+
+/// An unconditional Deny in any of `docs` (one identity's policies: an
+/// explicit Deny anywhere wins) takes `action` back on every resource
+/// `resource` matches.
+pub fn denied(docs: &[&Value], action: &str, resource: &str) -> bool {
+    docs.iter()
+        .flat_map(|d| statements(d))
+        .any(|d| !d.allow && d.conditions.is_empty() && d.matches_action(action) && d.resources.covers(resource, false))
+}
+
+/// An unconditional Deny in any of `docs` takes back every action on every
+/// resource.
+pub fn denies_everything(docs: &[&Value]) -> bool {
+    docs.iter().flat_map(|d| statements(d)).any(|d| {
+        !d.allow
+            && d.conditions.is_empty()
+            && d.actions.covers_matcher(&Matcher::Any, true)
+            && d.resources.covers_matcher(&Matcher::Any, false)
+    })
 }
 
 /// The statement allows every action (`*`, `*:*`, or a pattern of only `*`s
@@ -480,21 +496,40 @@ fn narrowing(c: &Condition) -> Option<Reach> {
     if c.values.iter().all(|v| fixed(v)) {
         return Some(reach_of_key(key, &c.values));
     }
-    pinned_despite_wildcards(key, &c.values)
+    pinned_despite_wildcards(key, op, &c.values)
 }
 
 /// Values with wildcards that still pin who: ARNs whose account field is a
 /// fixed id (`arn:aws:sns:*:111122223333:*` is that account's), and
 /// organization paths under a fixed organization (`o-abc/r-1/ou-2/*`).
-fn pinned_despite_wildcards(key: &str, values: &[String]) -> Option<Reach> {
+fn pinned_despite_wildcards(key: &str, op: &str, values: &[String]) -> Option<Reach> {
     match key {
         "aws:PrincipalArn" | "aws:SourceArn" | "s3:DataAccessPointArn" => {
+            // `ArnLike` matches each of the six components on its own, so a
+            // fixed account component pins the account. `StringLike` matches
+            // the whole string: a `*` before the account could swallow colons
+            // (IAM paths may hold them), so every component up to it must be
+            // literal.
+            let field_wise = op.starts_with("Arn");
+            let head_fixed = |v: &str| {
+                let parts: Vec<&str> = v.splitn(6, ':').collect();
+                parts.len() == 6
+                    && parts[..5]
+                        .iter()
+                        .enumerate()
+                        .all(|(i, p)| (field_wise && i < 4 || !p.contains(['*', '?'])) && !p.contains("${"))
+            };
             let accounts = values
                 .iter()
-                .map(|v| policy::principal_account(v).filter(|_| !v.contains("${")))
+                .map(|v| policy::principal_account(v).filter(|_| head_fixed(v)))
                 .collect::<Option<BTreeSet<String>>>()?;
             Some(Reach::Accounts(accounts))
         }
+        // S3: `aws:userid` values of the form `AROLEID:*` (one role's sessions) are fixed.
+        "aws:userid" => values
+            .iter()
+            .all(|v| v.strip_suffix(":*").is_some_and(fixed))
+            .then(|| Reach::Restricted { key: key.into() }),
         "aws:PrincipalOrgPaths" | "aws:SourceOrgPaths" => {
             let orgs = values
                 .iter()
@@ -529,6 +564,10 @@ fn reach_of_key(key: &str, values: &[String]) -> Reach {
 /// What a Deny's negated condition pins for everyone it does not deny
 /// (`Deny ... StringNotEquals aws:PrincipalOrgID o-1` keeps only o-1 in).
 fn negated_narrowing(c: &Condition) -> Option<Reach> {
+    if c.operator.starts_with("ForAnyValue:") {
+        // false when the key is absent: the Deny spares everyone without it
+        return None;
+    }
     let (op, _) = base_operator(&c.operator);
     let key = narrowing_key(c)?;
     if key == "aws:SourceIp" {
@@ -538,6 +577,16 @@ fn negated_narrowing(c: &Condition) -> Option<Reach> {
     let negated =
         matches!(op, "StringNotEquals" | "StringNotEqualsIgnoreCase" | "StringNotLike" | "ArnNotEquals" | "ArnNotLike");
     (negated && !c.values.is_empty() && c.values.iter().all(|v| fixed(v))).then(|| reach_of_key(key, &c.values))
+}
+
+/// Who a list of principals is, as one reach: their accounts, else (a
+/// service, a canonical user) restricted to the list.
+fn reach_of_principals(ps: &[Principal]) -> Reach {
+    let accounts: Option<BTreeSet<String>> = ps.iter().map(|p| p.account().map(str::to_string)).collect();
+    match accounts {
+        Some(a) if !a.is_empty() => Reach::Accounts(a),
+        _ => Reach::Restricted { key: "NotPrincipal".into() },
+    }
 }
 
 /// The narrowest of several pins that must all hold (identity before network).
@@ -561,6 +610,15 @@ const PUBLIC_IDENTITY_PROVIDERS: &[(&str, &[&str])] = &[
     ("www.amazon.com", &["app_id", "user_id"]),
 ];
 
+const GITHUB: &str = "token.actions.githubusercontent.com";
+
+/// A GitHub Actions `sub` pattern that names its owner without wildcards
+/// (`repo:acme/app:*`, `repo:acme/*`): only that organization's workflows.
+/// `repo:*/app:*`, `repo:acme*` and `repo:*` pin nothing anyone cannot register.
+fn github_owner_fixed(v: &str) -> bool {
+    v.strip_prefix("repo:").and_then(|rest| rest.split_once('/')).is_some_and(|(owner, _)| fixed(owner))
+}
+
 /// The provider host of a Federated principal (`arn:...:oidc-provider/HOST` or `HOST`).
 fn provider_host(p: &str) -> &str {
     p.rsplit_once(":oidc-provider/").map(|(_, h)| h).unwrap_or(p)
@@ -573,13 +631,14 @@ fn federated_reach(provider: &str, st: &Statement) -> Reach {
     };
     let pinned = st.conditions.iter().any(|c| {
         let (op, if_exists) = base_operator(&c.operator);
-        let claim = c.key.strip_prefix(host).and_then(|k| k.strip_prefix(':'));
+        // condition keys are case-insensitive
+        let key = c.key.to_ascii_lowercase();
+        let claim = key.strip_prefix(host).and_then(|k| k.strip_prefix(':'));
         !if_exists
             && matches!(op, "StringEquals" | "StringLike" | "StringEqualsIgnoreCase")
             && claim.is_some_and(|k| claims.iter().any(|cl| k.eq_ignore_ascii_case(cl)))
             && !c.values.is_empty()
-            // `repo:org/*` pins an organization; `*` or `repo:*` pins nothing.
-            && c.values.iter().all(|v| v.trim_start_matches("repo:").trim_end_matches('*').trim_end_matches(':').len() > 1 && !v.starts_with('*'))
+            && c.values.iter().all(|v| fixed(v) || (host == GITHUB && github_owner_fixed(v)))
     });
     if pinned { Reach::Federated(provider.into()) } else { Reach::Public }
 }
@@ -609,12 +668,17 @@ pub fn grants(doc: &Value, action: &str) -> Vec<Grant> {
             if !d.actions.covers_matcher(&st.actions, true) || !d.resources.covers_matcher(&st.resources, false) {
                 continue;
             }
-            if d.conditions.is_empty() {
-                cancelled = true;
-            } else if d.conditions.len() == 1
-                && let Some(r) = negated_narrowing(&d.conditions[0])
-            {
-                deny_pins.push(r);
+            // Deny + NotPrincipal spares those it lists: they stay in.
+            let spared = match &d.not_principals {
+                Some(ps) if ps.contains(&Principal::Anyone) => continue, // denies nobody
+                Some(ps) => Some(reach_of_principals(ps)),
+                None => None,
+            };
+            match (d.conditions.as_slice(), spared) {
+                ([], None) => cancelled = true,
+                ([], Some(r)) => deny_pins.push(r),
+                ([c], None) => deny_pins.extend(negated_narrowing(c)),
+                _ => {}
             }
         }
         if cancelled {
@@ -842,6 +906,11 @@ mod tests {
                 vec![accts(&["111111111111"])],
             ),
             (
+                "ArnLike matches component by component",
+                doc(json!([get(json!({"Condition": {"ArnLike": {"aws:PrincipalArn": "arn:*:iam::111111111111:*"}}}))])),
+                vec![accts(&["111111111111"])],
+            ),
+            (
                 "an ARN pattern with a wildcard account pins nothing",
                 doc(json!([get(json!({"Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/admin"}}}))])),
                 public.clone(),
@@ -913,11 +982,41 @@ mod tests {
                 vec![Reach::Organizations(["o-abc".to_string()].into())],
             ),
             (
-                "Deny with NotPrincipal applies to everyone else",
+                "Deny with NotPrincipal keeps in those it spares",
                 doc(
                     json!([get(json!({})), {"Effect": "Deny", "NotPrincipal": {"AWS": "111111111111"}, "Action": "*", "Resource": "*"}]),
                 ),
-                vec![],
+                vec![accts(&["111111111111"])],
+            ),
+            (
+                "Deny with NotPrincipal * denies nobody",
+                doc(
+                    json!([get(json!({})), {"Effect": "Deny", "NotPrincipal": {"AWS": "*"}, "Action": "*", "Resource": "*"}]),
+                ),
+                public.clone(),
+            ),
+            (
+                "Deny with ForAnyValue and a negated operator spares those without the key",
+                doc(json!([get(json!({})), {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
+                    "Condition": {"ForAnyValue:StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}}])),
+                public.clone(),
+            ),
+            (
+                "aws:userid of one role's sessions is fixed",
+                doc(json!([get(json!({"Condition": {"StringLike": {"aws:userid": "AROAEXAMPLEID:*"}}}))])),
+                vec![Reach::Restricted { key: "aws:userid".into() }],
+            ),
+            (
+                "aws:userid with a wildcard role is not",
+                doc(json!([get(json!({"Condition": {"StringLike": {"aws:userid": "AROA*"}}}))])),
+                public.clone(),
+            ),
+            (
+                "a string pattern with a wildcard before the account pins nothing",
+                doc(json!([get(
+                    json!({"Condition": {"StringLike": {"aws:PrincipalArn": "arn:*:iam::111111111111:*"}}})
+                )])),
+                public.clone(),
             ),
             (
                 "Deny NotAction that spares the grant does not cancel",
@@ -976,6 +1075,29 @@ mod tests {
             ),
             (trust(json!(gh), json!({"StringLike": {"token.actions.githubusercontent.com:sub": "*"}})), true),
             (trust(json!(gh), json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:*"}})), true),
+            (
+                trust(
+                    json!(gh),
+                    json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:*/*:ref:refs/heads/main"}}),
+                ),
+                true,
+            ),
+            (
+                trust(json!(gh), json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:*/app:*"}})),
+                true,
+            ),
+            (trust(json!(gh), json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme*"}})), true),
+            (
+                trust(json!(gh), json!({"StringLike": {"Token.Actions.GithubUserContent.com:sub": "repo:acme/app:*"}})),
+                false,
+            ),
+            (
+                trust(
+                    json!(gh),
+                    json!({"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main"}}),
+                ),
+                false,
+            ),
             (trust(json!("cognito-identity.amazonaws.com"), Value::Null), true),
             (
                 trust(
@@ -1025,6 +1147,14 @@ mod tests {
                 false,
             ),
             (doc(json!([{"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"}])), "iam:PassRole", "*", false),
+            (
+                // a Deny on one role leaves every other role
+                doc(json!([{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+                    {"Effect": "Deny", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/x"}])),
+                "iam:PassRole",
+                "arn:aws:iam::1:role/*",
+                true,
+            ),
         ];
         for (d, action, res, want) in cases {
             assert_eq!(allows(&d, action, res).is_some(), want, "{d} {action} {res}");

@@ -257,10 +257,13 @@ struct Hit {
 /// Risky statements in one policy document, `place` naming it ("inline policy 'x'").
 /// Actions match as IAM matches them (case-insensitive, `*` and `?` anywhere,
 /// `NotAction`), through [`access`].
-fn policy_hits(doc: &Value, place: &str, account: &str, hits: &mut Vec<Hit>) {
+/// `denies`: every policy document of the identity (an explicit Deny in any
+/// of them takes an Allow back).
+fn policy_hits(doc: &Value, place: &str, account: &str, denies: &[&Value], hits: &mut Vec<Hit>) {
     let mut admin = false;
+    let all_denied = access::denies_everything(denies);
     for st in access::statements(doc).into_iter().filter(|s| s.allow) {
-        if access::allows_every_action(&st) && st.covers_resource("*") {
+        if access::allows_every_action(&st) && st.covers_resource("*") && !all_denied {
             admin = true;
             hits.push(Hit { rule: rules::ADMIN, severity: Severity::Critical, why: format!("{place} allows * on *") });
         }
@@ -275,7 +278,10 @@ fn policy_hits(doc: &Value, place: &str, account: &str, hits: &mut Vec<Hit>) {
     // PassRole on every role of the account (`*`, `arn:aws:iam::*:role/*`,
     // ...); * on * already says so.
     let every_role = format!("arn:aws:iam::{account}:role/*");
-    if !admin && let Some(st) = access::allows(doc, "iam:PassRole", &every_role) {
+    if !admin
+        && !access::denied(denies, "iam:PassRole", &every_role)
+        && let Some(st) = access::allows(doc, "iam:PassRole", &every_role)
+    {
         hits.push(Hit {
             rule: rules::PASSROLE_STAR,
             severity: Severity::Warning,
@@ -285,10 +291,12 @@ fn policy_hits(doc: &Value, place: &str, account: &str, hits: &mut Vec<Hit>) {
 }
 
 fn identity_hits(inline: &BTreeMap<String, Value>, attached: &[String], account: &str, hits: &mut Vec<Hit>) {
+    // Deny statements of every inline policy apply to all of the identity's Allows.
+    let docs: Vec<&Value> = inline.values().collect();
     for (name, doc) in inline {
-        policy_hits(doc, &format!("inline policy '{name}'"), account, hits);
+        policy_hits(doc, &format!("inline policy '{name}'"), account, &docs, hits);
     }
-    if attached.iter().any(|a| a == ADMIN_POLICY_ARN) {
+    if attached.iter().any(|a| a == ADMIN_POLICY_ARN) && !access::denies_everything(&docs) {
         hits.push(Hit {
             rule: rules::ADMIN,
             severity: Severity::Critical,
@@ -379,7 +387,7 @@ pub fn audit_group(g: &Group, ctx: &AuditContext) -> Vec<Finding> {
 
 pub fn audit_policy(p: &ManagedPolicy, ctx: &AuditContext) -> Vec<Finding> {
     let mut hits = Vec::new();
-    policy_hits(&p.document, "the policy document", &ctx.account, &mut hits);
+    policy_hits(&p.document, "the policy document", &ctx.account, &[&p.document], &mut hits);
     findings(POLICY, &ctx.account, &p.arn, &p.name, hits)
 }
 
@@ -567,6 +575,50 @@ mod tests {
                         .insert("star".into(), doc(json!({"Effect": "Allow", "Action": "*:*", "Resource": "*"})));
                 }),
                 vec![(rules::ADMIN, Severity::Critical)],
+            ),
+            (
+                // a Deny of everything takes admin back
+                with(&|r| {
+                    r.inline_policies.insert(
+                        "both".into(),
+                        doc(json!([{"Effect": "Allow", "Action": "*", "Resource": "*"}, {"Effect": "Deny", "Action": "*", "Resource": "*"}])),
+                    );
+                }),
+                vec![],
+            ),
+            (
+                // an explicit Deny in another inline policy of the same identity wins
+                with(&|r| {
+                    r.inline_policies.insert(
+                        "allow".into(),
+                        doc(json!({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})),
+                    );
+                    r.inline_policies.insert(
+                        "deny".into(),
+                        doc(json!({"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"})),
+                    );
+                }),
+                vec![],
+            ),
+            (
+                // a Deny on one role leaves PassRole on every other
+                with(&|r| {
+                    r.inline_policies.insert(
+                        "allow".into(),
+                        doc(json!([{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+                            {"Effect": "Deny", "Action": "iam:PassRole", "Resource": "arn:aws:iam::111111111111:role/x"}])),
+                    );
+                }),
+                vec![(rules::PASSROLE_STAR, Severity::Warning)],
+            ),
+            (
+                // Deny + NotPrincipal keeps the spared foreign role in
+                with(&|r| {
+                    r.trust_policy = doc(json!([
+                        {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"},
+                        {"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::999999999999:role/r"}, "Action": "sts:AssumeRole"}]));
+                }),
+                vec![(rules::TRUST_FOREIGN, Severity::Warning)],
             ),
             (
                 with(&|r| {

@@ -126,11 +126,6 @@ pub fn summarize(old: &Bucket, new: &Bucket) -> (Vec<String>, &'static [&'static
     (out, &["acl", "policy", "public_access_block"])
 }
 
-/// The actions that make a grant to everyone public, per S3's meaning of
-/// "public" (reads or writes of the data).
-pub const BAD_ACTIONS: &[&str] =
-    &["s3:Get*", "s3:List*", "s3:AbortMultipartUpload", "s3:Delete*", "s3:Put*", "s3:RestoreObject"];
-
 pub mod rules {
     pub const ACL_PUBLIC: &str = "s3-acl-public";
     pub const POLICY_PUBLIC: &str = "s3-policy-public";
@@ -175,11 +170,10 @@ pub fn audit(b: &Bucket, ctx: &AuditContext) -> Vec<Finding> {
     if let Some(p) = &b.policy
         && !effective.restrict_public_buckets
     {
-        let open: Vec<String> = access::public_grants(p, "s3:*")
-            .into_iter()
-            .filter(|g| BAD_ACTIONS.iter().any(|bad| g.actions.overlaps(bad, true)))
-            .map(|g| format!("bucket policy: {}", g.statement))
-            .collect();
+        // Any grant to everyone is public, whatever the action (S3's "meaning
+        // of public" exempts no action for a grant to `*`).
+        let open: Vec<String> =
+            access::public_grants(p, "*").into_iter().map(|g| format!("bucket policy: {}", g.statement)).collect();
         if !open.is_empty() {
             finding(rules::POLICY_PUBLIC, Severity::Critical, open);
         }
@@ -319,12 +313,12 @@ mod tests {
                 vec![(rules::POLICY_PUBLIC, Severity::Critical), off],
             ),
             (
-                // no "bad action": not public by S3's definition
+                // any action to everyone is public: ReplicateObject is a public write
                 exposed(&|b| {
                     b.policy = Some(policy::normalize(&json!({"Statement": [{"Effect": "Allow", "Principal": "*",
                         "Action": "s3:ReplicateObject", "Resource": "arn:aws:s3:::b/*"}]})))
                 }),
-                vec![off],
+                vec![(rules::POLICY_PUBLIC, Severity::Critical), off],
             ),
             (
                 exposed(&|b| {

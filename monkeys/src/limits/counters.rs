@@ -5,7 +5,10 @@ use super::catalogue::LbType;
 use crate::aws::{AccountTarget, AwsContext, CallCounter, classify};
 use std::collections::HashMap;
 use std::sync::Arc;
-use troop_core::limits::{PrefixListWeight, Route, RouteDestination, nat_gateway_counts, routes_usage, sg_rules_usage};
+use troop_core::limits::{
+    PrefixListWeight, Route, RouteDestination, aws_managed_prefix_list_weight, nat_gateway_counts, routes_usage,
+    sg_rules_usage,
+};
 use troop_core::security::sg::Source;
 
 /// A count, or why it is unknown.
@@ -272,9 +275,14 @@ async fn vpc(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts
                 .prefix_lists()
                 .iter()
                 .filter_map(|l| {
-                    let max = usize::try_from(l.max_entries()?).ok()?;
                     let ipv6 = l.address_family().is_some_and(|f| f.eq_ignore_ascii_case("IPv6"));
-                    Some((l.prefix_list_id()?.to_string(), PrefixListWeight { ipv6, max_entries: max }))
+                    // Customer-managed lists state MaxEntries; AWS-managed ones
+                    // weigh what AWS's table says.
+                    let weight = match l.max_entries().and_then(|m| usize::try_from(m).ok()) {
+                        Some(max_entries) => PrefixListWeight { ipv6, max_entries },
+                        None => aws_managed_prefix_list_weight(l.prefix_list_name()?)?,
+                    };
+                    Some((l.prefix_list_id()?.to_string(), weight))
                 })
                 .collect::<Vec<_>>()
         )
