@@ -67,3 +67,44 @@ fn missing_config_for_check_is_a_usage_error() {
     assert_eq!(r.stderr_lines().len(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("cannot read config file nope.toml"), "{}", r.stderr);
 }
+
+const NEEDS: &str = r#"[agent]
+store = "postgres://troop@db/troop"
+
+[[alerts.sinks]]
+name = "hook"
+type = "webhook"
+url = { env = "TROOP_TEST_HOOK_URL" }
+secret = { file = "hook.key" }
+"#;
+
+#[test]
+fn config_check_resolves_what_start_up_resolves() {
+    let ws = Workspace::new(NEEDS);
+    let r = ws.run(&["config", "check"]);
+    r.assert_code(2);
+    let lines = r.stderr_lines();
+    assert_eq!(lines.len(), 4, "three diagnostics and a count:\n{}", r.stderr);
+    assert!(lines[0].starts_with("troop.toml:2:9: error[unsupported-store]:"), "{}", lines[0]);
+    assert!(
+        lines[1].starts_with("troop.toml:7:15: error[unset-env]: environment variable TROOP_TEST_HOOK_URL"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].starts_with("troop.toml:8:19: error[unreadable-file]: cannot read"), "{}", lines[2]);
+    assert!(lines[2].contains("hook.key"), "{}", lines[2]);
+    // what the check refuses, start-up refuses the same way (not a restart loop later)
+    let r = ws.run(&["scan"]);
+    r.assert_code(2);
+    assert_eq!(r.stderr_lines().len(), 4, "{}", r.stderr);
+    assert!(r.stderr.contains("error[unset-env]"), "{}", r.stderr);
+
+    // Fixed: the variable set, the key file present (relative to the config), a SQLite store.
+    let secret_value = "s3cr3t-never-printed";
+    std::fs::write(ws.file("hook.key"), secret_value).unwrap();
+    std::fs::write(ws.file("troop.toml"), NEEDS.replace("postgres://troop@db/troop", "sqlite://troop.db")).unwrap();
+    let r = ws.cmd(&["config", "check"]).env("TROOP_TEST_HOOK_URL", "http://127.0.0.1:9/hook").output().unwrap();
+    let r = crate::support::Run::from(r);
+    r.assert_code(0);
+    assert!(!r.stdout.contains(secret_value) && !r.stderr.contains(secret_value));
+}
