@@ -119,12 +119,8 @@ fn who(w: Option<&serde_json::Value>) -> String {
 
 /// The one item id a user's words name.
 pub fn resolve_item(store: &dyn Store, query: &str) -> Result<String, Fail> {
-    let mut found = store.find_items(query).map_err(runtime)?;
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(usage(anyhow!("no item matches `{query}`; `troop changes --since 30d` lists item ids"))),
-        n => Err(usage(anyhow!("`{query}` matches {n} items, name one: {}", found.join(", ")))),
-    }
+    let found = store.find_items(query).map_err(runtime)?;
+    history::resolve_item(query, found).map_err(|e| usage(anyhow!(e)))
 }
 
 fn revision_json(r: &Revision) -> serde_json::Value {
@@ -136,15 +132,30 @@ fn revision_json(r: &Revision) -> serde_json::Value {
 pub fn history(store: &dyn Store, args: &HistoryArgs, format: Format) -> Result<(), Fail> {
     let item = resolve_item(store, &args.item)?;
     if let Some(at) = &args.at {
-        let when = since(at)?;
-        let state = store.state_at(&item, when).map_err(runtime)?;
+        let at_time = since(at)?;
+        let state = store.state_at(&item, at_time).map_err(runtime)?;
         if format == Format::Json {
             let rows: Vec<serde_json::Value> = state.iter().map(revision_json).collect();
             return output::print_json(&rows).map_err(Fail::Runtime);
         }
-        let when = troop_core::clock::rfc3339(when);
+        let when = troop_core::clock::rfc3339(at_time);
         match state {
-            None => println!("{item} did not exist at {when}"),
+            None => {
+                // Before troop first read this technology in this account, it cannot know.
+                let (technology, account) = {
+                    let mut parts = item.splitn(3, '/');
+                    (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string())
+                };
+                let first = store.first_observed(&technology, &account).map_err(runtime)?;
+                match first {
+                    Some(f) if f > at_time => println!(
+                        "{item}: not observed before {}: troop first read {technology} in account {account} then, \
+                         so what existed at {when} is unknown",
+                        troop_core::clock::rfc3339(f)
+                    ),
+                    _ => println!("{item} did not exist at {when}"),
+                }
+            }
             Some(r) if r.content.is_none() => {
                 println!("{item} at {when}: deleted (revision {}, {})", r.revision, r.at)
             }
@@ -174,10 +185,7 @@ pub fn diff(store: &dyn Store, args: &DiffArgs, format: Format) -> Result<(), Fa
     let revs = store.history(&item).map_err(runtime)?;
     let view = history::diff_view(&revs, args.from, args.to).map_err(|e| usage(anyhow!(e)))?;
     if format == Format::Json {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &view).map_err(runtime)?;
-        println!();
-        return Ok(());
+        return output::print_json(&view.rows()).map_err(Fail::Runtime);
     }
     let from = match &view.from {
         Some(f) => format!("revision {} ({})", f.revision, f.at),

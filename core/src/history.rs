@@ -47,6 +47,54 @@ pub struct DiffView {
     pub diff: String,
 }
 
+/// One row of `troop diff --format json` and `GET /api/v1/items/{item}/diff`
+/// (SPEC: an array of one object per revision pair): revision numbers in
+/// `from` (null when `to` created the item) and `to`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffRow {
+    pub item: String,
+    pub technology: String,
+    pub name: String,
+    pub from: Option<i64>,
+    pub to: i64,
+    /// RFC 3339 times of the two revisions.
+    pub from_at: Option<String>,
+    pub to_at: String,
+    /// `created`, `modified` or `deleted`: what `to` did.
+    pub change: String,
+    pub summary: Vec<String>,
+    pub diff: String,
+}
+
+impl DiffView {
+    /// The JSON rows (one) of this diff.
+    pub fn rows(&self) -> Vec<DiffRow> {
+        vec![DiffRow {
+            item: self.item.clone(),
+            technology: self.technology.clone(),
+            name: self.name.clone(),
+            from: self.from.as_ref().map(|f| f.revision),
+            to: self.to.revision,
+            from_at: self.from.as_ref().map(|f| f.at.clone()),
+            to_at: self.to.at.clone(),
+            change: self.to.change.clone(),
+            summary: self.summary.clone(),
+            diff: self.diff.clone(),
+        }]
+    }
+}
+
+/// The one item a user's words name, from what `Store::find_items` found:
+/// exactly one, else an error that says what to do (none: where ids are
+/// listed; several: which ones).
+pub fn resolve_item(query: &str, mut found: Vec<String>) -> Result<String, String> {
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(format!("no item matches `{query}`; `troop changes --since 30d` lists item ids")),
+        n => Err(format!("`{query}` matches {n} items, name one: {}", found.join(", "))),
+    }
+}
+
 /// The diff between revisions `from` and `to` of `history` (every revision of
 /// one item, oldest first, with content). Defaults: `to` = the latest, `from` =
 /// the one before `to`.

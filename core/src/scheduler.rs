@@ -150,6 +150,9 @@ mod tests {
         fn find_items(&self, _: &str) -> Result<Vec<String>, StoreError> {
             Ok(vec![])
         }
+        fn first_observed(&self, _: &str, _: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+            Ok(None)
+        }
         fn observations(&self, _: &str) -> Result<Vec<serde_json::Value>, StoreError> {
             Ok(vec![])
         }

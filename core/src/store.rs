@@ -79,9 +79,15 @@ pub trait Store: Send + Sync {
     /// then (content included; `None` content = deleted). `None` if it did not
     /// exist yet.
     fn state_at(&self, item: &str, at: OffsetDateTime) -> Result<Option<Revision>, StoreError>;
-    /// Item ids matching what a user typed: the exact id, else every item whose
-    /// id ends with `/query` or whose name equals it.
+    /// Item ids matching what a user typed: the exact id; else every item
+    /// whose id ends with `/query` or whose name equals it; else every item
+    /// whose id, or whose id's last part, starts with it (`sg-0abc` for
+    /// `…/sg-0abc123…`).
     fn find_items(&self, query: &str) -> Result<Vec<String>, StoreError>;
+    /// When troop first recorded anything of `technology` in `account` (the
+    /// first pass that read that scope), if ever: before then, "it did not
+    /// exist" is unknowable.
+    fn first_observed(&self, technology: &str, account: &str) -> Result<Option<OffsetDateTime>, StoreError>;
     /// The current observations of `kind` (data as the monkey reported it).
     fn observations(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError>;
     /// Record who made changes (a separate, small transaction after the pass).

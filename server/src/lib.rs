@@ -150,11 +150,15 @@ async fn diff(
     };
     let (from, to) = (num("from")?, num("to")?);
     let view = read(&s, move |st| {
+        // the same item names the CLI takes: id, unique suffix, name or prefix
+        let found = st.find_items(&item).map_err(store_error)?;
+        let status = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+        let item = troop_core::history::resolve_item(&item, found).map_err(|e| ApiError(status, e))?;
         let h = st.history(&item).map_err(store_error)?;
         troop_core::history::diff_view(&h, from, to).map_err(bad_request)
     })
     .await?;
-    Ok(axum::Json(view).into_response())
+    Ok(axum::Json(view.rows()).into_response())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -440,7 +440,37 @@ impl Store for SqliteStore {
             )
             .map_err(be)?;
         let rows = st.query_map([query], |r| r.get(0)).map_err(be)?;
-        rows.collect::<Result<_, _>>().map_err(be)
+        let exact: Vec<String> = rows.collect::<Result<_, _>>().map_err(be)?;
+        if !exact.is_empty() || query.is_empty() {
+            return Ok(exact);
+        }
+        // A unique prefix of the id or of its last part (`sg-0abc`).
+        let mut st = conn
+            .prepare(
+                "SELECT item FROM items WHERE substr(item, 1, length(?1)) = ?1 OR instr(item, '/' || ?1) > 0
+                 ORDER BY item",
+            )
+            .map_err(be)?;
+        let rows = st.query_map([query], |r| r.get::<_, String>(0)).map_err(be)?;
+        let found: Vec<String> = rows.collect::<Result<_, _>>().map_err(be)?;
+        // keep only ids whose last part really starts with the query
+        Ok(found
+            .into_iter()
+            .filter(|i| i.starts_with(query) || i.rsplit('/').next().is_some_and(|last| last.starts_with(query)))
+            .collect())
+    }
+
+    fn first_observed(&self, technology: &str, account: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        let conn = self.lock();
+        let at: Option<i64> = conn
+            .query_row(
+                "SELECT MIN(r.at) FROM revisions r JOIN items i ON i.item = r.item
+                 WHERE i.technology = ?1 AND i.account = ?2",
+                params![technology, account],
+                |r| r.get(0),
+            )
+            .map_err(be)?;
+        Ok(at.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()))
     }
 
     fn attach_who(&self, attributions: &[Attribution]) -> Result<(), StoreError> {

@@ -75,9 +75,15 @@ async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
     let (status, diff) = http_get(&addr, &format!("/api/v1/items/{item}/diff")).unwrap();
     assert_eq!(status, 200, "{diff}");
     let diff: serde_json::Value = serde_json::from_str(&diff).unwrap();
+    // SPEC: an array of one object per revision pair, revision numbers in from/to
+    let diff = &diff.as_array().expect("an array")[0];
     assert_eq!(diff["item"], first["item"]);
-    assert_eq!(diff["to"]["revision"], 1);
+    assert_eq!((diff["from"].clone(), diff["to"].clone()), (serde_json::Value::Null, serde_json::json!(1)));
     assert!(diff["summary"][0].as_str().unwrap().ends_with("created"));
+    // the API takes what the CLI takes: the item's name
+    let name = first["name"].as_str().unwrap();
+    let (status, by_name) = http_get(&addr, &format!("/api/v1/items/{name}/diff")).unwrap();
+    assert_eq!(status, 200, "{by_name}");
     assert_eq!(http_get(&addr, "/api/v1/items/nope/diff").unwrap().0, 404);
     let (status, page) = http_get(&addr, "/").unwrap();
     assert_eq!(status, 200);

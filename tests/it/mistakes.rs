@@ -103,3 +103,58 @@ async fn fail_on_lets_a_reviewed_and_silenced_finding_pass() {
     let f = ws.run(&["findings", "--state", "silenced", "--format", "json"]);
     assert_eq!(f.json().as_array().unwrap().len(), 1, "{}", f.stdout);
 }
+
+#[tokio::test]
+async fn history_tells_unknown_from_absent_and_items_are_found_by_prefix() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let vpc = ec2.create_vpc().cidr_block("10.8.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let create = |name: &'static str| {
+        let (ec2, vpc) = (ec2.clone(), vpc.clone());
+        async move {
+            let g = ec2.create_security_group().group_name(name).description(name).vpc_id(vpc).send().await.unwrap();
+            g.group_id.unwrap()
+        }
+    };
+    create("first").await;
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    let ws = {
+        // one region keeps the test short
+        let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+        std::fs::write(ws.file("troop.toml"), cfg.replace("\"us-east-1\", \"eu-west-1\"", "\"us-east-1\"")).unwrap();
+        ws
+    };
+    ws.run(&["scan"]).assert_code(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let between = troop_core::clock::rfc3339(time::OffsetDateTime::now_utc());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let later = create("later").await;
+    ws.run(&["scan"]).assert_code(0);
+
+    // troop was watching then, and the group was not there
+    let r = ws.run(&["history", &later, "--at", &between]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("did not exist"), "{}", r.stdout);
+    // before troop's first pass over the account, it cannot say
+    let r = ws.run(&["history", &later, "--at", "2001-01-01T00:00:00Z"]);
+    assert!(r.stdout.contains("not observed before") && r.stdout.contains("unknown"), "{}", r.stdout);
+
+    // a unique prefix of the id's last part names the item
+    let prefix = &later[..later.len() - 4];
+    let r = ws.run(&["history", prefix]);
+    r.assert_code(0);
+    assert!(r.stdout.contains(&later), "{}", r.stdout);
+    // `sg-` matches every group: ambiguous, and the error lists them
+    let r = ws.run(&["history", "sg-"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("matches") && r.stderr.contains(&later), "{}", r.stderr);
+
+    // diff --format json: SPEC's array, revision numbers in from/to
+    let r = ws.run(&["diff", prefix, "--format", "json"]);
+    r.assert_code(0);
+    let rows = r.json();
+    let row = &rows.as_array().expect("an array")[0];
+    assert_eq!(row["from"], serde_json::Value::Null);
+    assert_eq!(row["to"], 1);
+    assert_eq!(row["change"], "created");
+}
