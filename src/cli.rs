@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "troop",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TROOP_COMMIT"), " ", env!("TROOP_BUILD_DATE"), ")"),
     about = "A troop of small periodic watchers over an AWS estate, behind one alert gateway"
 )]
 pub struct Cli {
@@ -80,6 +80,10 @@ pub enum Command {
     /// Validate a config, or print a commented example.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `troop man > /usr/local/share/man/man1/troop.1`.
+    Man,
 }
 
 #[derive(Subcommand, Debug)]

@@ -120,6 +120,15 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::Diff(args) => views::diff(&*read_store(&load_config(&cli)?)?, args, cli.format),
         Command::Certs => views::certs(&*read_store(&load_config(&cli)?)?, cli.format),
         Command::Limits => views::limits(&*read_store(&load_config(&cli)?)?, cli.format),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "troop", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(|e| runtime(e))
+        }
         Command::Scan(args) => scan(&cli, args).await,
         Command::Run => run(&cli).await,
     }

@@ -108,3 +108,37 @@ fn config_check_resolves_what_start_up_resolves() {
     r.assert_code(0);
     assert!(!r.stdout.contains(secret_value) && !r.stderr.contains(secret_value));
 }
+
+#[test]
+fn version_completions_man_page_and_license() {
+    let ws = Workspace::new("");
+    let r = ws.run(&["--version"]);
+    r.assert_code(0);
+    // "troop 0.1.0 (<commit> <YYYY-MM-DD>)"
+    let v = r.stdout.trim();
+    let inner = v.strip_prefix(concat!("troop ", env!("CARGO_PKG_VERSION"), " (")).and_then(|s| s.strip_suffix(')'));
+    let (commit, date) = inner.and_then(|s| s.rsplit_once(' ')).unwrap_or_else(|| panic!("{v}"));
+    assert!(date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-', "{v}");
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert!(commit.starts_with(&head), "--version names {commit}, HEAD is {head}");
+    }
+    for (shell, needle) in [("bash", "_troop()"), ("zsh", "#compdef troop"), ("fish", "complete -c troop")] {
+        let r = ws.run(&["completions", shell]);
+        r.assert_code(0);
+        assert!(r.stdout.contains(needle), "{shell}: {}", &r.stdout[..r.stdout.len().min(200)]);
+    }
+    let r = ws.run(&["man"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains(".TH troop 1") && r.stdout.contains("scan"), "{}", &r.stdout[..200]);
+    let license = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/LICENSE")).unwrap();
+    assert!(license.contains("Apache License") && license.contains("Version 2.0"));
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    assert!(manifest.contains("license = \"Apache-2.0\""));
+}
