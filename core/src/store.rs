@@ -163,6 +163,9 @@ pub struct SilenceRecord {
 pub trait AlertStore: Send + Sync {
     /// The last event consumed and every group.
     fn alert_state(&self) -> Result<(i64, Vec<crate::alerting::Group>), StoreError>;
+    /// The findings open now (the gateway aligns its groups with the routes
+    /// for them when it takes over: `Groups::reconcile`).
+    fn open_findings(&self) -> Result<Vec<crate::finding::StoredFinding>, StoreError>;
     /// Events after `cursor`, oldest first, at most `limit`.
     fn alert_events(&self, after: i64, limit: usize) -> Result<Vec<(i64, FindingEvent)>, StoreError>;
     /// One transaction: cursor, groups, outbox; consumed events are dropped.

@@ -23,6 +23,12 @@ fn json_err(e: serde_json::Error) -> StoreError {
 const CURSOR: &str = "cursor";
 
 impl AlertStore for SqliteStore {
+    fn open_findings(&self) -> Result<Vec<troop_core::StoredFinding>, StoreError> {
+        let open =
+            troop_core::store::FindingFilter { state: Some(troop_core::FindingState::Open), ..Default::default() };
+        troop_core::Store::findings(self, &open)
+    }
+
     fn alert_state(&self) -> Result<(i64, Vec<Group>), StoreError> {
         let conn = self.lock();
         let cursor: i64 = conn

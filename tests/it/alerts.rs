@@ -492,3 +492,44 @@ async fn a_sink_removed_from_the_config_has_its_pending_entries_failed_and_liste
     let table = ws.run(&["alerts", "status"]);
     assert!(table.stdout.contains("hook (not configured)"), "{}", table.stdout);
 }
+
+// The receivers run on this runtime while the test blocks on troop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_sink_resends_nothing_and_the_new_sink_hears_the_open_groups_once() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let g = group(&ec2, "edge").await;
+    open(&ec2, &g, 22).await;
+    let pd = Receiver::start().await;
+    let hook = Receiver::start().await;
+    let pager = format!(
+        "[[alerts.sinks]]\nname = \"pager\"\ntype = \"pagerduty\"\nrouting_key = \"R0UTINGKEY\"\nurl = \"{}\"\n",
+        pd.url
+    );
+    let route = |sinks: &str| format!("[[alerts.routes]]\nmatch = {{ monkey = \"security\" }}\nsinks = [{sinks}]\n");
+    let ws = Workspace::new(&sinks_config(&moto.endpoint, &format!("{pager}{}", route("\"pager\""))));
+    ws.run(&["scan"]).assert_code(0);
+    assert_eq!(pd.accepted().len(), 1, "the open group, once");
+    let key = pd.accepted()[0].json()["dedup_key"].clone();
+
+    // Add a sink to the route (the route's content, so its id, changes) and scan again.
+    let hook_sink =
+        format!("[[alerts.sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\nsecret = \"s3cret\"\n", hook.url);
+    std::fs::write(
+        ws.file("troop.toml"),
+        sinks_config(&moto.endpoint, &format!("{pager}{hook_sink}{}", route("\"hook\", \"pager\""))),
+    )
+    .unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    assert_eq!(pd.accepted().len(), 1, "the pager heard nothing again");
+    assert_eq!(reasons(&hook), ["first"], "the new sink hears the open group once");
+    ws.run(&["scan"]).assert_code(0);
+    assert_eq!((pd.accepted().len(), hook.accepted().len()), (1, 1), "and only once");
+
+    // The pager's incident resolves under the key it was opened with.
+    close(&ec2, &g, 22).await;
+    ws.run(&["scan"]).assert_code(0);
+    let r = pd.accepted()[1].json();
+    assert_eq!((r["event_action"].as_str(), &r["dedup_key"]), (Some("resolve"), &key));
+    assert_eq!(reasons(&hook), ["first", "resolved"]);
+}

@@ -102,13 +102,16 @@ impl Gateway {
         }
     }
 
-    /// The state as the store has it. Groups of routes that no longer exist
-    /// (the configuration changed) are dropped.
+    /// The state as the store has it, aligned with this configuration's
+    /// routes for the findings open now (`Groups::reconcile`: a sink added
+    /// hears the open groups once, sinks already told hear nothing again).
+    /// What the alignment changed is persisted with the next round.
     fn load(&self) -> Result<State, StoreError> {
         let (cursor, groups) = self.store.alert_state()?;
         let mut groups = Groups::from_groups(groups);
-        groups.retain_routes(&self.tree);
-        let _ = groups.take_changed();
+        let open = self.store.open_findings()?;
+        let silences = alerting::silence::from_records(&self.store.silences()?);
+        groups.reconcile(&self.tree, &open, &silences, self.now());
         Ok(State { cursor, groups })
     }
 

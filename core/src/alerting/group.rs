@@ -83,12 +83,26 @@ pub struct Group {
     /// When the pending change may be sent; `None` = nothing pending.
     pub due: Option<Millis>,
     pub sent: u64,
+    /// The group's id as receivers know it (PagerDuty's `dedup_key`), fixed
+    /// when the group is made: a group stored under an older key keeps the
+    /// id it had. `None` (older stores) = derived from `key`.
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 impl Group {
     fn group_id(&self) -> String {
-        hex::encode(&Sha256::digest(self.key.as_bytes())[..12])
+        self.id.clone().unwrap_or_else(|| id_of(&self.key))
     }
+
+    /// Its key as today's rule makes it (sink and `group_by` values).
+    fn current_key(&self) -> String {
+        super::route::group_key(&self.sink, self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
+fn id_of(key: &str) -> String {
+    hex::encode(&Sha256::digest(key.as_bytes())[..12])
 }
 
 /// What a pass reported about one finding: firing (opened, still open,
@@ -116,15 +130,117 @@ fn ms(d: std::time::Duration) -> Millis {
 }
 
 impl Groups {
+    /// The groups as stored. A group stored under a key of an older rule
+    /// (keys once held the route) moves to its current key, keeping its id
+    /// and what its receiver was told; the move is persisted with the next
+    /// batch (`take_changed`).
     pub fn from_groups(groups: Vec<Group>) -> Groups {
         let mut g = Groups::default();
-        for group in groups {
+        for mut group in groups {
+            let key = group.current_key();
+            if key != group.key {
+                g.changed.insert(group.key.clone());
+                g.changed.insert(key.clone());
+                group.id.get_or_insert_with(|| id_of(&group.key));
+                group.key = key.clone();
+            }
+            if let Some(existing) = g.groups.get_mut(&key) {
+                // two old groups (two routes to one sink) are one now
+                for (fp, m) in std::mem::take(&mut group.members) {
+                    existing.members.entry(fp).or_insert(m);
+                }
+                continue;
+            }
+            g.groups.insert(key, group);
+        }
+        for group in g.groups.values() {
             for fp in group.members.keys() {
                 g.index.entry(fp.clone()).or_default().insert(group.key.clone());
             }
-            g.groups.insert(group.key.clone(), group);
         }
         g
+    }
+
+    /// Align the groups with `tree` for the findings open now (the
+    /// configuration changed, or the process starts): each finding joins the
+    /// groups of sinks it now routes to that it was not in (their receivers
+    /// were told nothing yet, so they hear it once), and leaves, without a
+    /// word, groups of sinks that no route leads it to any more; a group
+    /// follows the route that now leads to it (its timing). Groups no route
+    /// leads to any more, with nothing left to say, are dropped. Receivers
+    /// already told keep their state: nothing is re-sent.
+    pub fn reconcile(&mut self, tree: &RouteTree, open: &[StoredFinding], silences: &[Silence], now: Millis) {
+        for f in open {
+            let labels = f.routing_labels();
+            if silenced_by(silences, &labels, now).is_some() {
+                continue;
+            }
+            let mut targets: Vec<(String, &super::Route, &str)> = Vec::new();
+            for r in tree.matching(&labels) {
+                for sink in &r.sinks {
+                    let key = r.key_of(sink, &labels);
+                    if !targets.iter().any(|t| t.0 == key) {
+                        targets.push((key, r, sink.as_str()));
+                    }
+                }
+            }
+            let stale: Vec<String> = self
+                .index
+                .get(&f.fingerprint)
+                .map(|keys| keys.iter().filter(|k| !targets.iter().any(|t| &t.0 == *k)).cloned().collect())
+                .unwrap_or_default();
+            for key in stale {
+                self.remove_member(&key, &f.fingerprint);
+            }
+            let shared = Arc::new(f.clone());
+            for (key, route, sink) in targets {
+                let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
+                    key: key.clone(),
+                    route: route.id.clone(),
+                    sink: sink.to_string(),
+                    labels: route.group_labels(&labels),
+                    members: BTreeMap::new(),
+                    created_at: now,
+                    last_notified: None,
+                    due: None,
+                    sent: 0,
+                    id: Some(id_of(&key)),
+                });
+                if g.route != route.id {
+                    g.route = route.id.clone();
+                    self.changed.insert(key.clone());
+                }
+                if g.members.contains_key(&f.fingerprint) {
+                    continue;
+                }
+                g.members.insert(f.fingerprint.clone(), Member { finding: shared.clone(), firing: true, told: None });
+                self.index.entry(f.fingerprint.clone()).or_default().insert(key.clone());
+                self.schedule(tree, &key, now);
+            }
+        }
+        // groups whose route is gone: follow a route that still sends to the
+        // sink with the same grouping, else go
+        let lost: Vec<String> =
+            self.groups.values().filter(|g| tree.route(&g.route).is_none()).map(|g| g.key.clone()).collect();
+        for key in lost {
+            let g = &self.groups[&key];
+            let by: BTreeSet<&String> = g.labels.keys().collect();
+            let heir = tree
+                .routes
+                .iter()
+                .chain([&tree.default])
+                .find(|r| r.sinks.contains(&g.sink) && r.group_by.iter().collect::<BTreeSet<_>>() == by)
+                .map(|r| r.id.clone());
+            match heir {
+                Some(id) => {
+                    if let Some(g) = self.groups.get_mut(&key) {
+                        g.route = id;
+                    }
+                    self.changed.insert(key);
+                }
+                None => self.remove_group(&key),
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -146,15 +262,6 @@ impl Groups {
 
     pub fn get(&self, key: &str) -> Option<&Group> {
         self.groups.get(key)
-    }
-
-    /// Drop the groups of routes that no longer exist (the configuration changed).
-    pub fn retain_routes(&mut self, tree: &RouteTree) {
-        let gone: Vec<String> =
-            self.groups.values().filter(|g| tree.route(&g.route).is_none()).map(|g| g.key.clone()).collect();
-        for key in gone {
-            self.remove_group(&key);
-        }
     }
 
     fn remove_group(&mut self, key: &str) {
@@ -243,7 +350,13 @@ impl Groups {
                 last_notified: None,
                 due: None,
                 sent: 0,
+                id: Some(id_of(&key)),
             });
+            if g.route != route.id {
+                // the route that leads here now sets the timing
+                g.route = route.id.clone();
+                self.changed.insert(key.clone());
+            }
             // what is worth persisting: not a mere `last_seen`
             let mut material = true;
             let pending = match g.members.get_mut(&f.fingerprint) {

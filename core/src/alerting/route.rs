@@ -76,24 +76,32 @@ impl Route {
     }
 
     /// The key alone (the hot path: most findings join groups that exist).
+    /// A group is one sink and one set of `group_by` values — not a route:
+    /// adding, removing or reordering sinks and routes that still lead the
+    /// same findings to a sink leaves its groups (and what it was told) as
+    /// they were.
     pub fn key_of(&self, sink: &str, labels: &BTreeMap<String, String>) -> String {
-        let mut by: Vec<&String> = self.group_by.iter().collect();
-        by.sort();
-        by.dedup();
-        let mut key = format!("{}|{sink}", self.id);
-        for k in by {
-            key.push('|');
-            key.push_str(k);
-            key.push('=');
-            key.push_str(labels.get(k).map(String::as_str).unwrap_or(""));
-        }
-        key
+        group_key(sink, self.group_by.iter().map(|k| (k.as_str(), labels.get(k).map(String::as_str).unwrap_or(""))))
     }
 
     /// The `group_by` labels of a finding (missing ones empty).
     pub fn group_labels(&self, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         self.group_by.iter().map(|k| (k.clone(), labels.get(k).cloned().unwrap_or_default())).collect()
     }
+}
+
+/// The key of the group of `sink` with these `group_by` labels and values
+/// (in any order; duplicates once): `sink|k=v|k=v`, keys sorted.
+pub fn group_key<'a>(sink: &str, labels: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let by: BTreeMap<&str, &str> = labels.collect();
+    let mut key = sink.to_string();
+    for (k, v) in by {
+        key.push('|');
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+    }
+    key
 }
 
 #[derive(Debug, Clone, PartialEq)]

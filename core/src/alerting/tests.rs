@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::finding::{FindingState, Severity, StoredFinding};
+use sha2::Digest;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 const S: Millis = 1000;
@@ -325,4 +327,73 @@ fn a_notification_names_what_it_is_about() {
     assert_eq!((n[0].reason, n[0].changed.clone()), (Reason::New, vec!["b".to_string(), "c".to_string()]));
     assert_eq!(n[0].firing.len(), 3, "the group still lists everything firing");
     assert!(g.flush(&tree, 4 * H + M, false)[0].changed.is_empty(), "a repeat is about nothing new");
+}
+
+/// Save and restore groups as the store does.
+fn round_trip(g: &Groups) -> Vec<Group> {
+    g.groups().map(|x| serde_json::from_value(serde_json::to_value(x).unwrap()).unwrap()).collect()
+}
+
+#[test]
+fn editing_sinks_and_routes_resends_nothing_and_a_new_sink_hears_the_open_groups_once() {
+    let t = timing(0, 0, 4 * H, true);
+    let before = RouteTree::everything_to(&["mail".to_string(), "pager".to_string()], t);
+    let open = [finding("a", Severity::Warning, "o"), finding("b", Severity::Critical, "p")];
+    let mut g = Groups::default();
+    for f in &open {
+        g.ingest(&before, &[], Input { finding: f, firing: true }, 0);
+    }
+    let first = g.flush(&before, 0, true);
+    assert_eq!(first.len(), 4, "two groups (owners o, p) for each of two sinks");
+    let pager_ids: BTreeSet<String> = first.iter().filter(|n| n.sink == "pager").map(|n| n.group_id.clone()).collect();
+
+    // A sink added, the sinks reordered (the route's id changes with them).
+    let after = RouteTree::everything_to(&["hook".to_string(), "pager".to_string(), "mail".to_string()], t);
+    assert_ne!(before.default.id, after.default.id);
+    let mut restored = Groups::from_groups(round_trip(&g));
+    restored.reconcile(&after, &open, &[], M);
+    let n = restored.flush(&after, M, true);
+    let told: Vec<(&str, Reason, usize)> = n.iter().map(|n| (n.sink.as_str(), n.reason, n.firing.len())).collect();
+    assert_eq!(told, [("hook", Reason::First, 1), ("hook", Reason::First, 1)], "only the new sink hears, once");
+    assert!(restored.flush(&after, 2 * M, true).is_empty(), "and only once");
+    // the pager's groups are the same groups: same ids (PagerDuty dedup keys)
+    let b = finding("b", Severity::Critical, "p");
+    restored.ingest(&after, &[], Input { finding: &b, firing: false }, 3 * M);
+    let resolved = restored.flush(&after, 3 * M, true);
+    let pager: Vec<&Notification> = resolved.iter().filter(|n| n.sink == "pager").collect();
+    assert_eq!(pager.len(), 1);
+    assert!(pager_ids.contains(&pager[0].group_id), "{} not among {pager_ids:?}", pager[0].group_id);
+
+    // A sink removed: its groups go, without a word; the others stay told.
+    let fewer = RouteTree::everything_to(&["pager".to_string()], t);
+    let mut restored = Groups::from_groups(round_trip(&restored));
+    restored.reconcile(&fewer, &open[..1], &[], 4 * M);
+    assert!(restored.flush(&fewer, 4 * M, true).is_empty());
+    assert!(restored.groups().all(|g| g.sink == "pager"));
+}
+
+#[test]
+fn groups_stored_under_the_old_route_keys_keep_their_ids() {
+    let tree = one_sink(timing(0, 0, 4 * H, true));
+    let mut g = Groups::default();
+    let f = finding("a", Severity::Warning, "o");
+    g.ingest(&tree, &[], Input { finding: &f, firing: true }, 0);
+    g.flush(&tree, 0, true);
+    // as an older troop stored it: the key led with the route's id, no id field
+    let mut saved = round_trip(&g);
+    let old_key = format!("{}|{}", tree.default.id, saved[0].key);
+    saved[0].key = old_key.clone();
+    saved[0].id = None;
+    let mut restored = Groups::from_groups(saved);
+    let moved: Vec<&Group> = restored.groups().collect();
+    assert_eq!(moved.len(), 1);
+    assert!(!moved[0].key.contains(&tree.default.id), "{}", moved[0].key);
+    assert!(restored.take_changed().contains(&old_key), "the move is persisted (the old row goes)");
+    restored.reconcile(&tree, std::slice::from_ref(&f), &[], M);
+    assert!(restored.flush(&tree, M, true).is_empty(), "nothing re-sent after the upgrade");
+    let r = StoredFinding { state: FindingState::Resolved, ..f };
+    restored.ingest(&tree, &[], Input { finding: &r, firing: false }, 2 * M);
+    let n = restored.flush(&tree, 2 * M, true);
+    let want = hex::encode(&sha2::Sha256::digest(old_key.as_bytes())[..12]);
+    assert_eq!(n[0].group_id, want, "the dedup key receivers already hold");
 }
