@@ -127,7 +127,7 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         }
         Command::Man => {
             use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(|e| runtime(e))
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(runtime)
         }
         Command::Scan(args) => scan(&cli, args).await,
         Command::Run => run(&cli).await,
