@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 . deploy/lib.sh
 ensure_venv
 # A real Prometheus Alertmanager for the alertmanager sink's tests.
-ensure_apt prometheus-alertmanager
+# and Prometheus's promtool, which checks what /metrics serves.
+ensure_apt prometheus-alertmanager prometheus
 export TROOP_ALERTMANAGER=/usr/bin/prometheus-alertmanager
+export TROOP_PROMTOOL=/usr/bin/promtool
 export TROOP_PYTHON="$TROOP_VENV/bin/python"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"

@@ -444,6 +444,31 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
     gateway.release();
 }
 
+/// Honest /metrics from the first scrape: the build, and what the store
+/// knows from before this process (open findings, last successes, each
+/// monkey's gauges of its last successful pass).
+fn restore_metrics(w: &Wired) -> Result<(), troop_core::StoreError> {
+    use troop_core::Store;
+    w.metrics.set_build_info(env!("CARGO_PKG_VERSION"), env!("TROOP_COMMIT"), env!("TROOP_BUILD_DATE"));
+    let open = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: None };
+    let mut open_by_monkey = std::collections::BTreeMap::new();
+    for f in w.store.findings(&open)? {
+        *open_by_monkey.entry(f.monkey).or_insert(0usize) += 1;
+    }
+    let last = w.store.last_successes()?.into_iter().map(|(m, t)| (m, t.unix_timestamp())).collect();
+    let mut gauges = std::collections::BTreeMap::new();
+    for o in w.store.observations(troop_core::engine::GAUGES)? {
+        let (Some(monkey), Ok(gs)) =
+            (o["monkey"].as_str(), serde_json::from_value::<Vec<troop_core::monkey::Gauge>>(o["gauges"].clone()))
+        else {
+            continue;
+        };
+        gauges.insert(monkey.to_string(), gs);
+    }
+    w.metrics.restore(&open_by_monkey, &last, gauges);
+    Ok(())
+}
+
 async fn run(cli: &Cli) -> Result<(), Fail> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut cfg = start_config(cli)?;
@@ -453,6 +478,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     on_signals(trigger).map_err(Fail::Runtime)?;
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler").map_err(Fail::Runtime)?;
     w.metrics.record_reload(true, time::OffsetDateTime::now_utc().unix_timestamp());
+    restore_metrics(&w).map_err(runtime)?;
     eprintln!(
         "troop: running {} monkey(s); serving http://{} (/healthz, /metrics); SIGHUP reloads {}",
         w.monkeys.len(),

@@ -49,6 +49,10 @@ pub struct PassSummary {
     pub counters: BTreeMap<String, u64>,
 }
 
+/// The observation kind under which each pass keeps its gauges
+/// (`{"monkey": …, "gauges": [Gauge…]}`).
+pub const GAUGES: &str = "gauges";
+
 pub struct Engine {
     store: Arc<dyn Store>,
     /// Woken after every committed pass (the gateway listens).
@@ -188,6 +192,12 @@ impl Engine {
             }
         }
         let gauges = std::mem::take(&mut report.gauges);
+        // Kept with the pass, so a restarted process exports them at once.
+        report.observations.push(crate::monkey::Observed {
+            kind: GAUGES.into(),
+            key: name.clone(),
+            data: serde_json::json!({"monkey": name, "gauges": gauges}),
+        });
         summary.counters = report.counters.clone();
         let store = self.store.clone();
         let meta2 = meta.clone();

@@ -1,9 +1,30 @@
-//! Per-monkey pass metrics, rendered in the Prometheus text format.
+//! Per-monkey pass metrics, rendered in the Prometheus text exposition
+//! format (<https://prometheus.io/docs/instrumenting/exposition_formats/>):
+//! every family with HELP and TYPE, pass durations as a histogram,
+//! `troop_build_info`. `promtool check metrics` passes on the output (tested).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// Upper bounds (seconds) of the pass-duration histogram's buckets: passes
+/// run from seconds (one account) to an hour (an organization).
+pub const DURATION_BUCKETS: &[f64] = &[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
+
+/// HELP text of the gauges monkeys and the gateway export.
+fn gauge_help(name: &str) -> &'static str {
+    match name {
+        "troop_cert_not_after_timestamp_seconds" => "Unix time a certificate (or one in its chain) expires.",
+        "troop_quota_usage" => "Usage of an AWS service quota, counted as AWS enforces it.",
+        "troop_quota_limit" => "The limit of an AWS service quota (see limit_source in troop limits).",
+        "troop_outbox_pending" => "Notifications waiting in a sink's outbox.",
+        "troop_outbox_failed" => "Notifications a sink failed for good.",
+        "troop_notifications_delivered" => "Notifications a sink has delivered (from the store).",
+        "troop_delivery_failures" => "Failed delivery attempts of a sink (from the store).",
+        _ => "A gauge reported by a monkey.",
+    }
+}
 
 #[derive(Debug, Default, Clone)]
 struct MonkeyStats {
@@ -11,7 +32,8 @@ struct MonkeyStats {
     passes_failed: u64,
     duration_sum: f64,
     duration_count: u64,
-    last_duration: f64,
+    /// Cumulative counts per bucket of [`DURATION_BUCKETS`].
+    duration_buckets: Vec<u64>,
     last_success_unix: Option<i64>,
     open_findings: u64,
     counters: BTreeMap<String, u64>,
@@ -23,6 +45,8 @@ pub struct Metrics {
     gauges: Mutex<BTreeMap<String, Vec<crate::monkey::Gauge>>>,
     /// The last configuration (re)load: whether it took, and when one last did.
     reload: Mutex<Option<(bool, i64)>>,
+    /// version, commit, build date (`troop_build_info`).
+    build: Mutex<Option<(String, String, String)>>,
 }
 
 impl Metrics {
@@ -46,12 +70,53 @@ impl Metrics {
         let secs = duration.as_secs_f64();
         s.duration_sum += secs;
         s.duration_count += 1;
-        s.last_duration = secs;
+        if s.duration_buckets.len() != DURATION_BUCKETS.len() {
+            s.duration_buckets = vec![0; DURATION_BUCKETS.len()];
+        }
+        for (b, le) in s.duration_buckets.iter_mut().zip(DURATION_BUCKETS) {
+            if secs <= *le {
+                *b += 1;
+            }
+        }
         if let Some(n) = open_findings {
             s.open_findings = n as u64;
         }
         for (k, v) in counters {
             *s.counters.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// `troop_build_info{version, commit, build_date} 1`.
+    pub fn set_build_info(&self, version: &str, commit: &str, build_date: &str) {
+        *self.build.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((version.to_string(), commit.to_string(), build_date.to_string()));
+    }
+
+    /// What the store knows from before this process started, so the first
+    /// scrape is honest: open findings and the last successful pass per
+    /// monkey, and the gauges of each monkey's last successful pass. A pass
+    /// of this process replaces them.
+    pub fn restore(
+        &self,
+        open_findings: &BTreeMap<String, usize>,
+        last_success_unix: &BTreeMap<String, i64>,
+        gauges: BTreeMap<String, Vec<crate::monkey::Gauge>>,
+    ) {
+        let mut m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
+        // every monkey the store knows of, running or not
+        for monkey in open_findings.keys().chain(last_success_unix.keys()) {
+            m.entry(monkey.clone()).or_default();
+        }
+        for (monkey, s) in m.iter_mut() {
+            if s.duration_count == 0 {
+                s.open_findings = open_findings.get(monkey).copied().unwrap_or(0) as u64;
+                s.last_success_unix = s.last_success_unix.or(last_success_unix.get(monkey).copied());
+            }
+        }
+        drop(m);
+        let mut g = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        for (monkey, gs) in gauges {
+            g.entry(monkey).or_insert(gs);
         }
     }
 
@@ -91,20 +156,19 @@ impl Metrics {
             by_name.entry(g.name.as_str()).or_default().push(g);
         }
         for (name, gs) in by_name {
+            let _ = writeln!(out, "# HELP {name} {}", gauge_help(name));
             let _ = writeln!(out, "# TYPE {name} gauge");
             for g in gs {
                 let labels: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
-                let _ = writeln!(out, "{name}{{{}}} {}", labels.join(","), g.value);
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {}", g.value);
+                } else {
+                    let _ = writeln!(out, "{name}{{{}}} {}", labels.join(","), g.value);
+                }
             }
         }
-        let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for (labels, value) in rows {
-                let _ = writeln!(out, "{name}{{{labels}}} {value}");
-            }
-        };
         family(
+            &mut out,
             "troop_passes_total",
             "counter",
             "Monkey passes by result.",
@@ -116,36 +180,40 @@ impl Metrics {
             }),
         );
         family(
+            &mut out,
             "troop_pass_errors_total",
             "counter",
             "Monkey passes that failed or timed out.",
             &mut m.iter().map(|(k, s)| (format!("monkey=\"{k}\""), s.passes_failed.to_string())),
         );
+        let _ = writeln!(out, "# HELP troop_pass_duration_seconds Wall time of monkey passes.");
+        let _ = writeln!(out, "# TYPE troop_pass_duration_seconds histogram");
+        for (k, s) in m.iter() {
+            for (i, le) in DURATION_BUCKETS.iter().enumerate() {
+                let n = s.duration_buckets.get(i).copied().unwrap_or(0);
+                let _ = writeln!(out, "troop_pass_duration_seconds_bucket{{monkey=\"{k}\",le=\"{le}\"}} {n}");
+            }
+            let _ =
+                writeln!(out, "troop_pass_duration_seconds_bucket{{monkey=\"{k}\",le=\"+Inf\"}} {}", s.duration_count);
+            let _ = writeln!(out, "troop_pass_duration_seconds_sum{{monkey=\"{k}\"}} {}", s.duration_sum);
+            let _ = writeln!(out, "troop_pass_duration_seconds_count{{monkey=\"{k}\"}} {}", s.duration_count);
+        }
         family(
-            "troop_pass_duration_seconds",
-            "summary",
-            "Wall time of monkey passes.",
-            &mut m.iter().flat_map(|(k, s)| {
-                [
-                    (format!("monkey=\"{k}\",stat=\"sum\""), format!("{}", s.duration_sum)),
-                    (format!("monkey=\"{k}\",stat=\"count\""), s.duration_count.to_string()),
-                    (format!("monkey=\"{k}\",stat=\"last\""), format!("{}", s.last_duration)),
-                ]
-            }),
-        );
-        family(
+            &mut out,
             "troop_last_success_timestamp_seconds",
             "gauge",
             "Unix time of the last successful pass.",
             &mut m.iter().filter_map(|(k, s)| s.last_success_unix.map(|t| (format!("monkey=\"{k}\""), t.to_string()))),
         );
         family(
+            &mut out,
             "troop_open_findings",
             "gauge",
             "Open findings after the last successful pass.",
             &mut m.iter().map(|(k, s)| (format!("monkey=\"{k}\""), s.open_findings.to_string())),
         );
         family(
+            &mut out,
             "troop_monkey_counter_total",
             "counter",
             "Counters reported by monkeys (e.g. AWS API calls).",
@@ -155,6 +223,17 @@ impl Metrics {
                     .map(move |(c, v)| (format!("monkey=\"{k}\",counter=\"{}\"", escape(c)), v.to_string()))
             }),
         );
+        if let Some((version, commit, date)) = &*self.build.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = writeln!(out, "# HELP troop_build_info The troop build: version, commit and build date.");
+            let _ = writeln!(out, "# TYPE troop_build_info gauge");
+            let _ = writeln!(
+                out,
+                "troop_build_info{{version=\"{}\",commit=\"{}\",build_date=\"{}\"}} 1",
+                escape(version),
+                escape(commit),
+                escape(date)
+            );
+        }
         if let Some((ok, at)) = *self.reload.lock().unwrap_or_else(|e| e.into_inner()) {
             let _ =
                 writeln!(out, "# HELP troop_config_last_reload_successful Whether the last configuration reload took.");
@@ -168,6 +247,15 @@ impl Metrics {
             let _ = writeln!(out, "troop_config_last_reload_success_timestamp_seconds {at}");
         }
         out
+    }
+}
+
+/// One family: HELP, TYPE, then a sample per (labels, value).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
     }
 }
 
@@ -202,14 +290,51 @@ mod tests {
             "troop_passes_total{monkey=\"security\",result=\"failed\"} 1",
             "troop_passes_total{monkey=\"limits\",result=\"ok\"} 0",
             "troop_pass_errors_total{monkey=\"security\"} 1",
-            "troop_pass_duration_seconds{monkey=\"security\",stat=\"sum\"} 2",
-            "troop_pass_duration_seconds{monkey=\"security\",stat=\"count\"} 2",
+            "# HELP troop_cert_not_after_timestamp_seconds ",
+            "# TYPE troop_pass_duration_seconds histogram",
+            "troop_pass_duration_seconds_bucket{monkey=\"security\",le=\"1\"} 1",
+            "troop_pass_duration_seconds_bucket{monkey=\"security\",le=\"5\"} 2",
+            "troop_pass_duration_seconds_bucket{monkey=\"security\",le=\"+Inf\"} 2",
+            "troop_pass_duration_seconds_sum{monkey=\"security\"} 2",
+            "troop_pass_duration_seconds_count{monkey=\"security\"} 2",
+            "troop_pass_duration_seconds_bucket{monkey=\"limits\",le=\"+Inf\"} 0",
             "troop_last_success_timestamp_seconds{monkey=\"security\"} 100",
             "troop_open_findings{monkey=\"security\"} 2",
             "troop_monkey_counter_total{monkey=\"security\",counter=\"aws_api_calls\"} 3",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_restarted_process_exports_what_the_store_knows_until_its_own_passes() {
+        let m = Metrics::default();
+        m.register("security");
+        m.register("certs");
+        m.set_build_info("0.1.0", "abc", "2026-11-29");
+        let gauge = crate::monkey::Gauge {
+            name: "troop_cert_not_after_timestamp_seconds".into(),
+            labels: BTreeMap::new(),
+            value: 7.0,
+        };
+        m.restore(
+            &[("security".to_string(), 4)].into(),
+            &[("security".to_string(), 1000)].into(),
+            [("certs".to_string(), vec![gauge])].into(),
+        );
+        let text = m.render();
+        for want in [
+            "troop_open_findings{monkey=\"security\"} 4",
+            "troop_open_findings{monkey=\"certs\"} 0",
+            "troop_last_success_timestamp_seconds{monkey=\"security\"} 1000",
+            "troop_cert_not_after_timestamp_seconds 7",
+            "troop_build_info{version=\"0.1.0\",commit=\"abc\",build_date=\"2026-11-29\"} 1",
+        ] {
+            assert!(text.contains(want), "missing {want} in\n{text}");
+        }
+        // a pass of this process replaces what was restored
+        m.record_pass("security", true, Duration::from_secs(1), 2000, Some(1), &BTreeMap::new());
+        assert!(m.render().contains("troop_open_findings{monkey=\"security\"} 1"));
     }
 
     #[test]

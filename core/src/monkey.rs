@@ -106,8 +106,9 @@ pub struct Report {
 }
 
 /// A value to export as a Prometheus gauge; a monkey's gauges are replaced
-/// by each of its successful passes.
-#[derive(Debug, Clone, PartialEq)]
+/// by each of its successful passes (and kept in the store, so a restarted
+/// process exports them from its first scrape).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Gauge {
     pub name: String,
     pub labels: BTreeMap<String, String>,

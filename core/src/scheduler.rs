@@ -153,6 +153,9 @@ mod tests {
         fn first_observed(&self, _: &str, _: &str) -> Result<Option<OffsetDateTime>, StoreError> {
             Ok(None)
         }
+        fn last_successes(&self) -> Result<std::collections::BTreeMap<String, OffsetDateTime>, StoreError> {
+            Ok(Default::default())
+        }
         fn observations(&self, _: &str) -> Result<Vec<serde_json::Value>, StoreError> {
             Ok(vec![])
         }

@@ -88,6 +88,8 @@ pub trait Store: Send + Sync {
     /// first pass that read that scope), if ever: before then, "it did not
     /// exist" is unknowable.
     fn first_observed(&self, technology: &str, account: &str) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// When each monkey's last successful pass finished.
+    fn last_successes(&self) -> Result<std::collections::BTreeMap<String, OffsetDateTime>, StoreError>;
     /// The current observations of `kind` (data as the monkey reported it).
     fn observations(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError>;
     /// Record who made changes (a separate, small transaction after the pass).

@@ -460,6 +460,22 @@ impl Store for SqliteStore {
             .collect())
     }
 
+    fn last_successes(&self) -> Result<std::collections::BTreeMap<String, OffsetDateTime>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare("SELECT monkey, MAX(finished_at) FROM passes WHERE status = 'ok' GROUP BY monkey")
+            .map_err(be)?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(be)?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (monkey, at) = row.map_err(be)?;
+            if let Ok(t) = OffsetDateTime::from_unix_timestamp(at) {
+                out.insert(monkey, t);
+            }
+        }
+        Ok(out)
+    }
+
     fn first_observed(&self, technology: &str, account: &str) -> Result<Option<OffsetDateTime>, StoreError> {
         let conn = self.lock();
         let at: Option<i64> = conn

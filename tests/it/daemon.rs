@@ -221,3 +221,73 @@ async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
     assert!(stderr.contains("[agent] store and listen change only with a restart"), "{stderr}");
     assert!(stderr.contains("configuration reloaded; running 2 monkey(s)"), "{stderr}");
 }
+
+/// `/metrics` of a restarted daemon tells what the store knows before any
+/// pass of its own, and passes `promtool check metrics`.
+#[tokio::test]
+async fn metrics_are_honest_from_the_first_scrape_and_pass_promtool() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let vpc = ec2.create_vpc().cidr_block("10.7.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let g = ec2.create_security_group().group_name("ssh").description("ssh").vpc_id(vpc).send().await.unwrap();
+    let g = g.group_id.unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(&g)
+        .ip_permissions(crate::support::world_ingress(22))
+        .send()
+        .await
+        .unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let tail = Workspace::for_emulator(&moto.endpoint, "").config_tail();
+    // the passes of an earlier process: security, and limits (VPC only, for its gauges)
+    let scan_cfg = format!(
+        "[agent]\nlisten = \"127.0.0.1:{port}\"\n{}",
+        tail.replace(
+            "[monkeys.limits]\nenabled = false\n",
+            "[monkeys.limits]\nservices = [\"vpc\"]\nservice_quotas = false\n"
+        )
+    );
+    let ws = Workspace::new(&scan_cfg);
+    ws.run(&["scan"]).assert_code(0);
+    // A daemon whose monkeys do not run: everything it exports comes from the store.
+    let idle = format!(
+        "[agent]\nlisten = \"127.0.0.1:{port}\"\n{}",
+        tail.replace(
+            "[monkeys.limits]\nenabled = false\n",
+            "[monkeys.limits]\nenabled = false\n[monkeys.security]\nenabled = false\n"
+        )
+    );
+    std::fs::write(ws.file("troop.toml"), idle).unwrap();
+    let mut child = started(&ws, &addr);
+    let (status, body) = http_get(&addr, "/metrics").unwrap();
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status, 200);
+    for want in [
+        "troop_open_findings{monkey=\"security\"} 1",
+        "troop_last_success_timestamp_seconds{monkey=\"security\"}",
+        "troop_quota_usage{",
+        "troop_build_info{version=\"",
+        "# TYPE troop_pass_duration_seconds histogram",
+    ] {
+        assert!(body.contains(want), "missing {want} in\n{body}");
+    }
+    let promtool = std::env::var("TROOP_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let mut check = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{promtool} (Debian prometheus; deploy/test.sh installs it): {e}"));
+    use std::io::Write;
+    check.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
