@@ -48,7 +48,8 @@ pub(crate) fn runtime<E: Into<anyhow::Error>>(e: E) -> Fail {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, matches!(cli.command, Command::Run));
+    init_logging(cli.verbose, matches!(cli.command, Command::Run), cli.log_format);
+    output::init(cli.wide, cli.color);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -76,7 +77,9 @@ fn main() -> ExitCode {
 
 /// One-shot verbs report failures themselves, so by default they log only
 /// errors; the daemon logs warnings too.
-fn init_logging(verbose: u8, daemon: bool) {
+/// Logs on stderr: text (escape codes only on a terminal without
+/// `NO_COLOR`) or one JSON object per line (`--log-format json`).
+fn init_logging(verbose: u8, daemon: bool, format: cli::LogFormat) {
     let default = match verbose {
         0 if daemon => "warn,aws_config=error,aws_smithy_runtime=error",
         0 => "error",
@@ -84,11 +87,15 @@ fn init_logging(verbose: u8, daemon: bool) {
         _ => "debug,aws_smithy_runtime=info,aws_config=info,hyper=info",
     };
     let filter = std::env::var("TROOP_LOG").unwrap_or_else(|_| default.to_string());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let env_filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(env_filter).with_writer(std::io::stderr).with_target(false);
+    let _ = match format {
+        cli::LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        cli::LogFormat::Text => {
+            use std::io::IsTerminal;
+            builder.with_ansi(std::io::stderr().is_terminal() && !output::no_color()).try_init()
+        }
+    };
 }
 
 async fn dispatch(cli: Cli) -> Result<(), Fail> {

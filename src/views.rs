@@ -198,7 +198,9 @@ pub fn diff(store: &dyn Store, args: &DiffArgs, format: Format) -> Result<(), Fa
     }
     if !view.diff.is_empty() {
         println!();
-        print!("{}", view.diff);
+        for line in view.diff.lines() {
+            println!("{}", output::diff_line(line));
+        }
     }
     Ok(())
 }

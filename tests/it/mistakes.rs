@@ -158,3 +158,41 @@ async fn history_tells_unknown_from_absent_and_items_are_found_by_prefix() {
     assert_eq!(row["to"], 1);
     assert_eq!(row["change"], "created");
 }
+
+#[tokio::test]
+async fn tables_fit_the_terminal_colour_is_opt_in_off_a_terminal_and_logs_can_be_json() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let vpc = ec2.create_vpc().cidr_block("10.6.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let g = ec2.create_security_group().group_name("ssh").description("ssh").vpc_id(vpc).send().await.unwrap();
+    let g = g.group_id.unwrap();
+    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(22)).send().await.unwrap();
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    // JSON logs for log shippers: every stderr line an object
+    let r = ws.run(&["scan", "-v", "--log-format", "json"]);
+    r.assert_code(0);
+    let logs: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!logs.is_empty(), "{}", r.stderr);
+    for l in &logs {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+    // piped (not a terminal): no escape codes, in logs or tables
+    let r = ws.run(&["findings", "-v"]);
+    assert!(!r.stdout.contains('\x1b') && !r.stderr.contains('\x1b'), "{r:?}", r = (&r.stdout, &r.stderr));
+    // COLUMNS: the table fits, the widest column cut with an ellipsis; --wide shows everything
+    let out = ws.cmd(&["findings"]).env("COLUMNS", "90").output().unwrap();
+    let narrow = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(narrow.lines().all(|l| l.chars().count() <= 90), "{narrow}");
+    assert!(narrow.contains('…'), "{narrow}");
+    let out = ws.cmd(&["findings", "--wide"]).env("COLUMNS", "90").output().unwrap();
+    let wide = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(wide.contains(&g) && wide.lines().any(|l| l.chars().count() > 90), "{wide}");
+    // colour when asked, never with --color never; NO_COLOR keeps auto off
+    let r = ws.run(&["findings", "--color", "always"]);
+    assert!(r.stdout.contains("\x1b[") && r.stdout.contains("critical"), "{}", r.stdout);
+    let r = ws.run(&["findings", "--color", "never"]);
+    assert!(!r.stdout.contains('\x1b'));
+    let out = ws.cmd(&["findings"]).env("NO_COLOR", "1").output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'));
+}
