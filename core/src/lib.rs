@@ -31,6 +31,12 @@ pub use clock::{Clock, SystemClock};
 /// (the registry builds them, filters check names against it).
 pub const MONKEYS: &[&str] = &[security::MONKEY, certs::MONKEY, limits::MONKEY];
 
+/// The name of `known` closest to `name` (Levenshtein distance at most 3), for
+/// "did you mean" hints.
+pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known.iter().copied().min_by_key(|k| strsim::levenshtein(k, name)).filter(|k| strsim::levenshtein(k, name) <= 3)
+}
+
 /// `name` is one of `known`, or an error that lists them and names the
 /// closest (for typos in filters: an unknown name must never read as an
 /// empty answer).
@@ -38,11 +44,10 @@ pub fn known_name(what: &str, name: &str, known: &[&str]) -> Result<(), String> 
     if known.contains(&name) {
         return Ok(());
     }
-    let closest =
-        known.iter().min_by_key(|k| strsim::levenshtein(k, name)).filter(|k| strsim::levenshtein(k, name) <= 3);
-    let hint = closest.map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+    let hint = closest(name, known).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
     Err(format!("unknown {what} `{name}` (known: {}){hint}", known.join(", ")))
 }
+
 pub use engine::{Engine, PassStatus, PassSummary};
 pub use finding::{EventKind, Finding, FindingEvent, FindingState, Severity, StoredFinding};
 pub use monkey::{

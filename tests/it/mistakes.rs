@@ -196,3 +196,32 @@ async fn tables_fit_the_terminal_colour_is_opt_in_off_a_terminal_and_logs_can_be
     let out = ws.cmd(&["findings"]).env("NO_COLOR", "1").output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'));
 }
+
+#[tokio::test]
+async fn a_region_that_is_not_one_is_named_with_the_closest_real_one() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let vpc = ec2.create_vpc().cidr_block("10.5.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let g = ec2.create_security_group().group_name("ssh").description("ssh").vpc_id(vpc).send().await.unwrap();
+    let g = g.group_id.unwrap();
+    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(22)).send().await.unwrap();
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    let typo = cfg.replace("\"us-east-1\", \"eu-west-1\"", "\"us-east-1\", \"eu-wset-1\"");
+    std::fs::write(ws.file("troop.toml"), &typo).unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    let findings = ws.run(&["findings", "--format", "json"]).json();
+    let bad: Vec<&serde_json::Value> =
+        findings.as_array().unwrap().iter().filter(|f| f["region"] == "eu-wset-1").collect();
+    assert_eq!(bad.len(), 1, "{findings:#}");
+    assert_eq!(bad[0]["kind"], "read-error");
+    let title = bad[0]["title"].as_str().unwrap();
+    assert!(title.contains("not an AWS region") && title.contains("did you mean `eu-west-1`?"), "{title}");
+    // the real region is still read
+    assert!(findings.as_array().unwrap().iter().any(|f| f["kind"] == "sg-open-ingress"), "{findings:#}");
+    // fixed: the read-error resolves
+    std::fs::write(ws.file("troop.toml"), cfg).unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    let open = ws.run(&["findings", "--format", "json"]).json();
+    assert!(open.as_array().unwrap().iter().all(|f| f["region"] != "eu-wset-1"), "{open:#}");
+}

@@ -101,7 +101,14 @@ pub struct AwsContext {
     cfg: troop_config::Aws,
     endpoint: Option<String>,
     accounts: OnceCell<Arc<Vec<AccountTarget>>>,
+    /// Per account, the regions AWS knows (EC2 DescribeRegions), once read.
+    known_regions: std::sync::Mutex<BTreeMap<String, Arc<Vec<String>>>>,
 }
+
+/// The coverage scope of the configured-regions check: one per account
+/// (region `*`), so a `read-error` for a region that is not one resolves once
+/// the configuration no longer names it.
+pub const REGIONS_SCOPE: &str = "regions";
 
 impl AwsContext {
     /// Load the ambient configuration (environment, profile, default credential
@@ -134,6 +141,7 @@ impl AwsContext {
             cfg: cfg.clone(),
             endpoint,
             accounts: OnceCell::new(),
+            known_regions: Default::default(),
         }
     }
 
@@ -147,6 +155,82 @@ impl AwsContext {
     }
 
     /// Configured regions, else the ambient one.
+    /// Check the configured regions against the regions AWS knows for each
+    /// account (EC2 DescribeRegions with AllRegions, asked once per account
+    /// per process, from the first configured region that answers). A name
+    /// that is not a region gets a `read-error` finding naming the closest
+    /// real one, and is skipped by [`Self::for_each_region`] from then on;
+    /// without an answer nothing is judged. Returns the findings and the
+    /// coverage (scope [`REGIONS_SCOPE`]) of the accounts that were checked.
+    pub async fn check_regions(
+        &self,
+        monkey: &str,
+        accounts: &[AccountTarget],
+        calls: &Arc<CallCounter>,
+    ) -> (Vec<troop_core::Finding>, Vec<troop_core::monkey::Coverage>) {
+        let Ok(configured) = self.regions() else { return (vec![], vec![]) };
+        let (mut findings, mut coverage) = (Vec::new(), Vec::new());
+        for t in accounts {
+            let known = self.known_regions.lock().unwrap_or_else(|e| e.into_inner()).get(&t.id).cloned();
+            let known = match known {
+                Some(k) => k,
+                None => {
+                    let mut found = None;
+                    for region in std::iter::once(home_region(t)).chain(configured.iter().cloned()) {
+                        let ec2 = self.ec2(t, &region, calls);
+                        if let Ok(out) = ec2.describe_regions().all_regions(true).send().await {
+                            let names: Vec<String> =
+                                out.regions().iter().filter_map(|r| r.region_name().map(str::to_string)).collect();
+                            if !names.is_empty() {
+                                found = Some(Arc::new(names));
+                                break;
+                            }
+                        }
+                    }
+                    let Some(names) = found else { continue };
+                    self.known_regions.lock().unwrap_or_else(|e| e.into_inner()).insert(t.id.clone(), names.clone());
+                    names
+                }
+            };
+            coverage.push(troop_core::monkey::Coverage {
+                scope: REGIONS_SCOPE.into(),
+                account: t.id.clone(),
+                region: "*".into(),
+            });
+            for region in configured.iter().filter(|r| !known.contains(r)) {
+                let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                let hint =
+                    troop_core::closest(region, &names).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+                let reason =
+                    format!("`{region}` is not an AWS region of account {}{hint} (nothing was read there)", t.id);
+                findings.push(troop_core::Finding {
+                    monkey: monkey.into(),
+                    kind: "read-error".into(),
+                    severity: troop_core::Severity::Warning,
+                    account: t.id.clone(),
+                    region: region.clone(),
+                    resource: region.clone(),
+                    title: format!("{monkey} monkey could not read region {region}: {reason}"),
+                    details: serde_json::json!({"technology": REGIONS_SCOPE, "reason": reason}),
+                    labels: Default::default(),
+                    scope: REGIONS_SCOPE.into(),
+                });
+            }
+        }
+        (findings, coverage)
+    }
+
+    /// The configured regions an account is read in: all of them, less those
+    /// [`Self::check_regions`] found AWS does not know.
+    pub fn regions_of(&self, account: &str) -> Result<Vec<String>, AwsError> {
+        let all = self.regions()?;
+        let known = self.known_regions.lock().unwrap_or_else(|e| e.into_inner()).get(account).cloned();
+        Ok(match known {
+            Some(k) => all.into_iter().filter(|r| k.contains(r)).collect(),
+            None => all,
+        })
+    }
+
     pub fn regions(&self) -> Result<Vec<String>, AwsError> {
         if !self.cfg.regions.is_empty() {
             return Ok(self.cfg.regions.clone());
@@ -291,10 +375,13 @@ impl AwsContext {
         F: Fn(AccountTarget, String) -> Fut,
         Fut: Future<Output = T>,
     {
-        let regions = self.regions()?;
-        let jobs: Vec<(usize, AccountTarget, String)> = accounts
-            .iter()
-            .flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone())))
+        let mut per_account = Vec::new();
+        for a in accounts {
+            per_account.push((a, self.regions_of(&a.id)?));
+        }
+        let jobs: Vec<(usize, AccountTarget, String)> = per_account
+            .into_iter()
+            .flat_map(|(a, regions)| regions.into_iter().map(move |r| (a.clone(), r)))
             .enumerate()
             .map(|(i, (a, r))| (i, a, r))
             .collect();

@@ -381,7 +381,7 @@ pub(crate) async fn read(
     calls: &Arc<CallCounter>,
 ) -> Found {
     let mut f = Found::default();
-    let regions = match aws.regions() {
+    let regions = match aws.regions_of(&t.id) {
         Ok(r) => r,
         Err(e) => {
             f.failures.push(("acm", "*".into(), e.message));

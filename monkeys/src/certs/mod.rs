@@ -250,6 +250,9 @@ impl Monkey for CertsMonkey {
             ctx.progress.update(MONKEY, "reading certificates held in AWS");
             match self.aws.accounts(&self.calls).await {
                 Ok(accounts) => {
+                    let (bad_regions, checked) = self.aws.check_regions(MONKEY, &accounts, &self.calls).await;
+                    report.findings.extend(bad_regions);
+                    report.coverage.extend(checked);
                     let found = self
                         .aws
                         .for_each_account(&accounts, |t| async move {

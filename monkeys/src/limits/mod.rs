@@ -75,6 +75,12 @@ impl Monkey for LimitsMonkey {
         ctx.progress.update(MONKEY, "resolving accounts");
         let accounts = self.aws.accounts(&self.calls).await.map_err(|e| MonkeyError::Failed(e.message))?;
         let want = |service: &str| self.cfg.services.iter().any(|s| s == service);
+        // Only regional work asks which regions exist.
+        let (bad_regions, checked) = if REGIONAL_SERVICES.iter().any(|s| want(s)) {
+            self.aws.check_regions(MONKEY, &accounts, &self.calls).await
+        } else {
+            (vec![], vec![])
+        };
         ctx.progress.update(MONKEY, "counting regional resources");
         let regional = self
             .aws
@@ -216,6 +222,8 @@ impl Monkey for LimitsMonkey {
         }
 
         let mut report = Report::default();
+        report.findings.extend(bad_regions);
+        report.coverage.extend(checked);
         let mut covered: BTreeMap<(String, String, String), bool> = BTreeMap::new();
         for e in &evaluations {
             let k = &e.key;

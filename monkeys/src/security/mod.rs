@@ -217,6 +217,9 @@ impl Monkey for SecurityMonkey {
         let accounts = self.aws.accounts(&self.calls).await.map_err(|e| MonkeyError::Failed(e.message))?;
         let home = self.aws.regions().map_err(|e| MonkeyError::Failed(e.message))?.remove(0);
         let mut part = Part::default();
+        let (bad_regions, checked) = self.aws.check_regions(NAME, &accounts, &self.calls).await;
+        part.report.findings.extend(bad_regions);
+        part.report.coverage.extend(checked);
         ctx.progress.update(NAME, "listing security groups");
         self.security_groups(&accounts, &mut part).await?;
         ctx.progress.update(NAME, "reading IAM (GetAccountAuthorizationDetails)");
