@@ -180,32 +180,25 @@ fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(),
 /// config check` checks it, with the same located diagnostics.
 fn start_config(cli: &Cli) -> Result<Config, Fail> {
     let cfg = load_config(cli)?;
-    match troop_config::check_needs(&cfg, troop_store::supported) {
-        Ok(()) => Ok(cfg),
-        Err(errs) => {
-            eprintln!("{errs}");
-            eprintln!(
-                "troop: {} error(s) in {}; run `troop config check` after fixing them",
-                errs.diagnostics.len(),
-                errs.origin
-            );
-            Err(Fail::UsageReported)
-        }
-    }
+    troop_config::check_needs(&cfg, troop_store::supported).map_err(config_errors)?;
+    Ok(cfg)
+}
+
+/// Every located diagnostic on stderr, and what to do.
+fn config_errors(errs: troop_config::ConfigErrors) -> Fail {
+    eprintln!("{errs}");
+    eprintln!(
+        "troop: {} error(s) in {}; run `troop config check` after fixing them",
+        errs.diagnostics.len(),
+        errs.origin
+    );
+    Fail::UsageReported
 }
 
 fn load_config(cli: &Cli) -> Result<Config, Fail> {
     match troop_config::load(cli.config.as_deref()) {
         Ok(c) => Ok(c),
-        Err(LoadError::Invalid(errs)) => {
-            eprintln!("{errs}");
-            eprintln!(
-                "troop: {} error(s) in {}; run `troop config check` after fixing them",
-                errs.diagnostics.len(),
-                errs.origin
-            );
-            Err(Fail::UsageReported)
-        }
+        Err(LoadError::Invalid(errs)) => Err(config_errors(errs)),
         Err(e) => Err(usage(e)),
     }
 }

@@ -194,6 +194,19 @@ pub fn aws_managed_prefix_list_weight(name: &str) -> Option<PrefixListWeight> {
     Some(PrefixListWeight { ipv6, max_entries })
 }
 
+/// A prefix-list reference counts its weight toward its family; a list of
+/// unknown weight counts 1 toward both.
+fn count_prefix_list(weight: Option<PrefixListWeight>, v4: &mut usize, v6: &mut usize) {
+    match weight {
+        Some(w) if w.ipv6 => *v6 += w.max_entries,
+        Some(w) => *v4 += w.max_entries,
+        None => {
+            *v4 += 1;
+            *v6 += 1;
+        }
+    }
+}
+
 /// Usage of "Inbound or outbound rules per security group" (vpc
 /// `L-0EA8095F`) for one group, counted as AWS enforces it
 /// (<https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-security-groups>,
@@ -219,14 +232,7 @@ pub fn sg_rules_usage(g: &crate::security::sg::Group, prefix_list: impl Fn(&str)
                     v4 += 1;
                     v6 += 1;
                 }
-                Source::PrefixList { id } => match prefix_list(id) {
-                    Some(w) if w.ipv6 => v6 += w.max_entries,
-                    Some(w) => v4 += w.max_entries,
-                    None => {
-                        v4 += 1;
-                        v6 += 1;
-                    }
-                },
+                Source::PrefixList { id } => count_prefix_list(prefix_list(id), &mut v4, &mut v6),
             }
         }
         v4.max(v6)
@@ -265,14 +271,7 @@ pub fn routes_usage(routes: &[Route], prefix_list: impl Fn(&str) -> Option<Prefi
         match &r.destination {
             RouteDestination::Ipv4 => v4 += 1,
             RouteDestination::Ipv6 => v6 += 1,
-            RouteDestination::PrefixList(id) => match prefix_list(id) {
-                Some(w) if w.ipv6 => v6 += w.max_entries,
-                Some(w) => v4 += w.max_entries,
-                None => {
-                    v4 += 1;
-                    v6 += 1;
-                }
-            },
+            RouteDestination::PrefixList(id) => count_prefix_list(prefix_list(id), &mut v4, &mut v6),
         }
     }
     v4.max(v6)

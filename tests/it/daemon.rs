@@ -228,15 +228,7 @@ async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
 async fn metrics_are_honest_from_the_first_scrape_and_pass_promtool() {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
-    let vpc = ec2.create_vpc().cidr_block("10.7.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
-    let g = ec2.create_security_group().group_name("ssh").description("ssh").vpc_id(vpc).send().await.unwrap();
-    let g = g.group_id.unwrap();
-    ec2.authorize_security_group_ingress()
-        .group_id(&g)
-        .ip_permissions(crate::support::world_ingress(22))
-        .send()
-        .await
-        .unwrap();
+    let g = crate::support::world_open_group(&ec2, "10.7.0.0/16", "ssh", 22).await;
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let tail = Workspace::for_emulator(&moto.endpoint, "").config_tail();

@@ -87,10 +87,7 @@ fn filters_that_match_nothing_are_refused() {
 async fn fail_on_lets_a_reviewed_and_silenced_finding_pass() {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
-    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
-    let g = ec2.create_security_group().group_name("ssh").description("ssh").vpc_id(vpc).send().await.unwrap();
-    let g = g.group_id.unwrap();
-    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(22)).send().await.unwrap();
+    let g = crate::support::world_open_group(&ec2, "10.9.0.0/16", "ssh", 22).await;
     let ws = Workspace::for_emulator(&moto.endpoint, "");
     let r = ws.run(&["scan", "--fail-on", "critical"]);
     r.assert_code(3);
@@ -163,10 +160,7 @@ async fn history_tells_unknown_from_absent_and_items_are_found_by_prefix() {
 async fn tables_fit_the_terminal_colour_is_opt_in_off_a_terminal_and_logs_can_be_json() {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
-    let vpc = ec2.create_vpc().cidr_block("10.6.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
-    let g = ec2.create_security_group().group_name("ssh").description("ssh").vpc_id(vpc).send().await.unwrap();
-    let g = g.group_id.unwrap();
-    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(22)).send().await.unwrap();
+    let g = crate::support::world_open_group(&ec2, "10.6.0.0/16", "ssh", 22).await;
     let ws = Workspace::for_emulator(&moto.endpoint, "");
     // JSON logs for log shippers: every stderr line an object
     let r = ws.run(&["scan", "-v", "--log-format", "json"]);
@@ -201,10 +195,7 @@ async fn tables_fit_the_terminal_colour_is_opt_in_off_a_terminal_and_logs_can_be
 async fn a_region_that_is_not_one_is_named_with_the_closest_real_one() {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
-    let vpc = ec2.create_vpc().cidr_block("10.5.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
-    let g = ec2.create_security_group().group_name("ssh").description("ssh").vpc_id(vpc).send().await.unwrap();
-    let g = g.group_id.unwrap();
-    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(22)).send().await.unwrap();
+    let g = crate::support::world_open_group(&ec2, "10.5.0.0/16", "ssh", 22).await;
     let ws = Workspace::for_emulator(&moto.endpoint, "");
     let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
     let typo = cfg.replace("\"us-east-1\", \"eu-west-1\"", "\"us-east-1\", \"eu-wset-1\"");

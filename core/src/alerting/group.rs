@@ -194,22 +194,7 @@ impl Groups {
             }
             let shared = Arc::new(f.clone());
             for (key, route, sink) in targets {
-                let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
-                    key: key.clone(),
-                    route: route.id.clone(),
-                    sink: sink.to_string(),
-                    labels: route.group_labels(&labels),
-                    members: BTreeMap::new(),
-                    created_at: now,
-                    last_notified: None,
-                    due: None,
-                    sent: 0,
-                    id: Some(id_of(&key)),
-                });
-                if g.route != route.id {
-                    g.route = route.id.clone();
-                    self.changed.insert(key.clone());
-                }
+                let g = self.join(&key, route, sink, &labels, now);
                 if g.members.contains_key(&f.fingerprint) {
                     continue;
                 }
@@ -262,6 +247,35 @@ impl Groups {
 
     pub fn get(&self, key: &str) -> Option<&Group> {
         self.groups.get(key)
+    }
+
+    /// The group `key` (made when new), following `route`, the route that
+    /// leads to it now (its timing).
+    fn join(
+        &mut self,
+        key: &str,
+        route: &super::Route,
+        sink: &str,
+        labels: &BTreeMap<String, String>,
+        now: Millis,
+    ) -> &mut Group {
+        let g = self.groups.entry(key.to_string()).or_insert_with(|| Group {
+            key: key.to_string(),
+            route: route.id.clone(),
+            sink: sink.to_string(),
+            labels: route.group_labels(labels),
+            members: BTreeMap::new(),
+            created_at: now,
+            last_notified: None,
+            due: None,
+            sent: 0,
+            id: Some(id_of(key)),
+        });
+        if g.route != route.id {
+            g.route = route.id.clone();
+            self.changed.insert(key.to_string());
+        }
+        g
     }
 
     fn remove_group(&mut self, key: &str) {
@@ -340,23 +354,7 @@ impl Groups {
             }
         }
         for (key, route, sink) in targets {
-            let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
-                key: key.clone(),
-                route: route.id.clone(),
-                sink: sink.to_string(),
-                labels: route.group_labels(&labels),
-                members: BTreeMap::new(),
-                created_at: now,
-                last_notified: None,
-                due: None,
-                sent: 0,
-                id: Some(id_of(&key)),
-            });
-            if g.route != route.id {
-                // the route that leads here now sets the timing
-                g.route = route.id.clone();
-                self.changed.insert(key.clone());
-            }
+            let g = self.join(&key, route, sink, &labels, now);
             // what is worth persisting: not a mere `last_seen`
             let mut material = true;
             let pending = match g.members.get_mut(&f.fingerprint) {

@@ -10,6 +10,19 @@ use troop_core::security::account::Settings;
 use troop_core::security::policy;
 use troop_core::security::s3::{Bucket, Grant, PublicAccessBlock, grantee_name};
 
+/// A public-access block as S3 and S3 Control return it (two SDK types of
+/// one shape): an unset setting is off.
+macro_rules! block {
+    ($c:expr) => {
+        PublicAccessBlock {
+            block_public_acls: $c.block_public_acls().unwrap_or(false),
+            ignore_public_acls: $c.ignore_public_acls().unwrap_or(false),
+            block_public_policy: $c.block_public_policy().unwrap_or(false),
+            restrict_public_buckets: $c.restrict_public_buckets().unwrap_or(false),
+        }
+    };
+}
+
 pub(crate) struct S3Listing {
     pub buckets: Vec<Bucket>,
     /// Buckets whose details could not be read: (name, region, reason).
@@ -113,12 +126,7 @@ async fn bucket(
         Err(e) => return Err(classify("s3:GetBucketPolicy", endpoint, e)),
     };
     let public_access_block = match client.get_public_access_block().bucket(&name).send().await {
-        Ok(p) => p.public_access_block_configuration().map(|c| PublicAccessBlock {
-            block_public_acls: c.block_public_acls().unwrap_or(false),
-            ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-            block_public_policy: c.block_public_policy().unwrap_or(false),
-            restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-        }),
+        Ok(p) => p.public_access_block_configuration().map(|c| block!(c)),
         Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => None,
         Err(e) => return Err(classify("s3:GetPublicAccessBlock", endpoint, e)),
     };
@@ -135,12 +143,7 @@ pub(crate) async fn account_settings(
     let endpoint = aws.endpoint_for("s3control");
     let client = aws.s3control(t, calls);
     let block = match client.get_public_access_block().account_id(&t.id).send().await {
-        Ok(p) => p.public_access_block_configuration().map(|c| PublicAccessBlock {
-            block_public_acls: c.block_public_acls().unwrap_or(false),
-            ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-            block_public_policy: c.block_public_policy().unwrap_or(false),
-            restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-        }),
+        Ok(p) => p.public_access_block_configuration().map(|c| block!(c)),
         Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => None,
         Err(e) => return Err(classify("s3control:GetPublicAccessBlock", endpoint, e)),
     };

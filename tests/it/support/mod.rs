@@ -257,6 +257,16 @@ pub fn wait_for<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>)
 }
 
 /// An ingress rule: tcp/`port` from 0.0.0.0/0.
+/// A new VPC (`cidr`) holding security group `name` open to the world on
+/// `port`: the group's id.
+pub async fn world_open_group(ec2: &aws_sdk_ec2::Client, cidr: &str, name: &str, port: i32) -> String {
+    let vpc = ec2.create_vpc().cidr_block(cidr).send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let g = ec2.create_security_group().group_name(name).description(name).vpc_id(vpc).send().await.unwrap();
+    let g = g.group_id.unwrap();
+    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(port)).send().await.unwrap();
+    g
+}
+
 pub fn world_ingress(port: i32) -> aws_sdk_ec2::types::IpPermission {
     aws_sdk_ec2::types::IpPermission::builder()
         .ip_protocol("tcp")
