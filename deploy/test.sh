@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 ensure_venv
 # A real Prometheus Alertmanager for the alertmanager sink's tests.
 # and Prometheus's promtool, which checks what /metrics serves.
-ensure_apt prometheus-alertmanager prometheus
+# and Debian's tinyproxy, a real forward proxy for the proxy tests.
+ensure_apt prometheus-alertmanager prometheus tinyproxy
 export TROOP_ALERTMANAGER=/usr/bin/prometheus-alertmanager
 export TROOP_PROMTOOL=/usr/bin/promtool
+export TROOP_TINYPROXY=/usr/bin/tinyproxy
 export TROOP_PYTHON="$TROOP_VENV/bin/python"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"

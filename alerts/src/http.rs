@@ -1,18 +1,15 @@
-//! A small HTTPS client for the HTTP sinks (hyper with rustls and the system
-//! roots), and how an HTTP answer maps to a delivery outcome.
+//! The HTTPS client of the HTTP sinks (reqwest with rustls, ring and the
+//! system's roots; `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` honoured), and how an
+//! HTTP answer — or the failure to get one, named by its cause — maps to a
+//! delivery outcome.
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 use std::time::Duration;
 use troop_core::SinkError;
 
 #[derive(Clone)]
 pub struct Http {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
-    timeout: Duration,
+    client: reqwest::Client,
 }
 
 /// What came back.
@@ -23,42 +20,112 @@ pub struct Answer {
 }
 
 impl Http {
+    /// A client trusting the system's roots, each request bounded by
+    /// `timeout`; proxies from the environment.
     pub fn new(timeout: Duration) -> Result<Http, String> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("cannot load the system's trusted roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(Http { client: Client::builder(TokioExecutor::new()).build(https), timeout })
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for cert in native.certs {
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            return Err(format!("cannot load the system's trusted roots: {:?}", native.errors));
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("HTTP client setup: {}", cause(&e)))?;
+        Ok(Http { client })
     }
 
     /// POST `body`; an answer of any status is `Ok`, a failure to get one is a
-    /// transient error.
+    /// transient error that names its cause.
     pub async fn post(&self, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Result<Answer, SinkError> {
-        let mut req = http::Request::post(url);
+        let mut req = self.client.post(url).body(body);
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        let req =
-            req.body(Full::new(Bytes::from(body))).map_err(|e| SinkError::Permanent(format!("bad request: {e}")))?;
-        let call = async {
-            let resp = self.client.request(req).await.map_err(|e| SinkError::transient(format!("{e:#}")))?;
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let body = resp.into_body().collect().await.map_err(|e| SinkError::transient(e.to_string()))?.to_bytes();
-            let body = String::from_utf8_lossy(&body[..body.len().min(2048)]).to_string();
-            Ok(Answer { status, retry_after, body })
-        };
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| SinkError::transient(format!("no answer within {}s", self.timeout.as_secs_f64())))?
+        let resp = req.send().await.map_err(|e| match e.is_builder() {
+            true => SinkError::Permanent(format!("bad request: {}", cause(&e))),
+            false => SinkError::transient(cause(&e)),
+        })?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp.bytes().await.map_err(|e| SinkError::transient(cause(&e)))?;
+        let body = String::from_utf8_lossy(&body[..body.len().min(2048)]).to_string();
+        Ok(Answer { status, retry_after, body })
     }
+}
+
+/// The proxy the environment names for `url` (`HTTPS_PROXY` or
+/// `HTTP_PROXY` by scheme, then `ALL_PROXY`; either case), unless `NO_PROXY`
+/// names its host (or `*`): what reqwest uses, said in errors.
+fn proxy_for(url: &reqwest::Url) -> Option<String> {
+    let var = |name: &str| {
+        std::env::var(name).ok().or_else(|| std::env::var(name.to_lowercase()).ok()).filter(|v| !v.is_empty())
+    };
+    let host = url.host_str().unwrap_or_default();
+    if let Some(no) = var("NO_PROXY")
+        && no
+            .split(',')
+            .map(str::trim)
+            .any(|h| h == "*" || h == host || (!h.is_empty() && host.ends_with(h.trim_start_matches('*'))))
+    {
+        return None;
+    }
+    let scheme = if url.scheme() == "http" { "HTTP_PROXY" } else { "HTTPS_PROXY" };
+    var(scheme).or_else(|| var("ALL_PROXY"))
+}
+
+/// Why a request got no answer, in words an operator acts on: the DNS name
+/// that did not resolve, the connection refused, the TLS failure, the proxy
+/// that failed, the time that ran out — with the innermost error's text.
+pub fn cause(e: &reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        chain.push(err.to_string());
+        cur = err.source();
+    }
+    // the outermost text names the URL, which may hold a token (Slack): only
+    // the host is said, and the innermost cause
+    let innermost = if chain.len() > 1 { chain.last().cloned().unwrap_or_default() } else { String::new() };
+    let all = chain.join(": ").to_lowercase();
+    let host = e.url().and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0))));
+    let proxy = e.url().and_then(proxy_for);
+    let kind = if let Some(p) = proxy.as_deref().filter(|_| e.is_connect()) {
+        return format!("cannot reach the proxy {p}: {}", if innermost.is_empty() { all.clone() } else { innermost });
+    } else if e.is_timeout() {
+        "no answer in time"
+    } else if all.contains("dns error")
+        || all.contains("failed to lookup address")
+        || all.contains("name or service not known")
+    {
+        "DNS lookup failed"
+    } else if all.contains("proxy") || all.contains("tunnel") {
+        "the proxy failed"
+    } else if all.contains("connection refused") {
+        "connection refused"
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+        "TLS failed"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let at = host.map(|h| format!(" ({h})")).unwrap_or_default();
+    if innermost.is_empty() { format!("{kind}{at}") } else { format!("{kind}{at}: {innermost}") }
 }
 
 /// 2xx delivered; 408, 429 and 5xx worth retrying (honouring Retry-After);

@@ -533,3 +533,64 @@ async fn adding_a_sink_resends_nothing_and_the_new_sink_hears_the_open_groups_on
     assert_eq!((r["event_action"].as_str(), &r["dedup_key"]), (Some("resolve"), &key));
     assert_eq!(reasons(&hook), ["first", "resolved"]);
 }
+
+/// A real forward proxy (Debian tinyproxy) on loopback, logging what passed.
+fn tinyproxy() -> crate::support::Server {
+    let bin = std::env::var("TROOP_TINYPROXY").unwrap_or_else(|_| "tinyproxy".into());
+    crate::support::Server::spawn(
+        "tinyproxy (Debian tinyproxy)",
+        |addr, dir| {
+            let port = addr.rsplit(':').next().unwrap();
+            let conf = dir.join("tinyproxy.conf");
+            let log = dir.join("proxy.log");
+            std::fs::write(
+                &conf,
+                format!(
+                    "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 20\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            let mut c = std::process::Command::new(&bin);
+            c.args(["-d", "-c"]).arg(conf);
+            c
+        },
+        |addr| std::net::TcpStream::connect(addr).is_ok(),
+    )
+}
+
+// The receiver runs on this runtime while the test blocks on troop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_calls_and_sinks_go_through_the_proxy_the_environment_names() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let g = group(&ec2, "proxied").await;
+    open(&ec2, &g, 22).await;
+    let hook = Receiver::start().await;
+    let proxy = tinyproxy();
+    let ws = Workspace::new(&hook_config(&moto.endpoint, &hook.url, ""));
+    let via = format!("http://{}", proxy.addr);
+    let out = ws.cmd(&["scan"]).env("HTTP_PROXY", &via).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(reasons(&hook), ["first"], "the webhook got its notification through the proxy");
+    let log = std::fs::read_to_string(proxy.dir.path().join("proxy.log")).unwrap();
+    let moto_port = moto.endpoint.rsplit(':').next().unwrap();
+    let hook_port = hook.url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    assert!(log.contains(&format!("127.0.0.1:{moto_port}")), "AWS calls did not pass the proxy:\n{log}");
+    assert!(log.contains(&format!("127.0.0.1:{hook_port}")), "the sink did not pass the proxy:\n{log}");
+
+    // A proxy that is down: AWS errors and sink errors say so, naming it.
+    let dead = format!("http://127.0.0.1:{}", crate::support::free_port());
+    let out = ws.cmd(&["scan"]).env("HTTP_PROXY", &dead).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("through the proxy {dead}")), "{stderr}");
+    let out = ws.cmd(&["alerts", "test", "hook"]).env("HTTP_PROXY", &dead).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("cannot reach the proxy {dead}")), "{stderr}");
+    // NO_PROXY lets a host bypass it
+    let out =
+        ws.cmd(&["alerts", "test", "hook"]).env("HTTP_PROXY", &dead).env("NO_PROXY", "127.0.0.1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

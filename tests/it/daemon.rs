@@ -228,7 +228,7 @@ async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
 async fn metrics_are_honest_from_the_first_scrape_and_pass_promtool() {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
-    let g = crate::support::world_open_group(&ec2, "10.7.0.0/16", "ssh", 22).await;
+    crate::support::world_open_group(&ec2, "10.7.0.0/16", "ssh", 22).await;
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let tail = Workspace::for_emulator(&moto.endpoint, "").config_tail();

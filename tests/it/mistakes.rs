@@ -2,7 +2,7 @@
 //! mistake reads as all-clear): each test makes the mistake and checks the
 //! clear error or the right result.
 
-use crate::support::{Moto, Workspace, world_ingress};
+use crate::support::{Moto, Workspace};
 
 const READS: &[&[&str]] = &[
     &["findings"],
@@ -195,7 +195,7 @@ async fn tables_fit_the_terminal_colour_is_opt_in_off_a_terminal_and_logs_can_be
 async fn a_region_that_is_not_one_is_named_with_the_closest_real_one() {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
-    let g = crate::support::world_open_group(&ec2, "10.5.0.0/16", "ssh", 22).await;
+    crate::support::world_open_group(&ec2, "10.5.0.0/16", "ssh", 22).await;
     let ws = Workspace::for_emulator(&moto.endpoint, "");
     let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
     let typo = cfg.replace("\"us-east-1\", \"eu-west-1\"", "\"us-east-1\", \"eu-wset-1\"");

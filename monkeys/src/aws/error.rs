@@ -87,6 +87,21 @@ const THROTTLE_CODES: &[&str] = &[
     "RequestThrottledException",
 ];
 
+/// The proxy the environment names for `target` (`HTTPS_PROXY` for https
+/// URLs and AWS itself, `HTTP_PROXY` for http ones, then `ALL_PROXY`; either
+/// case), unless `NO_PROXY` is set: what the SDK's client uses, said in
+/// errors so a dead proxy is not mistaken for a dead endpoint.
+fn proxy_for(target: &str) -> Option<String> {
+    let var = |name: &str| {
+        std::env::var(name).ok().or_else(|| std::env::var(name.to_lowercase()).ok()).filter(|v| !v.is_empty())
+    };
+    if var("NO_PROXY").is_some() {
+        return None;
+    }
+    let scheme = if target.starts_with("http://") { "HTTP_PROXY" } else { "HTTPS_PROXY" };
+    var(scheme).or_else(|| var("ALL_PROXY"))
+}
+
 /// Describe an SDK error for `operation` (e.g. `ec2:DescribeSecurityGroups`).
 pub fn classify<E>(operation: &str, endpoint: Option<&str>, err: SdkError<E, HttpResponse>) -> AwsError
 where
@@ -109,7 +124,11 @@ where
                     ),
                 };
             }
-            AwsError { kind: ErrorKind::Unreachable, message: format!("cannot reach {target} ({operation}): {inner}") }
+            let via = proxy_for(target).map(|p| format!(" through the proxy {p}")).unwrap_or_default();
+            AwsError {
+                kind: ErrorKind::Unreachable,
+                message: format!("cannot reach {target}{via} ({operation}): {inner}"),
+            }
         }
         SdkError::TimeoutError(_) => {
             AwsError { kind: ErrorKind::Unreachable, message: format!("{operation} against {target} timed out") }

@@ -80,9 +80,20 @@ fn home_region(t: &AccountTarget) -> String {
     t.sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
 }
 
-/// The HTTPS client every AWS SDK client of troop uses (rustls with ring).
+/// The HTTPS client every AWS SDK client of troop uses (rustls with ring),
+/// through the proxy `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` name, except for
+/// hosts `NO_PROXY` lists.
 pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = aws_smithy_http_client::Connector::builder();
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
+            .build()
+    })
 }
 
 /// One account to read, with the SDK config (credentials) to read it with.

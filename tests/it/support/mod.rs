@@ -160,6 +160,14 @@ pub fn clean_env(c: &mut Command, home: &Path) {
         "TROOP_LOG",
         "TROOP_CONFIG",
         "RUST_LOG",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
     ] {
         c.env_remove(v);
     }
