@@ -93,9 +93,13 @@ fn proxy_for(url: &reqwest::Url) -> Option<String> {
 /// that failed, the time that ran out — with the innermost error's text.
 pub fn cause(e: &reqwest::Error) -> String {
     let mut chain = Vec::new();
+    let mut tls = false;
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         chain.push(err.to_string());
+        // rustls errors travel inside io::Error
+        let io_inner = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        tls |= err.is::<rustls::Error>() || io_inner.is_some_and(|i| i.is::<rustls::Error>());
         cur = err.source();
     }
     // the outermost text names the URL, which may hold a token (Slack): only
@@ -117,7 +121,19 @@ pub fn cause(e: &reqwest::Error) -> String {
         "the proxy failed"
     } else if all.contains("connection refused") {
         "connection refused"
-    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+    } else if tls
+        || [
+            "certificate",
+            "tls",
+            "handshake",
+            "corrupt message",
+            "fatal alert",
+            "peer misbehaved",
+            "peer is incompatible",
+        ]
+        .iter()
+        .any(|t| all.contains(t))
+    {
         "TLS failed"
     } else if e.is_connect() {
         "cannot connect"

@@ -269,6 +269,32 @@ async fn alerts_test_sends_through_the_real_path_and_reports_rejection() {
     assert!(r.stderr.contains("no sink named nope (configured: hook)"), "{}", r.stderr);
 }
 
+/// A sink that gets no answer says why: refused, or TLS (an https URL at a
+/// plain-HTTP server), never a bare "client error".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_errors_name_their_cause() {
+    let refused = format!("http://127.0.0.1:{}/hook", crate::support::free_port());
+    let ws = Workspace::new(&hook_config("http://127.0.0.1:9", &refused, ""));
+    let r = ws.run(&["alerts", "test", "hook"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("connection refused (127.0.0.1:"), "{}", r.stderr);
+    // a server that answers a TLS hello in plain text, then closes
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/hook", plain.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut c, _)) = plain.accept() {
+            let mut buf = [0u8; 512];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let ws = Workspace::new(&hook_config("http://127.0.0.1:9", &url, ""));
+    let r = ws.run(&["alerts", "test", "hook"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("TLS failed"), "{}", r.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_and_pagerduty_payloads_have_their_documented_shapes() {
     let moto = Moto::start();
