@@ -67,7 +67,10 @@ fn add(
         return Err(usage(anyhow!("--for must be longer than 0")));
     }
     let now = OffsetDateTime::now_utc();
-    let ends = now + time::Duration::try_from(d).map_err(|e| usage(anyhow!("--for: {e}")))?;
+    let ends = time::Duration::try_from(d)
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .ok_or_else(|| usage(anyhow!("--for {}: too long to represent; use a shorter duration", a.duration)))?;
     let author = a.author.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
     let id = format!("s-{:x}-{:04x}", now.unix_timestamp(), fastrand::u16(..));
     let rec = SilenceRecord {

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use troop_core::SinkError;
 
+/// How much of an answer's body is kept (for the error message).
+const BODY_PREFIX: usize = 2048;
+
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
@@ -61,9 +64,18 @@ impl Http {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = resp.bytes().await.map_err(|e| SinkError::transient(cause(&e)))?;
-        let body = String::from_utf8_lossy(&body[..body.len().min(2048)]).to_string();
+            .map(|s| Duration::from_secs(s).min(crate::retry::RETRY_AFTER_CEILING));
+        // At most a small prefix of the body is read: a huge answer costs nothing.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while body.len() < BODY_PREFIX {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(BODY_PREFIX - body.len())]),
+                Ok(None) => break,
+                Err(e) => return Err(SinkError::transient(cause(&e))),
+            }
+        }
+        let body = String::from_utf8_lossy(&body).to_string();
         Ok(Answer { status, retry_after, body })
     }
 }

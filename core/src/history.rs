@@ -13,7 +13,10 @@ pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Strin
         return Ok(t);
     }
     match humantime::parse_duration(s) {
-        Ok(d) => Ok(now - d),
+        Ok(d) => time::Duration::try_from(d)
+            .ok()
+            .and_then(|d| now.checked_sub(d))
+            .ok_or_else(|| format!("`{s}` reaches back before any time troop can represent; use a shorter duration")),
         Err(_) => {
             Err(format!("`{s}` is neither a duration (\"1h\", \"7d\") nor an RFC 3339 time (\"2026-01-31T12:00:00Z\")"))
         }
@@ -173,6 +176,17 @@ impl ChangeFilter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn since_out_of_range_is_an_error_not_a_panic() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        assert_eq!(parse_since("1h", now), Ok(now - time::Duration::hours(1)));
+        for s in ["100000y", "9999999999999d"] {
+            let e = parse_since(s, now).unwrap_err();
+            assert!(e.contains("before any time troop can represent"), "{s}: {e}");
+        }
+        assert!(parse_since("yesterday", now).is_err());
+    }
 
     #[test]
     fn change_filter_names_must_mean_something() {

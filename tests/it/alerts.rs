@@ -620,3 +620,25 @@ async fn aws_calls_and_sinks_go_through_the_proxy_the_environment_names() {
         ws.cmd(&["alerts", "test", "hook"]).env("HTTP_PROXY", &dead).env("NO_PROXY", "127.0.0.1").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Numbers from the network are bounded: a Retry-After that overflows the
+/// clock neither panics nor wraps into a tight loop; it waits the ceiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_retry_after_waits_the_ceiling() {
+    let (_moto, _ec2, _g, hook, ws) = hook_rig("web", 22, |c| c).await;
+    hook.answer(429);
+    for value in ["9223372036854775", "18446744073709551"] {
+        hook.retry_after(value);
+        let r = ws.run(&["scan"]);
+        assert!(r.code == 0 || r.code == 1, "no panic (exit 101): {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+    // one attempt per scan, not a loop
+    assert!(hook.received().len() <= 2, "{} POSTs", hook.received().len());
+    let status = ws.run(&["alerts", "status", "--format", "json"]).json();
+    assert_eq!(status[0]["pending"], 1, "{status}");
+    // and the API's since: out of range is a usage error
+    let r = ws.run(&["changes", "--since", "100000y"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("before any time troop can represent"), "{}", r.stderr);
+}

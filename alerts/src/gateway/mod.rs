@@ -242,7 +242,7 @@ impl Gateway {
                     }
                     Err(SinkError::Transient { message, retry_after }) => {
                         let wait = self.retry.delay(entry.attempts + 1, fastrand::f64(), retry_after);
-                        let at = now + wait.as_millis() as Millis;
+                        let at = now.saturating_add(Millis::try_from(wait.as_millis()).unwrap_or(Millis::MAX));
                         tracing::info!(sink = %sink.name(), attempt = entry.attempts + 1, error = %message, retry_in = ?wait, "delivery failed; will retry");
                         self.store.outbox_mark(entry.id, &Delivery::Retry { at, error: message.clone() }, now)?;
                         out.retry_at = Some(at);

@@ -27,6 +27,7 @@ impl Received {
 pub struct Receiver {
     pub url: String,
     status: Arc<AtomicU16>,
+    retry_after: Arc<Mutex<Option<String>>>,
     log: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -36,11 +37,12 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let status = Arc::new(AtomicU16::new(200));
+        let retry_after: Arc<Mutex<Option<String>>> = Arc::default();
         let log: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let (s, l) = (status.clone(), log.clone());
+        let (s, l, ra) = (status.clone(), log.clone(), retry_after.clone());
         let task = tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
-                let (s, l) = (s.clone(), l.clone());
+                let (s, l, ra) = (s.clone(), l.clone(), ra.clone());
                 tokio::spawn(async move {
                     let Ok(req) = super::proxy::read_request(&mut conn).await else { return };
                     let end = req.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(req.len());
@@ -58,8 +60,10 @@ impl Receiver {
                         status,
                     });
                     let body = if status < 300 { "ok" } else { "unavailable" };
+                    let retry =
+                        ra.lock().unwrap().as_ref().map(|v| format!("Retry-After: {v}\r\n")).unwrap_or_default();
                     let resp = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
                         body.len()
                     );
                     let _ = conn.write_all(resp.as_bytes()).await;
@@ -67,7 +71,12 @@ impl Receiver {
                 });
             }
         });
-        Receiver { url, status, log, task }
+        Receiver { url, status, retry_after, log, task }
+    }
+
+    /// Send `Retry-After: value` with every answer from now on.
+    pub fn retry_after(&self, value: &str) {
+        *self.retry_after.lock().unwrap() = Some(value.to_string());
     }
 
     /// Answer every request from now on with `status`.
