@@ -63,12 +63,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail::Usage(e)) => {
-            eprintln!("troop: {e:#}");
+            eprintln!("troop: {}", output::clean(&format!("{e:#}")));
             ExitCode::from(2)
         }
         Err(Fail::UsageReported) => ExitCode::from(2),
         Err(Fail::Runtime(e)) => {
-            eprintln!("troop: {e:#}");
+            eprintln!("troop: {}", output::clean(&format!("{e:#}")));
             ExitCode::from(1)
         }
         Err(Fail::Code(c)) => ExitCode::from(c),
@@ -312,7 +312,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
             PassStatus::Ok => {}
             PassStatus::Failed(msg) => {
                 failed = true;
-                eprintln!("troop: {} failed: {msg}", s.monkey);
+                eprintln!("troop: {} failed: {}", s.monkey, output::clean(msg));
             }
             PassStatus::TimedOut(d) => {
                 failed = true;

@@ -75,6 +75,25 @@ pub fn diff_line(line: &str) -> String {
     format!("{style}{line}{style:#}")
 }
 
+/// `s` safe for a terminal: every C0/C1 control character (escape sequences
+/// that clear the screen or set a window title, carriage returns that
+/// overwrite a line) becomes `�`, tabs and newlines a space. What AWS, a TLS
+/// peer or a receiver sends reaches a human only through this.
+pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| match c {
+                '\n' | '\t' => ' ',
+                c if c.is_control() => '\u{FFFD}',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
 /// `s` cut to `w` characters, the last one an ellipsis when cut.
 fn cut(s: &str, w: usize) -> String {
     if s.chars().count() <= w {
@@ -110,6 +129,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn render(headers: &[&str], rows: &[Vec<String>], width: Option<usize>, color: bool) -> String {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| clean(c).into_owned()).collect()).collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -189,6 +210,16 @@ mod tests {
         assert_eq!(super::fit(vec![3, 4], &["A", "B"], Some(80)), vec![3, 4]);
         // a width too small for the floors stops at the floors
         assert_eq!(super::fit(vec![30, 30], &["A", "B"], Some(5)), vec![8, 8]);
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let hostile = "CN=evil\x1b[2J\x1b]0;owned\x07\r\u{9b}31m";
+        let t = super::render(&["SUBJECT"], &[vec![hostile.into()]], None, false);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(t.contains("CN=evil"), "{t:?}");
+        assert_eq!(super::clean("plain"), "plain");
+        assert_eq!(super::clean("a\nb\tc"), "a b c");
     }
 
     #[test]

@@ -642,3 +642,28 @@ async fn a_huge_retry_after_waits_the_ceiling() {
     r.assert_code(2);
     assert!(r.stderr.contains("before any time troop can represent"), "{}", r.stderr);
 }
+
+/// What a receiver answers reaches a terminal without its control characters
+/// (a screen clear, a window title), in `alerts test` and `alerts status`.
+#[test]
+fn a_hostile_answer_never_reaches_the_terminal_raw() {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", server.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for _ in 0..3 {
+            let Ok((mut c, _)) = server.accept() else { return };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let body = "down\x1b[2J\x1b]0;owned\x07\r\u{9b}31m";
+            let resp = format!("HTTP/1.1 400 Bad\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = c.write_all(resp.as_bytes());
+        }
+    });
+    let ws = Workspace::new(&hook_config("http://127.0.0.1:9", &url, ""));
+    let r = ws.run(&["alerts", "test", "hook"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("HTTP 400") && r.stderr.contains("down"), "{}", r.stderr);
+    let controls = |s: &str| s.chars().filter(|c| c.is_control() && *c != '\n').count();
+    assert_eq!(controls(&r.stderr), 0, "{:?}", r.stderr);
+}
