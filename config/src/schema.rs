@@ -437,6 +437,16 @@ fn is_region(s: &str) -> bool {
 }
 
 fn http_url(sink: &mut Sink, key: &str, s: &Sp<String>) -> bool {
+    check_http_url(sink, key, s, false)
+}
+
+/// [`http_url`] for a value that may hold a token (a webhook URL given as a
+/// literal secret): its diagnostics never show the value.
+fn secret_http_url(sink: &mut Sink, key: &str, s: &Sp<String>) -> bool {
+    check_http_url(sink, key, s, true)
+}
+
+fn check_http_url(sink: &mut Sink, key: &str, s: &Sp<String>, secret: bool) -> bool {
     match url::Url::parse(&s.v) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => true,
         Ok(u) => {
@@ -445,6 +455,11 @@ fn http_url(sink: &mut Sink, key: &str, s: &Sp<String>) -> bool {
                 s.span.clone(),
                 format!("`{key}` must be an http(s) URL, not `{}:`", u.scheme()),
             );
+            false
+        }
+        Err(e) if secret => {
+            let msg = format!("`{key}` is not a URL ({e}); its value is not shown, as it may hold a token");
+            sink.error(codes::INVALID_URL, s.span.clone(), msg);
             false
         }
         Err(e) => {
@@ -982,7 +997,7 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
         let u = t.require(sink, "url", u)?;
         if let Secret::Literal(s) = &u {
             let span = t.raw("url").map(|v| v.span()).unwrap_or(0..0);
-            if !http_url(sink, "url", &Sp { v: s.clone(), span }) {
+            if !secret_http_url(sink, "url", &Sp { v: s.clone(), span }) {
                 return None;
             }
         }
@@ -1117,6 +1132,21 @@ mod tests {
         let cfg = parse(crate::EXAMPLE, "example.toml").unwrap_or_else(|e| panic!("{e}"));
         assert!(cfg.monkeys.security.common.enabled);
         assert!(!cfg.alerts.sinks.is_empty());
+    }
+
+    #[test]
+    fn a_bad_secret_url_is_never_shown() {
+        let token = "T0KEN-xyz";
+        let src = format!(
+            "[[alerts.sinks]]\nname = \"chat\"\ntype = \"slack\"\nurl = \"https://hooks.slack.com:99999/services/{token}\"\n"
+        );
+        let e = parse(&src, "t").unwrap_err();
+        assert_eq!(e.diagnostics[0].code, codes::INVALID_URL);
+        assert!(!e.to_string().contains(token), "{e}");
+        assert!(e.to_string().contains("not shown"), "{e}");
+        // a URL that is no secret is still quoted
+        let e = parse("[aws]\nendpoint_url = \"http://[::1\"\n", "t").unwrap_err();
+        assert!(e.to_string().contains("http://[::1"), "{e}");
     }
 
     #[test]

@@ -142,3 +142,16 @@ fn version_completions_man_page_and_license() {
     let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
     assert!(manifest.contains("license = \"Apache-2.0\""));
 }
+
+#[test]
+fn config_check_never_shows_a_secret_url() {
+    let token = "T0KEN-abc123";
+    let ws = Workspace::new(&format!(
+        "[[alerts.sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://example.com:99999/hooks/{token}\"\n"
+    ));
+    for args in [&["config", "check"][..], &["scan"][..]] {
+        let r = ws.run(args);
+        r.assert_code(2);
+        assert!(r.stderr.contains("error[invalid-url]") && !r.stderr.contains(token), "{args:?}: {}", r.stderr);
+    }
+}
