@@ -142,11 +142,8 @@ pub fn history(store: &dyn Store, args: &HistoryArgs, format: Format) -> Result<
         match state {
             None => {
                 // Before troop first read this technology in this account, it cannot know.
-                let (technology, account) = {
-                    let mut parts = item.splitn(3, '/');
-                    (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string())
-                };
-                let first = store.first_observed(&technology, &account).map_err(runtime)?;
+                let (technology, account) = troop_core::monkey::Snapshot::item_scope(&item);
+                let first = store.first_observed(technology, account).map_err(runtime)?;
                 match first {
                     Some(f) if f > at_time => println!(
                         "{item}: not observed before {}: troop first read {technology} in account {account} then, \

@@ -25,8 +25,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// `technology/account/region/name`.
     pub fn item_id(technology: &str, account: &str, region: &str, name: &str) -> String {
         format!("{technology}/{account}/{region}/{name}")
+    }
+
+    /// The technology and account of an [`Self::item_id`].
+    pub fn item_scope(item: &str) -> (&str, &str) {
+        let mut parts = item.splitn(3, '/');
+        (parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
     }
 
     /// A snapshot of `content` under the item id built from the other parts.

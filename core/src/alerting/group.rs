@@ -175,15 +175,7 @@ impl Groups {
             if silenced_by(silences, &labels, now).is_some() {
                 continue;
             }
-            let mut targets: Vec<(String, &super::Route, &str)> = Vec::new();
-            for r in tree.matching(&labels) {
-                for sink in &r.sinks {
-                    let key = r.key_of(sink, &labels);
-                    if !targets.iter().any(|t| t.0 == key) {
-                        targets.push((key, r, sink.as_str()));
-                    }
-                }
-            }
+            let targets = tree.targets(&labels);
             let stale: Vec<String> = self
                 .index
                 .get(&f.fingerprint)
@@ -326,14 +318,7 @@ impl Groups {
         let f = input.finding;
         let labels = f.routing_labels();
         let silenced = input.firing && silenced_by(silences, &labels, now).is_some();
-        let mut targets: Vec<(String, &super::Route, &str)> = Vec::new();
-        if input.firing && !silenced {
-            for r in tree.matching(&labels) {
-                for sink in &r.sinks {
-                    targets.push((r.key_of(sink, &labels), r, sink.as_str()));
-                }
-            }
-        }
+        let targets = if input.firing && !silenced { tree.targets(&labels) } else { Vec::new() };
         let shared = Arc::new(f.clone());
         let current: Vec<String> = match self.index.get(&f.fingerprint) {
             Some(keys) if !(keys.len() == targets.len() && targets.iter().all(|t| keys.contains(&t.0))) => {

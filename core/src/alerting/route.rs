@@ -138,6 +138,23 @@ impl RouteTree {
     }
 
     /// The routes that take a finding with `labels`, in order.
+    /// Where a finding with `labels` goes: (group key, route, sink) for every
+    /// sink of every matching route, each group once (two routes that lead
+    /// to one sink with the same grouping lead to one group; the first sets
+    /// its timing).
+    pub fn targets(&self, labels: &BTreeMap<String, String>) -> Vec<(String, &Route, &str)> {
+        let mut out: Vec<(String, &Route, &str)> = Vec::new();
+        for r in self.matching(labels) {
+            for sink in &r.sinks {
+                let key = r.key_of(sink, labels);
+                if !out.iter().any(|t| t.0 == key) {
+                    out.push((key, r, sink.as_str()));
+                }
+            }
+        }
+        out
+    }
+
     pub fn matching(&self, labels: &BTreeMap<String, String>) -> Vec<&Route> {
         let mut out = Vec::new();
         for r in &self.routes {

@@ -165,7 +165,6 @@ impl AwsContext {
         self.cfg.endpoints.get(service).map(String::as_str).or(self.endpoint())
     }
 
-    /// Configured regions, else the ambient one.
     /// Check the configured regions against the regions AWS knows for each
     /// account (EC2 DescribeRegions with AllRegions, asked once per account
     /// per process, from the first configured region that answers). A name
@@ -242,6 +241,7 @@ impl AwsContext {
         })
     }
 
+    /// Configured regions, else the ambient one.
     pub fn regions(&self) -> Result<Vec<String>, AwsError> {
         if !self.cfg.regions.is_empty() {
             return Ok(self.cfg.regions.clone());
