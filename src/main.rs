@@ -323,6 +323,14 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                 eprintln!("troop: {} interrupted; nothing from this pass was stored", s.monkey);
             }
             PassStatus::Skipped => eprintln!("troop: {} skipped: a pass was already running", s.monkey),
+            PassStatus::Superseded(reason) => {
+                failed = true;
+                eprintln!(
+                    "troop: {}: this pass was not stored: {}; the store keeps the newer pass's view (run the scan again for this one's)",
+                    s.monkey,
+                    output::clean(reason)
+                );
+            }
         }
     }
     alert(&w.gateway).await;
@@ -337,6 +345,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                         PassStatus::TimedOut(_) => ("timed_out", None),
                         PassStatus::Abandoned => ("abandoned", None),
                         PassStatus::Skipped => ("skipped", None),
+                        PassStatus::Superseded(m) => ("superseded", Some(m.clone())),
                     };
                     serde_json::json!({
                         "monkey": s.monkey,
@@ -370,6 +379,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                             PassStatus::TimedOut(_) => "TIMED OUT".into(),
                             PassStatus::Abandoned => "INTERRUPTED".into(),
                             PassStatus::Skipped => "skipped".into(),
+                            PassStatus::Superseded(_) => "SUPERSEDED".into(),
                         },
                         format!("{:.1}s", s.duration.as_secs_f64()),
                         s.items_seen.to_string(),
@@ -438,6 +448,7 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
                 }
             ),
             Ok(_) => {}
+            Err(e @ troop_core::StoreError::Superseded { .. }) => eprintln!("troop: sink {sink}: {e}"),
             Err(e) => eprintln!("troop: sink {sink}: outbox unreadable: {e}"),
         }
     }

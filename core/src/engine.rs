@@ -8,7 +8,7 @@ use crate::finding::FindingEvent;
 use crate::metrics::Metrics;
 use crate::monkey::{Attributed, Monkey, MonkeyError, PassContext, Progress, Report};
 use crate::shutdown::Shutdown;
-use crate::store::{CommitOutcome, PassMeta, Store};
+use crate::store::{CommitOutcome, PassLease, PassMeta, Store, StoreError};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +29,10 @@ pub enum PassStatus {
     Skipped,
     /// Shutdown came and the grace period ran out; nothing was written.
     Abandoned,
+    /// A newer pass of the same monkey began (in this or another process)
+    /// before this one committed: this pass's older view was refused,
+    /// nothing was written from it (see [`StoreError::Superseded`]).
+    Superseded(String),
 }
 
 impl PassStatus {
@@ -64,6 +68,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     progress: Arc<dyn Progress>,
     running: Mutex<HashSet<String>>,
+    /// This process, as pass leases name it (`host:pid:random`).
+    owner: String,
 }
 
 /// Removes the monkey from the running set however the pass ends.
@@ -93,6 +99,7 @@ impl Engine {
             clock,
             progress,
             running: Mutex::new(HashSet::new()),
+            owner: crate::store::lease_owner(),
         }
     }
 
@@ -142,6 +149,19 @@ impl Engine {
 
         let started_at = self.clock.now();
         let t0 = Instant::now();
+        // The pass's lease: from here on every older pass of this monkey,
+        // in any process on this store, is fenced.
+        let lease = match self.begin(&name, started_at, timeout).await {
+            Ok(lease) => lease,
+            Err(msg) => {
+                summary.status = PassStatus::Failed(msg.clone());
+                let lease = PassLease { shard: name.clone(), epoch: 0 };
+                let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now(), lease };
+                self.record_failure(&meta, &msg).await;
+                self.finish_metrics(&summary, &meta);
+                return summary;
+            }
+        };
         let ctx =
             PassContext { clock: self.clock.clone(), shutdown: shutdown.clone(), progress: self.progress.clone() };
         let run = tokio::time::timeout(timeout, monkey.run(&ctx));
@@ -162,7 +182,7 @@ impl Engine {
                 }
             },
         };
-        let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now() };
+        let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now(), lease };
         summary.duration = t0.elapsed();
         let mut report: Report = match outcome {
             Err(_) => {
@@ -215,12 +235,32 @@ impl Engine {
                 }
                 summary.events = events;
             }
+            Ok(Err(StoreError::Superseded { reason, .. })) => {
+                tracing::warn!(monkey = %name, %reason, "pass not applied");
+                self.metrics.record_refused(&name);
+                summary.status = PassStatus::Superseded(reason);
+                summary.duration = t0.elapsed();
+                return summary;
+            }
             Ok(Err(e)) => summary.status = PassStatus::Failed(format!("could not store the pass: {e}")),
             Err(e) => summary.status = PassStatus::Failed(format!("could not store the pass: {e}")),
         }
         summary.duration = t0.elapsed();
         self.finish_metrics(&summary, &meta);
         summary
+    }
+
+    /// Take the monkey's pass lease (a new epoch), held for the pass's
+    /// timeout. Errors are the message a failed pass records.
+    async fn begin(&self, shard: &str, now: time::OffsetDateTime, timeout: Duration) -> Result<PassLease, String> {
+        let store = self.store.clone();
+        let (shard, owner) = (shard.to_string(), self.owner.clone());
+        let until = now.checked_add(time::Duration::try_from(timeout).unwrap_or(time::Duration::DAY)).unwrap_or(now);
+        match tokio::task::spawn_blocking(move || store.begin_pass(&shard, &owner, now, until)).await {
+            Ok(Ok(lease)) => Ok(lease),
+            Ok(Err(e)) => Err(format!("could not begin the pass in the store: {e}")),
+            Err(e) => Err(format!("could not begin the pass in the store: {e}")),
+        }
     }
 
     /// Ask the monkey who made this pass's changes (and earlier ones still

@@ -35,6 +35,8 @@ struct MonkeyStats {
     /// Cumulative counts per bucket of [`DURATION_BUCKETS`].
     duration_buckets: Vec<u64>,
     last_success_unix: Option<i64>,
+    /// Passes whose commit the store refused (a newer pass superseded them).
+    commits_refused: u64,
     open_findings: u64,
     counters: BTreeMap<String, u64>,
 }
@@ -84,6 +86,17 @@ impl Metrics {
         for (k, v) in counters {
             *s.counters.entry(k.clone()).or_default() += v;
         }
+    }
+
+    /// A pass of `monkey` was read but its commit refused: a newer pass of
+    /// the monkey began first (`troop_pass_commits_refused_total`).
+    pub fn record_refused(&self, monkey: &str) {
+        self.monkeys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(monkey.to_string())
+            .or_default()
+            .commits_refused += 1;
     }
 
     /// `troop_build_info{version, commit, build_date} 1`.
@@ -185,6 +198,13 @@ impl Metrics {
             "counter",
             "Monkey passes that failed or timed out.",
             &mut m.iter().map(|(k, s)| (format!("monkey=\"{k}\""), s.passes_failed.to_string())),
+        );
+        family(
+            &mut out,
+            "troop_pass_commits_refused_total",
+            "counter",
+            "Monkey passes read but not applied: a newer pass of the monkey began before they committed.",
+            &mut m.iter().map(|(k, s)| (format!("monkey=\"{k}\""), s.commits_refused.to_string())),
         );
         let _ = writeln!(out, "# HELP troop_pass_duration_seconds Wall time of monkey passes.");
         let _ = writeln!(out, "# TYPE troop_pass_duration_seconds histogram");

@@ -127,6 +127,15 @@ mod tests {
     }
 
     impl Store for CountingStore {
+        fn begin_pass(
+            &self,
+            shard: &str,
+            _: &str,
+            _: OffsetDateTime,
+            _: OffsetDateTime,
+        ) -> Result<crate::store::PassLease, StoreError> {
+            Ok(crate::store::PassLease { shard: shard.into(), epoch: 1 })
+        }
         fn commit_pass(&self, _: &PassMeta, _: &Report) -> Result<CommitOutcome, StoreError> {
             self.commits.fetch_add(1, Ordering::SeqCst);
             Ok(CommitOutcome::default())

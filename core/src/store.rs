@@ -1,9 +1,16 @@
 //! The `Store` trait: durable findings, item revisions and pass records.
 //!
 //! Methods are synchronous; the engine calls them from a blocking thread.
-//! Invariant every implementation keeps: `commit_pass` is atomic. A reader
-//! never sees half of a pass, and a process killed mid-commit leaves the
-//! store as it was before the pass.
+//! Invariants every implementation keeps:
+//! - `commit_pass` is atomic. A reader never sees half of a pass, and a
+//!   process killed mid-commit leaves the store as it was before the pass.
+//! - Passes of one shard commit in order. A pass begins with
+//!   [`Store::begin_pass`], which hands it a new epoch (a fencing token) for
+//!   its shard; `commit_pass` checks, inside its transaction, that the epoch
+//!   is still the shard's current one and that the pass's view is not older
+//!   than the committed one, and refuses with [`StoreError::Superseded`]
+//!   otherwise. A pass that began earlier but finishes later therefore never
+//!   writes its stale view over a newer one, whichever process runs it.
 
 use crate::finding::{FindingEvent, FindingState, StoredFinding};
 use crate::monkey::{Attribution, Report, Written};
@@ -16,14 +23,51 @@ pub enum StoreError {
     Backend(String),
     #[error("{0}")]
     NotFound(String),
+    /// The pass's lease was superseded (a newer pass of the shard began) or
+    /// its view is older than the one committed: nothing was written.
+    #[error("pass of {shard} not applied: {reason}")]
+    Superseded { shard: String, reason: String },
+}
+
+/// A pass's hold on its shard, from [`Store::begin_pass`]: the shard (today a
+/// monkey's name; `monkey/account[/region]` once passes commit per shard)
+/// and the epoch, a fencing token that grows by one each time a pass of the
+/// shard begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassLease {
+    pub shard: String,
+    pub epoch: i64,
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into())
+}
+
+/// This process as leases name it: `host:pid:random` (the random part tells
+/// a restarted process from its predecessor with a reused pid).
+pub fn lease_owner() -> String {
+    format!("{}:{}:{:08x}", host(), std::process::id(), fastrand::u32(..))
+}
+
+/// Whether a lease owner ([`lease_owner`]) is a process of this host that no
+/// longer exists (its lease can be taken before it expires).
+pub fn owner_gone(owner: &str) -> bool {
+    let mut parts = owner.split(':');
+    match (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok())) {
+        (Some(h), Some(pid)) if h == host() => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        _ => false,
+    }
 }
 
 /// The pass being committed or recorded.
 #[derive(Debug, Clone)]
 pub struct PassMeta {
     pub monkey: String,
+    /// When the pass began reading: the age of its view.
     pub started_at: OffsetDateTime,
     pub finished_at: OffsetDateTime,
+    /// The lease `begin_pass` gave the pass; `commit_pass` is fenced by it.
+    pub lease: PassLease,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,8 +109,22 @@ pub struct Revision {
 }
 
 pub trait Store: Send + Sync {
+    /// Begin a pass of `shard` for `owner` (`host:pid:random`), leased until
+    /// `until`: the shard's epoch grows by one and is returned. From then on
+    /// every pass of the shard begun earlier is fenced (its commit is
+    /// refused): the newest view wins, whichever process holds it.
+    fn begin_pass(
+        &self,
+        shard: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<PassLease, StoreError>;
     /// Apply a successful pass: new revisions, deletions inside covered scopes,
-    /// finding lifecycle. One transaction.
+    /// finding lifecycle. One transaction, refused with
+    /// [`StoreError::Superseded`] (nothing written) when `pass.lease` is no
+    /// longer the shard's current epoch or `pass.started_at` is older than
+    /// the view last committed for the shard.
     fn commit_pass(&self, pass: &PassMeta, report: &Report) -> Result<CommitOutcome, StoreError>;
     /// Record a pass that failed; changes nothing else.
     fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError>;
@@ -186,8 +244,19 @@ pub trait AlertStore: Send + Sync {
     fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError>;
     /// Take or renew the gateway lease until `until` (ms): granted when it is
     /// free, expired, already `owner`'s, or held by an owner `stale` says is
-    /// gone. One process at a time routes and delivers for a store.
-    fn alert_lease(&self, owner: &str, now: i64, until: i64, stale: &dyn Fn(&str) -> bool) -> Result<bool, StoreError>;
+    /// gone. One process at a time routes and delivers for a store. Returns
+    /// the lease's epoch when granted (`None` when another holds it): a
+    /// renewal of a live lease keeps it, every new tenure raises it.
+    fn alert_lease(
+        &self,
+        owner: &str,
+        now: i64,
+        until: i64,
+        stale: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Whether `owner` still holds the gateway lease with `epoch` at `now`
+    /// (checked before each send: a process whose lease lapsed stops).
+    fn alert_lease_holds(&self, owner: &str, epoch: i64, now: i64) -> Result<bool, StoreError>;
     /// Give the lease up (if `owner` holds it).
     fn alert_release(&self, owner: &str) -> Result<(), StoreError>;
     fn add_silence(&self, s: &SilenceRecord) -> Result<(), StoreError>;

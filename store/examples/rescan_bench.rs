@@ -79,8 +79,10 @@ fn phase(kind: &str, db: &str, n: usize) {
     };
     let now = OffsetDateTime::now_utc();
     let t1 = Instant::now();
-    let out =
-        store.commit_pass(&PassMeta { monkey: "security".into(), started_at: now, finished_at: now }, &report).unwrap();
+    let lease = store.begin_pass("security", "bench", now, now).unwrap();
+    let out = store
+        .commit_pass(&PassMeta { monkey: "security".into(), started_at: now, finished_at: now, lease }, &report)
+        .unwrap();
     let committed = t1.elapsed();
     println!(
         "{{\"phase\":\"{kind}\",\"items\":{},\"revisions_written\":{},\"build_s\":{:.3},\"commit_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1}}}",

@@ -210,32 +210,55 @@ impl AlertStore for SqliteStore {
         Ok(out)
     }
 
-    fn alert_lease(&self, owner: &str, now: i64, until: i64, stale: &dyn Fn(&str) -> bool) -> Result<bool, StoreError> {
+    fn alert_lease(
+        &self,
+        owner: &str,
+        now: i64,
+        until: i64,
+        stale: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<i64>, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
-        let held: Option<(String, i64)> = tx
-            .query_row("SELECT owner, until FROM alert_lease WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        let held: Option<(String, i64, i64)> = tx
+            .query_row("SELECT owner, until, epoch FROM alert_lease WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()
             .map_err(be)?;
-        let free = match &held {
-            None => true,
-            Some((o, u)) => o == owner || *u < now || stale(o),
+        let epoch = match &held {
+            None => Some(1),
+            // renewing a live lease keeps its epoch
+            Some((o, u, e)) if o == owner && *u >= now => Some(*e),
+            Some((o, u, e)) if o == owner || *u < now || stale(o) => Some(e + 1),
+            Some(_) => None,
         };
-        if free {
+        if let Some(epoch) = epoch {
             tx.execute(
-                "INSERT INTO alert_lease (id, owner, until) VALUES (1, ?1, ?2) \
-                 ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until",
-                params![owner, until],
+                "INSERT INTO alert_lease (id, owner, until, epoch) VALUES (1, ?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until, epoch = excluded.epoch",
+                params![owner, until, epoch],
             )
             .map_err(be)?;
         }
         tx.commit().map_err(be)?;
-        Ok(free)
+        Ok(epoch)
+    }
+
+    fn alert_lease_holds(&self, owner: &str, epoch: i64, now: i64) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT COUNT(*) FROM alert_lease WHERE id = 1 AND owner = ?1 AND epoch = ?2 AND until >= ?3",
+            params![owner, epoch, now],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .map_err(be)
     }
 
     fn alert_release(&self, owner: &str) -> Result<(), StoreError> {
         let conn = self.lock();
-        conn.execute("DELETE FROM alert_lease WHERE id = 1 AND owner = ?1", [owner]).map_err(be)?;
+        // the row stays, so the next holder's epoch is higher
+        conn.execute("UPDATE alert_lease SET until = 0 WHERE id = 1 AND owner = ?1", [owner]).map_err(be)?;
         Ok(())
     }
 
@@ -335,23 +358,33 @@ mod tests {
         let s = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
         let alive = |_: &str| false;
         let dead = |o: &str| o == "a";
-        // (owner, now, until, stale, granted)
-        type Case<'a> = (&'a str, i64, i64, &'a dyn Fn(&str) -> bool, bool);
+        // (owner, now, until, stale, granted with this epoch)
+        type Case<'a> = (&'a str, i64, i64, &'a dyn Fn(&str) -> bool, Option<i64>);
         let cases: Vec<Case> = vec![
-            ("a", 0, 100, &alive, true),   // free
-            ("b", 50, 150, &alive, false), // held by a
-            ("a", 60, 160, &alive, true),  // renewal
-            ("b", 170, 270, &alive, true), // a's lease ran out
-            ("a", 180, 280, &alive, false),
-            ("a", 190, 290, &|o: &str| o == "b", true), // b is gone (its process died)
-            ("b", 200, 300, &dead, true),               // and a too
+            ("a", 0, 100, &alive, Some(1)),   // free
+            ("b", 50, 150, &alive, None),     // held by a
+            ("a", 60, 160, &alive, Some(1)),  // renewal keeps the epoch
+            ("b", 170, 270, &alive, Some(2)), // a's lease ran out
+            ("a", 180, 280, &alive, None),
+            ("a", 190, 290, &|o: &str| o == "b", Some(3)), // b is gone (its process died)
+            ("b", 200, 300, &dead, Some(4)),               // and a too
+            ("b", 400, 500, &alive, Some(5)),              // b's own lease ran out: another may have held it since
         ];
         for (i, (owner, now, until, stale, want)) in cases.into_iter().enumerate() {
             assert_eq!(s.alert_lease(owner, now, until, stale).unwrap(), want, "case {i}");
         }
+        // (owner, epoch, now, holds)
+        for (i, (owner, epoch, now, want)) in
+            [("b", 5, 450, true), ("b", 4, 450, false), ("a", 5, 450, false), ("b", 5, 501, false)]
+                .into_iter()
+                .enumerate()
+        {
+            assert_eq!(s.alert_lease_holds(owner, epoch, now).unwrap(), want, "holds case {i}");
+        }
         s.alert_release("a").unwrap(); // not a's: nothing changes
-        assert!(!s.alert_lease("c", 210, 310, &alive).unwrap());
+        assert_eq!(s.alert_lease("c", 410, 510, &alive).unwrap(), None);
         s.alert_release("b").unwrap();
-        assert!(s.alert_lease("c", 210, 310, &alive).unwrap());
+        assert!(!s.alert_lease_holds("b", 5, 450).unwrap());
+        assert_eq!(s.alert_lease("c", 410, 510, &alive).unwrap(), Some(6));
     }
 }

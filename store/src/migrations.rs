@@ -130,4 +130,17 @@ pub const MIGRATIONS: &[&str] = &[
         until INTEGER NOT NULL
     );
     "#,
+    // 7: passes of a shard commit in order (an epoch per shard, a fencing
+    // token), and the gateway lease gets an epoch of its own.
+    r#"
+    CREATE TABLE pass_lease (
+        shard          TEXT PRIMARY KEY,
+        epoch          INTEGER NOT NULL,
+        owner          TEXT NOT NULL,
+        started_at     INTEGER NOT NULL,
+        until          INTEGER NOT NULL,
+        committed_view INTEGER
+    );
+    ALTER TABLE alert_lease ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];

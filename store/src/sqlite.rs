@@ -9,7 +9,7 @@ use troop_core::canonical;
 use troop_core::clock::rfc3339;
 use troop_core::finding::{EventKind, FindingEvent, FindingState, Severity, StoredFinding};
 use troop_core::monkey::{Attribution, Report, Written};
-use troop_core::store::{CommitOutcome, FindingFilter, PassMeta, Revision, Store, StoreError};
+use troop_core::store::{CommitOutcome, FindingFilter, PassLease, PassMeta, Revision, Store, StoreError};
 
 /// Fault injection for crash tests: hold the pass transaction open this many
 /// milliseconds before committing. Read once at open; unset in normal use.
@@ -337,10 +337,78 @@ impl SqliteStore {
     }
 }
 
+/// Milliseconds since the epoch (the lease columns' unit).
+fn ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Inside the pass transaction: refuse a pass whose lease is no longer the
+/// shard's current epoch, or whose view is older than the committed one;
+/// otherwise record its view as the committed one and free the lease.
+fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
+    let shard = &pass.lease.shard;
+    let row: Option<(i64, String, i64, Option<i64>)> = tx
+        .query_row("SELECT epoch, owner, started_at, committed_view FROM pass_lease WHERE shard = ?1", [shard], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+        .map_err(be)?;
+    let refuse = |reason: String| Err(StoreError::Superseded { shard: shard.clone(), reason });
+    let Some((epoch, owner, began, committed_view)) = row else {
+        return refuse("the pass holds no lease on its shard (it did not begin with begin_pass)".into());
+    };
+    let view = ms(pass.started_at);
+    let at = |ms: i64| {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .map(rfc3339)
+            .unwrap_or_else(|_| ms.to_string())
+    };
+    if epoch != pass.lease.epoch {
+        return refuse(format!(
+            "a newer pass (epoch {epoch}, {owner}, begun {}) superseded this one (epoch {}); its view is older",
+            at(began),
+            pass.lease.epoch
+        ));
+    }
+    if let Some(c) = committed_view.filter(|c| *c > view) {
+        return refuse(format!("its view (begun {}) is older than the committed one (begun {})", at(view), at(c)));
+    }
+    tx.execute(
+        "UPDATE pass_lease SET committed_view = ?2, until = ?3 WHERE shard = ?1",
+        params![shard, view, ms(pass.finished_at)],
+    )
+    .map_err(be)?;
+    Ok(())
+}
+
 impl Store for SqliteStore {
+    fn begin_pass(
+        &self,
+        shard: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<PassLease, StoreError> {
+        let conn = self.lock();
+        let epoch: i64 = conn
+            .query_row(
+                "INSERT INTO pass_lease (shard, epoch, owner, started_at, until) VALUES (?1, 1, ?2, ?3, ?4)
+                 ON CONFLICT (shard) DO UPDATE SET epoch = epoch + 1, owner = excluded.owner,
+                     started_at = excluded.started_at, until = excluded.until
+                 RETURNING epoch",
+                params![shard, owner, ms(now), ms(until)],
+                |r| r.get(0),
+            )
+            .map_err(be)?;
+        Ok(PassLease { shard: shard.to_string(), epoch })
+    }
+
     fn commit_pass(&self, pass: &PassMeta, report: &Report) -> Result<CommitOutcome, StoreError> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(be)?;
+        // IMMEDIATE: the fence check and the writes see one state of the
+        // lease (a deferred read could not upgrade after another writer).
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        fence(&tx, pass)?;
         let stats = serde_json::to_string(&report.counters).unwrap_or_else(|_| "{}".into());
         tx.execute(
             "INSERT INTO passes (monkey, started_at, finished_at, status, stats) VALUES (?1, ?2, ?3, 'ok', ?4)",

@@ -14,6 +14,7 @@ mod crash;
 mod daemon;
 mod limits;
 mod mistakes;
+mod races;
 mod scan;
 mod security;
 mod semantics;

@@ -31,6 +31,8 @@ pub struct Gateway {
     /// This process, as the lease names it (`host:pid:random`).
     owner: String,
     leader: std::sync::atomic::AtomicBool,
+    /// The epoch of this process's tenure of the lease (fencing token).
+    epoch: std::sync::atomic::AtomicI64,
     tree: RouteTree,
     sinks: Vec<Arc<dyn Sink>>,
     retry: RetryPolicy,
@@ -66,19 +68,6 @@ const NOT_CONFIGURED: &str = "sink no longer configured";
 /// How long the daemon's lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(15);
 
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into())
-}
-
-/// Whether a lease owner is a process of this host that no longer exists.
-fn gone(owner: &str) -> bool {
-    let mut parts = owner.split(':');
-    match (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok())) {
-        (Some(h), Some(pid)) if h == host() => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        _ => false,
-    }
-}
-
 impl Gateway {
     /// A gateway over `store`. It reads its state from the store when it
     /// takes the lease (`lease`), before its first round.
@@ -92,8 +81,9 @@ impl Gateway {
         Gateway {
             store,
             clock,
-            owner: format!("{}:{}:{:08x}", host(), std::process::id(), fastrand::u32(..)),
+            owner: troop_core::store::lease_owner(),
             leader: std::sync::atomic::AtomicBool::new(false),
+            epoch: std::sync::atomic::AtomicI64::new(0),
             tree,
             sinks,
             retry,
@@ -120,8 +110,13 @@ impl Gateway {
     /// may have changed.
     pub fn lease(&self, ttl: Duration) -> Result<bool, StoreError> {
         let now = self.now();
-        let granted = self.store.alert_lease(&self.owner, now, now + ttl.as_millis() as Millis, &gone)?;
-        let was = self.leader.swap(granted, std::sync::atomic::Ordering::SeqCst);
+        let until = now.saturating_add(Millis::try_from(ttl.as_millis()).unwrap_or(Millis::MAX));
+        let epoch = self.store.alert_lease(&self.owner, now, until, &troop_core::store::owner_gone)?;
+        let granted = epoch.is_some();
+        let previous = self.epoch.swap(epoch.unwrap_or(0), std::sync::atomic::Ordering::SeqCst);
+        // a new tenure (another process may have held the lease in between)
+        // starts from the store's state
+        let was = self.leader.swap(granted, std::sync::atomic::Ordering::SeqCst) && epoch == Some(previous);
         if granted && !was {
             *self.lock() = self.load()?;
             let keep: Vec<&str> = self.sinks.iter().map(|s| s.name()).collect();
@@ -216,9 +211,26 @@ impl Gateway {
         self.lock().groups.next_due(&self.tree)
     }
 
+    /// Whether this process still holds the lease it was granted, asked of
+    /// the store (another process may have taken it since the last round).
+    fn holds_lease(&self) -> Result<bool, StoreError> {
+        if !self.is_leader() {
+            return Ok(false);
+        }
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        let holds = self.store.alert_lease_holds(&self.owner, epoch, self.now())?;
+        if !holds {
+            self.leader.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(holds)
+    }
+
     /// Deliver the sink's due outbox entries in order. A transient failure
     /// stops the run (the entry waits for its retry, later ones wait behind
-    /// it); a permanent one is recorded and the run goes on.
+    /// it); a permanent one is recorded and the run goes on. The lease is
+    /// checked in the store before each send: a process whose lease lapsed
+    /// or passed to another stops with [`StoreError::Superseded`], so two
+    /// processes never deliver the same outbox.
     pub async fn deliver(&self, sink: &dyn Sink) -> Result<Delivered, StoreError> {
         let mut out = Delivered::default();
         loop {
@@ -227,6 +239,12 @@ impl Gateway {
                 return Ok(out);
             }
             for entry in due {
+                if !self.holds_lease()? {
+                    return Err(StoreError::Superseded {
+                        shard: "alerts".into(),
+                        reason: "this process no longer holds the alert lease; delivery stopped".into(),
+                    });
+                }
                 let result = sink.send(&entry.notification).await;
                 let now = self.now();
                 match result {
@@ -296,6 +314,10 @@ impl Gateway {
                     }
                     let next = match gw.deliver(&*sink).await {
                         Ok(d) => d.retry_at,
+                        Err(e @ StoreError::Superseded { .. }) => {
+                            tracing::warn!(sink = %sink.name(), error = %e, "standing by");
+                            continue;
+                        }
                         Err(e) => {
                             tracing::warn!(sink = %sink.name(), error = %e, "outbox unreadable; retrying");
                             Some(gw.now() + 1000)

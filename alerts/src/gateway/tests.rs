@@ -102,7 +102,8 @@ fn pass(store: &SqliteStore, findings: Vec<Finding>) {
         coverage: vec![Coverage { scope: "certs".into(), account: "111".into(), region: "global".into() }],
         ..Default::default()
     };
-    store.commit_pass(&PassMeta { monkey: "certs".into(), started_at: now, finished_at: now }, &report).unwrap();
+    let lease = store.begin_pass("certs", "test", now, now).unwrap();
+    store.commit_pass(&PassMeta { monkey: "certs".into(), started_at: now, finished_at: now, lease }, &report).unwrap();
 }
 
 fn timing(repeat: Duration) -> Timing {
@@ -282,4 +283,56 @@ async fn a_sink_dropped_from_the_configuration_leaves_failed_entries_not_pending
     settle(Duration::from_secs(5)).await;
     assert_eq!(new.reasons(), [(Reason::First, vec!["a:443".to_string()])]);
     rig.stop().await;
+}
+
+/// A sink that, during its first send, lets another process take the alert
+/// lease (as if this one had stalled past its lease and been judged gone).
+struct Usurped {
+    store: Arc<SqliteStore>,
+    got: AtomicUsize,
+}
+
+#[async_trait]
+impl Sink for Usurped {
+    fn name(&self) -> &str {
+        "hook"
+    }
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    async fn send(&self, _: &Notification) -> Result<(), SinkError> {
+        if self.got.fetch_add(1, Ordering::SeqCst) == 0 {
+            let now = alerting::millis(time::OffsetDateTime::now_utc());
+            let taken = self.store.alert_lease("other:1:0", now, now + 60_000, &|_| true).unwrap();
+            assert!(taken.is_some());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn delivery_stops_at_the_send_after_the_lease_passed_to_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap());
+    let sink = Arc::new(Usurped { store: store.clone(), got: AtomicUsize::new(0) });
+    let tree = RouteTree::everything_to(&["hook".to_string()], timing(Duration::from_secs(3600)));
+    let retry = RetryPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(8) };
+    let gw = Gateway::new(store.clone(), tree, vec![sink.clone()], retry, Arc::new(troop_core::clock::SystemClock));
+    assert!(gw.lease(Duration::from_secs(60)).unwrap());
+    // three notifications waiting, in order
+    pass(&store, vec![finding("a:443", Severity::Warning, "a")]);
+    gw.round(gw.now(), true).unwrap();
+    pass(&store, vec![finding("a:443", Severity::Warning, "a"), finding("b:443", Severity::Warning, "b")]);
+    gw.round(gw.now(), true).unwrap();
+    pass(&store, vec![finding("b:443", Severity::Warning, "b")]);
+    gw.round(gw.now(), true).unwrap();
+    assert_eq!(store.outbox_stats().unwrap()[0].pending, 3);
+
+    let stopped = gw.deliver(&*sink).await;
+    assert!(matches!(stopped, Err(StoreError::Superseded { .. })), "{stopped:?}");
+    assert_eq!(sink.got.load(Ordering::SeqCst), 1, "nothing sent once the lease was gone");
+    let s = store.outbox_stats().unwrap().remove(0);
+    assert_eq!((s.delivered, s.pending), (1, 2), "the rest waits for the lease holder");
+    // the old holder cannot simply renew: the lease is the other's now
+    assert!(!gw.lease(Duration::from_secs(60)).unwrap());
 }

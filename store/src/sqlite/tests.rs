@@ -9,9 +9,11 @@ fn store() -> (tempfile::TempDir, SqliteStore) {
     (dir, s)
 }
 
-fn pass(t: i64) -> PassMeta {
+/// A pass of `security` begun (leased) and finished at `t`.
+fn pass(s: &SqliteStore, t: i64) -> PassMeta {
     let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
-    PassMeta { monkey: "security".into(), started_at: at, finished_at: at }
+    let lease = s.begin_pass("security", "test", at, at + time::Duration::minutes(5)).unwrap();
+    PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
 }
 
 fn snap(name: &str, region: &str, content: serde_json::Value) -> Snapshot {
@@ -75,7 +77,7 @@ fn revisions_follow_content_changes_and_complete_listings() {
     ];
     for (i, (snaps, coverage, want)) in steps.into_iter().enumerate() {
         let t = i as i64 * 100;
-        let out = s.commit_pass(&pass(t), &Report { snapshots: snaps, coverage, ..Default::default() }).unwrap();
+        let out = s.commit_pass(&pass(&s, t), &Report { snapshots: snaps, coverage, ..Default::default() }).unwrap();
         let since = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
         let got: Vec<(String, i64, String)> =
             s.revisions_since(since).unwrap().into_iter().map(|r| (r.name, r.revision, r.change)).collect();
@@ -101,7 +103,7 @@ fn finding_lifecycle() {
 
     let out = s
         .commit_pass(
-            &pass(0),
+            &pass(&s, 0),
             &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full.clone()),
         )
         .unwrap();
@@ -110,7 +112,7 @@ fn finding_lifecycle() {
 
     let out = s
         .commit_pass(
-            &pass(10),
+            &pass(&s, 10),
             &r(vec![finding("sg-1", Severity::Critical), finding("sg-2", Severity::Warning)], full.clone()),
         )
         .unwrap();
@@ -121,7 +123,7 @@ fn finding_lifecycle() {
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityUp), ("sg-2".into(), EventKind::StillOpen)]);
 
     // sg-2 gone, but the listing was not complete: stays open
-    let out = s.commit_pass(&pass(20), &r(vec![finding("sg-1", Severity::Warning)], vec![])).unwrap();
+    let out = s.commit_pass(&pass(&s, 20), &r(vec![finding("sg-1", Severity::Warning)], vec![])).unwrap();
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityDown)]);
     assert_eq!(
         s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None, ..Default::default() })
@@ -131,7 +133,7 @@ fn finding_lifecycle() {
     );
 
     // complete listing without sg-2: resolved
-    let out = s.commit_pass(&pass(30), &r(vec![finding("sg-1", Severity::Warning)], full.clone())).unwrap();
+    let out = s.commit_pass(&pass(&s, 30), &r(vec![finding("sg-1", Severity::Warning)], full.clone())).unwrap();
     assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::StillOpen), ("sg-2".into(), EventKind::Resolved)]);
     let resolved = s
         .findings(&FindingFilter {
@@ -145,7 +147,10 @@ fn finding_lifecycle() {
 
     // it comes back: opened again, first_seen reset
     let out = s
-        .commit_pass(&pass(40), &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full))
+        .commit_pass(
+            &pass(&s, 40),
+            &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full),
+        )
         .unwrap();
     let ev = out.events.iter().find(|e| e.finding.resource == "sg-2").unwrap();
     assert_eq!(ev.event, EventKind::Opened);
@@ -163,7 +168,7 @@ fn finding_lifecycle() {
 fn failed_pass_changes_nothing_but_the_log() {
     let (_d, s) = store();
     s.commit_pass(
-        &pass(0),
+        &pass(&s, 0),
         &Report {
             findings: vec![finding("sg-1", Severity::Warning)],
             coverage: vec![cover("r1")],
@@ -171,7 +176,7 @@ fn failed_pass_changes_nothing_but_the_log() {
         },
     )
     .unwrap();
-    s.record_failed_pass(&pass(10), "boom").unwrap();
+    s.record_failed_pass(&pass(&s, 10), "boom").unwrap();
     assert_eq!(
         s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None, ..Default::default() })
             .unwrap()
@@ -189,7 +194,8 @@ fn reopening_keeps_data_and_refuses_a_newer_schema() {
     let p = p.to_str().unwrap();
     {
         let s = SqliteStore::open(p).unwrap();
-        s.commit_pass(&pass(0), &Report { snapshots: vec![snap("a", "r1", json!({}))], ..Default::default() }).unwrap();
+        s.commit_pass(&pass(&s, 0), &Report { snapshots: vec![snap("a", "r1", json!({}))], ..Default::default() })
+            .unwrap();
     }
     let s = SqliteStore::open(p).unwrap();
     assert_eq!(s.history("ec2:security-group/111/r1/a").unwrap().len(), 1);
@@ -209,7 +215,7 @@ fn revisions_carry_reviewer_summaries_and_findings_carry_the_revision() {
     let mut f = finding("sg-1", Severity::Critical);
     f.details = json!({"item": "ec2:security-group/111/r1/sg-1", "rule": "sg-open-ingress"});
     s.commit_pass(
-        &pass(0),
+        &pass(&s, 0),
         &Report {
             snapshots: vec![snap("sg-1", "r1", group(json!([])))],
             coverage: vec![cover("r1")],
@@ -219,7 +225,7 @@ fn revisions_carry_reviewer_summaries_and_findings_carry_the_revision() {
     .unwrap();
     let out = s
         .commit_pass(
-            &pass(10),
+            &pass(&s, 10),
             &Report {
                 snapshots: vec![snap("sg-1", "r1", group(ssh))],
                 findings: vec![f],
@@ -236,7 +242,7 @@ fn revisions_carry_reviewer_summaries_and_findings_carry_the_revision() {
     assert_eq!(d["summary"], json!(["ingress tcp/22 from 0.0.0.0/0 added"]));
     assert_eq!(d["rule"], "sg-open-ingress");
 
-    s.commit_pass(&pass(20), &Report { coverage: vec![cover("r1")], ..Default::default() }).unwrap();
+    s.commit_pass(&pass(&s, 20), &Report { coverage: vec![cover("r1")], ..Default::default() }).unwrap();
     let h = s.history("ec2:security-group/111/r1/sg-1").unwrap();
     assert_eq!(h[2].summary, ["security group sg-1 deleted"]);
 
@@ -260,7 +266,7 @@ fn untouched_items_are_neither_deleted_nor_resolved() {
     let mut f = finding("sg-1", Severity::Warning);
     f.details = json!({"item": "ec2:security-group/111/r1/sg-1"});
     s.commit_pass(
-        &pass(0),
+        &pass(&s, 0),
         &Report {
             snapshots: vec![snap("sg-1", "r1", json!({}))],
             findings: vec![f],
@@ -272,7 +278,7 @@ fn untouched_items_are_neither_deleted_nor_resolved() {
     // the group exists but could not be read: no snapshot, no finding, still covered
     let out = s
         .commit_pass(
-            &pass(10),
+            &pass(&s, 10),
             &Report {
                 untouched: vec!["ec2:security-group/111/r1/sg-1".into()],
                 coverage: vec![cover("r1")],
@@ -298,8 +304,8 @@ fn who_made_a_change_is_asked_until_found() {
         coverage: vec![cover("r1")],
         ..Default::default()
     };
-    s.commit_pass(&pass(0), &r(json!({"v": 1}))).unwrap();
-    s.commit_pass(&pass(10), &r(json!({"v": 2}))).unwrap();
+    s.commit_pass(&pass(&s, 0), &r(json!({"v": 1}))).unwrap();
+    s.commit_pass(&pass(&s, 10), &r(json!({"v": 2}))).unwrap();
     let since = OffsetDateTime::from_unix_timestamp(1_700_000_000 - 3600).unwrap();
     let pending = s.pending_attribution("security", since).unwrap();
     assert_eq!(pending.len(), 1, "only modified/deleted revisions are attributed");
@@ -330,11 +336,83 @@ fn observations_are_replaced_by_each_pass() {
             .collect(),
         ..Default::default()
     };
-    s.commit_pass(&pass(0), &obs(&["b", "a"])).unwrap();
+    s.commit_pass(&pass(&s, 0), &obs(&["b", "a"])).unwrap();
     assert_eq!(s.observations("cert").unwrap(), vec![json!({"host": "a"}), json!({"host": "b"})]);
-    s.commit_pass(&pass(10), &obs(&["c"])).unwrap();
+    s.commit_pass(&pass(&s, 10), &obs(&["c"])).unwrap();
     assert_eq!(s.observations("cert").unwrap(), vec![json!({"host": "c"})]);
-    s.record_failed_pass(&pass(20), "boom").unwrap();
+    s.record_failed_pass(&pass(&s, 20), "boom").unwrap();
     assert_eq!(s.observations("cert").unwrap().len(), 1, "a failed pass keeps the last view");
     assert!(s.observations("quota").unwrap().is_empty());
+}
+
+/// Interleavings of two passes of one shard: whichever order they begin and
+/// commit in, a view older than the newest begun or committed one is refused
+/// and writes nothing.
+#[test]
+fn passes_of_a_shard_commit_in_order() {
+    let at = |t: i64| OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+    let meta = |monkey: &str, lease: PassLease, begun: i64, done: i64| PassMeta {
+        monkey: monkey.into(),
+        started_at: at(begun),
+        finished_at: at(done),
+        lease,
+    };
+    // A closed port (the older view) and an open one (the newer view).
+    let closed = Report {
+        snapshots: vec![snap("sg-1", "r1", json!({"ingress": []}))],
+        coverage: vec![cover("r1")],
+        ..Default::default()
+    };
+    let open = Report {
+        snapshots: vec![snap("sg-1", "r1", json!({"ingress": ["tcp/3389 0.0.0.0/0"]}))],
+        findings: vec![finding("sg-1", Severity::Critical)],
+        coverage: vec![cover("r1")],
+        ..Default::default()
+    };
+    let refused = |r: Result<CommitOutcome, StoreError>| matches!(r, Err(StoreError::Superseded { .. }));
+
+    // 1. A begins, B begins, B commits, A commits last: A is refused.
+    let (_d, s) = store();
+    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
+    let b = s.begin_pass("security", "b", at(10), at(600)).unwrap();
+    assert_eq!((a.epoch, b.epoch), (1, 2));
+    s.commit_pass(&meta("security", b, 10, 20), &open).unwrap();
+    let late = s.commit_pass(&meta("security", a.clone(), 0, 30), &closed);
+    assert!(refused(late), "the older pass must be refused");
+    let h = s.history("ec2:security-group/111/r1/sg-1").unwrap();
+    assert_eq!(h.len(), 1, "no revision from the refused pass: {h:?}");
+    let open_now = s.findings(&FindingFilter { state: Some(FindingState::Open), ..Default::default() }).unwrap();
+    assert_eq!(open_now.len(), 1, "the newer pass's finding stays open");
+    assert_eq!(s.pass_counts().unwrap().get("ok"), Some(&1));
+
+    // 2. A begins, B begins, A commits first: A is refused all the same
+    // (a newer view is on its way); B commits.
+    let (_d, s) = store();
+    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
+    let b = s.begin_pass("security", "b", at(10), at(600)).unwrap();
+    assert!(refused(s.commit_pass(&meta("security", a, 0, 20), &closed)));
+    s.commit_pass(&meta("security", b, 10, 30), &open).unwrap();
+
+    // 3. A view older than the committed one (another host's clock behind)
+    // is refused even with the current epoch.
+    let (_d, s) = store();
+    let a = s.begin_pass("security", "a", at(100), at(600)).unwrap();
+    s.commit_pass(&meta("security", a, 100, 110), &open).unwrap();
+    let b = s.begin_pass("security", "b", at(50), at(600)).unwrap();
+    assert!(refused(s.commit_pass(&meta("security", b, 50, 120), &closed)));
+
+    // 4. Shards do not fence each other; a lease never handed out is refused.
+    let (_d, s) = store();
+    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
+    let c = s.begin_pass("certs", "b", at(10), at(600)).unwrap();
+    assert_eq!(c.epoch, 1);
+    s.commit_pass(&meta("security", a, 0, 20), &open).unwrap();
+    s.commit_pass(&meta("certs", c, 10, 20), &Report::default()).unwrap();
+    let forged = PassLease { shard: "limits".into(), epoch: 7 };
+    assert!(refused(s.commit_pass(&meta("limits", forged, 30, 40), &Report::default())));
+    // 5. Sequential passes each commit.
+    for t in [100, 200, 300] {
+        let l = s.begin_pass("security", "a", at(t), at(t + 600)).unwrap();
+        s.commit_pass(&meta("security", l, t, t + 5), &open).unwrap();
+    }
 }

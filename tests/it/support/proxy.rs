@@ -3,7 +3,9 @@
 //! a failed listing never turns into deletions.
 //!
 //! One request per connection (`Connection: close`); requests are matched on
-//! a substring of their request line, headers or body.
+//! a substring of their request line, headers or body. Matching requests can
+//! also be held (not forwarded) until the test releases them, to force an
+//! interleaving of two processes.
 
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,6 +61,9 @@ pub struct FaultProxy {
     pub hits: Arc<Mutex<usize>>,
     /// When each request arrived, with its text (head and body).
     pub arrivals: Arc<Mutex<Vec<(std::time::Instant, String)>>>,
+    /// Requests containing every one of these wait for `release`.
+    hold: Arc<Mutex<Vec<String>>>,
+    released: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -70,16 +75,35 @@ impl FaultProxy {
         let hits: Arc<Mutex<usize>> = Arc::default();
         let arrivals: Arc<Mutex<Vec<(std::time::Instant, String)>>> = Arc::default();
         let upstream = upstream.to_string();
-        let (f, h, a) = (faults.clone(), hits.clone(), arrivals.clone());
+        let hold: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (released, gate) = tokio::sync::watch::channel(false);
+        let (f, h, a, held) = (faults.clone(), hits.clone(), arrivals.clone(), hold.clone());
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
                 let (f, h, a, up) = (f.clone(), h.clone(), a.clone(), upstream.clone());
+                let (held, mut gate) = (held.clone(), gate.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, &up, &f, &h, &a).await;
+                    let _ = serve(conn, &up, &f, &h, &a, &held, &mut gate).await;
                 });
             }
         });
-        FaultProxy { endpoint, faults, hits, arrivals, task }
+        FaultProxy { endpoint, faults, hits, arrivals, hold, released, task }
+    }
+
+    /// Hold requests containing every one of `matches` until [`release`](Self::release).
+    pub fn hold(&self, matches: &[&str]) {
+        *self.hold.lock().unwrap() = matches.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Forward the held requests (and stop holding).
+    pub fn release(&self) {
+        self.hold.lock().unwrap().clear();
+        let _ = self.released.send(true);
+    }
+
+    /// How many requests arrived whose text contains `needle`.
+    pub fn arrived(&self, needle: &str) -> usize {
+        self.arrivals.lock().unwrap().iter().filter(|(_, t)| t.contains(needle)).count()
     }
 
     pub fn set(&self, faults: Vec<Fault>) {
@@ -136,6 +160,8 @@ async fn serve(
     faults: &Mutex<Vec<Fault>>,
     hits: &Mutex<usize>,
     arrivals: &Mutex<Vec<(std::time::Instant, String)>>,
+    hold: &Mutex<Vec<String>>,
+    gate: &mut tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let req = read_request(&mut conn).await?;
     if req.is_empty() {
@@ -143,6 +169,14 @@ async fn serve(
     }
     let text = String::from_utf8_lossy(&req).to_string();
     arrivals.lock().unwrap().push((std::time::Instant::now(), text.clone()));
+    let held = {
+        let hold = hold.lock().unwrap();
+        !hold.is_empty() && hold.iter().all(|m| text.contains(m.as_str()))
+    };
+    if held {
+        // bounded: a test that never releases still ends
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(120), gate.wait_for(|r| *r)).await;
+    }
     let fault = faults.lock().unwrap().iter().find(|f| f.matches.iter().all(|m| text.contains(m.as_str()))).cloned();
     if let Some(f) = fault {
         *hits.lock().unwrap() += 1;
