@@ -199,7 +199,7 @@ pub async fn alerts(
             output::list(
                 format,
                 &rows,
-                &["SINK", "PENDING", "FAILED", "DELIVERED", "FAILED ATTEMPTS", "LAST ERROR"],
+                &["SINK", "PENDING", "FAILED", "DELIVERED", "FAILED ATTEMPTS", "TASK RESTARTS", "LAST ERROR"],
                 |Row { stats: s, configured }| {
                     vec![
                         if *configured { s.sink.clone() } else { format!("{} (not configured)", s.sink) },
@@ -207,7 +207,12 @@ pub async fn alerts(
                         s.failed.to_string(),
                         s.delivered.to_string(),
                         s.failed_attempts.to_string(),
-                        s.last_error.clone().unwrap_or_default(),
+                        s.task_restarts.to_string(),
+                        match (&s.last_error, &s.task_error) {
+                            (Some(e), _) => e.clone(),
+                            (None, Some(e)) => format!("delivery task died: {e}"),
+                            (None, None) => String::new(),
+                        },
                     ]
                 },
                 "",

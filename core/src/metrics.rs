@@ -22,6 +22,7 @@ fn gauge_help(name: &str) -> &'static str {
         "troop_outbox_failed" => "Notifications a sink failed for good.",
         "troop_notifications_delivered" => "Notifications a sink has delivered (from the store).",
         "troop_delivery_failures" => "Failed delivery attempts of a sink (from the store).",
+        "troop_delivery_task_restarts" => "Times a sink's delivery task died and was restarted (from the store).",
         _ => "A gauge reported by a monkey.",
     }
 }

@@ -203,6 +203,10 @@ pub struct OutboxStats {
     /// Attempts that failed, transient or not, over the outbox's life.
     pub failed_attempts: u64,
     pub last_error: Option<String>,
+    /// Times the sink's delivery task died (a panic) and was restarted.
+    pub task_restarts: u64,
+    /// Why it last died.
+    pub task_error: Option<String>,
 }
 
 /// A silence as stored: matchers in their text form.
@@ -236,7 +240,11 @@ pub trait AlertStore: Send + Sync {
     /// When the sink's first pending entry is due, if any.
     fn outbox_next(&self, sink: &str) -> Result<Option<i64>, StoreError>;
     fn outbox_mark(&self, id: i64, outcome: &Delivery, now: i64) -> Result<(), StoreError>;
+    /// Per sink with an outbox entry or a recorded task restart, by name.
     fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError>;
+    /// The sink's delivery task died with `error` at `at` (ms) and is being
+    /// restarted: counted, and shown by `troop alerts status`.
+    fn record_task_restart(&self, sink: &str, error: &str, at: i64) -> Result<(), StoreError>;
     /// Mark failed, with `error`, every pending entry of a sink not in
     /// `keep` (sinks the configuration no longer has: nothing would ever
     /// drain them). Returns how many entries that was.

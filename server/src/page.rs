@@ -68,7 +68,7 @@ pub(crate) fn render(
                 o.pending.to_string(),
                 o.failed.to_string(),
                 o.delivered.to_string(),
-                o.last_error.unwrap_or_default(),
+                o.last_error.or(o.task_error.map(|e| format!("delivery task died: {e}"))).unwrap_or_default(),
             ]
         })
         .collect();

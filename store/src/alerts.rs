@@ -180,9 +180,41 @@ impl AlertStore for SqliteStore {
                 delivered: r.get::<_, i64>(3)? as u64,
                 failed_attempts: r.get::<_, i64>(4)? as u64,
                 last_error: r.get(5)?,
+                ..Default::default()
             })
         });
-        rows.map_err(be)?.collect::<Result<Vec<_>, _>>().map_err(be)
+        let mut stats: Vec<OutboxStats> = rows.map_err(be)?.collect::<Result<Vec<_>, _>>().map_err(be)?;
+        let mut st = conn.prepare("SELECT sink, task_restarts, task_error FROM sink_health").map_err(be)?;
+        let health = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+            .map_err(be)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(be)?;
+        for (sink, restarts, error) in health {
+            let i = match stats.iter().position(|s| s.sink == sink) {
+                Some(i) => i,
+                None => {
+                    stats.push(OutboxStats { sink, ..Default::default() });
+                    stats.len() - 1
+                }
+            };
+            stats[i].task_restarts = restarts as u64;
+            stats[i].task_error = Some(error);
+        }
+        stats.sort_by(|a, b| a.sink.cmp(&b.sink));
+        Ok(stats)
+    }
+
+    fn record_task_restart(&self, sink: &str, error: &str, at: i64) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO sink_health (sink, task_restarts, task_error, at) VALUES (?1, 1, ?2, ?3)
+                 ON CONFLICT (sink) DO UPDATE SET task_restarts = task_restarts + 1, task_error = excluded.task_error,
+                     at = excluded.at",
+                params![sink, error, at],
+            )
+            .map(|_| ())
+            .map_err(be)
     }
 
     fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError> {

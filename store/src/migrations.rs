@@ -143,4 +143,13 @@ pub const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE alert_lease ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 8: delivery tasks that died and were restarted, per sink.
+    r#"
+    CREATE TABLE sink_health (
+        sink          TEXT PRIMARY KEY,
+        task_restarts INTEGER NOT NULL,
+        task_error    TEXT NOT NULL,
+        at            INTEGER NOT NULL
+    );
+    "#,
 ];

@@ -517,6 +517,15 @@ async fn a_sink_removed_from_the_config_has_its_pending_entries_failed_and_liste
     assert_eq!(rows[1]["last_error"], "sink no longer configured");
     let table = ws.run(&["alerts", "status"]);
     assert!(table.stdout.contains("hook (not configured)"), "{}", table.stdout);
+
+    // a delivery task that died (and was restarted by `troop run`) shows
+    use troop_core::store::AlertStore;
+    ws.db().record_task_restart("hook2", "panicked: index out of range", 0).unwrap();
+    let status = ws.run(&["alerts", "status", "--format", "json"]).json();
+    assert_eq!(status[0]["task_restarts"], 1, "{status:#}");
+    assert_eq!(status[0]["task_error"], "panicked: index out of range");
+    let table = ws.run(&["alerts", "status"]);
+    assert!(table.stdout.contains("TASK RESTARTS"), "{}", table.stdout);
 }
 
 // The receivers run on this runtime while the test blocks on troop.

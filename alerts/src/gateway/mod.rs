@@ -285,11 +285,93 @@ impl Gateway {
                 ("troop_outbox_failed", s.failed),
                 ("troop_notifications_delivered", s.delivered),
                 ("troop_delivery_failures", s.failed_attempts),
+                ("troop_delivery_task_restarts", s.task_restarts),
             ] {
                 gauges.push(Gauge { name: name.into(), labels: labels.clone(), value: value as f64 });
             }
         }
         metrics.set_gauges("alerts", gauges);
+    }
+
+    /// Keep one sink's delivery task alive: a task that dies (a panic in a
+    /// sink or below) is logged, counted in the store (`troop alerts
+    /// status`) and /metrics, and restarted after a backoff (1 s doubling to
+    /// a minute). Returns at shutdown.
+    async fn supervise(
+        self: Arc<Self>,
+        sink: Arc<dyn Sink>,
+        wake: Arc<tokio::sync::Notify>,
+        tick: Duration,
+        mut shutdown: Shutdown,
+    ) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let task = tokio::spawn(self.clone().deliver_loop(sink.clone(), wake.clone(), tick, shutdown.clone()));
+            let error = match task.await {
+                Ok(()) => return,
+                Err(e) if e.is_panic() => {
+                    let p = e.into_panic();
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panic".into())
+                }
+                Err(e) => e.to_string(),
+            };
+            tracing::error!(sink = %sink.name(), %error, retry_in = ?backoff, "delivery task died; restarting it");
+            let (store, name, now) = (self.store.clone(), sink.name().to_string(), self.now());
+            let recorded = tokio::task::spawn_blocking(move || store.record_task_restart(&name, &error, now)).await;
+            if let Ok(Err(e)) = recorded {
+                tracing::warn!(error = %e, "could not record the delivery task's restart");
+            }
+            self.publish_metrics();
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.recv() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+    }
+
+    /// One sink's delivery task: deliver while this process holds the lease,
+    /// then wait for a wake-up, the next due entry or `tick`.
+    async fn deliver_loop(
+        self: Arc<Self>,
+        sink: Arc<dyn Sink>,
+        wake: Arc<tokio::sync::Notify>,
+        tick: Duration,
+        mut sd: Shutdown,
+    ) {
+        let gw = self;
+        loop {
+            if !gw.is_leader() {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(tick) => {}
+                    _ = sd.recv() => return,
+                }
+                continue;
+            }
+            let next = match gw.deliver(&*sink).await {
+                Ok(d) => d.retry_at,
+                Err(e @ StoreError::Superseded { .. }) => {
+                    tracing::warn!(sink = %sink.name(), error = %e, "standing by");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(sink = %sink.name(), error = %e, "outbox unreadable; retrying");
+                    Some(gw.now() + 1000)
+                }
+            };
+            gw.publish_metrics();
+            let next = next.or_else(|| gw.store.outbox_next(sink.name()).ok().flatten());
+            let wait = next.map(|at| Duration::from_millis((at - gw.now()).max(0) as u64)).unwrap_or(tick);
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait.min(tick)) => {}
+                _ = sd.recv() => return,
+            }
+        }
     }
 
     /// The daemon: a round after every committed pass and whenever a group
@@ -300,39 +382,7 @@ impl Gateway {
             self.sinks.iter().map(|_| Arc::new(tokio::sync::Notify::new())).collect();
         let mut workers = Vec::new();
         for (sink, wake) in self.sinks.iter().cloned().zip(wakers.iter().cloned()) {
-            let gw = self.clone();
-            let mut sd = shutdown.clone();
-            workers.push(tokio::spawn(async move {
-                loop {
-                    if !gw.is_leader() {
-                        tokio::select! {
-                            _ = wake.notified() => {}
-                            _ = tokio::time::sleep(tick) => {}
-                            _ = sd.recv() => return,
-                        }
-                        continue;
-                    }
-                    let next = match gw.deliver(&*sink).await {
-                        Ok(d) => d.retry_at,
-                        Err(e @ StoreError::Superseded { .. }) => {
-                            tracing::warn!(sink = %sink.name(), error = %e, "standing by");
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::warn!(sink = %sink.name(), error = %e, "outbox unreadable; retrying");
-                            Some(gw.now() + 1000)
-                        }
-                    };
-                    gw.publish_metrics();
-                    let next = next.or_else(|| gw.store.outbox_next(sink.name()).ok().flatten());
-                    let wait = next.map(|at| Duration::from_millis((at - gw.now()).max(0) as u64)).unwrap_or(tick);
-                    tokio::select! {
-                        _ = wake.notified() => {}
-                        _ = tokio::time::sleep(wait.min(tick)) => {}
-                        _ = sd.recv() => return,
-                    }
-                }
-            }));
+            workers.push(tokio::spawn(self.clone().supervise(sink, wake, tick, shutdown.clone())));
         }
         loop {
             let gw = self.clone();

@@ -336,3 +336,58 @@ async fn delivery_stops_at_the_send_after_the_lease_passed_to_another_process() 
     // the old holder cannot simply renew: the lease is the other's now
     assert!(!gw.lease(Duration::from_secs(60)).unwrap());
 }
+
+/// Panics on its first send (a bug in a sink), then works.
+struct Panicky {
+    calls: AtomicUsize,
+    got: AtomicUsize,
+}
+
+#[async_trait]
+impl Sink for Panicky {
+    fn name(&self) -> &str {
+        "fragile"
+    }
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    async fn send(&self, _: &Notification) -> Result<(), SinkError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("template index out of range");
+        }
+        self.got.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_task_that_dies_is_restarted_counted_and_delivers() {
+    let fragile = Arc::new(Panicky { calls: AtomicUsize::new(0), got: AtomicUsize::new(0) });
+    let steady = Recorder::new("steady", 0);
+    let metrics = Arc::new(Metrics::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap());
+    let sinks: Vec<Arc<dyn Sink>> = vec![fragile.clone(), steady.clone()];
+    let names: Vec<String> = sinks.iter().map(|s| s.name().to_string()).collect();
+    let tree = RouteTree::everything_to(&names, timing(Duration::from_secs(24 * 3600)));
+    let retry = RetryPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(8) };
+    let gw = Arc::new(
+        Gateway::new(store.clone(), tree, sinks, retry, Arc::new(TokioClock::new())).with_metrics(metrics.clone()),
+    );
+    let committed = Arc::new(tokio::sync::Notify::new());
+    let (trigger, sd) = shutdown::channel();
+    let task = tokio::spawn(gw.run(committed.clone(), Duration::from_secs(5), sd));
+    pass(&store, vec![finding("a:443", Severity::Warning, "a")]);
+    committed.notify_one();
+    settle(Duration::from_secs(10)).await;
+    assert_eq!(fragile.got.load(Ordering::SeqCst), 1, "restarted and delivered");
+    assert_eq!(steady.reasons().len(), 1, "the other sink was never held up");
+    let stats = store.outbox_stats().unwrap();
+    let f = stats.iter().find(|s| s.sink == "fragile").unwrap();
+    assert_eq!((f.task_restarts, f.pending, f.delivered), (1, 0, 1), "{f:?}");
+    assert!(f.task_error.as_deref().unwrap().contains("template index out of range"), "{f:?}");
+    let text = metrics.render();
+    assert!(text.contains("troop_delivery_task_restarts{sink=\"fragile\"} 1"), "{text}");
+    trigger.trigger();
+    task.await.unwrap();
+}
