@@ -497,7 +497,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
         cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into()),
     );
     let state = troop_server::AppState { store: w.store.clone(), alerts: w.store.clone(), metrics: w.metrics.clone() };
-    let server = tokio::spawn(troop_server::serve(listener, state, stop.clone()));
+    let server = tokio::spawn(troop_server::serve(listener, state, cfg.agent.http.clone(), stop.clone()));
     // a reload keeps each monkey's rhythm
     let starts = troop_core::scheduler::Starts::default();
     loop {
@@ -570,8 +570,11 @@ async fn reload(cli: &Cli, running: &Config, w: &Wired) -> Option<(Config, Wired
         Ok(c) => c,
         Err(_) => return refused("the configuration has errors (above)".into()),
     };
-    if cfg.agent.store != running.agent.store || cfg.agent.listen != running.agent.listen {
-        return refused("[agent] store and listen change only with a restart".into());
+    if cfg.agent.store != running.agent.store
+        || cfg.agent.listen != running.agent.listen
+        || cfg.agent.http != running.agent.http
+    {
+        return refused("[agent] store, listen and [agent.http] change only with a restart".into());
     }
     match wire_on(&cfg, &[], Arc::new(NoProgress), false, w.store.clone(), w.metrics.clone()).await {
         Ok(new) => {

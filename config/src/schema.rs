@@ -30,6 +30,35 @@ pub struct Agent {
     pub listen: SocketAddr,
     /// How long a running pass may finish after SIGTERM before it is abandoned.
     pub shutdown_grace: Duration,
+    /// Limits of the HTTP listener (`[agent.http]`).
+    pub http: HttpLimits,
+}
+
+/// `[agent.http]`: what one HTTP client may hold of the process. The names
+/// follow Go's `net/http.Server` (`ReadHeaderTimeout`, `IdleTimeout`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpLimits {
+    /// A connection that has not sent a whole request head within this is
+    /// closed (slow-header clients). Default 10 s.
+    pub read_header_timeout: Duration,
+    /// A connection with no bytes moving either way for this long is closed
+    /// (a client or handler stalled mid-request; between requests the
+    /// header timeout already applies). Default 60 s.
+    pub idle_timeout: Duration,
+    /// At most this many connections at once; more wait in the kernel's
+    /// accept queue, holding no descriptor of troop's. Default 256, and never
+    /// more than a quarter of the process's descriptor limit.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            read_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 256,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +329,7 @@ impl Default for Config {
                 store: "sqlite://troop.db".into(),
                 listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
                 shutdown_grace: Duration::from_secs(3),
+                http: HttpLimits::default(),
             },
             aws: Aws {
                 regions: vec![],
@@ -422,6 +452,23 @@ fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
     }
     if let Some(d) = duration(t, sink, "shutdown_grace", Duration::ZERO) {
         a.shutdown_grace = d;
+    }
+    if let Some(mut h) = t.table(sink, "http") {
+        let floor = Duration::from_millis(100);
+        if let Some(d) = duration(&mut h, sink, "read_header_timeout", floor) {
+            a.http.read_header_timeout = d;
+        }
+        if let Some(d) = duration(&mut h, sink, "idle_timeout", floor) {
+            a.http.idle_timeout = d;
+        }
+        if let Some(n) = h.integer(sink, "max_connections") {
+            if (1..=65_536).contains(&n.v) {
+                a.http.max_connections = n.v as usize;
+            } else {
+                sink.error(codes::INVALID_VALUE, n.span, "`max_connections` must be between 1 and 65536");
+            }
+        }
+        h.finish(sink);
     }
 }
 
@@ -1160,6 +1207,9 @@ mod tests {
         let cases: Vec<Case> = vec![
             ("[agent]\nlisten = \"nope\"\n", vec![(2, 10, codes::INVALID_VALUE)]),
             ("[agent]\nstore = \"mysql://x\"\n", vec![(2, 9, codes::INVALID_URL)]),
+            ("[agent.http]\nmax_connections = 0\n", vec![(2, 19, codes::INVALID_VALUE)]),
+            ("[agent.http]\nread_header_timeout = \"1ms\"\n", vec![(2, 23, codes::INVALID_DURATION)]),
+            ("[agent.http]\nidle = \"1s\"\n", vec![(2, 1, codes::UNKNOWN_KEY)]),
             ("[agnet]\n", vec![(1, 2, codes::UNKNOWN_KEY)]),
             ("[monkeys.security]\ninterval = \"15 parsecs\"\n", vec![(2, 12, codes::INVALID_DURATION)]),
             ("[monkeys.security]\ninterval = 15\n", vec![(2, 12, codes::WRONG_TYPE)]),

@@ -3,6 +3,8 @@
 //! certs,limits}`, `/api/v1/items/{item}/diff`, and the page at `/`.
 //! Read-only: it never changes the store.
 
+pub mod listener;
+
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -174,6 +176,13 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, BindError
     tokio::net::TcpListener::bind(addr).await.map_err(|source| BindError { addr, source })
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, mut shutdown: Shutdown) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.recv().await }).await
+/// Serve the API on `listener` within `limits` (see [`listener`]) until
+/// `shutdown` fires.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: troop_config::HttpLimits,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    listener::serve(listener, router(state), &limits, shutdown).await
 }

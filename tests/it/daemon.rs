@@ -283,3 +283,99 @@ async fn metrics_are_honest_from_the_first_scrape_and_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Open descriptors of a process (Linux).
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Whether the server closed `s` within `limit` (EOF or reset), reading and
+/// discarding whatever it sent first.
+fn closed_within(s: &std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut s = s;
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) if start.elapsed() < limit => continue,
+            Ok(_) => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Slowloris under a low descriptor limit: silent, slow-header and idle
+/// keep-alive clients are closed on their timeouts, the connection cap keeps
+/// the excess in the kernel's queue (no descriptor of troop's), passes keep
+/// their AWS connections, and /healthz answers again once the flood drains.
+#[tokio::test]
+async fn slow_and_silent_clients_cannot_starve_passes_or_hold_the_listener() {
+    const LIMIT: usize = 128;
+    const FLOOD: usize = 150;
+    let moto = Moto::start();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = daemon_config(&moto.endpoint, port).replace("interval = \"1h\"", "interval = \"2s\"").replace(
+        &format!("listen = \"{addr}\"\n"),
+        &format!("listen = \"{addr}\"\n[agent.http]\nread_header_timeout = \"1s\"\nidle_timeout = \"2s\"\n"),
+    );
+    let ws = Workspace::new(&config);
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", &format!("ulimit -n {LIMIT} && exec \"$0\" run"), crate::support::troop_bin()])
+        .current_dir(ws.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(ws.file("run.log")).unwrap());
+    crate::support::clean_env(&mut c, ws.path());
+    let mut child = c.spawn().unwrap();
+    let up = wait_for(Duration::from_secs(30), || http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200));
+    assert!(up.is_some(), "/healthz never answered: {}", std::fs::read_to_string(ws.file("run.log")).unwrap());
+
+    // An idle keep-alive client is closed: hyper's header timer runs while
+    // the connection waits for its next request (1s here).
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut idle, format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+    let t = Instant::now();
+    assert!(closed_within(&idle, Duration::from_secs(8)), "an idle keep-alive connection stayed open");
+    assert!(t.elapsed() >= Duration::from_millis(800), "closed before its timeout: {:?}", t.elapsed());
+
+    // The flood: silent connections and ones that dribble a header.
+    let flood_start = time::OffsetDateTime::now_utc();
+    let mut flood: Vec<std::net::TcpStream> =
+        (0..FLOOD).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    for s in flood.iter_mut().step_by(3) {
+        let _ = std::io::Write::write_all(s, b"GET /metrics HTTP/1.1\r\nX-Slow: ");
+    }
+    let mut most = 0;
+    let drained = wait_for(Duration::from_secs(60), || {
+        most = most.max(open_fds(child.id()));
+        http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200)
+    });
+    assert!(
+        drained.is_some(),
+        "/healthz never answered again: {}",
+        std::fs::read_to_string(ws.file("run.log")).unwrap()
+    );
+    assert!(most < LIMIT - 16, "troop held {most} descriptors of its {LIMIT}");
+    // every flooding client was closed by troop (a header timeout), none kept
+    let still_open = flood.iter().filter(|s| !closed_within(s, Duration::from_millis(1500))).count();
+    assert_eq!(still_open, 0, "connections troop never closed");
+
+    // Passes ran during the flood, with their AWS connections.
+    let ok_since = wait_for(Duration::from_secs(20), || {
+        let passes = ws.db().pass_counts().unwrap();
+        let last = troop_core::Store::last_successes(&ws.db()).unwrap().get("security").copied();
+        last.filter(|t| *t > flood_start).map(|_| passes)
+    });
+    let passes = ok_since.expect("no pass succeeded during the flood");
+    let log = std::fs::read_to_string(ws.file("run.log")).unwrap();
+    assert_eq!(passes.get("failed"), None, "a pass failed: {log}");
+    assert!(!log.contains("Too many open files") || !log.contains("pass failed"), "{log}");
+    sigterm(&child);
+    let (_, code) = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(code, 0);
+}
