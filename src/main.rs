@@ -147,10 +147,25 @@ fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(),
         // What start-up resolves: secrets, files, the store URL.
         troop_config::check_needs(&cfg, troop_store::supported).map(|_| cfg).map_err(LoadError::Invalid)
     }) {
-        Ok(_) => {
+        Ok(cfg) => {
+            let origin = path.display().to_string();
+            print_warnings(&origin, &cfg.warnings);
             match format {
-                Format::Json => output::print_json::<serde_json::Value>(&[]).map_err(Fail::Runtime)?,
-                Format::Table => println!("{}: ok", path.display()),
+                Format::Json => {
+                    let warnings: Vec<serde_json::Value> = cfg
+                        .warnings
+                        .iter()
+                        .map(|d| {
+                            serde_json::json!({"file": origin, "line": d.line, "column": d.column, "code": d.code, "message": d.message, "severity": "warning"})
+                        })
+                        .collect();
+                    output::print_json(&warnings).map_err(Fail::Runtime)?
+                }
+                Format::Table if cfg.warnings.is_empty() => println!("{origin}: ok"),
+                Format::Table => println!(
+                    "{origin}: ok, with {} warning(s): `troop run` and `troop scan` refuse to start until they are fixed or allowed",
+                    cfg.warnings.len()
+                ),
             }
             Ok(())
         }
@@ -181,7 +196,19 @@ fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(),
 fn start_config(cli: &Cli) -> Result<Config, Fail> {
     let cfg = load_config(cli)?;
     troop_config::check_needs(&cfg, troop_store::supported).map_err(config_errors)?;
+    // What `config check` warns about, nothing starts with.
+    if !cfg.warnings.is_empty() {
+        let origin = cfg.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into());
+        return Err(config_errors(troop_config::ConfigErrors { origin, diagnostics: cfg.warnings.clone() }));
+    }
     Ok(cfg)
+}
+
+/// `origin:line:column: warning[code]: message`, one per line.
+fn print_warnings(origin: &str, warnings: &[troop_config::Diagnostic]) {
+    for d in warnings {
+        eprintln!("{origin}:{}:{}: warning[{}]: {}", d.line, d.column, d.code, output::clean(&d.message));
+    }
 }
 
 /// Every located diagnostic on stderr, and what to do.

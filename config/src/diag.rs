@@ -19,6 +19,9 @@ pub mod codes {
     pub const UNREADABLE_FILE: &str = "unreadable-file";
     /// A store URL this build cannot open.
     pub const UNSUPPORTED_STORE: &str = "unsupported-store";
+    /// A password sent in clear (SMTP `security = "none"` to a host that is
+    /// not loopback): a warning for `config check`, refused at start.
+    pub const PLAINTEXT_AUTH: &str = "plaintext-auth";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,11 +100,18 @@ pub(crate) struct Sink<'s> {
     pub src: &'s str,
     pub diags: Vec<Diagnostic>,
     pub needs: Vec<Need>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl<'s> Sink<'s> {
     pub fn new(src: &'s str) -> Self {
-        Sink { src, diags: Vec::new(), needs: Vec::new() }
+        Sink { src, diags: Vec::new(), needs: Vec::new(), warnings: Vec::new() }
+    }
+
+    /// A setting that works but is unsafe (see `Config::warnings`).
+    pub fn warn(&mut self, code: &'static str, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = line_col(self.src, span.start);
+        self.warnings.push(Diagnostic { code, message: message.into(), line, column, span });
     }
 
     pub fn need(&mut self, span: Range<usize>, what: Needed) {

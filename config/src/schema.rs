@@ -20,6 +20,10 @@ pub struct Config {
     /// What start-up reads outside the file (environment, files, the store),
     /// with where the file asks for it; see `troop_config::check_needs`.
     pub needs: Vec<crate::diag::Need>,
+    /// Settings that work but are unsafe unless the file explicitly allows
+    /// them (a password sent in clear): `troop config check` prints them as
+    /// warnings and exits 0; commands that start something refuse them.
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -371,6 +375,7 @@ impl Default for Config {
             alerts: Alerts::default(),
             source: None,
             needs: vec![],
+            warnings: vec![],
         }
     }
 }
@@ -406,6 +411,7 @@ pub(crate) fn parse(src: &str, origin: &str) -> Result<Config, ConfigErrors> {
     }
     root.finish(&mut sink);
     cfg.needs = std::mem::take(&mut sink.needs);
+    cfg.warnings = std::mem::take(&mut sink.warnings);
     sink.finish(origin)?;
     Ok(cfg)
 }
@@ -1094,7 +1100,9 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
                     "`server` must be host:port, like \"smtp.example.com:587\"",
                 );
             }
-            let security = match t.string(sink, "security") {
+            let security_key = t.string(sink, "security");
+            let security_span = security_key.as_ref().map(|s| s.span.clone());
+            let security = match security_key {
                 None => SmtpSecurity::StartTls,
                 Some(s) => match s.v.as_str() {
                     "starttls" => SmtpSecurity::StartTls,
@@ -1120,6 +1128,21 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
             let fallback = t.string(sink, "fallback").map(|f| f.v);
             let username = t.string(sink, "username").map(|u| u.v);
             let password = secret(t, sink, "password");
+            let allow_plaintext_auth = t.boolean(sink, "allow_plaintext_auth").unwrap_or(false);
+            // As Go's net/smtp PlainAuth: credentials go in clear only to loopback.
+            let host = server.v.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or(&server.v);
+            let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if security == SmtpSecurity::None && password.is_some() && !loopback && !allow_plaintext_auth {
+                sink.warn(
+                    codes::PLAINTEXT_AUTH,
+                    security_span.unwrap_or(0..0),
+                    format!(
+                        "`security = \"none\"` with a `password` sends it in clear to {}; use \"starttls\" or \"tls\", \
+                         or set `allow_plaintext_auth = true` to accept that (troop refuses to start otherwise)",
+                        server.v
+                    ),
+                );
+            }
             let file = |t: &mut Tbl, sink: &mut Sink, k: &'static str| {
                 t.string(sink, k).map(|p| {
                     sink.need(p.span.clone(), Needed::File(PathBuf::from(&p.v)));

@@ -155,3 +155,46 @@ fn config_check_never_shows_a_secret_url() {
         assert!(r.stderr.contains("error[invalid-url]") && !r.stderr.contains(token), "{args:?}: {}", r.stderr);
     }
 }
+
+/// SMTP with `security = "none"` and a password would send AUTH in clear:
+/// `config check` warns (exit 0), commands that start refuse (exit 2), unless
+/// the server is loopback (as Go's net/smtp) or the file allows it.
+#[test]
+fn a_password_in_clear_is_a_warning_for_check_and_refused_at_start() {
+    let cfg = |server: &str, extra: &str| {
+        format!(
+            "[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n[monkeys.limits]\nenabled = false\n\
+             [[alerts.sinks]]\nname = \"mail\"\ntype = \"smtp\"\nserver = \"{server}\"\nfrom = \"troop@example.com\"\n\
+             to = [\"ops@example.com\"]\nsecurity = \"none\"\nusername = \"troop\"\npassword = \"hunter2\"\n{extra}"
+        )
+    };
+    let ws = Workspace::new(&cfg("mail.example.com:25", ""));
+    let check = ws.run(&["config", "check"]);
+    check.assert_code(0);
+    assert!(check.stderr.contains("troop.toml:13:12: warning[plaintext-auth]"), "{}", check.stderr);
+    assert!(check.stdout.contains("1 warning(s)"), "{}", check.stdout);
+    assert!(!check.stderr.contains("hunter2"), "{}", check.stderr);
+    let json = ws.run(&["config", "check", "--format", "json"]);
+    json.assert_code(0);
+    assert_eq!(json.json()[0]["code"], "plaintext-auth");
+    assert_eq!(json.json()[0]["severity"], "warning");
+    for args in [&["scan"][..], &["alerts", "test", "mail"][..]] {
+        let r = ws.run(args);
+        r.assert_code(2);
+        assert!(
+            r.stderr.contains("error[plaintext-auth]") && r.stderr.contains("allow_plaintext_auth"),
+            "{}",
+            r.stderr
+        );
+    }
+    // explicitly allowed, or to a loopback relay: no warning
+    for ws in [
+        Workspace::new(&cfg("mail.example.com:25", "allow_plaintext_auth = true\n")),
+        Workspace::new(&cfg("127.0.0.1:25", "")),
+        Workspace::new(&cfg("localhost:25", "")),
+    ] {
+        let check = ws.run(&["config", "check"]);
+        check.assert_code(0);
+        assert!(!check.stderr.contains("warning"), "{}", check.stderr);
+    }
+}
