@@ -676,3 +676,61 @@ fn a_hostile_answer_never_reaches_the_terminal_raw() {
     let controls = |s: &str| s.chars().filter(|c| c.is_control() && *c != '\n').count();
     assert_eq!(controls(&r.stderr), 0, "{:?}", r.stderr);
 }
+
+/// The peak resident memory (VmHWM, KiB) a process reached, sampled until it
+/// exits.
+fn peak_rss_kib(child: &mut std::process::Child) -> u64 {
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            && let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    peak
+}
+
+/// A receiver that answers an error with a 400 MiB body: troop reads a
+/// bounded prefix of it (the error it reports), never the whole answer.
+#[test]
+fn a_huge_error_body_is_not_read_into_memory() {
+    const BODY: u64 = 400 << 20;
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", server.local_addr().unwrap());
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let Ok((mut c, _)) = server.accept() else { return };
+        let mut buf = [0u8; 8192];
+        let _ = c.read(&mut buf);
+        let head =
+            format!("HTTP/1.1 500 Oops\r\nContent-Length: {}\r\nConnection: close\r\n\r\nbroken backend ", BODY + 15);
+        let _ = c.write_all(head.as_bytes());
+        let chunk = vec![b'x'; 64 << 10];
+        // bounded: at most the whole body, stopping when troop hangs up
+        while counter.load(std::sync::atomic::Ordering::Relaxed) < BODY {
+            if c.write_all(&chunk).is_err() {
+                return;
+            }
+            counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let ws = Workspace::new(&hook_config("http://127.0.0.1:9", &url, ""));
+    let log = std::fs::File::create(ws.file("stderr.log")).unwrap();
+    let mut child = ws.cmd(&["alerts", "test", "hook"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+    let peak = peak_rss_kib(&mut child);
+    let code = child.wait().unwrap().code();
+    let stderr = std::fs::read_to_string(ws.file("stderr.log")).unwrap();
+    let stderr = &stderr[..stderr.len().min(4096)];
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("HTTP 500") && stderr.contains("broken backend"), "{stderr}");
+    assert!(peak < 100 * 1024, "troop peaked at {} MiB reading a 400 MiB answer", peak / 1024);
+    let streamed = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(streamed < BODY / 4, "troop read {} MiB of the answer", streamed >> 20);
+}
