@@ -15,6 +15,7 @@ pub mod clock;
 pub mod engine;
 pub mod finding;
 pub mod history;
+pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
 pub mod monkey;

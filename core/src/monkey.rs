@@ -32,8 +32,15 @@ impl Snapshot {
 
     /// The technology and account of an [`Self::item_id`].
     pub fn item_scope(item: &str) -> (&str, &str) {
-        let mut parts = item.splitn(3, '/');
-        (parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+        let (technology, account, _) = Self::item_parts(item);
+        (technology, account)
+    }
+
+    /// The technology, account and region of an [`Self::item_id`] (none of
+    /// the three contains a `/`; a name may).
+    pub fn item_parts(item: &str) -> (&str, &str, &str) {
+        let mut parts = item.splitn(4, '/');
+        (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
     }
 
     /// A snapshot of `content` under the item id built from the other parts.

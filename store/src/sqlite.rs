@@ -1,13 +1,14 @@
 use crate::OpenError;
 use crate::migrations::MIGRATIONS;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
 use troop_core::canonical;
 use troop_core::clock::rfc3339;
-use troop_core::finding::{EventKind, FindingEvent, FindingState, Severity, StoredFinding};
+use troop_core::finding::{FindingState, Severity, StoredFinding};
+use troop_core::lifecycle::{Change, FindingRow, Held, HeldItem, LiveItem, Plan};
 use troop_core::monkey::{Attribution, Report, Written};
 use troop_core::store::{CommitOutcome, FindingFilter, PassLease, PassMeta, Revision, Store, StoreError};
 
@@ -82,14 +83,14 @@ impl SqliteStore {
     }
 }
 
-const FINDING_COLS: &str = "fingerprint, monkey, kind, severity, state, account, region, resource, scope, title, details, labels, first_seen, last_seen, resolved_at";
+const FINDING_COLS: &str = "fingerprint, monkey, kind, severity, state, account, region, resource, scope, title, details, labels, first_seen, last_seen, resolved_at, item";
 
-fn finding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFinding> {
+fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<FindingRow> {
     let sev: String = r.get(3)?;
     let state: String = r.get(4)?;
     let details: String = r.get(10)?;
     let labels: String = r.get(11)?;
-    Ok(StoredFinding {
+    Ok(FindingRow {
         fingerprint: r.get(0)?,
         monkey: r.get(1)?,
         kind: r.get(2)?,
@@ -102,15 +103,15 @@ fn finding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFinding> {
         title: r.get(9)?,
         details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
         labels: serde_json::from_str(&labels).unwrap_or_default(),
-        first_seen: ts(r.get(12)?),
-        last_seen: ts(r.get(13)?),
-        resolved_at: r.get::<_, Option<i64>>(14)?.map(ts),
+        first_seen: r.get(12)?,
+        last_seen: r.get(13)?,
+        resolved_at: r.get(14)?,
+        item: r.get(15)?,
     })
 }
 
-fn load_finding(tx: &Transaction<'_>, fp: &str) -> rusqlite::Result<StoredFinding> {
-    tx.prepare_cached(&format!("SELECT {FINDING_COLS} FROM findings WHERE fingerprint = ?1"))?
-        .query_row([fp], finding_from_row)
+fn finding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFinding> {
+    row_from_sql(r).map(|row| row.stored())
 }
 
 fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
@@ -133,208 +134,134 @@ fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
 
 const REVISION_SELECT: &str = "SELECT r.item, i.technology, i.account, i.region, i.name, r.revision, r.at, r.summary, r.content, r.change, r.who FROM revisions r JOIN items i ON i.item = r.item";
 
-fn previous_content(tx: &Transaction<'_>, item: &str, revision: i64) -> rusqlite::Result<Option<serde_json::Value>> {
-    let text: Option<String> = tx
-        .prepare_cached("SELECT content FROM revisions WHERE item = ?1 AND revision = ?2")?
-        .query_row(params![item, revision], |r| r.get(0))
-        .optional()?
-        .flatten();
-    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+/// What the planner reads, inside the pass transaction; the statement asked
+/// once per item of the pass is prepared once.
+struct TxHeld<'a, 't> {
+    tx: &'a Transaction<'t>,
+    get_item: std::cell::RefCell<rusqlite::CachedStatement<'a>>,
 }
 
-/// The revision's reviewer sentences, as stored JSON.
-fn summarize(technology: &str, name: &str, old: Option<&serde_json::Value>, new: Option<&serde_json::Value>) -> String {
-    let lines = troop_core::security::summarize(technology, name, old, new);
-    serde_json::to_string(&lines).unwrap_or_else(|_| "[]".into())
+impl<'a, 't> TxHeld<'a, 't> {
+    fn new(tx: &'a Transaction<'t>) -> Result<Self, StoreError> {
+        let get_item = tx.prepare_cached("SELECT revision, hash, deleted FROM items WHERE item = ?1").map_err(be)?;
+        Ok(TxHeld { tx, get_item: std::cell::RefCell::new(get_item) })
+    }
 }
 
-/// Attach the item's current revision and its summary to a finding's details
-/// (findings carry the revision and the diff that led to them).
-fn enrich(tx: &Transaction<'_>, details: &serde_json::Value) -> rusqlite::Result<(Option<String>, serde_json::Value)> {
-    let Some(item) = details.get("item").and_then(|i| i.as_str()).map(str::to_string) else {
-        return Ok((None, details.clone()));
-    };
-    let rev: Option<(i64, String)> = tx
-        .prepare_cached(
-            "SELECT r.revision, r.summary FROM items i JOIN revisions r ON r.item = i.item AND r.revision = i.revision WHERE i.item = ?1",
-        )?
-        .query_row([&item], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let mut d = details.clone();
-    if let (Some((revision, summary)), Some(obj)) = (rev, d.as_object_mut()) {
-        obj.insert("revision".into(), revision.into());
-        obj.insert("summary".into(), serde_json::from_str(&summary).unwrap_or_default());
-    }
-    Ok((Some(item), d))
-}
-
-impl SqliteStore {
-    fn commit_observations(
-        tx: &Transaction<'_>,
-        pass: &PassMeta,
-        pass_id: i64,
-        report: &Report,
-    ) -> rusqlite::Result<()> {
-        tx.execute("DELETE FROM observations WHERE monkey = ?1", [&pass.monkey])?;
-        let mut ins = tx.prepare_cached(
-            "INSERT OR REPLACE INTO observations (monkey, kind, key, data, pass_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for o in &report.observations {
-            ins.execute(params![pass.monkey, o.kind, o.key, canonical::to_string(&o.data), pass_id])?;
-        }
-        Ok(())
+impl Held for TxHeld<'_, '_> {
+    fn item(&self, item: &str) -> Result<Option<HeldItem>, StoreError> {
+        self.get_item
+            .borrow_mut()
+            .query_row([item], |r| Ok(HeldItem { revision: r.get(0)?, hash: r.get(1)?, deleted: r.get(2)? }))
+            .optional()
+            .map_err(be)
     }
 
-    fn commit_items(tx: &Transaction<'_>, pass_id: i64, now: i64, report: &Report) -> rusqlite::Result<(usize, usize)> {
-        let mut seen: HashSet<&str> = report.untouched.iter().map(String::as_str).collect();
-        let mut written = 0;
-        let mut get = tx.prepare_cached("SELECT revision, hash, deleted FROM items WHERE item = ?1")?;
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO items (item, technology, account, region, name, revision, hash, deleted)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
-             ON CONFLICT (item) DO UPDATE SET name = excluded.name, revision = excluded.revision,
-                 hash = excluded.hash, deleted = 0",
-        )?;
-        let mut add_rev = tx.prepare_cached(
-            "INSERT INTO revisions (item, revision, at, change, hash, content, summary, pass_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        for s in &report.snapshots {
-            if !seen.insert(s.item.as_str()) {
-                continue;
-            }
-            let (content, hash) = (&s.content, &s.hash);
-            let prev: Option<(i64, Option<String>, bool)> =
-                get.query_row([&s.item], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
-            let (revision, change) = match prev {
-                None => (1, "created"),
-                Some((rev, _, true)) => (rev + 1, "created"),
-                Some((_, Some(h), false)) if &h == hash => continue,
-                Some((rev, _, false)) => (rev + 1, "modified"),
-            };
-            let old = if change == "modified" { previous_content(tx, &s.item, revision - 1)? } else { None };
-            let summary = summarize(&s.technology, &s.name, old.as_ref(), Some(&s.value()));
-            upsert.execute(params![s.item, s.technology, s.account, s.region, s.name, revision, hash])?;
-            add_rev.execute(params![s.item, revision, now, change, hash, content, summary, pass_id])?;
-            written += 1;
-        }
-        // Deletions, only inside scopes this pass listed completely.
-        let mut scopes: Vec<_> = report.coverage.iter().collect();
-        scopes.sort();
-        scopes.dedup();
-        let mut live = tx.prepare_cached(
-            "SELECT item, revision, name FROM items WHERE technology = ?1 AND account = ?2 AND (?3 = '*' OR region = ?3) AND deleted = 0",
-        )?;
-        let mut mark = tx.prepare_cached("UPDATE items SET deleted = 1, revision = ?2, hash = NULL WHERE item = ?1")?;
-        for c in scopes {
-            let gone: Vec<(String, i64, String)> = live
-                .query_map(params![c.scope, c.account, c.region], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .filter(|(item, _, _): &(String, i64, String)| !seen.contains(item.as_str()))
-                .collect();
-            for (item, rev, name) in gone {
-                let old = previous_content(tx, &item, rev)?;
-                let summary = summarize(&c.scope, &name, old.as_ref(), None);
-                mark.execute(params![item, rev + 1])?;
-                add_rev.execute(params![
-                    item,
-                    rev + 1,
-                    now,
-                    "deleted",
-                    None::<String>,
-                    None::<String>,
-                    summary,
-                    pass_id
-                ])?;
-                written += 1;
-            }
-        }
-        Ok((seen.len(), written))
-    }
-
-    fn commit_findings(
-        tx: &Transaction<'_>,
-        pass: &PassMeta,
-        pass_id: i64,
-        report: &Report,
-    ) -> rusqlite::Result<Vec<FindingEvent>> {
-        let now = pass.finished_at.unix_timestamp();
-        let at = rfc3339(pass.finished_at);
-        let mut events = Vec::new();
-        let mut reported: HashSet<String> = HashSet::new();
-        for f in &report.findings {
-            let fp = f.fingerprint();
-            if !reported.insert(fp.clone()) {
-                continue;
-            }
-            let (item, details) = enrich(tx, &f.details)?;
-            let details = canonical::to_string(&details);
-            let labels = serde_json::to_string(&f.labels).unwrap_or_else(|_| "{}".into());
-            let prev: Option<(String, String)> = tx
-                .prepare_cached("SELECT state, severity FROM findings WHERE fingerprint = ?1")?
-                .query_row([&fp], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let event = match &prev {
-                None => {
-                    tx.prepare_cached(
-                        "INSERT INTO findings (fingerprint, monkey, kind, severity, state, account, region, resource, scope,
-                             title, details, labels, first_seen, last_seen, pass_id, item)
-                         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
-                    )?
-                    .execute(params![
-                        fp, f.monkey, f.kind, f.severity.as_str(), f.account, f.region, f.resource, f.scope,
-                        f.title, details, labels, now, pass_id, item
-                    ])?;
-                    EventKind::Opened
-                }
-                Some((state, sev)) => {
-                    let reopened = state == "resolved";
-                    tx.prepare_cached(
-                        "UPDATE findings SET severity = ?2, title = ?3, details = ?4, labels = ?5, scope = ?6, last_seen = ?7,
-                             pass_id = ?8, item = ?9,
-                             state = CASE WHEN state = 'resolved' THEN 'open' ELSE state END,
-                             first_seen = CASE WHEN state = 'resolved' THEN ?7 ELSE first_seen END,
-                             resolved_at = NULL
-                         WHERE fingerprint = ?1",
-                    )?
-                    .execute(params![fp, f.severity.as_str(), f.title, details, labels, f.scope, now, pass_id, item])?;
-                    let old = Severity::parse(sev).unwrap_or(f.severity);
-                    if reopened {
-                        EventKind::Opened
-                    } else if f.severity > old {
-                        EventKind::SeverityUp
-                    } else if f.severity < old {
-                        EventKind::SeverityDown
-                    } else {
-                        EventKind::StillOpen
-                    }
-                }
-            };
-            events.push(FindingEvent { event, at: at.clone(), finding: load_finding(tx, &fp)? });
-        }
-        // Resolve what a complete listing no longer reports.
-        let untouched: HashSet<&str> = report.untouched.iter().map(String::as_str).collect();
-        let candidates: Vec<(String, String, String, String, Option<String>)> = tx
+    fn live_items(&self, technology: &str, account: &str, region: &str) -> Result<Vec<LiveItem>, StoreError> {
+        let mut st = self
+            .tx
             .prepare_cached(
-                "SELECT fingerprint, scope, account, region, item FROM findings WHERE monkey = ?1 AND state IN ('open', 'silenced')",
-            )?
-            .query_map([&pass.monkey], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-            .collect::<Result<_, _>>()?;
-        for (fp, scope, account, region, item) in candidates {
-            if reported.contains(&fp)
-                || item.as_deref().is_some_and(|i| untouched.contains(i))
-                || !report.coverage.iter().any(|c| c.covers(&scope, &account, &region))
-            {
-                continue;
-            }
-            tx.prepare_cached(
-                "UPDATE findings SET state = 'resolved', resolved_at = ?2, pass_id = ?3 WHERE fingerprint = ?1",
-            )?
-            .execute(params![fp, now, pass_id])?;
-            events.push(FindingEvent { event: EventKind::Resolved, at: at.clone(), finding: load_finding(tx, &fp)? });
-        }
-        Ok(events)
+                "SELECT item, revision, name FROM items
+                 WHERE technology = ?1 AND account = ?2 AND (?3 = '*' OR region = ?3) AND deleted = 0",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map(params![technology, account, region], |r| {
+                Ok(LiveItem { item: r.get(0)?, revision: r.get(1)?, name: r.get(2)? })
+            })
+            .map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
     }
+
+    fn content(&self, item: &str, revision: i64) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<String> = self
+            .tx
+            .prepare_cached("SELECT content FROM revisions WHERE item = ?1 AND revision = ?2")
+            .and_then(|mut st| st.query_row(params![item, revision], |r| r.get(0)).optional())
+            .map_err(be)?
+            .flatten();
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    fn current(&self, item: &str) -> Result<Option<(i64, Vec<String>)>, StoreError> {
+        let row: Option<(i64, String)> = self
+            .tx
+            .prepare_cached(
+                "SELECT r.revision, r.summary FROM items i JOIN revisions r ON r.item = i.item AND r.revision = i.revision WHERE i.item = ?1",
+            )
+            .and_then(|mut st| st.query_row([item], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(be)?;
+        Ok(row.map(|(rev, summary)| (rev, serde_json::from_str(&summary).unwrap_or_default())))
+    }
+
+    fn finding(&self, fingerprint: &str) -> Result<Option<FindingRow>, StoreError> {
+        self.tx
+            .prepare_cached(&format!("SELECT {FINDING_COLS} FROM findings WHERE fingerprint = ?1"))
+            .and_then(|mut st| st.query_row([fingerprint], row_from_sql).optional())
+            .map_err(be)
+    }
+
+    fn unresolved(&self, monkey: &str) -> Result<Vec<FindingRow>, StoreError> {
+        let mut st = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {FINDING_COLS} FROM findings WHERE monkey = ?1 AND state IN ('open', 'silenced')"
+            ))
+            .map_err(be)?;
+        let rows = st.query_map([monkey], row_from_sql).map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
+    }
+}
+
+/// Persist a plan's writes (the planner decided them).
+fn persist(tx: &Transaction<'_>, plan: &Plan, pass_id: i64, now: i64) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO items (item, technology, account, region, name, revision, hash, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (item) DO UPDATE SET name = excluded.name, revision = excluded.revision,
+             hash = excluded.hash, deleted = excluded.deleted",
+    )?;
+    let mut add_rev = tx.prepare_cached(
+        "INSERT INTO revisions (item, revision, at, change, hash, content, summary, pass_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for w in &plan.items {
+        let deleted = w.change == Change::Deleted;
+        upsert.execute(params![w.item, w.technology, w.account, w.region, w.name, w.revision, w.hash, deleted])?;
+        let summary = serde_json::to_string(&w.summary).unwrap_or_else(|_| "[]".into());
+        add_rev.execute(params![w.item, w.revision, now, w.change.as_str(), w.hash, w.content, summary, pass_id])?;
+    }
+    let mut put = tx.prepare_cached(
+        "INSERT INTO findings (fingerprint, monkey, kind, severity, state, account, region, resource, scope,
+             title, details, labels, first_seen, last_seen, resolved_at, pass_id, item)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT (fingerprint) DO UPDATE SET severity = excluded.severity, state = excluded.state,
+             scope = excluded.scope, title = excluded.title, details = excluded.details, labels = excluded.labels,
+             first_seen = excluded.first_seen, last_seen = excluded.last_seen, resolved_at = excluded.resolved_at,
+             pass_id = excluded.pass_id, item = excluded.item",
+    )?;
+    for f in &plan.findings {
+        let labels = serde_json::to_string(&f.labels).unwrap_or_else(|_| "{}".into());
+        put.execute(params![
+            f.fingerprint,
+            f.monkey,
+            f.kind,
+            f.severity.as_str(),
+            f.state.as_str(),
+            f.account,
+            f.region,
+            f.resource,
+            f.scope,
+            f.title,
+            canonical::to_string(&f.details),
+            labels,
+            f.first_seen,
+            f.last_seen,
+            f.resolved_at,
+            pass_id,
+            f.item
+        ])?;
+    }
+    Ok(())
 }
 
 /// Milliseconds since the epoch (the lease columns' unit).
@@ -381,6 +308,24 @@ fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
     Ok(())
 }
 
+impl SqliteStore {
+    fn commit_observations(
+        tx: &Transaction<'_>,
+        pass: &PassMeta,
+        pass_id: i64,
+        report: &Report,
+    ) -> rusqlite::Result<()> {
+        tx.execute("DELETE FROM observations WHERE monkey = ?1", [&pass.monkey])?;
+        let mut ins = tx.prepare_cached(
+            "INSERT OR REPLACE INTO observations (monkey, kind, key, data, pass_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for o in &report.observations {
+            ins.execute(params![pass.monkey, o.kind, o.key, canonical::to_string(&o.data), pass_id])?;
+        }
+        Ok(())
+    }
+}
+
 impl Store for SqliteStore {
     fn begin_pass(
         &self,
@@ -416,9 +361,10 @@ impl Store for SqliteStore {
         )
         .map_err(be)?;
         let pass_id = tx.last_insert_rowid();
-        let (items_seen, revisions_written) =
-            Self::commit_items(&tx, pass_id, pass.finished_at.unix_timestamp(), report).map_err(be)?;
-        let events = Self::commit_findings(&tx, pass, pass_id, report).map_err(be)?;
+        let plan = troop_core::lifecycle::plan(&TxHeld::new(&tx)?, report, &pass.monkey, pass.finished_at)?;
+        persist(&tx, &plan, pass_id, pass.finished_at.unix_timestamp()).map_err(be)?;
+        let Plan { events, items, items_seen, .. } = plan;
+        let revisions_written = items.len();
         Self::commit_observations(&tx, pass, pass_id, report).map_err(be)?;
         crate::alerts::log_events(&tx, &events).map_err(be)?;
         let open_findings: i64 = tx

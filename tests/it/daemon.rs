@@ -218,7 +218,7 @@ async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
     let stderr = stderr();
     assert!(stderr.contains("bogus"), "the broken file's error is shown: {stderr}");
     assert_eq!(stderr.matches("reload refused").count(), 2, "{stderr}");
-    assert!(stderr.contains("[agent] store and listen change only with a restart"), "{stderr}");
+    assert!(stderr.contains("[agent] store, listen and [agent.http] change only with a restart"), "{stderr}");
     assert!(stderr.contains("configuration reloaded; running 2 monkey(s)"), "{stderr}");
 }
 

@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::json;
-use troop_core::finding::Finding;
+use troop_core::finding::{EventKind, Finding};
 use troop_core::monkey::{Attribution, Coverage, Snapshot};
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
