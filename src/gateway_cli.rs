@@ -151,7 +151,7 @@ fn test_notification(sink: &str) -> Notification {
 
 pub async fn alerts(
     cfg: &troop_config::Config,
-    store: Arc<troop_store::SqliteStore>,
+    store: troop_core::store::StoreHandle,
     cmd: &AlertsCommand,
     format: Format,
 ) -> Result<(), Fail> {
@@ -179,7 +179,7 @@ pub async fn alerts(
                 /// entries were marked failed when the gateway last started.
                 configured: bool,
             }
-            let stats = store.outbox_stats().map_err(runtime)?;
+            let stats = tokio::task::block_in_place(|| store.outbox_stats()).map_err(runtime)?;
             let mut rows: Vec<Row> = cfg
                 .alerts
                 .sinks

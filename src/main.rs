@@ -22,6 +22,7 @@ use troop_core::metrics::Metrics;
 use troop_core::monkey::{NoProgress, Progress};
 use troop_core::shutdown::{self, ShutdownTrigger};
 use troop_core::store::FindingFilter;
+use troop_core::store::StoreHandle;
 use troop_core::{Engine, FindingState, PassStatus, Severity};
 use troop_monkeys::aws::AwsContext;
 
@@ -98,6 +99,12 @@ fn init_logging(verbose: u8, daemon: bool, format: cli::LogFormat) {
     };
 }
 
+/// Run synchronous store work off the runtime's scheduling (the store's
+/// calls block; see `troop_core::store::Backend`).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
 async fn dispatch(cli: Cli) -> Result<(), Fail> {
     match &cli.command {
         Command::Config(ConfigCommand::Example) => {
@@ -108,25 +115,27 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
             config_check(path.as_ref().or(cli.config.as_ref()), cli.format)
         }
         // Reads never create a store: see `read_store`.
-        Command::Findings(args) => {
+        // The store is synchronous: its calls leave the runtime's workers
+        // (`block_in_place`; see `troop_core::store::Backend`).
+        Command::Findings(args) => blocking(|| {
             let store = read_store(&load_config(&cli)?)?;
             views::findings(&*store, &*store, args, cli.format)
-        }
-        Command::Silence(cmd) => {
+        }),
+        Command::Silence(cmd) => blocking(|| {
             let cfg = load_config(&cli)?;
             let store = if matches!(cmd, SilenceCommand::List { .. }) { read_store(&cfg)? } else { open_store(&cfg)? };
             gateway_cli::silence(&*store, &*store, cmd, cli.format)
-        }
+        }),
         Command::Alerts(cmd) => {
             let cfg = if matches!(cmd, AlertsCommand::Test { .. }) { start_config(&cli)? } else { load_config(&cli)? };
             let store = if matches!(cmd, AlertsCommand::Status) { read_store(&cfg)? } else { open_store(&cfg)? };
             gateway_cli::alerts(&cfg, store, cmd, cli.format).await
         }
-        Command::Changes(args) => views::changes(&*read_store(&load_config(&cli)?)?, args, cli.format),
-        Command::History(args) => views::history(&*read_store(&load_config(&cli)?)?, args, cli.format),
-        Command::Diff(args) => views::diff(&*read_store(&load_config(&cli)?)?, args, cli.format),
-        Command::Certs => views::certs(&*read_store(&load_config(&cli)?)?, cli.format),
-        Command::Limits => views::limits(&*read_store(&load_config(&cli)?)?, cli.format),
+        Command::Changes(args) => blocking(|| views::changes(&*read_store(&load_config(&cli)?)?, args, cli.format)),
+        Command::History(args) => blocking(|| views::history(&*read_store(&load_config(&cli)?)?, args, cli.format)),
+        Command::Diff(args) => blocking(|| views::diff(&*read_store(&load_config(&cli)?)?, args, cli.format)),
+        Command::Certs => blocking(|| views::certs(&*read_store(&load_config(&cli)?)?, cli.format)),
+        Command::Limits => blocking(|| views::limits(&*read_store(&load_config(&cli)?)?, cli.format)),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(*shell, &mut Cli::command(), "troop", &mut std::io::stdout());
@@ -230,14 +239,14 @@ fn load_config(cli: &Cli) -> Result<Config, Fail> {
     }
 }
 
-fn open_store(cfg: &Config) -> Result<Arc<troop_store::SqliteStore>, Fail> {
-    troop_store::open(&cfg.agent.store).map(Arc::new).map_err(usage)
+fn open_store(cfg: &Config) -> Result<StoreHandle, Fail> {
+    troop_store::open(&cfg.agent.store).map_err(usage)
 }
 
 /// The store for a read verb: it must exist (exit 2 with the path tried and
 /// what to do otherwise).
-fn read_store(cfg: &Config) -> Result<Arc<troop_store::SqliteStore>, Fail> {
-    troop_store::open_existing(&cfg.agent.store).map(Arc::new).map_err(usage)
+fn read_store(cfg: &Config) -> Result<StoreHandle, Fail> {
+    troop_store::open_existing(&cfg.agent.store).map_err(usage)
 }
 
 /// Everything a scan or the daemon needs, built from the config.
@@ -245,7 +254,7 @@ struct Wired {
     engine: Arc<Engine>,
     gateway: Arc<troop_alerts::gateway::Gateway>,
     monkeys: Vec<troop_monkeys::registry::Built>,
-    store: Arc<troop_store::SqliteStore>,
+    store: StoreHandle,
     metrics: Arc<Metrics>,
 }
 
@@ -260,7 +269,7 @@ async fn wire_on(
     only: &[String],
     progress: Arc<dyn Progress>,
     json_stdout: bool,
-    store: Arc<troop_store::SqliteStore>,
+    store: StoreHandle,
     metrics: Arc<Metrics>,
 ) -> Result<Wired, Fail> {
     let sinks = troop_alerts::registry::build(&cfg.alerts, json_stdout).map_err(usage)?;
@@ -430,7 +439,8 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
         // Open as users see them: a silenced finding is a reviewed justification.
         let filter = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: Some(min) };
         let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
-        let n = troop_core::alerting::silence::findings_view(&*w.store, &*w.store, filter, now).map_err(runtime)?.len();
+        let view = blocking(|| troop_core::alerting::silence::findings_view(&*w.store, &*w.store, filter, now));
+        let n = view.map_err(runtime)?.len();
         if n > 0 {
             eprintln!("troop: {n} open finding(s) at or above {min} (silenced ones not counted)");
             return Err(Fail::Code(3));
@@ -486,7 +496,6 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
 /// knows from before this process (open findings, last successes, each
 /// monkey's gauges of its last successful pass).
 fn restore_metrics(w: &Wired) -> Result<(), troop_core::StoreError> {
-    use troop_core::Store;
     w.metrics.set_build_info(env!("CARGO_PKG_VERSION"), env!("TROOP_COMMIT"), env!("TROOP_BUILD_DATE"));
     let open = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: None };
     let mut open_by_monkey = std::collections::BTreeMap::new();
@@ -516,14 +525,14 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     on_signals(trigger).map_err(Fail::Runtime)?;
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler").map_err(Fail::Runtime)?;
     w.metrics.record_reload(true, time::OffsetDateTime::now_utc().unix_timestamp());
-    restore_metrics(&w).map_err(runtime)?;
+    blocking(|| restore_metrics(&w)).map_err(runtime)?;
     eprintln!(
         "troop: running {} monkey(s); serving http://{} (/healthz, /metrics); SIGHUP reloads {}",
         w.monkeys.len(),
         listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into()),
     );
-    let state = troop_server::AppState { store: w.store.clone(), alerts: w.store.clone(), metrics: w.metrics.clone() };
+    let state = troop_server::AppState { store: w.store.clone(), metrics: w.metrics.clone() };
     let server = tokio::spawn(troop_server::serve(listener, state, cfg.agent.http.clone(), stop.clone()));
     // a reload keeps each monkey's rhythm
     let starts = troop_core::scheduler::Starts::default();

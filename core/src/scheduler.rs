@@ -147,6 +147,9 @@ mod tests {
         fn findings(&self, _: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
             Ok(vec![])
         }
+        fn pass_counts(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+            Ok(Default::default())
+        }
         fn revisions_since(&self, _: OffsetDateTime) -> Result<Vec<Revision>, StoreError> {
             Ok(vec![])
         }

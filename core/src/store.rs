@@ -146,6 +146,8 @@ pub trait Store: Send + Sync {
     /// first pass that read that scope), if ever: before then, "it did not
     /// exist" is unknowable.
     fn first_observed(&self, technology: &str, account: &str) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// How many passes are recorded, per status (`ok`, `failed`).
+    fn pass_counts(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError>;
     /// When each monkey's last successful pass finished.
     fn last_successes(&self) -> Result<std::collections::BTreeMap<String, OffsetDateTime>, StoreError>;
     /// The current observations of `kind` (data as the monkey reported it).
@@ -271,3 +273,17 @@ pub trait AlertStore: Send + Sync {
     /// End a silence now; false if there is no such active silence.
     fn end_silence(&self, id: &str, at: &str) -> Result<bool, StoreError>;
 }
+
+/// Every store backend: the pass store and the alert store behind one
+/// handle. The traits are synchronous on purpose: a commit interleaves the
+/// planner's reads and decisions inside one transaction, and SQLite (the
+/// embedded backend) is synchronous. Callers run them on blocking threads
+/// (`tokio::task::spawn_blocking`), never on a runtime worker; a backend
+/// over an async driver bridges with `Handle::block_on` on those threads.
+pub trait Backend: Store + AlertStore {}
+
+impl<T: Store + AlertStore + ?Sized> Backend for T {}
+
+/// What the binary, the server and the gateway hold: a backend opened from
+/// the `[agent] store` URL, never a concrete type.
+pub type StoreHandle = std::sync::Arc<dyn Backend>;

@@ -16,13 +16,13 @@ use std::sync::Arc;
 use troop_core::FindingState;
 use troop_core::metrics::Metrics;
 use troop_core::shutdown::Shutdown;
-use troop_core::store::{AlertStore, Store};
+use troop_core::store::{Backend, StoreHandle};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    /// Silences (an open finding a silence matches is shown `silenced`).
-    pub alerts: Arc<dyn AlertStore>,
+    /// The store (passes and alerts: silences show an open finding a silence
+    /// matches as `silenced`). Called on blocking threads only ([`read`]).
+    pub store: StoreHandle,
     pub metrics: Arc<Metrics>,
 }
 
@@ -42,9 +42,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn index(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let alerts = s.alerts.clone();
-    let html =
-        read(&s, move |st| page::render(st, &*alerts, time::OffsetDateTime::now_utc()).map_err(store_error)).await?;
+    let html = read(&s, move |st| page::render(st, st, time::OffsetDateTime::now_utc()).map_err(store_error)).await?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
@@ -66,11 +64,10 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
         None => None,
         Some(v) => Some(troop_core::Severity::parse(v).ok_or_else(|| bad_request(format!("unknown severity `{v}`")))?),
     };
-    let alerts = s.alerts.clone();
     let filter = troop_core::store::FindingFilter { state, monkey, min_severity };
     let found = read(&s, move |st| {
         let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
-        troop_core::alerting::silence::findings_view(st, &*alerts, filter, now).map_err(store_error)
+        troop_core::alerting::silence::findings_view(st, st, filter, now).map_err(store_error)
     })
     .await?;
     let rows: Vec<serde_json::Value> =
@@ -117,7 +114,7 @@ fn store_error(e: troop_core::StoreError) -> ApiError {
 /// Run a store read on a blocking thread.
 async fn read<T: Send + 'static>(
     s: &AppState,
-    f: impl FnOnce(&dyn Store) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&dyn Backend) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = s.store.clone();
     tokio::task::spawn_blocking(move || f(&*store))

@@ -13,10 +13,13 @@
 //!   items are marked deleted only inside a scope the pass covered completely.
 
 mod alerts;
+#[cfg(test)]
+mod conformance;
 mod migrations;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
+pub use troop_core::store::StoreHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -38,7 +41,7 @@ pub enum OpenError {
 /// Open the store named by an `[agent] store` URL for reading: a store that
 /// does not exist yet is [`OpenError::Missing`], never created empty (an
 /// empty answer from the wrong directory would read as all-clear).
-pub fn open_existing(url: &str) -> Result<SqliteStore, OpenError> {
+pub fn open_existing(url: &str) -> Result<StoreHandle, OpenError> {
     if let Some(path) = url.strip_prefix("sqlite://")
         && !std::path::Path::new(path).exists()
     {
@@ -57,10 +60,11 @@ pub fn supported(url: &str) -> Result<(), String> {
     }
 }
 
-/// Open the store named by an `[agent] store` URL, creating it if needed.
-pub fn open(url: &str) -> Result<SqliteStore, OpenError> {
+/// Open the store named by an `[agent] store` URL, creating it if needed:
+/// the one place that names a concrete backend.
+pub fn open(url: &str) -> Result<StoreHandle, OpenError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        SqliteStore::open(path)
+        Ok(std::sync::Arc::new(SqliteStore::open(path)?))
     } else if url.starts_with("postgres://") {
         Err(OpenError::Postgres)
     } else {

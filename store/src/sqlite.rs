@@ -73,14 +73,6 @@ impl SqliteStore {
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.lock().query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(be)
     }
-
-    /// Number of committed passes per status, for tests and diagnostics.
-    pub fn pass_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
-        let conn = self.lock();
-        let mut st = conn.prepare("SELECT status, COUNT(*) FROM passes GROUP BY status").map_err(be)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(be)?;
-        rows.collect::<Result<_, _>>().map_err(be)
-    }
 }
 
 const FINDING_COLS: &str = "fingerprint, monkey, kind, severity, state, account, region, resource, scope, title, details, labels, first_seen, last_seen, resolved_at, item";
@@ -378,6 +370,13 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(be)?;
         Ok(CommitOutcome { pass_id, events, revisions_written, items_seen, open_findings: open_findings as usize })
+    }
+
+    fn pass_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT status, COUNT(*) FROM passes GROUP BY status").map_err(be)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
     }
 
     fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError> {

@@ -130,7 +130,7 @@ async fn sigterm_during_a_pass_abandons_it_unwritten_within_5s() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     let db = ws.db();
     assert_eq!(db.integrity_check().unwrap(), "ok");
-    assert!(!db.pass_counts().unwrap().contains_key("ok"), "the interrupted pass was committed");
+    assert!(!troop_core::Store::pass_counts(&db).unwrap().contains_key("ok"), "the interrupted pass was committed");
 }
 
 /// `/api/v1/certs` and `/api/v1/limits` answer what `troop certs` and
@@ -367,7 +367,7 @@ async fn slow_and_silent_clients_cannot_starve_passes_or_hold_the_listener() {
 
     // Passes ran during the flood, with their AWS connections.
     let ok_since = wait_for(Duration::from_secs(20), || {
-        let passes = ws.db().pass_counts().unwrap();
+        let passes = troop_core::Store::pass_counts(&ws.db()).unwrap();
         let last = troop_core::Store::last_successes(&ws.db()).unwrap().get("security").copied();
         last.filter(|t| *t > flood_start).map(|_| passes)
     });

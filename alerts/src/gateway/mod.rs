@@ -211,14 +211,27 @@ impl Gateway {
         self.lock().groups.next_due(&self.tree)
     }
 
+    /// Run a store call on a blocking thread (the store is synchronous: see
+    /// `troop_core::store::Backend`); never on a runtime worker.
+    async fn io<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn AlertStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store call failed: {e}")))?
+    }
+
     /// Whether this process still holds the lease it was granted, asked of
     /// the store (another process may have taken it since the last round).
-    fn holds_lease(&self) -> Result<bool, StoreError> {
+    async fn holds_lease(&self) -> Result<bool, StoreError> {
         if !self.is_leader() {
             return Ok(false);
         }
         let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
-        let holds = self.store.alert_lease_holds(&self.owner, epoch, self.now())?;
+        let (owner, now) = (self.owner.clone(), self.now());
+        let holds = self.io(move |s| s.alert_lease_holds(&owner, epoch, now)).await?;
         if !holds {
             self.leader.store(false, std::sync::atomic::Ordering::SeqCst);
         }
@@ -234,12 +247,13 @@ impl Gateway {
     pub async fn deliver(&self, sink: &dyn Sink) -> Result<Delivered, StoreError> {
         let mut out = Delivered::default();
         loop {
-            let due = self.store.outbox_due(sink.name(), self.now(), 100)?;
+            let (name, now) = (sink.name().to_string(), self.now());
+            let due = self.io(move |s| s.outbox_due(&name, now, 100)).await?;
             if due.is_empty() {
                 return Ok(out);
             }
             for entry in due {
-                if !self.holds_lease()? {
+                if !self.holds_lease().await? {
                     return Err(StoreError::Superseded {
                         shard: "alerts".into(),
                         reason: "this process no longer holds the alert lease; delivery stopped".into(),
@@ -249,12 +263,13 @@ impl Gateway {
                 let now = self.now();
                 match result {
                     Ok(()) => {
-                        self.store.outbox_mark(entry.id, &Delivery::Delivered, now)?;
+                        self.io(move |s| s.outbox_mark(entry.id, &Delivery::Delivered, now)).await?;
                         out.delivered += 1;
                     }
                     Err(SinkError::Permanent(error)) => {
                         tracing::warn!(sink = %sink.name(), notification = %entry.notification.id, %error, "delivery failed for good");
-                        self.store.outbox_mark(entry.id, &Delivery::Failed { error: error.clone() }, now)?;
+                        let failed = Delivery::Failed { error: error.clone() };
+                        self.io(move |s| s.outbox_mark(entry.id, &failed, now)).await?;
                         out.failed += 1;
                         out.last_error = Some(error);
                     }
@@ -262,7 +277,8 @@ impl Gateway {
                         let wait = self.retry.delay(entry.attempts + 1, fastrand::f64(), retry_after);
                         let at = now.saturating_add(Millis::try_from(wait.as_millis()).unwrap_or(Millis::MAX));
                         tracing::info!(sink = %sink.name(), attempt = entry.attempts + 1, error = %message, retry_in = ?wait, "delivery failed; will retry");
-                        self.store.outbox_mark(entry.id, &Delivery::Retry { at, error: message.clone() }, now)?;
+                        let retry = Delivery::Retry { at, error: message.clone() };
+                        self.io(move |s| s.outbox_mark(entry.id, &retry, now)).await?;
                         out.retry_at = Some(at);
                         out.last_error = Some(message);
                         return Ok(out);
@@ -273,9 +289,9 @@ impl Gateway {
     }
 
     /// Outbox depth and delivery failures per sink, for /metrics.
-    pub fn publish_metrics(&self) {
+    pub async fn publish_metrics(&self) {
         let Some(metrics) = &self.metrics else { return };
-        let Ok(stats) = self.store.outbox_stats() else { return };
+        let Ok(stats) = self.io(|s| s.outbox_stats()).await else { return };
         let mut gauges = Vec::new();
         for sink in &self.sinks {
             let s = stats.iter().find(|s| s.sink == sink.name()).cloned().unwrap_or_default();
@@ -324,7 +340,7 @@ impl Gateway {
             if let Ok(Err(e)) = recorded {
                 tracing::warn!(error = %e, "could not record the delivery task's restart");
             }
-            self.publish_metrics();
+            self.publish_metrics().await;
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = shutdown.recv() => return,
@@ -363,8 +379,12 @@ impl Gateway {
                     Some(gw.now() + 1000)
                 }
             };
-            gw.publish_metrics();
-            let next = next.or_else(|| gw.store.outbox_next(sink.name()).ok().flatten());
+            gw.publish_metrics().await;
+            let name = sink.name().to_string();
+            let next = match next {
+                Some(at) => Some(at),
+                None => gw.io(move |s| s.outbox_next(&name)).await.ok().flatten(),
+            };
             let wait = next.map(|at| Duration::from_millis((at - gw.now()).max(0) as u64)).unwrap_or(tick);
             tokio::select! {
                 _ = wake.notified() => {}

@@ -6,12 +6,16 @@ use crate::monkey::{Coverage, Snapshot};
 use serde_json::json;
 use std::cell::RefCell;
 
+/// item -> (held, name, account, region, technology)
+type Items = BTreeMap<String, (HeldItem, String, String, String, String)>;
+/// (item, revision) -> (content, summary, change)
+type Revisions = BTreeMap<(String, i64), (Option<serde_json::Value>, Vec<String>, &'static str)>;
+
 /// A store in memory: applies plans as a backend would.
 #[derive(Default)]
 struct Mem {
-    /// item -> (held, name, account, region, technology)
-    items: RefCell<BTreeMap<String, (HeldItem, String, String, String, String)>>,
-    revisions: RefCell<BTreeMap<(String, i64), (Option<serde_json::Value>, Vec<String>, &'static str)>>,
+    items: RefCell<Items>,
+    revisions: RefCell<Revisions>,
     findings: RefCell<BTreeMap<String, FindingRow>>,
 }
 

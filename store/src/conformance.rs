@@ -1,0 +1,525 @@
+//! The store contract as tests: every case runs unchanged against every
+//! backend (`suite!` instantiates them for one; SQLite in `sqlite/tests.rs`).
+//! A case gets an opener that makes a fresh, empty store and a guard that
+//! keeps it alive (a temporary directory, a throw-away database).
+
+use serde_json::json;
+use time::OffsetDateTime;
+use troop_core::alerting::{Notification, Reason};
+use troop_core::finding::{EventKind, Finding, FindingState, Severity};
+use troop_core::monkey::{Attribution, Coverage, Report, Snapshot};
+use troop_core::store::{
+    AlertBatch, Backend, CommitOutcome, Delivery, FindingFilter, PassLease, PassMeta, StoreError, StoreHandle,
+};
+
+/// Makes a fresh, empty store; the first value keeps it alive.
+pub(crate) type Open = dyn Fn() -> (Box<dyn std::any::Any>, StoreHandle);
+
+/// `#[test]` functions running every case of the contract against the
+/// stores `$open` makes.
+macro_rules! suite {
+    ($open:expr) => {
+        $crate::conformance::suite!(@cases $open;
+            revisions_follow_content_changes_and_complete_listings,
+            finding_lifecycle,
+            failed_pass_changes_nothing_but_the_log,
+            revisions_carry_reviewer_summaries_and_findings_carry_the_revision,
+            untouched_items_are_neither_deleted_nor_resolved,
+            who_made_a_change_is_asked_until_found,
+            observations_are_replaced_by_each_pass,
+            passes_of_a_shard_commit_in_order,
+            entries_of_sinks_no_longer_configured_fail_with_the_reason,
+            outbox_order_retry_hold_back_marks_and_pruning,
+            one_lease_holder_at_a_time
+        );
+    };
+    (@cases $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::$case(&$open);
+            }
+        )*
+    };
+}
+pub(crate) use suite;
+
+/// A pass of `security` begun (leased) and finished at `t`.
+fn pass(s: &dyn Backend, t: i64) -> PassMeta {
+    let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+    let lease = s.begin_pass("security", "test", at, at + time::Duration::minutes(5)).unwrap();
+    PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
+}
+
+fn snap(name: &str, region: &str, content: serde_json::Value) -> Snapshot {
+    Snapshot::new("ec2:security-group", "111", region, name, &content)
+}
+
+fn cover(region: &str) -> Coverage {
+    Coverage { scope: "ec2:security-group".into(), account: "111".into(), region: region.into() }
+}
+
+fn finding(resource: &str, severity: Severity) -> Finding {
+    Finding {
+        monkey: "security".into(),
+        kind: "sg-open-ingress".into(),
+        severity,
+        account: "111".into(),
+        region: "r1".into(),
+        resource: resource.into(),
+        title: format!("{resource} is open"),
+        details: json!({"port": 22}),
+        labels: Default::default(),
+        scope: "ec2:security-group".into(),
+    }
+}
+
+pub(crate) fn revisions_follow_content_changes_and_complete_listings(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    // (snapshots, coverage, expected (item name, revision, change) written by this pass)
+    type Step = (Vec<Snapshot>, Vec<Coverage>, Vec<(&'static str, i64, &'static str)>);
+    let steps: Vec<Step> = vec![
+        (
+            vec![snap("a", "r1", json!({"x": 1, "y": [1, 2]})), snap("b", "r1", json!({})), snap("c", "r2", json!({}))],
+            vec![cover("r1"), cover("r2")],
+            vec![("a", 1, "created"), ("b", 1, "created"), ("c", 1, "created")],
+        ),
+        // same content, other key order: nothing
+        (
+            vec![snap("a", "r1", json!({"y": [1, 2], "x": 1})), snap("b", "r1", json!({})), snap("c", "r2", json!({}))],
+            vec![cover("r1"), cover("r2")],
+            vec![],
+        ),
+        // a modified; c missing but r2 was not listed completely: untouched
+        (
+            vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]})), snap("b", "r1", json!({}))],
+            vec![cover("r1")],
+            vec![("a", 2, "modified")],
+        ),
+        // b missing from a complete r1 listing: deleted
+        (
+            vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]}))],
+            vec![cover("r1"), cover("r2")],
+            vec![("b", 2, "deleted"), ("c", 2, "deleted")],
+        ),
+        // b comes back
+        (
+            vec![snap("a", "r1", json!({"x": 2, "y": [1, 2]})), snap("b", "r1", json!({}))],
+            vec![cover("*")],
+            vec![("b", 3, "created")],
+        ),
+    ];
+    for (i, (snaps, coverage, want)) in steps.into_iter().enumerate() {
+        let t = i as i64 * 100;
+        let out = s.commit_pass(&pass(s, t), &Report { snapshots: snaps, coverage, ..Default::default() }).unwrap();
+        let since = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+        let got: Vec<(String, i64, String)> =
+            s.revisions_since(since).unwrap().into_iter().map(|r| (r.name, r.revision, r.change)).collect();
+        let want: Vec<(String, i64, String)> =
+            want.into_iter().map(|(n, r, c)| (n.to_string(), r, c.to_string())).collect();
+        assert_eq!(got, want, "step {i}");
+        assert_eq!(out.revisions_written, want.len(), "step {i}");
+    }
+    let h = s.history("ec2:security-group/111/r1/b").unwrap();
+    assert_eq!(h.iter().map(|r| r.change.as_str()).collect::<Vec<_>>(), ["created", "deleted", "created"]);
+    assert_eq!(h[1].content, None);
+    assert!(matches!(s.history("nope"), Err(StoreError::NotFound(_))));
+}
+
+pub(crate) fn finding_lifecycle(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let kinds = |out: CommitOutcome| -> Vec<(String, EventKind)> {
+        out.events.into_iter().map(|e| (e.finding.resource, e.event)).collect()
+    };
+    let full = vec![cover("r1")];
+    let r = |findings: Vec<Finding>, coverage: Vec<Coverage>| Report { findings, coverage, ..Default::default() };
+
+    let out = s
+        .commit_pass(
+            &pass(s, 0),
+            &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full.clone()),
+        )
+        .unwrap();
+    assert_eq!(out.open_findings, 2);
+    assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::Opened), ("sg-2".into(), EventKind::Opened)]);
+
+    let out = s
+        .commit_pass(
+            &pass(s, 10),
+            &r(vec![finding("sg-1", Severity::Critical), finding("sg-2", Severity::Warning)], full.clone()),
+        )
+        .unwrap();
+    let at_least = |min| s.findings(&FindingFilter { min_severity: Some(min), ..Default::default() }).unwrap();
+    assert_eq!(at_least(Severity::Critical).iter().map(|f| f.resource.as_str()).collect::<Vec<_>>(), ["sg-1"]);
+    assert_eq!(at_least(Severity::Warning).len(), 2);
+    assert_eq!(at_least(Severity::Info).len(), 2);
+    assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityUp), ("sg-2".into(), EventKind::StillOpen)]);
+
+    // sg-2 gone, but the listing was not complete: stays open
+    let out = s.commit_pass(&pass(s, 20), &r(vec![finding("sg-1", Severity::Warning)], vec![])).unwrap();
+    assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::SeverityDown)]);
+    assert_eq!(
+        s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None, ..Default::default() })
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // complete listing without sg-2: resolved
+    let out = s.commit_pass(&pass(s, 30), &r(vec![finding("sg-1", Severity::Warning)], full.clone())).unwrap();
+    assert_eq!(kinds(out), vec![("sg-1".into(), EventKind::StillOpen), ("sg-2".into(), EventKind::Resolved)]);
+    let resolved = s
+        .findings(&FindingFilter {
+            state: Some(FindingState::Resolved),
+            monkey: Some("security".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].resolved_at.as_deref(), Some("2023-11-14T22:13:50Z"));
+
+    // it comes back: opened again, first_seen reset
+    let out = s
+        .commit_pass(
+            &pass(s, 40),
+            &r(vec![finding("sg-1", Severity::Warning), finding("sg-2", Severity::Warning)], full),
+        )
+        .unwrap();
+    let ev = out.events.iter().find(|e| e.finding.resource == "sg-2").unwrap();
+    assert_eq!(ev.event, EventKind::Opened);
+    assert_eq!(ev.finding.first_seen, "2023-11-14T22:14:00Z");
+    assert_eq!(ev.finding.fingerprint, finding("sg-2", Severity::Warning).fingerprint());
+    // the other monkey's findings are never touched by this one's passes
+    assert!(
+        s.findings(&FindingFilter { state: None, monkey: Some("limits".into()), ..Default::default() })
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub(crate) fn failed_pass_changes_nothing_but_the_log(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    s.commit_pass(
+        &pass(s, 0),
+        &Report {
+            findings: vec![finding("sg-1", Severity::Warning)],
+            coverage: vec![cover("r1")],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    s.record_failed_pass(&pass(s, 10), "boom").unwrap();
+    assert_eq!(
+        s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None, ..Default::default() })
+            .unwrap()
+            .len(),
+        1
+    );
+    let counts = s.pass_counts().unwrap();
+    assert_eq!((counts["ok"], counts["failed"]), (1, 1));
+}
+
+pub(crate) fn revisions_carry_reviewer_summaries_and_findings_carry_the_revision(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let group = |ingress: serde_json::Value| json!({"group_id": "sg-1", "group_name": "web", "description": "d", "tags": {}, "egress": [], "ingress": ingress});
+    let ssh = json!([{"protocol": "tcp", "from_port": 22, "to_port": 22, "source": {"type": "cidr", "cidr": "0.0.0.0/0"}, "description": null}]);
+    let mut f = finding("sg-1", Severity::Critical);
+    f.details = json!({"item": "ec2:security-group/111/r1/sg-1", "rule": "sg-open-ingress"});
+    s.commit_pass(
+        &pass(s, 0),
+        &Report {
+            snapshots: vec![snap("sg-1", "r1", group(json!([])))],
+            coverage: vec![cover("r1")],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let out = s
+        .commit_pass(
+            &pass(s, 10),
+            &Report {
+                snapshots: vec![snap("sg-1", "r1", group(ssh))],
+                findings: vec![f],
+                coverage: vec![cover("r1")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let h = s.history("ec2:security-group/111/r1/sg-1").unwrap();
+    assert_eq!(h[0].summary, ["security group sg-1 created"]);
+    assert_eq!(h[1].summary, ["ingress tcp/22 from 0.0.0.0/0 added"]);
+    let d = &out.events[0].finding.details;
+    assert_eq!(d["revision"], 2);
+    assert_eq!(d["summary"], json!(["ingress tcp/22 from 0.0.0.0/0 added"]));
+    assert_eq!(d["rule"], "sg-open-ingress");
+
+    s.commit_pass(&pass(s, 20), &Report { coverage: vec![cover("r1")], ..Default::default() }).unwrap();
+    let h = s.history("ec2:security-group/111/r1/sg-1").unwrap();
+    assert_eq!(h[2].summary, ["security group sg-1 deleted"]);
+
+    // time travel
+    let at = |t: i64| OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+    assert!(s.state_at("ec2:security-group/111/r1/sg-1", at(-1)).unwrap().is_none());
+    assert_eq!(s.state_at("ec2:security-group/111/r1/sg-1", at(5)).unwrap().unwrap().revision, 1);
+    let r2 = s.state_at("ec2:security-group/111/r1/sg-1", at(15)).unwrap().unwrap();
+    assert_eq!(r2.content.unwrap()["ingress"][0]["from_port"], 22);
+    assert_eq!(s.state_at("ec2:security-group/111/r1/sg-1", at(99)).unwrap().unwrap().content, None);
+
+    // lookups by what a user types
+    assert_eq!(s.find_items("sg-1").unwrap(), ["ec2:security-group/111/r1/sg-1"]);
+    assert_eq!(s.find_items("ec2:security-group/111/r1/sg-1").unwrap(), ["ec2:security-group/111/r1/sg-1"]);
+    assert!(s.find_items("g-1").unwrap().is_empty());
+}
+
+pub(crate) fn untouched_items_are_neither_deleted_nor_resolved(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let mut f = finding("sg-1", Severity::Warning);
+    f.details = json!({"item": "ec2:security-group/111/r1/sg-1"});
+    s.commit_pass(
+        &pass(s, 0),
+        &Report {
+            snapshots: vec![snap("sg-1", "r1", json!({}))],
+            findings: vec![f],
+            coverage: vec![cover("r1")],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // the group exists but could not be read: no snapshot, no finding, still covered
+    let out = s
+        .commit_pass(
+            &pass(s, 10),
+            &Report {
+                untouched: vec!["ec2:security-group/111/r1/sg-1".into()],
+                coverage: vec![cover("r1")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out.revisions_written, 0);
+    assert!(out.events.is_empty());
+    assert_eq!(
+        s.findings(&FindingFilter { state: Some(FindingState::Open), monkey: None, ..Default::default() })
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub(crate) fn who_made_a_change_is_asked_until_found(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let r = |content| Report {
+        snapshots: vec![snap("sg-1", "r1", content)],
+        coverage: vec![cover("r1")],
+        ..Default::default()
+    };
+    s.commit_pass(&pass(s, 0), &r(json!({"v": 1}))).unwrap();
+    s.commit_pass(&pass(s, 10), &r(json!({"v": 2}))).unwrap();
+    let since = OffsetDateTime::from_unix_timestamp(1_700_000_000 - 3600).unwrap();
+    let pending = s.pending_attribution("security", since).unwrap();
+    assert_eq!(pending.len(), 1, "only modified/deleted revisions are attributed");
+    let w = &pending[0];
+    assert_eq!((w.revision, w.change.as_str()), (2, "modified"));
+    assert_eq!(w.previous_at.unwrap().unix_timestamp(), 1_700_000_000);
+    assert_eq!(w.at.unix_timestamp(), 1_700_000_010);
+    assert!(s.pending_attribution("limits", since).unwrap().is_empty());
+
+    let mark =
+        |who: serde_json::Value| s.attach_who(&[Attribution { item: w.item.clone(), revision: 2, who }]).unwrap();
+    mark(json!({"status": "pending"}));
+    assert_eq!(s.pending_attribution("security", since).unwrap().len(), 1, "pending is asked again");
+    mark(json!({"status": "found", "events": [{"principal": "arn:aws:iam::1:user/alice"}]}));
+    assert!(s.pending_attribution("security", since).unwrap().is_empty());
+    let h = s.history(&w.item).unwrap();
+    assert_eq!(h[1].who.as_ref().unwrap()["events"][0]["principal"], "arn:aws:iam::1:user/alice");
+    assert_eq!(h[0].who, None);
+}
+
+pub(crate) fn observations_are_replaced_by_each_pass(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let obs = |keys: &[&str]| Report {
+        observations: keys
+            .iter()
+            .map(|k| troop_core::monkey::Observed { kind: "cert".into(), key: k.to_string(), data: json!({"host": k}) })
+            .collect(),
+        ..Default::default()
+    };
+    s.commit_pass(&pass(s, 0), &obs(&["b", "a"])).unwrap();
+    assert_eq!(s.observations("cert").unwrap(), vec![json!({"host": "a"}), json!({"host": "b"})]);
+    s.commit_pass(&pass(s, 10), &obs(&["c"])).unwrap();
+    assert_eq!(s.observations("cert").unwrap(), vec![json!({"host": "c"})]);
+    s.record_failed_pass(&pass(s, 20), "boom").unwrap();
+    assert_eq!(s.observations("cert").unwrap().len(), 1, "a failed pass keeps the last view");
+    assert!(s.observations("quota").unwrap().is_empty());
+}
+
+/// Interleavings of two passes of one shard: whichever order they begin and
+/// commit in, a view older than the newest begun or committed one is refused
+/// and writes nothing.
+pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
+    let at = |t: i64| OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+    let meta = |monkey: &str, lease: PassLease, begun: i64, done: i64| PassMeta {
+        monkey: monkey.into(),
+        started_at: at(begun),
+        finished_at: at(done),
+        lease,
+    };
+    // A closed port (the older view) and an open one (the newer view).
+    let closed = Report {
+        snapshots: vec![snap("sg-1", "r1", json!({"ingress": []}))],
+        coverage: vec![cover("r1")],
+        ..Default::default()
+    };
+    let open = Report {
+        snapshots: vec![snap("sg-1", "r1", json!({"ingress": ["tcp/3389 0.0.0.0/0"]}))],
+        findings: vec![finding("sg-1", Severity::Critical)],
+        coverage: vec![cover("r1")],
+        ..Default::default()
+    };
+    let refused = |r: Result<CommitOutcome, StoreError>| matches!(r, Err(StoreError::Superseded { .. }));
+
+    // 1. A begins, B begins, B commits, A commits last: A is refused.
+    let (_g, s) = fresh();
+    let s = &*s;
+    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
+    let b = s.begin_pass("security", "b", at(10), at(600)).unwrap();
+    assert_eq!((a.epoch, b.epoch), (1, 2));
+    s.commit_pass(&meta("security", b, 10, 20), &open).unwrap();
+    let late = s.commit_pass(&meta("security", a.clone(), 0, 30), &closed);
+    assert!(refused(late), "the older pass must be refused");
+    let h = s.history("ec2:security-group/111/r1/sg-1").unwrap();
+    assert_eq!(h.len(), 1, "no revision from the refused pass: {h:?}");
+    let open_now = s.findings(&FindingFilter { state: Some(FindingState::Open), ..Default::default() }).unwrap();
+    assert_eq!(open_now.len(), 1, "the newer pass's finding stays open");
+    assert_eq!(s.pass_counts().unwrap().get("ok"), Some(&1));
+
+    // 2. A begins, B begins, A commits first: A is refused all the same
+    // (a newer view is on its way); B commits.
+    let (_g, s) = fresh();
+    let s = &*s;
+    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
+    let b = s.begin_pass("security", "b", at(10), at(600)).unwrap();
+    assert!(refused(s.commit_pass(&meta("security", a, 0, 20), &closed)));
+    s.commit_pass(&meta("security", b, 10, 30), &open).unwrap();
+
+    // 3. A view older than the committed one (another host's clock behind)
+    // is refused even with the current epoch.
+    let (_g, s) = fresh();
+    let s = &*s;
+    let a = s.begin_pass("security", "a", at(100), at(600)).unwrap();
+    s.commit_pass(&meta("security", a, 100, 110), &open).unwrap();
+    let b = s.begin_pass("security", "b", at(50), at(600)).unwrap();
+    assert!(refused(s.commit_pass(&meta("security", b, 50, 120), &closed)));
+
+    // 4. Shards do not fence each other; a lease never handed out is refused.
+    let (_g, s) = fresh();
+    let s = &*s;
+    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
+    let c = s.begin_pass("certs", "b", at(10), at(600)).unwrap();
+    assert_eq!(c.epoch, 1);
+    s.commit_pass(&meta("security", a, 0, 20), &open).unwrap();
+    s.commit_pass(&meta("certs", c, 10, 20), &Report::default()).unwrap();
+    let forged = PassLease { shard: "limits".into(), epoch: 7 };
+    assert!(refused(s.commit_pass(&meta("limits", forged, 30, 40), &Report::default())));
+    // 5. Sequential passes each commit.
+    for t in [100, 200, 300] {
+        let l = s.begin_pass("security", "a", at(t), at(t + 600)).unwrap();
+        s.commit_pass(&meta("security", l, t, t + 5), &open).unwrap();
+    }
+}
+
+fn note(id: &str, at: i64) -> Notification {
+    Notification {
+        id: id.into(),
+        group_id: "g".into(),
+        sink: "hook".into(),
+        route: "default:0".into(),
+        group_labels: Default::default(),
+        reason: Reason::First,
+        status: "firing".into(),
+        at,
+        firing: vec![],
+        resolved: vec![],
+        changed: vec![],
+    }
+}
+
+pub(crate) fn entries_of_sinks_no_longer_configured_fail_with_the_reason(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let gone = Notification { sink: "old-hook".into(), ..note("b", 20) };
+    let batch = AlertBatch { cursor: 0, outbox: vec![note("a", 10), gone], ..Default::default() };
+    s.alert_apply(&batch).unwrap();
+    assert_eq!(s.outbox_abandon(&["hook"], "sink no longer configured", 30).unwrap(), 1);
+    assert_eq!(s.outbox_abandon(&["hook"], "sink no longer configured", 40).unwrap(), 0, "once");
+    let stats = s.outbox_stats().unwrap();
+    let old = stats.iter().find(|st| st.sink == "old-hook").unwrap();
+    assert_eq!((old.pending, old.failed), (0, 1));
+    assert_eq!(old.last_error.as_deref(), Some("sink no longer configured"));
+    let kept = stats.iter().find(|st| st.sink == "hook").unwrap();
+    assert_eq!((kept.pending, kept.failed), (1, 0), "a configured sink's entries stay pending");
+}
+
+pub(crate) fn outbox_order_retry_hold_back_marks_and_pruning(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let batch = AlertBatch { cursor: 0, outbox: vec![note("a", 10), note("b", 20)], ..Default::default() };
+    s.alert_apply(&batch).unwrap();
+    s.alert_apply(&batch).unwrap(); // queued once, whatever happens
+    let due = s.outbox_due("hook", 100, 10).unwrap();
+    assert_eq!(due.iter().map(|e| e.notification.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    // the head waits for its retry: nothing behind it is due either
+    s.outbox_mark(due[0].id, &Delivery::Retry { at: 500, error: "down".into() }, 100).unwrap();
+    assert!(s.outbox_due("hook", 200, 10).unwrap().is_empty());
+    assert_eq!(s.outbox_next("hook").unwrap(), Some(500));
+    let due = s.outbox_due("hook", 500, 10).unwrap();
+    assert_eq!(due[0].attempts, 1);
+    s.outbox_mark(due[0].id, &Delivery::Delivered, 500).unwrap();
+    s.outbox_mark(due[1].id, &Delivery::Failed { error: "HTTP 400".into() }, 600).unwrap();
+    let st = s.outbox_stats().unwrap().remove(0);
+    assert_eq!((st.pending, st.delivered, st.failed, st.failed_attempts), (0, 1, 1, 2));
+    assert_eq!(st.last_error.as_deref(), Some("HTTP 400"));
+    s.alert_apply(&AlertBatch { prune_before: Some(550), ..Default::default() }).unwrap();
+    let st = s.outbox_stats().unwrap().remove(0);
+    assert_eq!((st.delivered, st.failed), (0, 1), "only what finished before the cut is forgotten");
+}
+
+pub(crate) fn one_lease_holder_at_a_time(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let alive = |_: &str| false;
+    let dead = |o: &str| o == "a";
+    // (owner, now, until, stale, granted with this epoch)
+    type Case<'a> = (&'a str, i64, i64, &'a dyn Fn(&str) -> bool, Option<i64>);
+    let cases: Vec<Case> = vec![
+        ("a", 0, 100, &alive, Some(1)),   // free
+        ("b", 50, 150, &alive, None),     // held by a
+        ("a", 60, 160, &alive, Some(1)),  // renewal keeps the epoch
+        ("b", 170, 270, &alive, Some(2)), // a's lease ran out
+        ("a", 180, 280, &alive, None),
+        ("a", 190, 290, &|o: &str| o == "b", Some(3)), // b is gone (its process died)
+        ("b", 200, 300, &dead, Some(4)),               // and a too
+        ("b", 400, 500, &alive, Some(5)),              // b's own lease ran out: another may have held it since
+    ];
+    for (i, (owner, now, until, stale, want)) in cases.into_iter().enumerate() {
+        assert_eq!(s.alert_lease(owner, now, until, stale).unwrap(), want, "case {i}");
+    }
+    // (owner, epoch, now, holds)
+    for (i, (owner, epoch, now, want)) in
+        [("b", 5, 450, true), ("b", 4, 450, false), ("a", 5, 450, false), ("b", 5, 501, false)].into_iter().enumerate()
+    {
+        assert_eq!(s.alert_lease_holds(owner, epoch, now).unwrap(), want, "holds case {i}");
+    }
+    s.alert_release("a").unwrap(); // not a's: nothing changes
+    assert_eq!(s.alert_lease("c", 410, 510, &alive).unwrap(), None);
+    s.alert_release("b").unwrap();
+    assert!(!s.alert_lease_holds("b", 5, 450).unwrap());
+    assert_eq!(s.alert_lease("c", 410, 510, &alive).unwrap(), Some(6));
+}
