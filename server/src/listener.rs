@@ -176,7 +176,7 @@ mod tests {
     /// A server on loopback whose `/stall` never answers and `/ok` does.
     async fn start(limits: HttpLimits) -> (String, troop_core::shutdown::ShutdownTrigger) {
         let router = axum::Router::new()
-            .route("/stall", axum::routing::get(|| std::future::pending::<&'static str>()))
+            .route("/stall", axum::routing::get(std::future::pending::<&'static str>))
             .route("/ok", axum::routing::get(|| async { "ok" }));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
