@@ -48,6 +48,12 @@ pub(crate) fn runtime<E: Into<anyhow::Error>>(e: E) -> Fail {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix filters: a reader that goes away (`troop history | head`)
+    // ends troop quietly by SIGPIPE, not with a panic in println!.
+    // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose, matches!(cli.command, Command::Run), cli.log_format);
     output::init(cli.wide, cli.color);
@@ -362,9 +368,17 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
             PassStatus::Superseded(reason) => {
                 failed = true;
                 eprintln!(
-                    "troop: {}: this pass was not stored: {}; the store keeps the newer pass's view (run the scan again for this one's)",
+                    "troop: {}: this pass was not stored: {}; run the scan again",
                     s.monkey,
                     output::clean(reason)
+                );
+            }
+            PassStatus::Busy(why) => {
+                failed = true;
+                eprintln!(
+                    "troop: {} not run: {}; its results reach the store when it finishes (run the scan again after it)",
+                    s.monkey,
+                    output::clean(why)
                 );
             }
         }
@@ -382,6 +396,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                         PassStatus::Abandoned => ("abandoned", None),
                         PassStatus::Skipped => ("skipped", None),
                         PassStatus::Superseded(m) => ("superseded", Some(m.clone())),
+                        PassStatus::Busy(m) => ("busy", Some(m.clone())),
                     };
                     serde_json::json!({
                         "monkey": s.monkey,
@@ -416,6 +431,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                             PassStatus::Abandoned => "INTERRUPTED".into(),
                             PassStatus::Skipped => "skipped".into(),
                             PassStatus::Superseded(_) => "SUPERSEDED".into(),
+                            PassStatus::Busy(_) => "BUSY".into(),
                         },
                         format!("{:.1}s", s.duration.as_secs_f64()),
                         s.items_seen.to_string(),
@@ -477,7 +493,7 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
         match result {
             Ok(d) if d.retry_at.is_some() || d.failed > 0 => eprintln!(
                 "troop: sink {sink}: {}; {}",
-                d.last_error.unwrap_or_default(),
+                output::clean(&d.last_error.unwrap_or_default()),
                 if d.retry_at.is_some() {
                     "kept in its outbox, delivered by the next scan or `troop run`"
                 } else {
@@ -486,7 +502,7 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
             ),
             Ok(_) => {}
             Err(e @ troop_core::StoreError::Superseded { .. }) => eprintln!("troop: sink {sink}: {e}"),
-            Err(e) => eprintln!("troop: sink {sink}: outbox unreadable: {e}"),
+            Err(e) => eprintln!("troop: sink {sink}: outbox unreadable: {}", output::clean(&e.to_string())),
         }
     }
     gateway.release();

@@ -42,6 +42,10 @@ impl Http {
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(timeout)
+            // A redirect would replay a notification elsewhere (as a GET,
+            // without its body, with the URL's token in Referer): never.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|e| format!("HTTP client setup: {}", cause(&e)))?;
         Ok(Http { client })
@@ -157,11 +161,15 @@ pub fn cause(e: &reqwest::Error) -> String {
 }
 
 /// 2xx delivered; 408, 429 and 5xx worth retrying (honouring Retry-After);
-/// any other status is permanent.
+/// any other status is permanent, a redirect included (not followed).
 pub fn outcome(a: &Answer) -> Result<(), SinkError> {
     let msg = || format!("HTTP {}: {}", a.status, a.body.trim());
     match a.status {
         200..=299 => Ok(()),
+        300..=399 => Err(SinkError::Permanent(format!(
+            "HTTP {}: redirects are not followed; configure the sink with the final URL",
+            a.status
+        ))),
         408 | 429 | 500..=599 => Err(SinkError::Transient { message: msg(), retry_after: a.retry_after }),
         _ => Err(SinkError::Permanent(msg())),
     }

@@ -29,10 +29,13 @@ pub enum PassStatus {
     Skipped,
     /// Shutdown came and the grace period ran out; nothing was written.
     Abandoned,
-    /// A newer pass of the same monkey began (in this or another process)
-    /// before this one committed: this pass's older view was refused,
-    /// nothing was written from it (see [`StoreError::Superseded`]).
+    /// This pass's lease lapsed and a newer pass of the same monkey took
+    /// over before it committed: its older view was refused, nothing was
+    /// written from it (see [`StoreError::Superseded`]).
     Superseded(String),
+    /// Another process is running a pass of this monkey on the same store
+    /// (it holds the lease): this one did not start.
+    Busy(String),
 }
 
 impl PassStatus {
@@ -149,11 +152,16 @@ impl Engine {
 
         let started_at = self.clock.now();
         let t0 = Instant::now();
-        // The pass's lease: from here on every older pass of this monkey,
-        // in any process on this store, is fenced.
+        // The pass's lease: one process at a time runs a pass of a monkey
+        // on a store, and a pass whose lease lapsed cannot commit.
         let lease = match self.begin(&name, started_at, timeout).await {
             Ok(lease) => lease,
-            Err(msg) => {
+            Err(Err(busy)) => {
+                tracing::info!(monkey = %name, %busy, "pass not started");
+                summary.status = PassStatus::Busy(busy);
+                return summary;
+            }
+            Err(Ok(msg)) => {
                 summary.status = PassStatus::Failed(msg.clone());
                 let lease = PassLease { shard: name.clone(), epoch: 0 };
                 let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now(), lease };
@@ -176,6 +184,7 @@ impl Engine {
                 Ok(r) => r,
                 Err(_) => {
                     tracing::warn!(monkey = %name, "shutdown: abandoning the pass, nothing written");
+                    self.end(&lease).await;
                     summary.status = PassStatus::Abandoned;
                     summary.duration = t0.elapsed();
                     return summary;
@@ -186,6 +195,7 @@ impl Engine {
         summary.duration = t0.elapsed();
         let mut report: Report = match outcome {
             Err(_) => {
+                self.end(&meta.lease).await;
                 summary.status = PassStatus::TimedOut(timeout);
                 let msg = format!("timed out after {}s", timeout.as_secs());
                 self.record_failure(&meta, &msg).await;
@@ -197,6 +207,7 @@ impl Engine {
                     MonkeyError::Failed(m) => m,
                     MonkeyError::Cancelled => "cancelled".to_string(),
                 };
+                self.end(&meta.lease).await;
                 summary.status = PassStatus::Failed(msg.clone());
                 self.record_failure(&meta, &msg).await;
                 self.finish_metrics(&summary, &meta);
@@ -242,8 +253,14 @@ impl Engine {
                 summary.duration = t0.elapsed();
                 return summary;
             }
-            Ok(Err(e)) => summary.status = PassStatus::Failed(format!("could not store the pass: {e}")),
-            Err(e) => summary.status = PassStatus::Failed(format!("could not store the pass: {e}")),
+            Ok(Err(e)) => {
+                self.end(&meta.lease).await;
+                summary.status = PassStatus::Failed(format!("could not store the pass: {e}"));
+            }
+            Err(e) => {
+                self.end(&meta.lease).await;
+                summary.status = PassStatus::Failed(format!("could not store the pass: {e}"));
+            }
         }
         summary.duration = t0.elapsed();
         self.finish_metrics(&summary, &meta);
@@ -251,15 +268,34 @@ impl Engine {
     }
 
     /// Take the monkey's pass lease (a new epoch), held for the pass's
-    /// timeout. Errors are the message a failed pass records.
-    async fn begin(&self, shard: &str, now: time::OffsetDateTime, timeout: Duration) -> Result<PassLease, String> {
+    /// timeout. `Err(Err(why))`: another process holds it; `Err(Ok(msg))`:
+    /// the store failed (the message a failed pass records).
+    async fn begin(
+        &self,
+        shard: &str,
+        now: time::OffsetDateTime,
+        timeout: Duration,
+    ) -> Result<PassLease, Result<String, String>> {
         let store = self.store.clone();
         let (shard, owner) = (shard.to_string(), self.owner.clone());
         let until = now.checked_add(time::Duration::try_from(timeout).unwrap_or(time::Duration::DAY)).unwrap_or(now);
-        match tokio::task::spawn_blocking(move || store.begin_pass(&shard, &owner, now, until)).await {
+        let begun = tokio::task::spawn_blocking(move || {
+            store.begin_pass(&shard, &owner, now, until, &crate::store::owner_gone)
+        })
+        .await;
+        match begun {
             Ok(Ok(lease)) => Ok(lease),
-            Ok(Err(e)) => Err(format!("could not begin the pass in the store: {e}")),
-            Err(e) => Err(format!("could not begin the pass in the store: {e}")),
+            Ok(Err(e @ StoreError::LeaseHeld { .. })) => Err(Err(e.to_string())),
+            Ok(Err(e)) => Err(Ok(format!("could not begin the pass in the store: {e}"))),
+            Err(e) => Err(Ok(format!("could not begin the pass in the store: {e}"))),
+        }
+    }
+
+    /// Give the lease back after a pass that will not commit.
+    async fn end(&self, lease: &PassLease) {
+        let (store, lease) = (self.store.clone(), lease.clone());
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.end_pass(&lease)).await {
+            tracing::warn!(error = %e, "could not give the pass lease back");
         }
     }
 

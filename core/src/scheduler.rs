@@ -133,8 +133,12 @@ mod tests {
             _: &str,
             _: OffsetDateTime,
             _: OffsetDateTime,
+            _: &dyn Fn(&str) -> bool,
         ) -> Result<crate::store::PassLease, StoreError> {
             Ok(crate::store::PassLease { shard: shard.into(), epoch: 1 })
+        }
+        fn end_pass(&self, _: &crate::store::PassLease) -> Result<(), StoreError> {
+            Ok(())
         }
         fn commit_pass(&self, _: &PassMeta, _: &Report) -> Result<CommitOutcome, StoreError> {
             self.commits.fetch_add(1, Ordering::SeqCst);

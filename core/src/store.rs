@@ -5,12 +5,13 @@
 //! - `commit_pass` is atomic. A reader never sees half of a pass, and a
 //!   process killed mid-commit leaves the store as it was before the pass.
 //! - Passes of one shard commit in order. A pass begins with
-//!   [`Store::begin_pass`], which hands it a new epoch (a fencing token) for
-//!   its shard; `commit_pass` checks, inside its transaction, that the epoch
-//!   is still the shard's current one and that the pass's view is not older
-//!   than the committed one, and refuses with [`StoreError::Superseded`]
-//!   otherwise. A pass that began earlier but finishes later therefore never
-//!   writes its stale view over a newer one, whichever process runs it.
+//!   [`Store::begin_pass`], which leases the shard to one process at a time
+//!   and hands the pass a new epoch (a fencing token); `commit_pass` checks,
+//!   inside its transaction, that the epoch is still the shard's current one
+//!   and that the pass's view is not older than the committed one, and
+//!   refuses with [`StoreError::Superseded`] otherwise. Two passes of a
+//!   shard never overlap, and one whose lease lapsed (a process stalled past
+//!   it) never writes its stale view over a newer one.
 
 use crate::finding::{FindingEvent, FindingState, StoredFinding};
 use crate::monkey::{Attribution, Report, Written};
@@ -23,10 +24,14 @@ pub enum StoreError {
     Backend(String),
     #[error("{0}")]
     NotFound(String),
-    /// The pass's lease was superseded (a newer pass of the shard began) or
-    /// its view is older than the one committed: nothing was written.
+    /// The pass's lease was superseded (it lapsed and another pass of the
+    /// shard began) or its view is older than the one committed: nothing
+    /// was written.
     #[error("pass of {shard} not applied: {reason}")]
     Superseded { shard: String, reason: String },
+    /// Another process holds the shard's pass lease (it is running a pass).
+    #[error("another troop process ({owner}) has been running a pass of {shard} since {since}")]
+    LeaseHeld { shard: String, owner: String, since: String },
 }
 
 /// A pass's hold on its shard, from [`Store::begin_pass`]: the shard (today a
@@ -110,16 +115,22 @@ pub struct Revision {
 
 pub trait Store: Send + Sync {
     /// Begin a pass of `shard` for `owner` (`host:pid:random`), leased until
-    /// `until`: the shard's epoch grows by one and is returned. From then on
-    /// every pass of the shard begun earlier is fenced (its commit is
-    /// refused): the newest view wins, whichever process holds it.
+    /// `until`: granted when the shard's lease is free, expired, `owner`'s,
+    /// or held by an owner `stale` says is gone — then with a new epoch (the
+    /// fencing token `commit_pass` checks). Otherwise
+    /// [`StoreError::LeaseHeld`]: another process is running a pass of the
+    /// shard, and this one must not start (its view would race that one).
     fn begin_pass(
         &self,
         shard: &str,
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
+        stale: &dyn Fn(&str) -> bool,
     ) -> Result<PassLease, StoreError>;
+    /// Give up a pass's lease without committing (the pass failed, timed
+    /// out or was abandoned); a lease no longer held is left alone.
+    fn end_pass(&self, lease: &PassLease) -> Result<(), StoreError>;
     /// Apply a successful pass: new revisions, deletions inside covered scopes,
     /// finding lifecycle. One transaction, refused with
     /// [`StoreError::Superseded`] (nothing written) when `pass.lease` is no

@@ -47,7 +47,8 @@ pub(crate) use suite;
 /// A pass of `security` begun (leased) and finished at `t`.
 fn pass(s: &dyn Backend, t: i64) -> PassMeta {
     let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
-    let lease = s.begin_pass("security", "test", at, at + time::Duration::minutes(5)).unwrap();
+    // leased until it begins: each pass of these cases comes after the last
+    let lease = s.begin_pass("security", "test", at, at, &|_| false).unwrap();
     PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
 }
 
@@ -360,9 +361,9 @@ pub(crate) fn observations_are_replaced_by_each_pass(fresh: &Open) {
     assert!(s.observations("quota").unwrap().is_empty());
 }
 
-/// Interleavings of two passes of one shard: whichever order they begin and
-/// commit in, a view older than the newest begun or committed one is refused
-/// and writes nothing.
+/// Passes of one shard: one process at a time holds the shard's lease; a
+/// pass whose lease lapsed and was taken over cannot commit; a view older
+/// than the committed one is refused; nothing refused writes anything.
 pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
     let at = |t: i64| OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
     let meta = |monkey: &str, lease: PassLease, begun: i64, done: i64| PassMeta {
@@ -371,6 +372,7 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
         finished_at: at(done),
         lease,
     };
+    let alive = |_: &str| false;
     // A closed port (the older view) and an open one (the newer view).
     let closed = Report {
         snapshots: vec![snap("sg-1", "r1", json!({"ingress": []}))],
@@ -384,53 +386,66 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
         ..Default::default()
     };
     let refused = |r: Result<CommitOutcome, StoreError>| matches!(r, Err(StoreError::Superseded { .. }));
+    let held = |r: Result<PassLease, StoreError>| matches!(r, Err(StoreError::LeaseHeld { .. }));
 
-    // 1. A begins, B begins, B commits, A commits last: A is refused.
+    // 1. While A holds the lease, B cannot begin (not even when A's owner
+    // is alive and B asks later); A commits.
     let (_g, s) = fresh();
     let s = &*s;
-    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
-    let b = s.begin_pass("security", "b", at(10), at(600)).unwrap();
+    let a = s.begin_pass("security", "a", at(0), at(600), &alive).unwrap();
+    assert!(held(s.begin_pass("security", "b", at(10), at(610), &alive)));
+    s.commit_pass(&meta("security", a, 0, 20), &open).unwrap();
+    // committed: the lease is free again
+    let b = s.begin_pass("security", "b", at(30), at(630), &alive).unwrap();
+    assert_eq!(b.epoch, 2);
+    s.end_pass(&b).unwrap();
+
+    // 2. A's lease lapses (a stalled process); B takes the shard over and
+    // commits; A wakes and commits last: refused, nothing written.
+    let (_g, s) = fresh();
+    let s = &*s;
+    let a = s.begin_pass("security", "a", at(0), at(60), &alive).unwrap();
+    let b = s.begin_pass("security", "b", at(100), at(700), &alive).unwrap();
     assert_eq!((a.epoch, b.epoch), (1, 2));
-    s.commit_pass(&meta("security", b, 10, 20), &open).unwrap();
-    let late = s.commit_pass(&meta("security", a.clone(), 0, 30), &closed);
-    assert!(refused(late), "the older pass must be refused");
+    s.commit_pass(&meta("security", b, 100, 110), &open).unwrap();
+    assert!(refused(s.commit_pass(&meta("security", a, 0, 120), &closed)), "the older pass must be refused");
     let h = s.history("ec2:security-group/111/r1/sg-1").unwrap();
     assert_eq!(h.len(), 1, "no revision from the refused pass: {h:?}");
     let open_now = s.findings(&FindingFilter { state: Some(FindingState::Open), ..Default::default() }).unwrap();
     assert_eq!(open_now.len(), 1, "the newer pass's finding stays open");
     assert_eq!(s.pass_counts().unwrap().get("ok"), Some(&1));
 
-    // 2. A begins, B begins, A commits first: A is refused all the same
-    // (a newer view is on its way); B commits.
+    // 3. The holder's process is gone (stale): another takes over at once.
     let (_g, s) = fresh();
     let s = &*s;
-    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
-    let b = s.begin_pass("security", "b", at(10), at(600)).unwrap();
-    assert!(refused(s.commit_pass(&meta("security", a, 0, 20), &closed)));
-    s.commit_pass(&meta("security", b, 10, 30), &open).unwrap();
+    let _a = s.begin_pass("security", "a", at(0), at(600), &alive).unwrap();
+    let b = s.begin_pass("security", "b", at(10), at(610), &|o: &str| o == "a").unwrap();
+    s.commit_pass(&meta("security", b, 10, 20), &open).unwrap();
 
-    // 3. A view older than the committed one (another host's clock behind)
+    // 4. A view older than the committed one (another host's clock behind)
     // is refused even with the current epoch.
     let (_g, s) = fresh();
     let s = &*s;
-    let a = s.begin_pass("security", "a", at(100), at(600)).unwrap();
+    let a = s.begin_pass("security", "a", at(100), at(600), &alive).unwrap();
     s.commit_pass(&meta("security", a, 100, 110), &open).unwrap();
-    let b = s.begin_pass("security", "b", at(50), at(600)).unwrap();
+    let b = s.begin_pass("security", "b", at(50), at(600), &alive).unwrap();
     assert!(refused(s.commit_pass(&meta("security", b, 50, 120), &closed)));
 
-    // 4. Shards do not fence each other; a lease never handed out is refused.
+    // 5. A pass that fails gives its lease back; shards do not fence each
+    // other; a lease never handed out is refused; sequential passes commit.
     let (_g, s) = fresh();
     let s = &*s;
-    let a = s.begin_pass("security", "a", at(0), at(600)).unwrap();
-    let c = s.begin_pass("certs", "b", at(10), at(600)).unwrap();
+    let a = s.begin_pass("security", "a", at(0), at(600), &alive).unwrap();
+    s.end_pass(&a).unwrap();
+    let a = s.begin_pass("security", "b", at(5), at(600), &alive).unwrap();
+    let c = s.begin_pass("certs", "c", at(10), at(600), &alive).unwrap();
     assert_eq!(c.epoch, 1);
-    s.commit_pass(&meta("security", a, 0, 20), &open).unwrap();
+    s.commit_pass(&meta("security", a, 5, 20), &open).unwrap();
     s.commit_pass(&meta("certs", c, 10, 20), &Report::default()).unwrap();
     let forged = PassLease { shard: "limits".into(), epoch: 7 };
     assert!(refused(s.commit_pass(&meta("limits", forged, 30, 40), &Report::default())));
-    // 5. Sequential passes each commit.
     for t in [100, 200, 300] {
-        let l = s.begin_pass("security", "a", at(t), at(t + 600)).unwrap();
+        let l = s.begin_pass("security", "a", at(t), at(t + 600), &alive).unwrap();
         s.commit_pass(&meta("security", l, t, t + 5), &open).unwrap();
     }
 }

@@ -284,7 +284,7 @@ fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
     };
     if epoch != pass.lease.epoch {
         return refuse(format!(
-            "a newer pass (epoch {epoch}, {owner}, begun {}) superseded this one (epoch {}); its view is older",
+            "its lease lapsed and a newer pass (epoch {epoch}, {owner}, begun {}) took the shard over from this one (epoch {}); its view is older",
             at(began),
             pass.lease.epoch
         ));
@@ -292,11 +292,9 @@ fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
     if let Some(c) = committed_view.filter(|c| *c > view) {
         return refuse(format!("its view (begun {}) is older than the committed one (begun {})", at(view), at(c)));
     }
-    tx.execute(
-        "UPDATE pass_lease SET committed_view = ?2, until = ?3 WHERE shard = ?1",
-        params![shard, view, ms(pass.finished_at)],
-    )
-    .map_err(be)?;
+    // committed: the view is the shard's, and the lease is free again
+    tx.execute("UPDATE pass_lease SET committed_view = ?2, until = 0 WHERE shard = ?1", params![shard, view])
+        .map_err(be)?;
     Ok(())
 }
 
@@ -325,9 +323,27 @@ impl Store for SqliteStore {
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
+        stale: &dyn Fn(&str) -> bool,
     ) -> Result<PassLease, StoreError> {
-        let conn = self.lock();
-        let epoch: i64 = conn
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        let held: Option<(String, i64, i64)> = tx
+            .query_row("SELECT owner, started_at, until FROM pass_lease WHERE shard = ?1", [shard], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(be)?;
+        if let Some((holder, since, held_until)) = held
+            && holder != owner
+            && held_until >= ms(now)
+            && !stale(&holder)
+        {
+            let since = OffsetDateTime::from_unix_timestamp_nanos(i128::from(since) * 1_000_000)
+                .map(rfc3339)
+                .unwrap_or_else(|_| since.to_string());
+            return Err(StoreError::LeaseHeld { shard: shard.to_string(), owner: holder, since });
+        }
+        let epoch: i64 = tx
             .query_row(
                 "INSERT INTO pass_lease (shard, epoch, owner, started_at, until) VALUES (?1, 1, ?2, ?3, ?4)
                  ON CONFLICT (shard) DO UPDATE SET epoch = epoch + 1, owner = excluded.owner,
@@ -337,7 +353,18 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )
             .map_err(be)?;
+        tx.commit().map_err(be)?;
         Ok(PassLease { shard: shard.to_string(), epoch })
+    }
+
+    fn end_pass(&self, lease: &PassLease) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE pass_lease SET until = 0 WHERE shard = ?1 AND epoch = ?2",
+                params![lease.shard, lease.epoch],
+            )
+            .map(|_| ())
+            .map_err(be)
     }
 
     fn commit_pass(&self, pass: &PassMeta, report: &Report) -> Result<CommitOutcome, StoreError> {

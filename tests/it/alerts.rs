@@ -734,3 +734,31 @@ fn a_huge_error_body_is_not_read_into_memory() {
     let streamed = sent.load(std::sync::atomic::Ordering::Relaxed);
     assert!(streamed < BODY / 4, "troop read {} MiB of the answer", streamed >> 20);
 }
+
+/// A receiver that answers with a redirect: not followed (the notification
+/// would go elsewhere as a bodiless GET with the URL's token in Referer),
+/// reported as a permanent failure, never "delivered".
+#[test]
+fn redirects_are_not_followed() {
+    use std::io::{Read, Write};
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let elsewhere_addr = elsewhere.local_addr().unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook?token=S3cret", server.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let Ok((mut c, _)) = server.accept() else { return };
+        let mut buf = [0u8; 8192];
+        let _ = c.read(&mut buf);
+        let resp = format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://{elsewhere_addr}/stolen\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let _ = c.write_all(resp.as_bytes());
+    });
+    let ws = Workspace::new(&hook_config("http://127.0.0.1:9", &url, ""));
+    let r = ws.run(&["alerts", "test", "hook"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("HTTP 302") && r.stderr.contains("redirects are not followed"), "{}", r.stderr);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(elsewhere.accept().is_err(), "the redirect was followed");
+}

@@ -216,3 +216,19 @@ async fn a_region_that_is_not_one_is_named_with_the_closest_real_one() {
     let open = ws.run(&["findings", "--format", "json"]).json();
     assert!(open.as_array().unwrap().iter().all(|f| f["region"] != "eu-wset-1"), "{open:#}");
 }
+
+/// A reader that goes away early (`| head`) ends troop quietly: never a
+/// panic (exit 101) on a broken pipe.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let ws = crate::support::Workspace::new("");
+    for args in [&["completions", "bash"][..], &["man"][..], &["config", "example"][..]] {
+        let mut child =
+            ws.cmd(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take()); // the reader is gone before troop writes
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
