@@ -84,24 +84,10 @@ impl Http {
     }
 }
 
-/// The proxy the environment names for `url` (`HTTPS_PROXY` or
-/// `HTTP_PROXY` by scheme, then `ALL_PROXY`; either case), unless `NO_PROXY`
-/// names its host (or `*`): what reqwest uses, said in errors.
+/// The proxy the environment names for `url` (redacted), unless `NO_PROXY`
+/// exempts it: what reqwest uses, said in errors.
 fn proxy_for(url: &reqwest::Url) -> Option<String> {
-    let var = |name: &str| {
-        std::env::var(name).ok().or_else(|| std::env::var(name.to_lowercase()).ok()).filter(|v| !v.is_empty())
-    };
-    let host = url.host_str().unwrap_or_default();
-    if let Some(no) = var("NO_PROXY")
-        && no
-            .split(',')
-            .map(str::trim)
-            .any(|h| h == "*" || h == host || (!h.is_empty() && host.ends_with(h.trim_start_matches('*'))))
-    {
-        return None;
-    }
-    let scheme = if url.scheme() == "http" { "HTTP_PROXY" } else { "HTTPS_PROXY" };
-    var(scheme).or_else(|| var("ALL_PROXY"))
+    troop_core::proxy::for_target(url.scheme(), url.host_str().unwrap_or_default(), url.port_or_known_default())
 }
 
 /// Why a request got no answer, in words an operator acts on: the DNS name

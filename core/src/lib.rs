@@ -20,6 +20,7 @@ pub mod limits;
 pub mod metrics;
 pub mod monkey;
 pub mod properties;
+pub mod proxy;
 pub mod scheduler;
 pub mod security;
 pub mod shutdown;

@@ -235,13 +235,13 @@ impl Metrics {
         );
         family(
             &mut out,
-            "troop_monkey_counter_total",
+            "troop_monkey_operations_total",
             "counter",
-            "Counters reported by monkeys (e.g. AWS API calls).",
+            "Operations monkeys performed (AWS API calls by operation, certificate probes, ...).",
             &mut m.iter().flat_map(|(k, s)| {
                 s.counters
                     .iter()
-                    .map(move |(c, v)| (format!("monkey=\"{k}\",counter=\"{}\"", escape(c)), v.to_string()))
+                    .map(move |(c, v)| (format!("monkey=\"{k}\",operation=\"{}\"", escape(c)), v.to_string()))
             }),
         );
         if let Some((version, commit, date)) = &*self.build.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -321,7 +321,7 @@ mod tests {
             "troop_pass_duration_seconds_bucket{monkey=\"limits\",le=\"+Inf\"} 0",
             "troop_last_success_timestamp_seconds{monkey=\"security\"} 100",
             "troop_open_findings{monkey=\"security\"} 2",
-            "troop_monkey_counter_total{monkey=\"security\",counter=\"aws_api_calls\"} 3",
+            "troop_monkey_operations_total{monkey=\"security\",operation=\"aws_api_calls\"} 3",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }

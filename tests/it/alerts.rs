@@ -614,16 +614,20 @@ async fn aws_calls_and_sinks_go_through_the_proxy_the_environment_names() {
     assert!(log.contains(&format!("127.0.0.1:{moto_port}")), "AWS calls did not pass the proxy:\n{log}");
     assert!(log.contains(&format!("127.0.0.1:{hook_port}")), "the sink did not pass the proxy:\n{log}");
 
-    // A proxy that is down: AWS errors and sink errors say so, naming it.
-    let dead = format!("http://127.0.0.1:{}", crate::support::free_port());
-    let out = ws.cmd(&["scan"]).env("HTTP_PROXY", &dead).output().unwrap();
+    // A proxy that is down: AWS errors and sink errors say so, naming it
+    // without its credentials, also when NO_PROXY names other hosts.
+    let port = crate::support::free_port();
+    let (dead, shown) = (format!("http://puser:ProxyS3cret@127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+    let out = ws.cmd(&["scan"]).env("HTTP_PROXY", &dead).env("NO_PROXY", "example.com").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("through the proxy {dead}")), "{stderr}");
+    assert!(stderr.contains(&format!("through the proxy {shown}")), "{stderr}");
+    assert!(!stderr.contains("ProxyS3cret"), "{stderr}");
     let out = ws.cmd(&["alerts", "test", "hook"]).env("HTTP_PROXY", &dead).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains(&format!("cannot reach the proxy {dead}")), "{stderr}");
+    assert!(stderr.contains(&format!("cannot reach the proxy {shown}")), "{stderr}");
+    assert!(!stderr.contains("ProxyS3cret"), "{stderr}");
     // NO_PROXY lets a host bypass it
     let out =
         ws.cmd(&["alerts", "test", "hook"]).env("HTTP_PROXY", &dead).env("NO_PROXY", "127.0.0.1").output().unwrap();

@@ -87,19 +87,10 @@ const THROTTLE_CODES: &[&str] = &[
     "RequestThrottledException",
 ];
 
-/// The proxy the environment names for `target` (`HTTPS_PROXY` for https
-/// URLs and AWS itself, `HTTP_PROXY` for http ones, then `ALL_PROXY`; either
-/// case), unless `NO_PROXY` is set: what the SDK's client uses, said in
-/// errors so a dead proxy is not mistaken for a dead endpoint.
+/// The proxy for `target` (an endpoint URL, or `AWS`: https to AWS),
+/// redacted, unless `NO_PROXY` exempts its host.
 fn proxy_for(target: &str) -> Option<String> {
-    let var = |name: &str| {
-        std::env::var(name).ok().or_else(|| std::env::var(name.to_lowercase()).ok()).filter(|v| !v.is_empty())
-    };
-    if var("NO_PROXY").is_some() {
-        return None;
-    }
-    let scheme = if target.starts_with("http://") { "HTTP_PROXY" } else { "HTTPS_PROXY" };
-    var(scheme).or_else(|| var("ALL_PROXY"))
+    troop_core::proxy::for_url(if target == "AWS" { "https://amazonaws.com" } else { target })
 }
 
 /// Describe an SDK error for `operation` (e.g. `ec2:DescribeSecurityGroups`).
@@ -107,7 +98,8 @@ pub fn classify<E>(operation: &str, endpoint: Option<&str>, err: SdkError<E, Htt
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    let target = endpoint.unwrap_or("AWS");
+    let shown = endpoint.map(troop_core::proxy::redact);
+    let target = shown.as_deref().unwrap_or("AWS");
     tracing::debug!(operation, error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "AWS call failed");
     match &err {
         SdkError::DispatchFailure(d) => {
