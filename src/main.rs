@@ -383,7 +383,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
             }
         }
     }
-    alert(&w.gateway).await;
+    alert(&w.gateway, summaries.iter().any(|s| s.status.is_ok())).await;
     match cli.format {
         Format::Json => {
             let rows: Vec<serde_json::Value> = summaries
@@ -468,7 +468,9 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
 /// A one-shot scan's alerting: queue what the passes changed (without
 /// waiting for group_wait), then give every sink one delivery run. What a
 /// sink could not take stays in its outbox for the next scan or the daemon.
-async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
+/// Route and deliver what the store holds for the sinks, if this process
+/// gets the alert lease; `stored`: this scan committed something.
+async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>, stored: bool) {
     let gw = gateway.clone();
     let queued = tokio::task::spawn_blocking(move || {
         if !gw.lease(Duration::from_secs(120))? {
@@ -480,9 +482,11 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>) {
     match queued {
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => {
-            eprintln!(
-                "troop: another troop process (`troop run`) sends the alerts of this store; it has this scan's events"
-            );
+            if stored {
+                eprintln!(
+                    "troop: another troop process (`troop run`, or another scan) holds this store's alert lease; it sends this scan's alerts"
+                );
+            }
             return;
         }
         Ok(Err(e)) => eprintln!("troop: alerts not queued: {e}"),

@@ -1126,8 +1126,20 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
             let to = t.strings(sink, "to").unwrap_or_default();
             let to_owners = t.boolean(sink, "to_owners").unwrap_or(true);
             let fallback = t.string(sink, "fallback").map(|f| f.v);
-            let username = t.string(sink, "username").map(|u| u.v);
+            let username_key = t.string(sink, "username");
+            let username_span = username_key.as_ref().map(|u| u.span.clone());
+            let username = username_key.map(|u| u.v);
+            let password_span = t.raw("password").map(|v| v.span());
             let password = secret(t, sink, "password");
+            match (&username_span, &password_span) {
+                (Some(span), None) => {
+                    sink.error(codes::MISSING_KEY, span.clone(), "`username` needs a `password` (they go together)")
+                }
+                (None, Some(span)) => {
+                    sink.error(codes::MISSING_KEY, span.clone(), "`password` needs a `username` (they go together)")
+                }
+                _ => {}
+            }
             let allow_plaintext_auth = t.boolean(sink, "allow_plaintext_auth").unwrap_or(false);
             // As Go's net/smtp PlainAuth: credentials go in clear only to loopback.
             let host = server.v.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or(&server.v);

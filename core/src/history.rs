@@ -196,6 +196,8 @@ mod tests {
         assert!(ok(&["iam", "iam:role", "s3:bucket", "ec2", "account:settings"], &["123456789012"]).is_ok());
         let e = ok(&["iam:rol"], &[]).unwrap_err();
         assert!(e.contains("unknown technology `iam:rol`") && e.contains("did you mean `iam:role`?"), "{e}");
+        let e = ok(&["IAM"], &[]).unwrap_err();
+        assert!(e.contains("did you mean `iam`?"), "{e}");
         assert!(ok(&["lambda"], &[]).unwrap_err().contains("known: account, account:settings"));
         assert!(ok(&[], &["12345"]).unwrap_err().contains("not an AWS account id"));
     }

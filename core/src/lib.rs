@@ -36,7 +36,9 @@ pub const MONKEYS: &[&str] = &[security::MONKEY, certs::MONKEY, limits::MONKEY];
 /// The name of `known` closest to `name` (Levenshtein distance at most 3), for
 /// "did you mean" hints.
 pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    known.iter().copied().min_by_key(|k| strsim::levenshtein(k, name)).filter(|k| strsim::levenshtein(k, name) <= 3)
+    // names are lower case: `IAM` is closest to `iam`
+    let name = name.to_lowercase();
+    known.iter().copied().min_by_key(|k| strsim::levenshtein(k, &name)).filter(|k| strsim::levenshtein(k, &name) <= 3)
 }
 
 /// `name` is one of `known`, or an error that lists them and names the

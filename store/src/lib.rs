@@ -54,7 +54,15 @@ pub fn open_existing(url: &str) -> Result<StoreHandle, OpenError> {
 /// (`troop config check`): the reason when it cannot.
 pub fn supported(url: &str) -> Result<(), String> {
     match url {
-        u if u.starts_with("sqlite://") => Ok(()),
+        u if u.starts_with("sqlite://") => {
+            let path = std::path::Path::new(&u["sqlite://".len()..]);
+            match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) if !dir.is_dir() => {
+                    Err(format!("cannot open store {}: the directory {} does not exist", path.display(), dir.display()))
+                }
+                _ => Ok(()),
+            }
+        }
         u if u.starts_with("postgres://") => Err(OpenError::Postgres.to_string()),
         other => Err(OpenError::Unsupported(other.to_string()).to_string()),
     }

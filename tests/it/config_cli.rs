@@ -198,3 +198,24 @@ fn a_password_in_clear_is_a_warning_for_check_and_refused_at_start() {
         assert!(!check.stderr.contains("warning"), "{}", check.stderr);
     }
 }
+
+/// What start-up refuses, `config check` refuses too, located: SMTP
+/// credentials that do not go together, a store in a directory that does
+/// not exist.
+#[test]
+fn config_check_refuses_what_start_refuses() {
+    let smtp = "[[alerts.sinks]]\nname = \"mail\"\ntype = \"smtp\"\nserver = \"mail.example.com:587\"\nfrom = \"t@example.com\"\nusername = \"troop\"\n";
+    let ws = Workspace::new(smtp);
+    let r = ws.run(&["config", "check"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("troop.toml:6:12: error[missing-key]") && r.stderr.contains("go together"),
+        "{}",
+        r.stderr
+    );
+    let ws = Workspace::new("[agent]\nstore = \"sqlite://no/such/dir/troop.db\"\n");
+    let r = ws.run(&["config", "check"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("troop.toml:2:9") && r.stderr.contains("does not exist"), "{}", r.stderr);
+    assert_eq!(ws.run(&["scan"]).code, 2);
+}
