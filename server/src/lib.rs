@@ -161,16 +161,17 @@ async fn diff(
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr}: {source}")]
+#[error("cannot listen on {addr}: {error}")]
 pub struct BindError {
     pub addr: SocketAddr,
-    pub source: std::io::Error,
+    /// Said in the message (not a `source`, so a chain prints it once).
+    pub error: std::io::Error,
 }
 
 /// Bind first (so a busy port is reported before anything else starts), then
 /// serve until `shutdown` fires.
 pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, BindError> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|source| BindError { addr, source })
+    tokio::net::TcpListener::bind(addr).await.map_err(|error| BindError { addr, error })
 }
 
 /// Serve the API on `listener` within `limits` (see [`listener`]) until

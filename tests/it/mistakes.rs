@@ -232,3 +232,17 @@ fn a_closed_pipe_ends_output_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// `troop run` on a port already taken says so once, and exits 2.
+#[test]
+fn a_busy_listen_port_is_one_clear_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let ws = crate::support::Workspace::new(&format!(
+        "[agent]\nlisten = \"{addr}\"\n[monkeys.security]\nenabled = false\n[monkeys.certs]\nenabled = false\n[monkeys.limits]\nenabled = false\n"
+    ));
+    let r = ws.run(&["run"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains(&format!("cannot listen on {addr}")), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("in use").count(), 1, "{}", r.stderr);
+}
