@@ -33,6 +33,15 @@ impl Severity {
             _ => None,
         }
     }
+
+    /// The severities a filter or threshold takes ("at or above"), as
+    /// `--severity`, `--fail-on` and `?severity=` accept them.
+    pub const THRESHOLDS: &'static [&'static str] = &["warning", "critical"];
+
+    /// A threshold ([`Self::THRESHOLDS`]); `None` for anything else.
+    pub fn parse_threshold(s: &str) -> Option<Self> {
+        Self::THRESHOLDS.contains(&s).then(|| Self::parse(s)).flatten()
+    }
 }
 
 impl fmt::Display for Severity {

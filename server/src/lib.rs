@@ -62,7 +62,9 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
     }
     let min_severity = match q.get("severity").map(String::as_str) {
         None => None,
-        Some(v) => Some(troop_core::Severity::parse(v).ok_or_else(|| bad_request(format!("unknown severity `{v}`")))?),
+        Some(v) => Some(troop_core::Severity::parse_threshold(v).ok_or_else(|| {
+            bad_request(format!("unknown severity `{v}` (one of: {})", troop_core::Severity::THRESHOLDS.join(", ")))
+        })?),
     };
     let filter = troop_core::store::FindingFilter { state, monkey, min_severity };
     let found = read(&s, move |st| {

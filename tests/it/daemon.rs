@@ -99,6 +99,8 @@ async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
     }
     assert_eq!(http_get(&addr, "/api/v1/findings?state=sleeping").unwrap().0, 400);
     assert_eq!(http_get(&addr, "/api/v1/findings?severity=urgent").unwrap().0, 400);
+    // the thresholds the CLI takes, no others
+    assert_eq!(http_get(&addr, "/api/v1/findings?severity=info").unwrap().0, 400);
     let (status, body) = http_get(&addr, "/api/v1/findings?state=all&severity=critical").unwrap();
     assert_eq!(status, 200, "{body}");
     let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
