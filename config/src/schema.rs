@@ -1093,11 +1093,12 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
         "smtp" => {
             let server = t.string(sink, "server");
             let server = t.require(sink, "server", server)?;
-            if server.v.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            let port_ok = server.v.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_some_and(|p| p > 0);
+            if !port_ok {
                 sink.error(
                     codes::INVALID_VALUE,
                     server.span.clone(),
-                    "`server` must be host:port, like \"smtp.example.com:587\"",
+                    "`server` must be host:port (port 1-65535), like \"smtp.example.com:587\" or \"[::1]:25\"",
                 );
             }
             let security_key = t.string(sink, "security");
@@ -1243,6 +1244,10 @@ mod tests {
             ("[agent]\nlisten = \"nope\"\n", vec![(2, 10, codes::INVALID_VALUE)]),
             ("[agent]\nstore = \"mysql://x\"\n", vec![(2, 9, codes::INVALID_URL)]),
             ("[agent.http]\nmax_connections = 0\n", vec![(2, 19, codes::INVALID_VALUE)]),
+            (
+                "[[alerts.sinks]]\nname = \"m\"\ntype = \"smtp\"\nserver = \"127.0.0.1:0\"\nfrom = \"t@x\"\n",
+                vec![(4, 10, codes::INVALID_VALUE)],
+            ),
             ("[agent.http]\nread_header_timeout = \"1ms\"\n", vec![(2, 23, codes::INVALID_DURATION)]),
             ("[agent.http]\nidle = \"1s\"\n", vec![(2, 1, codes::UNKNOWN_KEY)]),
             ("[agnet]\n", vec![(1, 2, codes::UNKNOWN_KEY)]),

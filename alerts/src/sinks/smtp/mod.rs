@@ -50,7 +50,8 @@ impl SmtpSink {
         let (host, port) = s
             .server
             .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+            // `[::1]:25` names an IPv6 host: the brackets are not part of it
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse::<u16>().ok()?)))
             .ok_or_else(|| format!("server `{}` is not host:port", s.server))?;
         let tls = || -> Result<TlsParameters, String> {
             let mut b = TlsParameters::builder(host.clone());
