@@ -93,6 +93,9 @@ pub enum Needed {
     File(std::path::PathBuf),
     /// The `[agent] store` URL, judged by the store crate.
     Store(String),
+    /// A file troop will create or append to (a jsonl sink): its directory
+    /// must exist.
+    Writable(std::path::PathBuf),
 }
 
 /// Collects diagnostics (and what start-up will need) while walking one source.

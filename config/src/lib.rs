@@ -89,7 +89,7 @@ impl Config {
         self.monkeys.certs.extra_ca_files.iter_mut().for_each(join);
         for n in &mut self.needs {
             match &mut n.what {
-                Needed::File(p) => join(p),
+                Needed::File(p) | Needed::Writable(p) => join(p),
                 Needed::Store(url) => {
                     if let Some(rest) = url.strip_prefix("sqlite://")
                         && !rest.is_empty()
@@ -153,6 +153,13 @@ pub fn check_needs(cfg: &Config, store: impl Fn(&str) -> Result<(), String>) -> 
                 Err(e) => Some((codes::UNREADABLE_FILE, format!("cannot read {}: {e}", path.display()))),
             },
             Needed::Store(url) => store(url).err().map(|e| (codes::UNSUPPORTED_STORE, e)),
+            Needed::Writable(path) => match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) if !dir.is_dir() => Some((
+                    codes::UNREADABLE_FILE,
+                    format!("cannot write {}: the directory {} does not exist", path.display(), dir.display()),
+                )),
+                _ => None,
+            },
         };
         if let Some((code, message)) = problem {
             diagnostics.push(Diagnostic { code, message, line: n.line, column: n.column, span: 0..0 });

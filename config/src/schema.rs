@@ -1060,7 +1060,9 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
         "stdout" => SinkKind::Stdout,
         "jsonl" => {
             let p = t.string(sink, "path");
-            SinkKind::Jsonl { path: PathBuf::from(t.require(sink, "path", p)?.v) }
+            let p = t.require(sink, "path", p)?;
+            sink.need(p.span.clone(), Needed::Writable(PathBuf::from(&p.v)));
+            SinkKind::Jsonl { path: PathBuf::from(p.v) }
         }
         "webhook" => SinkKind::Webhook { url: url(t, sink)?, secret: secret(t, sink, "secret") },
         "slack" => {

@@ -218,4 +218,8 @@ fn config_check_refuses_what_start_refuses() {
     r.assert_code(2);
     assert!(r.stderr.contains("troop.toml:2:9") && r.stderr.contains("does not exist"), "{}", r.stderr);
     assert_eq!(ws.run(&["scan"]).code, 2);
+    let ws = Workspace::new("[[alerts.sinks]]\nname = \"log\"\ntype = \"jsonl\"\npath = \"no/such/dir/x.jsonl\"\n");
+    let r = ws.run(&["config", "check"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("troop.toml:4:8") && r.stderr.contains("does not exist"), "{}", r.stderr);
 }
