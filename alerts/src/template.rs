@@ -74,6 +74,12 @@ impl Template {
         Template::parse(name, source).map_err(|e| format!("template {}: {e}", path.display()))
     }
 
+    /// Whether a template file reads and parses (what `from_file` checks at
+    /// start; `troop config check` asks the same).
+    pub fn check_file(path: &Path) -> Result<(), String> {
+        Template::from_file(path, "template").map(|_| ())
+    }
+
     pub fn or_file(path: Option<&Path>, name: &str, default: &str) -> Result<Template, String> {
         match path {
             Some(p) => Template::from_file(p, name),

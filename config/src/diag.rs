@@ -19,6 +19,8 @@ pub mod codes {
     pub const UNREADABLE_FILE: &str = "unreadable-file";
     /// A store URL this build cannot open.
     pub const UNSUPPORTED_STORE: &str = "unsupported-store";
+    /// A message template file that does not parse.
+    pub const INVALID_TEMPLATE: &str = "invalid-template";
     /// A password sent in clear (SMTP `security = "none"` to a host that is
     /// not loopback): a warning for `config check`, refused at start.
     pub const PLAINTEXT_AUTH: &str = "plaintext-auth";
@@ -96,6 +98,8 @@ pub enum Needed {
     /// A file troop will create or append to (a jsonl sink): its directory
     /// must exist.
     Writable(std::path::PathBuf),
+    /// A message template file: readable, and parsed by the alerts crate.
+    Template(std::path::PathBuf),
 }
 
 /// Collects diagnostics (and what start-up will need) while walking one source.

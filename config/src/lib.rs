@@ -89,7 +89,7 @@ impl Config {
         self.monkeys.certs.extra_ca_files.iter_mut().for_each(join);
         for n in &mut self.needs {
             match &mut n.what {
-                Needed::File(p) | Needed::Writable(p) => join(p),
+                Needed::File(p) | Needed::Writable(p) | Needed::Template(p) => join(p),
                 Needed::Store(url) => {
                     if let Some(rest) = url.strip_prefix("sqlite://")
                         && !rest.is_empty()
@@ -136,11 +136,17 @@ impl Config {
 
 /// Resolve what start-up resolves — every `{ env = … }` variable is set,
 /// every secret, template and CA file is readable, the store URL is one
-/// `store` accepts (the binary passes the store crate's check) — and report
+/// `store` accepts and every template parses as `template` says (the binary
+/// passes the store and alerts crates' checks), a jsonl sink's directory
+/// exists — and report
 /// each failure at its place in the file, as parse errors are. Secret values
 /// are never read into a message. `troop config check`, `scan` and `run` all
 /// call this, so a file that passes the check starts.
-pub fn check_needs(cfg: &Config, store: impl Fn(&str) -> Result<(), String>) -> Result<(), ConfigErrors> {
+pub fn check_needs(
+    cfg: &Config,
+    store: impl Fn(&str) -> Result<(), String>,
+    template: impl Fn(&Path) -> Result<(), String>,
+) -> Result<(), ConfigErrors> {
     let mut diagnostics = Vec::new();
     for n in &cfg.needs {
         let problem = match &n.what {
@@ -153,6 +159,10 @@ pub fn check_needs(cfg: &Config, store: impl Fn(&str) -> Result<(), String>) -> 
                 Err(e) => Some((codes::UNREADABLE_FILE, format!("cannot read {}: {e}", path.display()))),
             },
             Needed::Store(url) => store(url).err().map(|e| (codes::UNSUPPORTED_STORE, e)),
+            Needed::Template(path) => match std::fs::read(path) {
+                Err(e) => Some((codes::UNREADABLE_FILE, format!("cannot read {}: {e}", path.display()))),
+                Ok(_) => template(path).err().map(|e| (codes::INVALID_TEMPLATE, e)),
+            },
             Needed::Writable(path) => match path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 Some(dir) if !dir.is_dir() => Some((
                     codes::UNREADABLE_FILE,

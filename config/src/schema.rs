@@ -1067,7 +1067,7 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
         "webhook" => SinkKind::Webhook { url: url(t, sink)?, secret: secret(t, sink, "secret") },
         "slack" => {
             let template = t.string(sink, "template").map(|p| {
-                sink.need(p.span.clone(), Needed::File(PathBuf::from(&p.v)));
+                sink.need(p.span.clone(), Needed::Template(PathBuf::from(&p.v)));
                 PathBuf::from(p.v)
             });
             SinkKind::Slack { url: url(t, sink)?, template }
@@ -1160,7 +1160,7 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
             }
             let file = |t: &mut Tbl, sink: &mut Sink, k: &'static str| {
                 t.string(sink, k).map(|p| {
-                    sink.need(p.span.clone(), Needed::File(PathBuf::from(&p.v)));
+                    sink.need(p.span.clone(), Needed::Template(PathBuf::from(&p.v)));
                     PathBuf::from(p.v)
                 })
             };

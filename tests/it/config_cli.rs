@@ -222,4 +222,13 @@ fn config_check_refuses_what_start_refuses() {
     let r = ws.run(&["config", "check"]);
     r.assert_code(2);
     assert!(r.stderr.contains("troop.toml:4:8") && r.stderr.contains("does not exist"), "{}", r.stderr);
+    // a template that does not parse
+    let ws = Workspace::new(
+        "[[alerts.sinks]]\nname = \"chat\"\ntype = \"slack\"\nurl = \"https://hooks.example.com/x\"\ntemplate = \"bad.j2\"\n",
+    );
+    std::fs::write(ws.file("bad.j2"), "{{ broken").unwrap();
+    let r = ws.run(&["config", "check"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("troop.toml:5:12: error[invalid-template]"), "{}", r.stderr);
+    assert_eq!(ws.run(&["scan"]).code, 2);
 }
