@@ -156,13 +156,18 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
     }
 }
 
+/// The rules of other crates `troop_config::check_needs` applies.
+const JUDGES: troop_config::Judges<'static> = troop_config::Judges {
+    store: &troop_store::supported,
+    template: &troop_alerts::template::Template::check_file,
+    mailbox: &troop_alerts::sinks::smtp::check_mailbox,
+};
+
 fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(), Fail> {
     let path = path.cloned().unwrap_or_else(|| troop_config::DEFAULT_FILE.into());
     match troop_config::load(Some(&path)).and_then(|cfg| {
         // What start-up resolves: secrets, files, the store URL.
-        troop_config::check_needs(&cfg, troop_store::supported, troop_alerts::template::Template::check_file)
-            .map(|_| cfg)
-            .map_err(LoadError::Invalid)
+        troop_config::check_needs(&cfg, &JUDGES).map(|_| cfg).map_err(LoadError::Invalid)
     }) {
         Ok(cfg) => {
             let origin = path.display().to_string();
@@ -212,8 +217,7 @@ fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(),
 /// config check` checks it, with the same located diagnostics.
 fn start_config(cli: &Cli) -> Result<Config, Fail> {
     let cfg = load_config(cli)?;
-    troop_config::check_needs(&cfg, troop_store::supported, troop_alerts::template::Template::check_file)
-        .map_err(config_errors)?;
+    troop_config::check_needs(&cfg, &JUDGES).map_err(config_errors)?;
     // What `config check` warns about, nothing starts with.
     if !cfg.warnings.is_empty() {
         let origin = cfg.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into());

@@ -100,6 +100,8 @@ pub enum Needed {
     Writable(std::path::PathBuf),
     /// A message template file: readable, and parsed by the alerts crate.
     Template(std::path::PathBuf),
+    /// An e-mail address (`a@b`, `Name <a@b>`), parsed by the alerts crate.
+    Mailbox(String),
 }
 
 /// Collects diagnostics (and what start-up will need) while walking one source.

@@ -98,7 +98,7 @@ impl Config {
                         *url = format!("sqlite://{}", base.join(rest).display());
                     }
                 }
-                Needed::Env(_) => {}
+                Needed::Env(_) | Needed::Mailbox(_) => {}
             }
         }
         self.monkeys.certs.files.iter_mut().for_each(join_str);
@@ -134,6 +134,15 @@ impl Config {
     }
 }
 
+/// The rules other crates own, which `check_needs` applies: whether this
+/// build opens a store URL (the store crate), parses a template file and an
+/// e-mail address (the alerts crate). Each says why not.
+pub struct Judges<'a> {
+    pub store: &'a dyn Fn(&str) -> Result<(), String>,
+    pub template: &'a dyn Fn(&Path) -> Result<(), String>,
+    pub mailbox: &'a dyn Fn(&str) -> Result<(), String>,
+}
+
 /// Resolve what start-up resolves — every `{ env = … }` variable is set,
 /// every secret, template and CA file is readable, the store URL is one
 /// `store` accepts and every template parses as `template` says (the binary
@@ -142,11 +151,7 @@ impl Config {
 /// each failure at its place in the file, as parse errors are. Secret values
 /// are never read into a message. `troop config check`, `scan` and `run` all
 /// call this, so a file that passes the check starts.
-pub fn check_needs(
-    cfg: &Config,
-    store: impl Fn(&str) -> Result<(), String>,
-    template: impl Fn(&Path) -> Result<(), String>,
-) -> Result<(), ConfigErrors> {
+pub fn check_needs(cfg: &Config, judges: &Judges) -> Result<(), ConfigErrors> {
     let mut diagnostics = Vec::new();
     for n in &cfg.needs {
         let problem = match &n.what {
@@ -158,11 +163,12 @@ pub fn check_needs(
                 Ok(_) => Some((codes::UNREADABLE_FILE, format!("{} is not a file", path.display()))),
                 Err(e) => Some((codes::UNREADABLE_FILE, format!("cannot read {}: {e}", path.display()))),
             },
-            Needed::Store(url) => store(url).err().map(|e| (codes::UNSUPPORTED_STORE, e)),
+            Needed::Store(url) => (judges.store)(url).err().map(|e| (codes::UNSUPPORTED_STORE, e)),
             Needed::Template(path) => match std::fs::read(path) {
                 Err(e) => Some((codes::UNREADABLE_FILE, format!("cannot read {}: {e}", path.display()))),
-                Ok(_) => template(path).err().map(|e| (codes::INVALID_TEMPLATE, e)),
+                Ok(_) => (judges.template)(path).err().map(|e| (codes::INVALID_TEMPLATE, e)),
             },
+            Needed::Mailbox(addr) => (judges.mailbox)(addr).err().map(|e| (codes::INVALID_VALUE, e)),
             Needed::Writable(path) => match path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 Some(dir) if !dir.is_dir() => Some((
                     codes::UNREADABLE_FILE,

@@ -1127,8 +1127,14 @@ fn sink_kind(t: &mut Tbl, sink: &mut Sink, ty: Sp<String>) -> Option<SinkKind> {
             });
             let from = t.string(sink, "from");
             let to = t.strings(sink, "to").unwrap_or_default();
+            for a in from.iter().chain(to.iter()) {
+                sink.need(a.span.clone(), Needed::Mailbox(a.v.clone()));
+            }
             let to_owners = t.boolean(sink, "to_owners").unwrap_or(true);
-            let fallback = t.string(sink, "fallback").map(|f| f.v);
+            let fallback = t.string(sink, "fallback").map(|f| {
+                sink.need(f.span.clone(), Needed::Mailbox(f.v.clone()));
+                f.v
+            });
             let username_key = t.string(sink, "username");
             let username_span = username_key.as_ref().map(|u| u.span.clone());
             let username = username_key.map(|u| u.v);

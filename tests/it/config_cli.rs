@@ -231,4 +231,12 @@ fn config_check_refuses_what_start_refuses() {
     r.assert_code(2);
     assert!(r.stderr.contains("troop.toml:5:12: error[invalid-template]"), "{}", r.stderr);
     assert_eq!(ws.run(&["scan"]).code, 2);
+    // addresses a message cannot go to
+    let ws = Workspace::new(
+        "[[alerts.sinks]]\nname = \"mail\"\ntype = \"smtp\"\nserver = \"mail.example.com:587\"\nfrom = \"not an address\"\nto = [\"ops@example.com\", \"bad address @@\"]\n",
+    );
+    let r = ws.run(&["config", "check"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("troop.toml:5:8: error[invalid-value]"), "{}", r.stderr);
+    assert!(r.stderr.contains("troop.toml:6:26: error[invalid-value]"), "{}", r.stderr);
 }

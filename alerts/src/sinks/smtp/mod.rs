@@ -45,6 +45,12 @@ pub struct SmtpSettings<'a> {
     pub html_template: Option<&'a std::path::Path>,
 }
 
+/// Whether `addr` is an address a message can go to (`a@b`, `Name <a@b>`),
+/// as `build` parses it; `troop config check` asks the same.
+pub fn check_mailbox(addr: &str) -> Result<(), String> {
+    addr.parse::<Mailbox>().map(|_| ()).map_err(|e| format!("`{addr}` is not an e-mail address: {e}"))
+}
+
 impl SmtpSink {
     pub fn build(name: &str, s: SmtpSettings<'_>) -> Result<Self, String> {
         let (host, port) = s
