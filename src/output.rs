@@ -80,18 +80,7 @@ pub fn diff_line(line: &str) -> String {
 /// overwrite a line) becomes `�`, tabs and newlines a space. What AWS, a TLS
 /// peer or a receiver sends reaches a human only through this.
 pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    std::borrow::Cow::Owned(
-        s.chars()
-            .map(|c| match c {
-                '\n' | '\t' => ' ',
-                c if c.is_control() => '\u{FFFD}',
-                c => c,
-            })
-            .collect(),
-    )
+    troop_core::clean_controls(s)
 }
 
 /// `s` cut to `w` characters, the last one an ellipsis when cut.

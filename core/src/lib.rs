@@ -52,6 +52,26 @@ pub fn known_name(what: &str, name: &str, known: &[&str]) -> Result<(), String> 
     Err(format!("unknown {what} `{name}` (known: {}){hint}", known.join(", ")))
 }
 
+/// Text from outside (a receiver's answer, a certificate subject, an SMTP
+/// greeting) made safe for a terminal, a log line or a page: every C0/C1
+/// control character becomes U+FFFD (newlines and tabs become spaces), so
+/// nothing clears a screen or sets a window title. The one place this is
+/// decided; the binary's output and the web page both use it.
+pub fn clean_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| match c {
+                '\n' | '\t' => ' ',
+                c if c.is_control() => '\u{FFFD}',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
 pub use engine::{Engine, PassStatus, PassSummary};
 pub use finding::{EventKind, Finding, FindingEvent, FindingState, Severity, StoredFinding};
 pub use monkey::{

@@ -5,9 +5,10 @@
 use troop_core::FindingState;
 use troop_core::store::{AlertStore, Store};
 
+/// HTML-escaped, control characters neutralised (`troop_core::clean_controls`).
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in troop_core::clean_controls(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -142,5 +143,6 @@ mod tests {
             super::escape("<script>alert('x')&\"</script>"),
             "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;&lt;/script&gt;"
         );
+        assert_eq!(super::escape("down\x1b[2J\x1b]0;owned\x07"), "down\u{FFFD}[2J\u{FFFD}]0;owned\u{FFFD}");
     }
 }
