@@ -16,6 +16,9 @@ use troop_core::store::{CommitOutcome, FindingFilter, PassLease, PassMeta, Revis
 /// milliseconds before committing. Read once at open; unset in normal use.
 const FAULT_COMMIT_DELAY_ENV: &str = "TROOP_FAULT_COMMIT_DELAY_MS";
 
+/// How long a write waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
+
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     fault_commit_delay: Option<Duration>,
@@ -33,7 +36,9 @@ impl SqliteStore {
     pub fn open(path: &str) -> Result<SqliteStore, OpenError> {
         let err = |source| OpenError::Sqlite { path: path.to_string(), source };
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        // Writers queue: another monkey's commit (a large pass takes seconds)
+        // is waited for, not failed as "database is locked".
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;

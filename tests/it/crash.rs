@@ -71,3 +71,32 @@ async fn sigkill_mid_commit_leaves_no_half_written_pass() {
     assert_eq!(db.findings(&FindingFilter::default()).unwrap().len(), 5);
     assert_eq!(db.pass_counts().unwrap().get("ok"), Some(&1));
 }
+
+/// Writers queue: a pass of another monkey that commits while a long commit
+/// holds the store waits for it (beyond the old 10 s) instead of failing
+/// with "database is locked".
+#[tokio::test]
+async fn a_commit_waits_for_another_monkeys_long_commit() {
+    let moto = Moto::start();
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    let cfg = cfg.replace(
+        "[monkeys.limits]\nenabled = false\n",
+        "[monkeys.limits]\nservices = [\"vpc\"]\nservice_quotas = false\n",
+    );
+    std::fs::write(ws.file("troop.toml"), cfg).unwrap();
+    let mut held = ws
+        .cmd(&["scan", "--monkey", "security"])
+        .env("TROOP_FAULT_COMMIT_DELAY_MS", "18000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    await_stderr_line(&mut held, "fault injection", Duration::from_secs(60), "the scan never reached its commit");
+    let started = std::time::Instant::now();
+    let limits = ws.run(&["scan", "--monkey", "limits"]);
+    limits.assert_code(0);
+    assert!(started.elapsed() >= Duration::from_secs(12), "it did not wait: {:?}", started.elapsed());
+    assert!(held.wait().unwrap().success());
+    assert_eq!(ws.db().pass_counts().unwrap().get("ok"), Some(&2));
+}
