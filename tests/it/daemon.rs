@@ -24,9 +24,35 @@ fn wait_exit(child: &mut Child, limit: Duration) -> (Duration, i32) {
     }
 }
 
+/// A `troop run` child that is killed when the test ends, however it ends
+/// (a failed assertion must not leave a daemon behind).
+struct Daemon(Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `troop run` in `ws`, once it answers `/healthz` on `addr`.
-fn started(ws: &Workspace, addr: &str) -> Child {
-    let child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+fn started(ws: &Workspace, addr: &str) -> Daemon {
+    let child = Daemon(ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
     let health = wait_for(Duration::from_secs(30), || http_get(addr, "/healthz").ok().filter(|(s, _)| *s == 200));
     assert!(health.is_some(), "/healthz never answered 200");
     child
@@ -119,13 +145,14 @@ async fn sigterm_during_a_pass_abandons_it_unwritten_within_5s() {
     let addr = format!("127.0.0.1:{port}");
     let ws = Workspace::new(&daemon_config(&moto.endpoint, port));
     // The pass holds its commit open for a minute: SIGTERM lands mid-pass.
-    let mut child = ws
-        .cmd(&["run"])
-        .env("TROOP_FAULT_COMMIT_DELAY_MS", "60000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Daemon(
+        ws.cmd(&["run"])
+            .env("TROOP_FAULT_COMMIT_DELAY_MS", "60000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     await_stderr_line(&mut child, "fault injection", Duration::from_secs(60), "the pass never reached its commit");
     assert!(http_get(&addr, "/healthz").is_ok());
     sigterm(&child);
@@ -183,7 +210,7 @@ async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
     let ws = Workspace::new(&daemon_config(&moto.endpoint, port));
     let config = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
     let log = std::fs::File::create(ws.file("stderr.log")).unwrap();
-    let mut child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+    let mut child = Daemon(ws.cmd(&["run"]).stdout(Stdio::null()).stderr(log).spawn().unwrap());
     let metrics_with = |want: &[&str]| {
         wait_for(Duration::from_secs(30), || {
             http_get(&addr, "/metrics").ok().map(|(_, b)| b).filter(|b| want.iter().all(|w| b.contains(w)))
@@ -340,7 +367,7 @@ async fn slow_and_silent_clients_cannot_starve_passes_or_hold_the_listener() {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(ws.file("run.log")).unwrap());
     crate::support::clean_env(&mut c, ws.path());
-    let mut child = c.spawn().unwrap();
+    let mut child = Daemon(c.spawn().unwrap());
     let up = wait_for(Duration::from_secs(30), || http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200));
     assert!(up.is_some(), "/healthz never answered: {}", std::fs::read_to_string(ws.file("run.log")).unwrap());
 
