@@ -19,17 +19,11 @@ pub mod sinks;
 pub mod template;
 
 use troop_core::alerting::Notification;
-use troop_core::clock::rfc3339;
 
 /// Version of the JSON notification payload (jsonl, webhook, command).
 pub const PAYLOAD_VERSION: u32 = 2;
 
-/// Milliseconds since the epoch as RFC 3339.
-pub fn rfc3339_ms(ms: troop_core::alerting::Millis) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map(rfc3339)
-        .unwrap_or_else(|_| ms.to_string())
-}
+pub use troop_core::clock::rfc3339_ms;
 
 /// A notification's time as RFC 3339.
 pub fn at(n: &Notification) -> String {

@@ -17,6 +17,7 @@
 //! - findings carry their item's current revision and its sentences;
 //! - each of those finding changes is one [`FindingEvent`] for the alert log.
 
+use crate::clock::rfc3339_unix;
 use crate::finding::{EventKind, FindingEvent, FindingState, Severity, StoredFinding};
 use crate::monkey::Report;
 use crate::store::StoreError;
@@ -64,10 +65,6 @@ pub struct FindingRow {
     pub resolved_at: Option<i64>,
     /// The item the finding is about (`details.item`), if any.
     pub item: Option<String>,
-}
-
-fn rfc3339_unix(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix).map(crate::clock::rfc3339).unwrap_or_else(|_| unix.to_string())
 }
 
 impl FindingRow {

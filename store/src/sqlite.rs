@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
+use troop_core::alerting::millis;
 use troop_core::canonical;
-use troop_core::clock::rfc3339;
+use troop_core::clock::{rfc3339_ms, rfc3339_unix};
 use troop_core::finding::{FindingState, Severity, StoredFinding};
 use troop_core::lifecycle::{Change, FindingRow, Held, HeldItem, LiveItem, Plan};
 use troop_core::monkey::{Attribution, Report, Written};
@@ -26,10 +27,6 @@ pub struct SqliteStore {
 
 pub(crate) fn be(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
-}
-
-fn ts(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix).map(rfc3339).unwrap_or_else(|_| unix.to_string())
 }
 
 impl SqliteStore {
@@ -121,7 +118,7 @@ fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
         region: r.get(3)?,
         name: r.get(4)?,
         revision: r.get(5)?,
-        at: ts(r.get(6)?),
+        at: rfc3339_unix(r.get(6)?),
         summary: serde_json::from_str(&summary).unwrap_or_default(),
         change: r.get(9)?,
         content: content.and_then(|c| serde_json::from_str(&c).ok()),
@@ -261,11 +258,6 @@ fn persist(tx: &Transaction<'_>, plan: &Plan, pass_id: i64, now: i64) -> rusqlit
     Ok(())
 }
 
-/// Milliseconds since the epoch (the lease columns' unit).
-fn ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 /// Inside the pass transaction: refuse a pass whose lease is no longer the
 /// shard's current epoch, or whose view is older than the committed one;
 /// otherwise record its view as the committed one and free the lease.
@@ -281,21 +273,20 @@ fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
     let Some((epoch, owner, began, committed_view)) = row else {
         return refuse("the pass holds no lease on its shard (it did not begin with begin_pass)".into());
     };
-    let view = ms(pass.started_at);
-    let at = |ms: i64| {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .map(rfc3339)
-            .unwrap_or_else(|_| ms.to_string())
-    };
+    let view = millis(pass.started_at);
     if epoch != pass.lease.epoch {
         return refuse(format!(
             "its lease lapsed and a newer pass (epoch {epoch}, {owner}, begun {}) took the shard over from this one (epoch {}); its view is older",
-            at(began),
+            rfc3339_ms(began),
             pass.lease.epoch
         ));
     }
     if let Some(c) = committed_view.filter(|c| *c > view) {
-        return refuse(format!("its view (begun {}) is older than the committed one (begun {})", at(view), at(c)));
+        return refuse(format!(
+            "its view (begun {}) is older than the committed one (begun {})",
+            rfc3339_ms(view),
+            rfc3339_ms(c)
+        ));
     }
     // committed: the view is the shard's, and the lease is free again
     tx.execute("UPDATE pass_lease SET committed_view = ?2, until = 0 WHERE shard = ?1", params![shard, view])
@@ -340,12 +331,10 @@ impl Store for SqliteStore {
             .map_err(be)?;
         if let Some((holder, since, held_until)) = held
             && holder != owner
-            && held_until >= ms(now)
+            && held_until >= millis(now)
             && !stale(&holder)
         {
-            let since = OffsetDateTime::from_unix_timestamp_nanos(i128::from(since) * 1_000_000)
-                .map(rfc3339)
-                .unwrap_or_else(|_| since.to_string());
+            let since = rfc3339_ms(since);
             return Err(StoreError::LeaseHeld { shard: shard.to_string(), owner: holder, since });
         }
         let epoch: i64 = tx
@@ -354,7 +343,7 @@ impl Store for SqliteStore {
                  ON CONFLICT (shard) DO UPDATE SET epoch = epoch + 1, owner = excluded.owner,
                      started_at = excluded.started_at, until = excluded.until
                  RETURNING epoch",
-                params![shard, owner, ms(now), ms(until)],
+                params![shard, owner, millis(now), millis(until)],
                 |r| r.get(0),
             )
             .map_err(be)?;
