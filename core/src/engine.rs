@@ -8,7 +8,7 @@ use crate::finding::FindingEvent;
 use crate::metrics::Metrics;
 use crate::monkey::{Attributed, Monkey, MonkeyError, PassContext, Progress, Report};
 use crate::shutdown::Shutdown;
-use crate::store::{CommitOutcome, PassLease, PassMeta, Store, StoreError};
+use crate::store::{CommitOutcome, PassLease, PassMeta, Store, StoreError, blocking};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -156,12 +156,13 @@ impl Engine {
         // on a store, and a pass whose lease lapsed cannot commit.
         let lease = match self.begin(&name, started_at, timeout).await {
             Ok(lease) => lease,
-            Err(Err(busy)) => {
+            Err(busy @ StoreError::LeaseHeld { .. }) => {
                 tracing::info!(monkey = %name, %busy, "pass not started");
-                summary.status = PassStatus::Busy(busy);
+                summary.status = PassStatus::Busy(busy.to_string());
                 return summary;
             }
-            Err(Ok(msg)) => {
+            Err(e) => {
+                let msg = format!("could not begin the pass in the store: {e}");
                 summary.status = PassStatus::Failed(msg.clone());
                 let lease = PassLease { shard: name.clone(), epoch: 0 };
                 let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now(), lease };
@@ -230,11 +231,9 @@ impl Engine {
             data: serde_json::json!({"monkey": name, "gauges": gauges}),
         });
         summary.counters = report.counters.clone();
-        let store = self.store.clone();
         let meta2 = meta.clone();
-        let committed = tokio::task::spawn_blocking(move || store.commit_pass(&meta2, &report)).await;
-        match committed {
-            Ok(Ok(CommitOutcome { events, revisions_written, items_seen, open_findings, .. })) => {
+        match blocking(&self.store, move |s| s.commit_pass(&meta2, &report)).await {
+            Ok(CommitOutcome { events, revisions_written, items_seen, open_findings, .. }) => {
                 summary.status = PassStatus::Ok;
                 summary.revisions_written = revisions_written;
                 summary.items_seen = items_seen;
@@ -246,16 +245,12 @@ impl Engine {
                 }
                 summary.events = events;
             }
-            Ok(Err(StoreError::Superseded { reason, .. })) => {
+            Err(StoreError::Superseded { reason, .. }) => {
                 tracing::warn!(monkey = %name, %reason, "pass not applied");
                 self.metrics.record_refused(&name);
                 summary.status = PassStatus::Superseded(reason);
                 summary.duration = t0.elapsed();
                 return summary;
-            }
-            Ok(Err(e)) => {
-                self.end(&meta.lease).await;
-                summary.status = PassStatus::Failed(format!("could not store the pass: {e}"));
             }
             Err(e) => {
                 self.end(&meta.lease).await;
@@ -268,33 +263,17 @@ impl Engine {
     }
 
     /// Take the monkey's pass lease (a new epoch), held for the pass's
-    /// timeout. `Err(Err(why))`: another process holds it; `Err(Ok(msg))`:
-    /// the store failed (the message a failed pass records).
-    async fn begin(
-        &self,
-        shard: &str,
-        now: time::OffsetDateTime,
-        timeout: Duration,
-    ) -> Result<PassLease, Result<String, String>> {
-        let store = self.store.clone();
+    /// timeout; [`StoreError::LeaseHeld`] when another process holds it.
+    async fn begin(&self, shard: &str, now: time::OffsetDateTime, timeout: Duration) -> Result<PassLease, StoreError> {
         let (shard, owner) = (shard.to_string(), self.owner.clone());
         let until = now.checked_add(time::Duration::try_from(timeout).unwrap_or(time::Duration::DAY)).unwrap_or(now);
-        let begun = tokio::task::spawn_blocking(move || {
-            store.begin_pass(&shard, &owner, now, until, &crate::store::owner_gone)
-        })
-        .await;
-        match begun {
-            Ok(Ok(lease)) => Ok(lease),
-            Ok(Err(e @ StoreError::LeaseHeld { .. })) => Err(Err(e.to_string())),
-            Ok(Err(e)) => Err(Ok(format!("could not begin the pass in the store: {e}"))),
-            Err(e) => Err(Ok(format!("could not begin the pass in the store: {e}"))),
-        }
+        blocking(&self.store, move |s| s.begin_pass(&shard, &owner, now, until, &crate::store::owner_gone)).await
     }
 
     /// Give the lease back after a pass that will not commit.
     async fn end(&self, lease: &PassLease) {
-        let (store, lease) = (self.store.clone(), lease.clone());
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.end_pass(&lease)).await {
+        let lease = lease.clone();
+        if let Err(e) = blocking(&self.store, move |s| s.end_pass(&lease)).await {
             tracing::warn!(error = %e, "could not give the pass lease back");
         }
     }
@@ -303,15 +282,10 @@ impl Engine {
     /// pending), bounded in time; the answers go to the store. Never fails
     /// the pass. Returns the counters of the asking.
     async fn attribute(&self, monkey: &Arc<dyn Monkey>, meta: &PassMeta) -> BTreeMap<String, u64> {
-        let store = self.store.clone();
         let (name, since) = (meta.monkey.clone(), meta.finished_at - ATTRIBUTION_WINDOW);
-        let pending = match tokio::task::spawn_blocking(move || store.pending_attribution(&name, since)).await {
-            Ok(Ok(p)) if !p.is_empty() => p,
-            Ok(Ok(_)) => return BTreeMap::new(),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not list revisions to attribute");
-                return BTreeMap::new();
-            }
+        let pending = match blocking(&self.store, move |s| s.pending_attribution(&name, since)).await {
+            Ok(p) if !p.is_empty() => p,
+            Ok(_) => return BTreeMap::new(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not list revisions to attribute");
                 return BTreeMap::new();
@@ -323,21 +297,18 @@ impl Engine {
             tracing::warn!(monkey = %meta.monkey, "attribution timed out; will ask again next pass");
             return BTreeMap::new();
         };
-        if !found.is_empty() {
-            let store = self.store.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.attach_who(&found)).await {
-                tracing::warn!(error = %e, "could not record who made the changes");
-            }
+        if !found.is_empty()
+            && let Err(e) = blocking(&self.store, move |s| s.attach_who(&found)).await
+        {
+            tracing::warn!(error = %e, "could not record who made the changes");
         }
         counters
     }
 
     async fn record_failure(&self, meta: &PassMeta, msg: &str) {
         tracing::warn!(monkey = %meta.monkey, error = %msg, "pass failed");
-        let store = self.store.clone();
         let (meta, msg) = (meta.clone(), msg.to_string());
-        let res = tokio::task::spawn_blocking(move || store.record_failed_pass(&meta, &msg)).await;
-        if let Ok(Err(e)) = res {
+        if let Err(e) = blocking(&self.store, move |s| s.record_failed_pass(&meta, &msg)).await {
             tracing::error!(error = %e, "could not record the failed pass");
         }
     }

@@ -295,6 +295,23 @@ pub trait Backend: Store + AlertStore {}
 
 impl<T: Store + AlertStore + ?Sized> Backend for T {}
 
+/// Run one store call on a blocking thread, as every async caller must (the
+/// traits are synchronous: see [`Backend`]). A call that panicked is a
+/// [`StoreError::Backend`].
+pub async fn blocking<S, T>(
+    store: &std::sync::Arc<S>,
+    f: impl FnOnce(&S) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError>
+where
+    S: ?Sized + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&*store))
+        .await
+        .map_err(|e| StoreError::Backend(format!("store call failed: {e}")))?
+}
+
 /// What the binary, the server and the gateway hold: a backend opened from
 /// the `[agent] store` URL, never a concrete type.
 pub type StoreHandle = std::sync::Arc<dyn Backend>;

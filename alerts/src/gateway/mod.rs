@@ -215,12 +215,9 @@ impl Gateway {
     /// `troop_core::store::Backend`); never on a runtime worker.
     async fn io<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn AlertStore) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&(dyn AlertStore + 'static)) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&*store))
-            .await
-            .map_err(|e| StoreError::Backend(format!("store call failed: {e}")))?
+        troop_core::store::blocking(&self.store, f).await
     }
 
     /// Whether this process still holds the lease it was granted, asked of
@@ -335,9 +332,8 @@ impl Gateway {
                 Err(e) => e.to_string(),
             };
             tracing::error!(sink = %sink.name(), %error, retry_in = ?backoff, "delivery task died; restarting it");
-            let (store, name, now) = (self.store.clone(), sink.name().to_string(), self.now());
-            let recorded = tokio::task::spawn_blocking(move || store.record_task_restart(&name, &error, now)).await;
-            if let Ok(Err(e)) = recorded {
+            let (name, now) = (sink.name().to_string(), self.now());
+            if let Err(e) = self.io(move |s| s.record_task_restart(&name, &error, now)).await {
                 tracing::warn!(error = %e, "could not record the delivery task's restart");
             }
             self.publish_metrics().await;
@@ -358,9 +354,8 @@ impl Gateway {
         tick: Duration,
         mut sd: Shutdown,
     ) {
-        let gw = self;
         loop {
-            if !gw.is_leader() {
+            if !self.is_leader() {
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(tick) => {}
@@ -368,7 +363,7 @@ impl Gateway {
                 }
                 continue;
             }
-            let next = match gw.deliver(&*sink).await {
+            let next = match self.deliver(&*sink).await {
                 Ok(d) => d.retry_at,
                 Err(e @ StoreError::Superseded { .. }) => {
                     tracing::warn!(sink = %sink.name(), error = %e, "standing by");
@@ -376,16 +371,16 @@ impl Gateway {
                 }
                 Err(e) => {
                     tracing::warn!(sink = %sink.name(), error = %e, "outbox unreadable; retrying");
-                    Some(gw.now() + 1000)
+                    Some(self.now() + 1000)
                 }
             };
-            gw.publish_metrics().await;
+            self.publish_metrics().await;
             let name = sink.name().to_string();
             let next = match next {
                 Some(at) => Some(at),
-                None => gw.io(move |s| s.outbox_next(&name)).await.ok().flatten(),
+                None => self.io(move |s| s.outbox_next(&name)).await.ok().flatten(),
             };
-            let wait = next.map(|at| Duration::from_millis((at - gw.now()).max(0) as u64)).unwrap_or(tick);
+            let wait = next.map(|at| Duration::from_millis((at - self.now()).max(0) as u64)).unwrap_or(tick);
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait.min(tick)) => {}
