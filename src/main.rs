@@ -178,7 +178,9 @@ fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(),
                         .warnings
                         .iter()
                         .map(|d| {
-                            serde_json::json!({"file": origin, "line": d.line, "column": d.column, "code": d.code, "message": d.message, "severity": "warning"})
+                            let mut v = diagnostic_json(&origin, d);
+                            v["severity"] = "warning".into();
+                            v
                         })
                         .collect();
                     output::print_json(&warnings).map_err(Fail::Runtime)?
@@ -196,13 +198,8 @@ fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(),
         }
         Err(LoadError::Invalid(errs)) => {
             if format == Format::Json {
-                let diags: Vec<serde_json::Value> = errs
-                    .diagnostics
-                    .iter()
-                    .map(|d| {
-                        serde_json::json!({"file": errs.origin, "line": d.line, "column": d.column, "code": d.code, "message": d.message})
-                    })
-                    .collect();
+                let diags: Vec<serde_json::Value> =
+                    errs.diagnostics.iter().map(|d| diagnostic_json(&errs.origin, d)).collect();
                 output::print_json(&diags).map_err(Fail::Runtime)?;
             }
             eprintln!("{errs}");
@@ -224,6 +221,11 @@ fn start_config(cli: &Cli) -> Result<Config, Fail> {
         return Err(config_errors(troop_config::ConfigErrors { origin, diagnostics: cfg.warnings.clone() }));
     }
     Ok(cfg)
+}
+
+/// One diagnostic as `config check --format json` prints it.
+fn diagnostic_json(file: &str, d: &troop_config::Diagnostic) -> serde_json::Value {
+    serde_json::json!({"file": file, "line": d.line, "column": d.column, "code": d.code, "message": d.message})
 }
 
 /// `origin:line:column: warning[code]: message`, one per line.
