@@ -57,3 +57,14 @@ start_moto() {
     log "the emulator did not answer on $moto_endpoint"
     return 1
 }
+
+# For a benchmark against the emulator: build troop, start moto (stopped when
+# the script exits), and give the SDKs dummy credentials and no ambient
+# profile or endpoint.
+bench_emulator() {
+    cargo build --quiet --bin troop
+    trap 'kill ${moto_pid:-} 2>/dev/null || true; wait ${moto_pid:-} 2>/dev/null || true' EXIT
+    start_moto
+    export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true
+    unset AWS_PROFILE AWS_ENDPOINT_URL
+}

@@ -7,9 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/lib.sh
 ensure_venv
-cargo build --quiet --bin troop
-trap 'kill ${moto_pid:-} 2>/dev/null || true; wait ${moto_pid:-} 2>/dev/null || true' EXIT
-start_moto
-export AWS_ACCESS_KEY_ID=probe AWS_SECRET_ACCESS_KEY=probe AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_ENDPOINT_URL
+bench_emulator
 "$TROOP_VENV/bin/python" deploy/bench/sigkill.py "$moto_endpoint" "$CARGO_TARGET_DIR/debug/troop" "${1:-20}" "${2:-2500}" ${3:-}
