@@ -196,7 +196,6 @@ impl Engine {
         summary.duration = t0.elapsed();
         let mut report: Report = match outcome {
             Err(_) => {
-                self.end(&meta.lease).await;
                 summary.status = PassStatus::TimedOut(timeout);
                 let msg = format!("timed out after {}s", timeout.as_secs());
                 self.record_failure(&meta, &msg).await;
@@ -208,7 +207,6 @@ impl Engine {
                     MonkeyError::Failed(m) => m,
                     MonkeyError::Cancelled => "cancelled".to_string(),
                 };
-                self.end(&meta.lease).await;
                 summary.status = PassStatus::Failed(msg.clone());
                 self.record_failure(&meta, &msg).await;
                 self.finish_metrics(&summary, &meta);
@@ -305,6 +303,7 @@ impl Engine {
         counters
     }
 
+    /// Log and record a failed pass (the store gives its lease back too).
     async fn record_failure(&self, meta: &PassMeta, msg: &str) {
         tracing::warn!(monkey = %meta.monkey, error = %msg, "pass failed");
         let (meta, msg) = (meta.clone(), msg.to_string());

@@ -137,7 +137,8 @@ pub trait Store: Send + Sync {
     /// longer the shard's current epoch or `pass.started_at` is older than
     /// the view last committed for the shard.
     fn commit_pass(&self, pass: &PassMeta, report: &Report) -> Result<CommitOutcome, StoreError>;
-    /// Record a pass that failed; changes nothing else.
+    /// Record a pass that failed and give its lease back (as `end_pass`);
+    /// changes nothing else.
     fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError>;
     fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError>;
     /// Revisions recorded at or after `since`, oldest first.

@@ -437,7 +437,9 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
     let s = &*s;
     let a = s.begin_pass("security", "a", at(0), at(600), &alive).unwrap();
     s.end_pass(&a).unwrap();
-    let a = s.begin_pass("security", "b", at(5), at(600), &alive).unwrap();
+    let b = s.begin_pass("security", "b", at(2), at(600), &alive).unwrap();
+    s.record_failed_pass(&meta("security", b, 2, 3), "boom").unwrap();
+    let a = s.begin_pass("security", "c", at(5), at(600), &alive).unwrap();
     let c = s.begin_pass("certs", "c", at(10), at(600), &alive).unwrap();
     assert_eq!(c.epoch, 1);
     s.commit_pass(&meta("security", a, 5, 20), &open).unwrap();

@@ -312,6 +312,12 @@ impl SqliteStore {
     }
 }
 
+/// Free a lease if it is still this epoch's.
+fn end_lease(conn: &Connection, lease: &PassLease) -> rusqlite::Result<()> {
+    conn.execute("UPDATE pass_lease SET until = 0 WHERE shard = ?1 AND epoch = ?2", params![lease.shard, lease.epoch])
+        .map(|_| ())
+}
+
 impl Store for SqliteStore {
     fn begin_pass(
         &self,
@@ -401,13 +407,15 @@ impl Store for SqliteStore {
     }
 
     fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
-                "INSERT INTO passes (monkey, started_at, finished_at, status, error) VALUES (?1, ?2, ?3, 'failed', ?4)",
-                params![pass.monkey, pass.started_at.unix_timestamp(), pass.finished_at.unix_timestamp(), error],
-            )
-            .map(|_| ())
-            .map_err(be)
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(be)?;
+        tx.execute(
+            "INSERT INTO passes (monkey, started_at, finished_at, status, error) VALUES (?1, ?2, ?3, 'failed', ?4)",
+            params![pass.monkey, pass.started_at.unix_timestamp(), pass.finished_at.unix_timestamp(), error],
+        )
+        .map_err(be)?;
+        end_lease(&tx, &pass.lease).map_err(be)?;
+        tx.commit().map_err(be)
     }
 
     fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
