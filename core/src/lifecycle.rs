@@ -198,16 +198,15 @@ pub fn plan<'r>(
     let mut scopes: Vec<_> = report.coverage.iter().collect();
     scopes.sort_by(|a, b| (&a.scope, &a.account, &a.region).cmp(&(&b.scope, &b.account, &b.region)));
     scopes.dedup();
-    let mut deleted: HashSet<String> = HashSet::new();
     for c in scopes {
         for live in held.live_items(&c.scope, &c.account, &c.region)? {
-            if seen.contains(live.item.as_str()) || deleted.contains(&live.item) {
+            // read this pass, or deleted already under an overlapping scope
+            if seen.contains(live.item.as_str()) || written.contains_key(&live.item) {
                 continue;
             }
             let old = held.content(&live.item, live.revision)?;
             let summary = crate::security::summarize(&c.scope, &live.name, old.as_ref(), None);
             written.insert(live.item.clone(), out.items.len());
-            deleted.insert(live.item.clone());
             let (_, account, region) = crate::monkey::Snapshot::item_parts(&live.item);
             let (account, region) = (account.to_string(), region.to_string());
             out.items.push(ItemWrite {
