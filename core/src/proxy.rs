@@ -6,6 +6,27 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().or_else(|| std::env::var(name.to_lowercase()).ok()).filter(|v| !v.is_empty())
 }
 
+/// A URL's scheme (if written), authority without user information, and
+/// path, with query and fragment dropped.
+fn parts(url: &str) -> (Option<&str>, &str, &str) {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+    (scheme, authority.rsplit_once('@').map_or(authority, |(_, host)| host), path)
+}
+
+/// `host[:port]` apart; an IPv6 host is bracketed when it has a port
+/// (`[::1]:5000`), and a bare `::1` has none.
+fn host_port(authority: &str) -> (&str, Option<u16>) {
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, p.parse().ok()),
+        _ => (authority, None),
+    }
+}
+
 /// Whether a `NO_PROXY` list (comma-separated hosts, `*`, `.suffix` or
 /// `suffix`, optional `:port`) exempts `host` (`port` when known).
 pub fn no_proxy_matches(list: &str, host: &str, port: Option<u16>) -> bool {
@@ -14,10 +35,7 @@ pub fn no_proxy_matches(list: &str, host: &str, port: Option<u16>) -> bool {
         if entry == "*" {
             return true;
         }
-        let (name, want_port) = match entry.rsplit_once(':') {
-            Some((n, p)) if !n.contains(':') || n.ends_with(']') => (n, p.parse::<u16>().ok()),
-            _ => (entry, None),
-        };
+        let (name, want_port) = host_port(entry);
         if want_port.is_some() && want_port != port {
             return false;
         }
@@ -42,29 +60,15 @@ pub fn for_target(scheme: &str, host: &str, port: Option<u16>) -> Option<String>
 /// [`for_target`] for a URL (`scheme://[user@]host[:port]/…`; no scheme
 /// means https).
 pub fn for_url(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, p.parse().ok()),
-        _ => (authority, None),
-    };
-    for_target(scheme, host, port)
+    let (scheme, authority, _) = parts(url);
+    let (host, port) = host_port(authority);
+    for_target(scheme.unwrap_or("https"), host, port)
 }
 
 /// A URL as messages may show it: without user information (passwords,
 /// tokens), query or fragment. `http://u:p@h:1/p?k=v` → `http://h:1/p`.
 pub fn redact(url: &str) -> String {
-    let url = url.split(['?', '#']).next().unwrap_or_default();
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (Some(s), r),
-        None => (None, url),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let (scheme, authority, path) = parts(url);
     match scheme {
         Some(s) => format!("{s}://{authority}{path}"),
         None => format!("{authority}{path}"),
@@ -86,6 +90,19 @@ mod tests {
             ("http://[::1]:3128", "http://[::1]:3128"),
         ] {
             assert_eq!(redact(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn host_port_table() {
+        for (authority, want) in [
+            ("127.0.0.1:45123", ("127.0.0.1", Some(45123))),
+            ("example.com", ("example.com", None)),
+            ("[::1]:5000", ("[::1]", Some(5000))),
+            ("::1", ("::1", None)),
+            ("host:notaport", ("host", None)),
+        ] {
+            assert_eq!(host_port(authority), want, "{authority}");
         }
     }
 
