@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 ensure_venv
 # A real Prometheus Alertmanager for the alertmanager sink's tests.
 # and Prometheus's promtool, which checks what /metrics serves.
-# and Debian's tinyproxy, a real forward proxy for the proxy tests.
-ensure_apt prometheus-alertmanager prometheus tinyproxy
+# and Debian's tinyproxy, a real forward proxy for the proxy tests,
+# and Debian's PostgreSQL server: each PostgreSQL test starts a throw-away
+# cluster of its own on a free loopback port (troop_store::testing).
+ensure_apt prometheus-alertmanager prometheus tinyproxy postgresql
 export TROOP_ALERTMANAGER=/usr/bin/prometheus-alertmanager
 export TROOP_PROMTOOL=/usr/bin/promtool
 export TROOP_TINYPROXY=/usr/bin/tinyproxy

@@ -102,10 +102,30 @@ pub enum Command {
     /// Validate a config, or print a commented example.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The store itself: copy it into PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), e.g. `troop man > /usr/local/share/man/man1/troop.1`.
     Man,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Copy every table of the store at --from (revisions with their history, findings, the
+    /// alert log and its cursor, groups, outboxes, silences, observations) into the empty
+    /// PostgreSQL store at --to, in one transaction, then check every table's row count.
+    /// Passwords: in the URL, `[agent] store_password` for the configured store's URL, or
+    /// PGPASSWORD.
+    Migrate {
+        /// The store to copy (`sqlite://PATH` or `postgres://…`).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty PostgreSQL store to copy into (`postgres://USER@HOST/DB`).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

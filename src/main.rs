@@ -12,12 +12,13 @@ mod views;
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use cli::{AlertsCommand, Cli, Command, ConfigCommand, Format, SilenceCommand};
+use cli::{AlertsCommand, Cli, Command, ConfigCommand, Format, SilenceCommand, StoreCommand};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use troop_config::{Config, LoadError};
 use troop_core::clock::SystemClock;
+use troop_core::engine::ShardStatus;
 use troop_core::metrics::Metrics;
 use troop_core::monkey::{NoProgress, Progress};
 use troop_core::shutdown::{self, ShutdownTrigger};
@@ -117,6 +118,7 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
             print!("{}", troop_config::EXAMPLE);
             Ok(())
         }
+        Command::Store(StoreCommand::Migrate { from, to }) => blocking(|| store_migrate(&cli, from, to)),
         Command::Config(ConfigCommand::Check { path }) => {
             config_check(path.as_ref().or(cli.config.as_ref()), cli.format)
         }
@@ -255,13 +257,76 @@ fn load_config(cli: &Cli) -> Result<Config, Fail> {
 }
 
 fn open_store(cfg: &Config) -> Result<StoreHandle, Fail> {
-    troop_store::open(&cfg.agent.store).map_err(usage)
+    let password = store_password(cfg)?;
+    tokio::task::block_in_place(|| troop_store::open(&cfg.agent.store, password.as_deref())).map_err(usage)
 }
 
 /// The store for a read verb: it must exist (exit 2 with the path tried and
 /// what to do otherwise).
 fn read_store(cfg: &Config) -> Result<StoreHandle, Fail> {
-    troop_store::open_existing(&cfg.agent.store).map_err(usage)
+    let password = store_password(cfg)?;
+    tokio::task::block_in_place(|| troop_store::open_existing(&cfg.agent.store, password.as_deref())).map_err(usage)
+}
+
+/// `troop store migrate`: copy `from` into the empty PostgreSQL store `to`
+/// and show each table's rows in both.
+fn store_migrate(cli: &Cli, from: &str, to: &str) -> Result<(), Fail> {
+    // the configured store's password serves its own URL
+    let cfg = match (&cli.config, std::path::Path::new(troop_config::DEFAULT_FILE).exists()) {
+        (None, false) if std::env::var_os("TROOP_CONFIG").is_none() => None,
+        _ => Some(load_config(cli)?),
+    };
+    let password_of = |url: &str| -> Result<Option<String>, Fail> {
+        match &cfg {
+            Some(c) if c.agent.store == url => store_password(c),
+            _ => Ok(None),
+        }
+    };
+    let (from_pw, to_pw) = (password_of(from)?, password_of(to)?);
+    let term = progress::TermProgress::detect();
+    let counts = troop_store::copy::migrate(from, to, from_pw.as_deref(), to_pw.as_deref(), &|table, n| {
+        if let Some(t) = &term {
+            t.update("store", &format!("{table}: {n} rows copied"));
+        }
+    });
+    if let Some(t) = &term {
+        t.clear();
+    }
+    let counts = counts.map_err(|e| match e {
+        troop_store::copy::CopyError::Open(e) => usage(e),
+        other => Fail::Runtime(other.into()),
+    })?;
+    match cli.format {
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = counts
+                .iter()
+                .map(
+                    |(table, (source, target))| serde_json::json!({"table": table, "source": source, "target": target}),
+                )
+                .collect();
+            output::print_json(&rows).map_err(Fail::Runtime)
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = counts
+                .iter()
+                .map(|(table, (source, target))| vec![table.clone(), source.to_string(), target.to_string()])
+                .collect();
+            print!("{}", output::table(&["TABLE", "SOURCE ROWS", "COPIED"], &rows));
+            eprintln!("troop: copied and verified; point [agent] store at {}", troop_core::proxy::redact(to));
+            Ok(())
+        }
+    }
+}
+
+/// `[agent] store_password`, resolved (exit 2 naming the secret when it
+/// cannot be).
+fn store_password(cfg: &Config) -> Result<Option<String>, Fail> {
+    cfg.agent
+        .store_password
+        .as_ref()
+        .map(|s| s.resolve())
+        .transpose()
+        .map_err(|e| usage(anyhow::anyhow!("[agent] store_password: {e}")))
 }
 
 /// Everything a scan or the daemon needs, built from the config.
@@ -371,7 +436,7 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
             }
             PassStatus::Abandoned => {
                 failed = true;
-                eprintln!("troop: {} interrupted; nothing from this pass was stored", s.monkey);
+                eprintln!("troop: {} interrupted; what it had not committed was not stored", s.monkey);
             }
             PassStatus::Skipped => eprintln!("troop: {} skipped: a pass was already running", s.monkey),
             PassStatus::Superseded(reason) => {
@@ -385,14 +450,15 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
             PassStatus::Busy(why) => {
                 failed = true;
                 eprintln!(
-                    "troop: {} not run: {}; its results reach the store when it finishes (run the scan again after it)",
+                    "troop: {} not run: {}; what that process reads reaches the store when it finishes (run the scan again after it)",
                     s.monkey,
                     output::clean(why)
                 );
             }
         }
     }
-    alert(&w.gateway, summaries.iter().any(|s| s.status.is_ok())).await;
+    let stored = summaries.iter().any(|s| s.shards.iter().any(|sh| sh.status.committed()));
+    alert(&w.gateway, stored).await;
     match cli.format {
         Format::Json => {
             let rows: Vec<serde_json::Value> = summaries
@@ -415,7 +481,11 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                         "items": s.items_seen,
                         "revisions": s.revisions_written,
                         "open_findings": s.open_findings,
-                        "events": s.events.iter().filter(|e| e.event != troop_core::EventKind::StillOpen).count(),
+                        "events": s.changes,
+                        "shards": s.shards.iter().map(|sh| {
+                            let (status, error) = sh.status.word();
+                            serde_json::json!({"shard": sh.shard, "status": status, "error": error})
+                        }).collect::<Vec<_>>(),
                         "aws_api_calls": s.counters.get("aws_api_calls").copied().unwrap_or(0),
                         "aws_api_calls_by_operation": s
                             .counters
@@ -443,6 +513,11 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                             PassStatus::Busy(_) => "BUSY".into(),
                         },
                         format!("{:.1}s", s.duration.as_secs_f64()),
+                        format!(
+                            "{}/{}",
+                            s.shards.iter().filter(|sh| sh.status == ShardStatus::Committed).count(),
+                            s.shards.len()
+                        ),
                         s.items_seen.to_string(),
                         s.revisions_written.to_string(),
                         s.open_findings.to_string(),
@@ -452,7 +527,10 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
                 .collect();
             print!(
                 "{}",
-                output::table(&["MONKEY", "STATUS", "TIME", "ITEMS", "REVISIONS", "OPEN FINDINGS", "AWS CALLS"], &rows)
+                output::table(
+                    &["MONKEY", "STATUS", "TIME", "SHARDS", "ITEMS", "REVISIONS", "OPEN FINDINGS", "AWS CALLS"],
+                    &rows
+                )
             );
         }
     }
@@ -518,7 +596,7 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>, stored: bool) {
             Err(e) => eprintln!("troop: sink {sink}: outbox unreadable: {}", output::clean(&e.to_string())),
         }
     }
-    gateway.release();
+    gateway.release().await;
 }
 
 /// Honest /metrics from the first scrape: the build, and what the store
@@ -534,12 +612,14 @@ fn restore_metrics(w: &Wired) -> Result<(), troop_core::StoreError> {
     let last = w.store.last_successes()?.into_iter().map(|(m, t)| (m, t.unix_timestamp())).collect();
     let mut gauges = std::collections::BTreeMap::new();
     for o in w.store.observations(troop_core::engine::GAUGES)? {
-        let (Some(monkey), Ok(gs)) =
-            (o["monkey"].as_str(), serde_json::from_value::<Vec<troop_core::monkey::Gauge>>(o["gauges"].clone()))
-        else {
+        // per shard (`shard`), or per monkey as stores before shards kept them
+        let (Some(shard), Ok(gs)) = (
+            o["shard"].as_str().or(o["monkey"].as_str()),
+            serde_json::from_value::<Vec<troop_core::monkey::Gauge>>(o["gauges"].clone()),
+        ) else {
             continue;
         };
-        gauges.insert(monkey.to_string(), gs);
+        gauges.insert(shard.to_string(), gs);
     }
     w.metrics.restore(&open_by_monkey, &last, gauges);
     Ok(())

@@ -109,6 +109,7 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
+        self.agent.store_password.iter_mut().for_each(secret);
         for sink in &mut self.alerts.sinks {
             match &mut sink.kind {
                 SinkKind::Jsonl { path } => join(path),

@@ -28,9 +28,13 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
-    /// `sqlite://PATH` or `postgres://...`; a relative PATH is relative to
-    /// the config file's directory once [`Config::resolve_paths`] ran.
+    /// `sqlite://PATH` or `postgres://USER@HOST[:PORT]/DB[?sslmode=…]`
+    /// (`postgresql://` too); a relative PATH is relative to the config
+    /// file's directory once [`Config::resolve_paths`] ran.
     pub store: String,
+    /// The PostgreSQL password (`store_password`), as a secret; wins over
+    /// one written in the URL.
+    pub store_password: Option<Secret>,
     pub listen: SocketAddr,
     /// How long a running pass may finish after SIGTERM before it is abandoned.
     pub shutdown_grace: Duration,
@@ -331,6 +335,7 @@ impl Default for Config {
         Config {
             agent: Agent {
                 store: "sqlite://troop.db".into(),
+                store_password: None,
                 listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
                 shutdown_grace: Duration::from_secs(3),
                 http: HttpLimits::default(),
@@ -441,13 +446,15 @@ fn duration(t: &mut Tbl, sink: &mut Sink, key: &'static str, min: Duration) -> O
 
 fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
     if let Some(s) = t.string(sink, "store") {
-        if s.v.starts_with("sqlite://") && s.v.len() > "sqlite://".len() || s.v.starts_with("postgres://") {
+        let postgres = s.v.starts_with("postgres://") || s.v.starts_with("postgresql://");
+        if s.v.starts_with("sqlite://") && s.v.len() > "sqlite://".len() || postgres {
             sink.need(s.span, Needed::Store(s.v.clone()));
             a.store = s.v;
         } else {
             sink.error(codes::INVALID_URL, s.span, "`store` must be `sqlite://PATH` or `postgres://USER@HOST/DB`");
         }
     }
+    a.store_password = secret(t, sink, "store_password");
     if let Some(s) = t.string(sink, "listen") {
         match s.v.parse::<SocketAddr>() {
             Ok(addr) => a.listen = addr,

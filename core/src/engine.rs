@@ -4,12 +4,12 @@
 //! crash after the commit loses no alert.
 
 use crate::clock::Clock;
-use crate::finding::FindingEvent;
 use crate::metrics::Metrics;
-use crate::monkey::{Attributed, Monkey, MonkeyError, PassContext, Progress, Report};
+use crate::monkey::{Monkey, MonkeyError, PassContext, Progress, Shard};
 use crate::shutdown::Shutdown;
 use crate::store::{CommitOutcome, PassLease, PassMeta, Store, StoreError, blocking};
-use std::collections::{BTreeMap, HashSet};
+use futures::StreamExt;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -20,21 +20,27 @@ pub const ATTRIBUTION_WINDOW: time::Duration = time::Duration::minutes(30);
 /// Longest a monkey may take to attribute one pass's changes.
 pub const ATTRIBUTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How a pass of a monkey ended, from its shards' ends
+/// ([`PassStatus::of_shards`]); a shard that committed stays committed
+/// whatever the pass's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassStatus {
     Ok,
+    /// Listing the shards failed, a shard failed, or nothing could be read.
     Failed(String),
+    /// Every shard ran out of the pass's time.
     TimedOut(Duration),
     /// Another pass of the same monkey was still running.
     Skipped,
-    /// Shutdown came and the grace period ran out; nothing was written.
+    /// Shutdown came and the grace period ran out; the shards not committed
+    /// by then wrote nothing.
     Abandoned,
-    /// This pass's lease lapsed and a newer pass of the same monkey took
-    /// over before it committed: its older view was refused, nothing was
-    /// written from it (see [`StoreError::Superseded`]).
+    /// A shard's lease lapsed and a newer pass of it took over before it
+    /// committed: its older view was refused, nothing was written from it
+    /// (see [`StoreError::Superseded`]).
     Superseded(String),
-    /// Another process is running a pass of this monkey on the same store
-    /// (it holds the lease): this one did not start.
+    /// Another process is running a pass of a shard of this monkey on the
+    /// same store (it holds the lease): this one did not read that shard.
     Busy(String),
 }
 
@@ -51,9 +57,14 @@ pub struct PassSummary {
     pub duration: Duration,
     pub items_seen: usize,
     pub revisions_written: usize,
+    /// Open findings of the monkey after its last shard committed.
     pub open_findings: usize,
-    pub events: Vec<FindingEvent>,
+    /// Finding events other than "still open" (opened, escalated,
+    /// de-escalated, resolved) the pass's commits logged.
+    pub changes: usize,
     pub counters: BTreeMap<String, u64>,
+    /// Each shard, by key.
+    pub shards: Vec<ShardOutcome>,
 }
 
 /// The observation kind under which each pass keeps its gauges
@@ -124,13 +135,17 @@ impl Engine {
         &self.metrics
     }
 
-    /// One pass of `monkey`. Never panics and never writes a partial pass:
-    /// a failed, timed-out or abandoned pass changes nothing but the pass log.
+    /// One pass of `monkey`: list its shards, then read and commit each
+    /// shard on its own (at most [`Monkey::parallel_shards`] at once), each
+    /// under its own lease and in its own transaction. Never panics and
+    /// never writes part of a shard: a shard that fails, times out or is
+    /// abandoned changes nothing but the pass log; the shards that
+    /// committed stay committed. The status is [`PassStatus::of_shards`].
     pub async fn run_pass(
         &self,
         monkey: Arc<dyn Monkey>,
         timeout: Duration,
-        mut shutdown: Shutdown,
+        shutdown: Shutdown,
         grace: Duration,
     ) -> PassSummary {
         let name = monkey.name().to_string();
@@ -141,78 +156,170 @@ impl Engine {
             items_seen: 0,
             revisions_written: 0,
             open_findings: 0,
-            events: Vec::new(),
+            changes: 0,
             counters: BTreeMap::new(),
+            shards: Vec::new(),
         };
         if !self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone()) {
             tracing::warn!(monkey = %name, "previous pass still running; skipping this one");
             return summary;
         }
         let _guard = RunningGuard { set: &self.running, name: name.clone() };
-
-        let started_at = self.clock.now();
         let t0 = Instant::now();
-        // The pass's lease: one process at a time runs a pass of a monkey
-        // on a store, and a pass whose lease lapsed cannot commit.
-        let lease = match self.begin(&name, started_at, timeout).await {
+        let deadline = t0 + timeout;
+        let finished_at = self.clock.now();
+        let ctx = PassContext {
+            clock: self.clock.clone(),
+            shutdown: shutdown.clone(),
+            progress: self.progress.clone(),
+            counters: Arc::default(),
+        };
+        let listed = guarded(monkey.shards(&ctx), shutdown.clone(), grace, deadline).await;
+        add_counters(&mut summary.counters, &ctx.counters.snapshot());
+        let shards = match listed {
+            Guarded::Done(Ok(shards)) => shards,
+            Guarded::Abandoned => {
+                summary.status = PassStatus::Abandoned;
+                summary.duration = t0.elapsed();
+                return summary;
+            }
+            other => {
+                let msg = match other {
+                    Guarded::Done(Err(e)) => monkey_error(e),
+                    _ => format!("timed out after {}s listing what to read", timeout.as_secs()),
+                };
+                let lease = PassLease { shard: name.clone(), epoch: 0 };
+                let meta = PassMeta { monkey: name.clone(), started_at: finished_at, finished_at, lease };
+                self.record_failure(&meta, &msg).await;
+                summary.status = PassStatus::Failed(msg);
+                summary.duration = t0.elapsed();
+                self.finish_metrics(&summary, finished_at);
+                return summary;
+            }
+        };
+        let keys: Vec<String> = shards.iter().map(Shard::key).collect();
+        // who made the changes is asked per account (an audit log such as
+        // CloudTrail is read per account and region): what is held is one
+        // account's changes, and an account's regions share their reads
+        let account_of: HashMap<String, String> =
+            shards.iter().map(|s| (s.key(), Shard { region: None, ..s.clone() }.key())).collect();
+        let mut to_attribute: BTreeSet<String> = BTreeSet::new();
+        let bounds = Bounds { deadline, timeout, shutdown: shutdown.clone(), grace };
+        let total = shards.len();
+        let parallel = monkey.parallel_shards().max(1);
+        let mut outcomes = futures::stream::iter(shards)
+            .map(|shard| self.run_shard(&monkey, &ctx, shard, &bounds))
+            .buffer_unordered(parallel);
+        // Only counts are kept of each committed shard: memory is bounded by
+        // the shards in flight, not by the pass.
+        let mut last_pass_id = i64::MIN;
+        let mut done = 0;
+        while let Some((outcome, committed)) = outcomes.next().await {
+            done += 1;
+            if total > 1 {
+                self.progress.update(&name, &format!("{done}/{total} shards done"));
+            }
+            add_counters(&mut summary.counters, &outcome.counters);
+            if let Some(c) = committed {
+                summary.items_seen += c.items_seen;
+                summary.revisions_written += c.revisions_written;
+                summary.changes += c.events.iter().filter(|e| e.event != crate::finding::EventKind::StillOpen).count();
+                if c.pass_id > last_pass_id {
+                    last_pass_id = c.pass_id;
+                    summary.open_findings = c.open_findings;
+                }
+            }
+            if outcome.status.committed()
+                && let Some(account) = account_of.get(&outcome.shard)
+            {
+                to_attribute.insert(account.clone());
+            }
+            summary.shards.push(outcome);
+        }
+        drop(outcomes);
+        for account in &to_attribute {
+            let asked = self.attribute(&monkey, &ctx.fresh(), account).await;
+            add_counters(&mut summary.counters, &asked);
+        }
+        summary.shards.sort_by(|a, b| a.shard.cmp(&b.shard));
+        summary.status = PassStatus::of_shards(&summary.shards, timeout);
+        if summary.shards.iter().any(|s| s.status.committed()) {
+            self.committed.notify_one();
+        }
+        if matches!(summary.status, PassStatus::Ok | PassStatus::Failed(_) | PassStatus::TimedOut(_)) {
+            // Observations of shards no longer listed (an account removed
+            // from the configuration) go; a shard that failed keeps its own.
+            self.metrics.keep_shards(&name, &keys);
+            let monkey_name = name.clone();
+            if let Err(e) = blocking(&self.store, move |s| s.keep_shards(&monkey_name, &keys)).await {
+                tracing::warn!(error = %e, "could not drop the observations of shards no longer read");
+            }
+        }
+        summary.duration = t0.elapsed();
+        self.finish_metrics(&summary, self.clock.now());
+        summary
+    }
+
+    /// Read and commit one shard: lease, read (bounded by the pass's
+    /// deadline and the shutdown grace), commit or record the failure.
+    /// Returns how it ended and, when committed, what the commit wrote.
+    async fn run_shard(
+        &self,
+        monkey: &Arc<dyn Monkey>,
+        pass: &PassContext,
+        shard: Shard,
+        bounds: &Bounds,
+    ) -> (ShardOutcome, Option<CommitOutcome>) {
+        let Bounds { deadline, timeout, shutdown, grace } = bounds.clone();
+        let key = shard.key();
+        let name = monkey.name().to_string();
+        let ctx = pass.fresh();
+        let mut outcome =
+            ShardOutcome { shard: key.clone(), status: ShardStatus::Abandoned, counters: BTreeMap::new() };
+        if shutdown.is_triggered() {
+            return (outcome, None);
+        }
+        let started_at = self.clock.now();
+        let left = deadline.saturating_duration_since(Instant::now());
+        // One process at a time reads a shard of a store, and a read whose
+        // lease lapsed cannot commit.
+        let lease = match self.begin(&key, started_at, left).await {
             Ok(lease) => lease,
             Err(busy @ StoreError::LeaseHeld { .. }) => {
-                tracing::info!(monkey = %name, %busy, "pass not started");
-                summary.status = PassStatus::Busy(busy.to_string());
-                return summary;
+                tracing::info!(shard = %key, %busy, "shard not read");
+                outcome.status = ShardStatus::Busy(busy.to_string());
+                return (outcome, None);
             }
             Err(e) => {
                 let msg = format!("could not begin the pass in the store: {e}");
-                summary.status = PassStatus::Failed(msg.clone());
-                let lease = PassLease { shard: name.clone(), epoch: 0 };
-                let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now(), lease };
+                let lease = PassLease { shard: key.clone(), epoch: 0 };
+                let meta = PassMeta { monkey: name, started_at, finished_at: self.clock.now(), lease };
                 self.record_failure(&meta, &msg).await;
-                self.finish_metrics(&summary, &meta);
-                return summary;
+                outcome.status = ShardStatus::Failed(msg);
+                return (outcome, None);
             }
         };
-        let ctx =
-            PassContext { clock: self.clock.clone(), shutdown: shutdown.clone(), progress: self.progress.clone() };
-        let run = tokio::time::timeout(timeout, monkey.run(&ctx));
-        tokio::pin!(run);
-        let outcome = tokio::select! {
-            r = &mut run => Some(r),
-            _ = shutdown.recv() => None,
-        };
-        let outcome = match outcome {
-            Some(r) => r,
-            None => match tokio::time::timeout(grace, &mut run).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!(monkey = %name, "shutdown: abandoning the pass, nothing written");
-                    self.end(&lease).await;
-                    summary.status = PassStatus::Abandoned;
-                    summary.duration = t0.elapsed();
-                    return summary;
-                }
-            },
-        };
+        let read = guarded(monkey.run(&ctx, &shard), shutdown, grace, deadline).await;
+        outcome.counters = ctx.counters.snapshot();
         let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now(), lease };
-        summary.duration = t0.elapsed();
-        let mut report: Report = match outcome {
-            Err(_) => {
-                summary.status = PassStatus::TimedOut(timeout);
-                let msg = format!("timed out after {}s", timeout.as_secs());
-                self.record_failure(&meta, &msg).await;
-                self.finish_metrics(&summary, &meta);
-                return summary;
+        let mut report = match read {
+            Guarded::Abandoned => {
+                tracing::warn!(shard = %key, "shutdown: abandoning the shard, nothing of it written");
+                self.end(&meta.lease).await;
+                return (outcome, None);
             }
-            Ok(Err(e)) => {
-                let msg = match e {
-                    MonkeyError::Failed(m) => m,
-                    MonkeyError::Cancelled => "cancelled".to_string(),
-                };
-                summary.status = PassStatus::Failed(msg.clone());
-                self.record_failure(&meta, &msg).await;
-                self.finish_metrics(&summary, &meta);
-                return summary;
+            Guarded::TimedOut => {
+                outcome.status = ShardStatus::TimedOut;
+                self.record_failure(&meta, &format!("timed out after {}s", timeout.as_secs())).await;
+                return (outcome, None);
             }
-            Ok(Ok(report)) => report,
+            Guarded::Done(Err(e)) => {
+                let msg = monkey_error(e);
+                self.record_failure(&meta, &msg).await;
+                outcome.status = ShardStatus::Failed(msg);
+                return (outcome, None);
+            }
+            Guarded::Done(Ok(report)) => report,
         };
         for f in &mut report.findings {
             if let Some(extra) = self.account_labels.get(&f.account) {
@@ -222,42 +329,41 @@ impl Engine {
             }
         }
         let gauges = std::mem::take(&mut report.gauges);
-        // Kept with the pass, so a restarted process exports them at once.
-        report.observations.push(crate::monkey::Observed {
-            kind: GAUGES.into(),
-            key: name.clone(),
-            data: serde_json::json!({"monkey": name, "gauges": gauges}),
-        });
-        summary.counters = report.counters.clone();
+        // Kept with the shard, so a restarted process exports them at once
+        // (a shard without gauges keeps nothing: its commit clears its old).
+        if !gauges.is_empty() {
+            report.observations.push(crate::monkey::Observed {
+                kind: GAUGES.into(),
+                key: key.clone(),
+                data: serde_json::json!({"monkey": name, "shard": key, "gauges": gauges}),
+            });
+        }
+        // what the read counted, and any counter the monkey reported itself
+        add_counters(&mut outcome.counters, &report.counters);
+        report.counters = outcome.counters.clone();
+        let unreadable = report.error.clone();
         let meta2 = meta.clone();
         match blocking(&self.store, move |s| s.commit_pass(&meta2, &report)).await {
-            Ok(CommitOutcome { events, revisions_written, items_seen, open_findings, .. }) => {
-                summary.status = PassStatus::Ok;
-                summary.revisions_written = revisions_written;
-                summary.items_seen = items_seen;
-                summary.open_findings = open_findings;
-                self.metrics.set_gauges(&name, gauges);
-                self.committed.notify_one();
-                for (k, v) in self.attribute(&monkey, &meta).await {
-                    *summary.counters.entry(k).or_default() += v;
-                }
-                summary.events = events;
+            Ok(c) => {
+                self.metrics.set_gauges(&key, gauges);
+                outcome.status = match unreadable {
+                    Some(why) => ShardStatus::Unreadable(why),
+                    None => ShardStatus::Committed,
+                };
+                (outcome, Some(c))
             }
             Err(StoreError::Superseded { reason, .. }) => {
-                tracing::warn!(monkey = %name, %reason, "pass not applied");
+                tracing::warn!(shard = %key, %reason, "shard's pass not applied");
                 self.metrics.record_refused(&name);
-                summary.status = PassStatus::Superseded(reason);
-                summary.duration = t0.elapsed();
-                return summary;
+                outcome.status = ShardStatus::Superseded(reason);
+                (outcome, None)
             }
             Err(e) => {
                 self.end(&meta.lease).await;
-                summary.status = PassStatus::Failed(format!("could not store the pass: {e}"));
+                outcome.status = ShardStatus::Failed(format!("could not store the pass: {e}"));
+                (outcome, None)
             }
         }
-        summary.duration = t0.elapsed();
-        self.finish_metrics(&summary, &meta);
-        summary
     }
 
     /// Take the monkey's pass lease (a new epoch), held for the pass's
@@ -276,12 +382,13 @@ impl Engine {
         }
     }
 
-    /// Ask the monkey who made this pass's changes (and earlier ones still
-    /// pending), bounded in time; the answers go to the store. Never fails
+    /// Ask the monkey who made the changes of an account's shards (`account`:
+    /// its shard key, `monkey/account`; and earlier ones still pending),
+    /// bounded in time; the answers go to the store. Never fails
     /// the pass. Returns the counters of the asking.
-    async fn attribute(&self, monkey: &Arc<dyn Monkey>, meta: &PassMeta) -> BTreeMap<String, u64> {
-        let (name, since) = (meta.monkey.clone(), meta.finished_at - ATTRIBUTION_WINDOW);
-        let pending = match blocking(&self.store, move |s| s.pending_attribution(&name, since)).await {
+    async fn attribute(&self, monkey: &Arc<dyn Monkey>, ctx: &PassContext, account: &str) -> BTreeMap<String, u64> {
+        let (key, since) = (account.to_string(), self.clock.now() - ATTRIBUTION_WINDOW);
+        let pending = match blocking(&self.store, move |s| s.pending_attribution(&key, since)).await {
             Ok(p) if !p.is_empty() => p,
             Ok(_) => return BTreeMap::new(),
             Err(e) => {
@@ -289,18 +396,16 @@ impl Engine {
                 return BTreeMap::new();
             }
         };
-        let Ok(Attributed { found, counters }) =
-            tokio::time::timeout(ATTRIBUTION_TIMEOUT, monkey.attribute(&pending)).await
-        else {
-            tracing::warn!(monkey = %meta.monkey, "attribution timed out; will ask again next pass");
-            return BTreeMap::new();
+        let Ok(found) = tokio::time::timeout(ATTRIBUTION_TIMEOUT, monkey.attribute(ctx, &pending)).await else {
+            tracing::warn!(%account, "attribution timed out; will ask again next pass");
+            return ctx.counters.snapshot();
         };
         if !found.is_empty()
             && let Err(e) = blocking(&self.store, move |s| s.attach_who(&found)).await
         {
             tracing::warn!(error = %e, "could not record who made the changes");
         }
-        counters
+        ctx.counters.snapshot()
     }
 
     /// Log and record a failed pass (the store gives its lease back too).
@@ -312,15 +417,247 @@ impl Engine {
         }
     }
 
-    fn finish_metrics(&self, s: &PassSummary, meta: &PassMeta) {
+    fn finish_metrics(&self, s: &PassSummary, finished_at: time::OffsetDateTime) {
         let ok = s.status.is_ok();
         self.metrics.record_pass(
             &s.monkey,
             ok,
             s.duration,
-            meta.finished_at.unix_timestamp(),
+            finished_at.unix_timestamp(),
             ok.then_some(s.open_findings),
             &s.counters,
         );
+    }
+}
+
+/// What bounds every read of a pass: its deadline (from its timeout), and
+/// the shutdown with its grace period.
+#[derive(Clone)]
+struct Bounds {
+    deadline: Instant,
+    timeout: Duration,
+    shutdown: Shutdown,
+    grace: Duration,
+}
+
+/// How a bounded read ended.
+enum Guarded<T> {
+    Done(T),
+    /// The pass's deadline passed first.
+    TimedOut,
+    /// Shutdown came and the grace period ran out.
+    Abandoned,
+}
+
+/// Run `fut` until `deadline`; when shutdown comes first, give it `grace`
+/// more (never past the deadline) before abandoning it.
+async fn guarded<F: std::future::Future>(
+    fut: F,
+    mut shutdown: Shutdown,
+    grace: Duration,
+    deadline: Instant,
+) -> Guarded<F::Output> {
+    let run = tokio::time::timeout_at(deadline, fut);
+    tokio::pin!(run);
+    let early = tokio::select! {
+        r = &mut run => Some(r),
+        _ = shutdown.recv() => None,
+    };
+    let r = match early {
+        Some(r) => r,
+        None => match tokio::time::timeout(grace, &mut run).await {
+            Ok(r) => r,
+            Err(_) => return Guarded::Abandoned,
+        },
+    };
+    match r {
+        Ok(v) => Guarded::Done(v),
+        Err(_) => Guarded::TimedOut,
+    }
+}
+
+fn monkey_error(e: MonkeyError) -> String {
+    match e {
+        MonkeyError::Failed(m) => m,
+        MonkeyError::Cancelled => "cancelled".to_string(),
+    }
+}
+
+fn add_counters(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+/// How one shard's part of a pass ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardStatus {
+    /// Read and committed.
+    Committed,
+    /// Nothing of it could be read (why): its `read-error` findings were
+    /// committed, nothing else.
+    Unreadable(String),
+    /// The read or the commit failed: nothing of the shard was written.
+    Failed(String),
+    /// The pass's timeout came first: nothing of the shard was written.
+    TimedOut,
+    /// Shutdown came (before it began, or past the grace period): nothing
+    /// of the shard was written.
+    Abandoned,
+    /// Its lease lapsed and another pass of the shard took over before it
+    /// committed: its older view was refused.
+    Superseded(String),
+    /// Another process holds the shard's lease: not read.
+    Busy(String),
+}
+
+impl ShardStatus {
+    /// Whether the shard's commit went through (its findings are stored).
+    pub fn committed(&self) -> bool {
+        matches!(self, ShardStatus::Committed | ShardStatus::Unreadable(_))
+    }
+
+    /// The word `troop scan --format json` shows (`ok`, `unreadable`,
+    /// `failed`, `timed_out`, `abandoned`, `superseded`, `busy`) and the
+    /// message, if any.
+    pub fn word(&self) -> (&'static str, Option<&str>) {
+        match self {
+            ShardStatus::Committed => ("ok", None),
+            ShardStatus::Unreadable(m) => ("unreadable", Some(m)),
+            ShardStatus::Failed(m) => ("failed", Some(m)),
+            ShardStatus::TimedOut => ("timed_out", None),
+            ShardStatus::Abandoned => ("abandoned", None),
+            ShardStatus::Superseded(m) => ("superseded", Some(m)),
+            ShardStatus::Busy(m) => ("busy", Some(m)),
+        }
+    }
+}
+
+/// One shard of a pass: its key ([`Shard::key`]), how it ended, what its
+/// read cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardOutcome {
+    pub shard: String,
+    pub status: ShardStatus,
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl PassStatus {
+    /// A pass's status from its shards' (sorted by key), the pass's
+    /// `timeout` for [`PassStatus::TimedOut`]. In order:
+    /// - a shard that failed or timed out fails the pass (the others are
+    ///   stored; the message says how many and the first one's error);
+    /// - every shard unreadable fails it (nothing at all could be read);
+    /// - a shard abandoned by shutdown makes it abandoned;
+    /// - a shard superseded makes it superseded;
+    /// - a shard busy (another process is reading it) makes it busy;
+    /// - otherwise it is ok (shards unreadable are in the findings).
+    pub fn of_shards(shards: &[ShardOutcome], timeout: Duration) -> PassStatus {
+        let total = shards.len();
+        let failed: Vec<&ShardOutcome> =
+            shards.iter().filter(|s| matches!(s.status, ShardStatus::Failed(_) | ShardStatus::TimedOut)).collect();
+        if let Some(first) = failed.first() {
+            if failed.iter().all(|s| s.status == ShardStatus::TimedOut) && failed.len() == total {
+                return PassStatus::TimedOut(timeout);
+            }
+            let msg = match &first.status {
+                ShardStatus::Failed(m) => m.clone(),
+                _ => format!("timed out after {}s", timeout.as_secs()),
+            };
+            return PassStatus::Failed(if total == 1 {
+                msg
+            } else {
+                format!(
+                    "{} of {total} shards failed, nothing of them was stored (the others were): {}: {msg}",
+                    failed.len(),
+                    first.shard
+                )
+            });
+        }
+        if total > 0 && shards.iter().all(|s| matches!(s.status, ShardStatus::Unreadable(_))) {
+            let ShardStatus::Unreadable(m) = &shards[0].status else { unreachable!() };
+            return PassStatus::Failed(m.clone());
+        }
+        if shards.iter().any(|s| s.status == ShardStatus::Abandoned) {
+            return PassStatus::Abandoned;
+        }
+        if let Some(ShardStatus::Superseded(m)) =
+            shards.iter().map(|s| &s.status).find(|s| matches!(s, ShardStatus::Superseded(_)))
+        {
+            return PassStatus::Superseded(m.clone());
+        }
+        let busy: Vec<&ShardOutcome> = shards.iter().filter(|s| matches!(s.status, ShardStatus::Busy(_))).collect();
+        if let Some(ShardOutcome { shard, status: ShardStatus::Busy(m), .. }) = busy.first() {
+            return PassStatus::Busy(if total == 1 {
+                m.clone()
+            } else {
+                format!("{} of {total} shards were not read (the others were stored): {shard}: {m}", busy.len())
+            });
+        }
+        PassStatus::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(shard: &str, status: ShardStatus) -> ShardOutcome {
+        ShardOutcome { shard: shard.into(), status, counters: BTreeMap::new() }
+    }
+
+    #[test]
+    fn a_pass_status_follows_from_its_shards() {
+        use ShardStatus::*;
+        let t = Duration::from_secs(30);
+        let failed = |m: &str| Failed(m.into());
+        let busy = || Busy("held by b".into());
+        // (shards' statuses, the pass's)
+        let cases: Vec<(Vec<ShardStatus>, PassStatus)> = vec![
+            (vec![], PassStatus::Ok),
+            (vec![Committed, Committed], PassStatus::Ok),
+            (vec![Committed, Unreadable("denied".into())], PassStatus::Ok),
+            (vec![Unreadable("denied".into())], PassStatus::Failed("denied".into())),
+            (vec![Unreadable("denied".into()), Unreadable("gone".into())], PassStatus::Failed("denied".into())),
+            (vec![failed("boom")], PassStatus::Failed("boom".into())),
+            (
+                vec![Committed, failed("boom"), TimedOut],
+                PassStatus::Failed(
+                    "2 of 3 shards failed, nothing of them was stored (the others were): s1: boom".into(),
+                ),
+            ),
+            (vec![TimedOut], PassStatus::TimedOut(t)),
+            (vec![TimedOut, TimedOut], PassStatus::TimedOut(t)),
+            (
+                vec![Committed, TimedOut],
+                PassStatus::Failed(
+                    "1 of 2 shards failed, nothing of them was stored (the others were): s1: timed out after 30s"
+                        .into(),
+                ),
+            ),
+            (vec![Committed, Abandoned], PassStatus::Abandoned),
+            (
+                vec![failed("boom"), Abandoned],
+                PassStatus::Failed(
+                    "1 of 2 shards failed, nothing of them was stored (the others were): s0: boom".into(),
+                ),
+            ),
+            (vec![Committed, Superseded("older".into())], PassStatus::Superseded("older".into())),
+            (vec![busy()], PassStatus::Busy("held by b".into())),
+            (
+                vec![busy(), busy()],
+                PassStatus::Busy("2 of 2 shards were not read (the others were stored): s0: held by b".into()),
+            ),
+            (
+                vec![Committed, busy()],
+                PassStatus::Busy("1 of 2 shards were not read (the others were stored): s1: held by b".into()),
+            ),
+            (vec![Abandoned, Superseded("older".into())], PassStatus::Abandoned),
+        ];
+        for (statuses, want) in cases {
+            let shards: Vec<ShardOutcome> =
+                statuses.iter().enumerate().map(|(i, s)| outcome(&format!("s{i}"), s.clone())).collect();
+            assert_eq!(PassStatus::of_shards(&shards, t), want, "{statuses:?}");
+        }
     }
 }

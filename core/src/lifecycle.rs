@@ -101,8 +101,8 @@ pub trait Held {
     /// The item's current revision and its reviewer sentences.
     fn current(&self, item: &str) -> Result<Option<(i64, Vec<String>)>, StoreError>;
     fn finding(&self, fingerprint: &str) -> Result<Option<FindingRow>, StoreError>;
-    /// The findings of `monkey` that are open or silenced.
-    fn unresolved(&self, monkey: &str) -> Result<Vec<FindingRow>, StoreError>;
+    /// The findings of `monkey` in `account` that are open or silenced.
+    fn unresolved(&self, monkey: &str, account: &str) -> Result<Vec<FindingRow>, StoreError>;
 }
 
 /// How an item changed.
@@ -282,7 +282,14 @@ pub fn plan<'r>(
     }
     // Resolve what a complete listing no longer reports.
     let untouched: HashSet<&str> = report.untouched.iter().map(String::as_str).collect();
-    for mut row in held.unresolved(monkey)? {
+    // Only a covered scope resolves: the accounts the pass covered are
+    // where to look (a shard's, not the estate's).
+    let accounts: std::collections::BTreeSet<&str> = report.coverage.iter().map(|c| c.account.as_str()).collect();
+    let mut unresolved = Vec::new();
+    for account in accounts {
+        unresolved.extend(held.unresolved(monkey, account)?);
+    }
+    for mut row in unresolved {
         if reported.contains(&row.fingerprint)
             || row.item.as_deref().is_some_and(|i| untouched.contains(i))
             || !report.coverage.iter().any(|c| c.covers(&row.scope, &row.account, &row.region))

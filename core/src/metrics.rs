@@ -153,12 +153,31 @@ impl Metrics {
 
     /// Drop the gauges of monkeys no longer running (a reload disabled them).
     pub fn keep_gauges_of(&self, monkeys: &[&str]) {
-        self.gauges.lock().unwrap_or_else(|e| e.into_inner()).retain(|m, _| monkeys.contains(&m.as_str()));
+        let monkey_of = |shard: &str| shard.split('/').next().unwrap_or_default().to_string();
+        self.gauges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|shard, _| monkeys.contains(&monkey_of(shard).as_str()));
     }
 
-    /// Replace `monkey`'s gauges with those of its latest successful pass.
-    pub fn set_gauges(&self, monkey: &str, gauges: Vec<crate::monkey::Gauge>) {
-        self.gauges.lock().unwrap_or_else(|e| e.into_inner()).insert(monkey.to_string(), gauges);
+    /// Drop the gauges of `monkey`'s shards not in `shards` (keys): shards a
+    /// pass no longer lists.
+    pub fn keep_shards(&self, monkey: &str, shards: &[String]) {
+        self.gauges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|shard, _| shard.split('/').next() != Some(monkey) || shards.iter().any(|k| k == shard));
+    }
+
+    /// Replace a shard's gauges ([`crate::monkey::Shard::key`]) with those
+    /// of its latest committed read.
+    pub fn set_gauges(&self, shard: &str, gauges: Vec<crate::monkey::Gauge>) {
+        let mut all = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        if gauges.is_empty() {
+            all.remove(shard);
+        } else {
+            all.insert(shard.to_string(), gauges);
+        }
     }
 
     pub fn render(&self) -> String {

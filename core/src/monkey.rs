@@ -102,21 +102,101 @@ impl Coverage {
     }
 }
 
-/// Everything one successful pass produced. Committed in one transaction.
+/// Everything one shard's read produced. Committed in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Set when nothing of the shard could be read (why): the report holds
+    /// only the `read-error` findings that say so. They are committed (so
+    /// they are raised and later resolved), and the shard's pass is
+    /// recorded failed: it read nothing.
+    pub error: Option<String>,
     pub snapshots: Vec<Snapshot>,
     pub findings: Vec<Finding>,
     pub coverage: Vec<Coverage>,
     /// Items inside a covered scope that exist but could not be read this
     /// pass: neither deleted nor revised, and their findings stay as they are.
     pub untouched: Vec<String>,
-    /// What the monkey currently sees (certificates, quotas), keyed per kind:
-    /// replaces the monkey's previous observations as a whole.
+    /// What the monkey currently sees of the shard (certificates, quotas),
+    /// keyed per kind: replaces the shard's previous observations as a whole.
     pub observations: Vec<Observed>,
     pub gauges: Vec<Gauge>,
-    /// Counters worth exporting (e.g. `aws_api_calls`).
+    /// Counters worth exporting (e.g. `aws_api_calls`): the engine fills
+    /// them from [`PassContext::counters`] before the commit.
     pub counters: BTreeMap<String, u64>,
+}
+
+/// Counts what a shard's read cost, by name (`aws_api_calls`,
+/// `aws_api_calls:<service:operation>`, `cert_probes`…). The engine gives
+/// each shard's read its own, so reads running at once are counted apart.
+#[derive(Debug, Default)]
+pub struct Counters {
+    by_name: std::sync::Mutex<BTreeMap<String, u64>>,
+}
+
+impl Counters {
+    /// Add `n` to the counter `name`.
+    pub fn add(&self, name: &str, n: u64) {
+        let mut m = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
+        match m.get_mut(name) {
+            Some(v) => *v += n,
+            None => {
+                m.insert(name.to_string(), n);
+            }
+        }
+    }
+
+    /// Every counter now.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.by_name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// One counter now (0 if never added to).
+    pub fn get(&self, name: &str) -> u64 {
+        self.by_name.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied().unwrap_or(0)
+    }
+}
+
+/// A unit of a monkey's work that is read and committed on its own, in its
+/// own transaction under its own lease (see [`crate::store::Store::begin_pass`]):
+/// `(monkey, account)`, or `(monkey, account, region)` for regional work.
+/// Account-wide technologies (IAM, S3) belong to the account's shard. A
+/// monkey whose judgements compare across accounts (certs: one name served
+/// from several places) is one shard, the monkey itself.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shard {
+    pub monkey: String,
+    /// `None`: the whole monkey.
+    pub account: Option<String>,
+    /// `None`: account-wide (or the whole monkey).
+    pub region: Option<String>,
+}
+
+impl Shard {
+    /// The whole monkey as one shard.
+    pub fn whole(monkey: &str) -> Shard {
+        Shard { monkey: monkey.into(), account: None, region: None }
+    }
+
+    /// An account's shard (its account-wide work).
+    pub fn account(monkey: &str, account: &str) -> Shard {
+        Shard { monkey: monkey.into(), account: Some(account.into()), region: None }
+    }
+
+    /// One region of an account.
+    pub fn region(monkey: &str, account: &str, region: &str) -> Shard {
+        Shard { monkey: monkey.into(), account: Some(account.into()), region: Some(region.into()) }
+    }
+
+    /// The stable id leases, pass records and observations use:
+    /// `monkey`, `monkey/account` or `monkey/account/region`.
+    pub fn key(&self) -> String {
+        let mut k = self.monkey.clone();
+        for part in [&self.account, &self.region].into_iter().flatten() {
+            k.push('/');
+            k.push_str(part);
+        }
+        k
+    }
 }
 
 /// A value to export as a Prometheus gauge; a monkey's gauges are replaced
@@ -148,13 +228,23 @@ impl Progress for NoProgress {
     fn update(&self, _: &str, _: &str) {}
 }
 
-/// What a monkey gets for one pass. AWS clients, accounts and regions are not
-/// here (core knows nothing of AWS): a monkey is built with them by its crate.
+/// What a monkey gets for one read (listing its shards, reading one shard,
+/// attributing). AWS clients, accounts and regions are not here (core knows
+/// nothing of AWS): a monkey is built with them by its crate.
 #[derive(Clone)]
 pub struct PassContext {
     pub clock: Arc<dyn Clock>,
     pub shutdown: Shutdown,
     pub progress: Arc<dyn Progress>,
+    /// What this read cost; its own for each read (see [`Counters`]).
+    pub counters: Arc<Counters>,
+}
+
+impl PassContext {
+    /// The same context with fresh counters (one per read).
+    pub fn fresh(&self) -> PassContext {
+        PassContext { counters: Arc::default(), ..self.clone() }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,24 +283,29 @@ pub struct Attribution {
     pub who: serde_json::Value,
 }
 
-/// What `attribute` found, and what asking cost (counters added to the
-/// pass's own, e.g. `aws_api_calls`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attributed {
-    pub found: Vec<Attribution>,
-    pub counters: BTreeMap<String, u64>,
-}
-
 #[async_trait]
 pub trait Monkey: Send + Sync {
     fn name(&self) -> &'static str;
-    /// One pass. Returning `Err` means nothing from this pass is stored and no
-    /// finding is resolved.
-    async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError>;
+    /// The shards of this pass (accounts and regions as configured or
+    /// discovered now). An `Err` fails the pass before any shard is read.
+    /// Default: the whole monkey is one shard.
+    async fn shards(&self, ctx: &PassContext) -> Result<Vec<Shard>, MonkeyError> {
+        let _ = ctx;
+        Ok(vec![Shard::whole(self.name())])
+    }
+    /// How many shards may be read at once (each one's report is held until
+    /// it commits: memory is this many shards). Default 1.
+    fn parallel_shards(&self) -> usize {
+        1
+    }
+    /// Read one shard. Returning `Err` means nothing of this shard is
+    /// stored and none of its findings is resolved; other shards commit.
+    async fn run(&self, ctx: &PassContext, shard: &Shard) -> Result<Report, MonkeyError>;
     /// After a pass is committed: who made these changes, if the monkey can
-    /// tell. Must not fail: what it cannot find out it reports as `unknown`.
-    async fn attribute(&self, written: &[Written]) -> Attributed {
-        let _ = written;
-        Attributed::default()
+    /// tell (what asking cost goes to `ctx.counters`). Must not fail: what
+    /// it cannot find out it reports as `unknown`.
+    async fn attribute(&self, ctx: &PassContext, written: &[Written]) -> Vec<Attribution> {
+        let _ = (ctx, written);
+        Vec::new()
     }
 }

@@ -148,6 +148,9 @@ mod tests {
             self.failures.lock().unwrap().push(e.to_string());
             Ok(())
         }
+        fn keep_shards(&self, _: &str, _: &[String]) -> Result<(), StoreError> {
+            Ok(())
+        }
         fn findings(&self, _: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
             Ok(vec![])
         }
@@ -208,7 +211,7 @@ mod tests {
         fn name(&self) -> &'static str {
             "timed"
         }
-        async fn run(&self, _: &PassContext) -> Result<Report, MonkeyError> {
+        async fn run(&self, _: &PassContext, _: &crate::monkey::Shard) -> Result<Report, MonkeyError> {
             self.starts.lock().unwrap().push(Instant::now());
             let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_active.fetch_max(now, Ordering::SeqCst);
@@ -369,7 +372,7 @@ mod tests {
         fn name(&self) -> &'static str {
             "certs"
         }
-        async fn run(&self, _: &PassContext) -> Result<Report, MonkeyError> {
+        async fn run(&self, _: &PassContext, _: &crate::monkey::Shard) -> Result<Report, MonkeyError> {
             let mut labels = std::collections::BTreeMap::new();
             labels.insert("host".to_string(), "a.test".to_string());
             Ok(Report {
@@ -406,5 +409,113 @@ mod tests {
         trigger.trigger();
         assert_eq!(pass.await.unwrap().status, PassStatus::Ok);
         assert_eq!(store.commits.load(Ordering::SeqCst), 1);
+    }
+
+    /// A monkey of `shards` account shards; shard `i` takes `i` seconds of
+    /// (paused) time, the ones in `fail` fail, the ones in `unreadable`
+    /// could read nothing.
+    struct ShardedMonkey {
+        shards: usize,
+        parallel: usize,
+        fail: Vec<usize>,
+        unreadable: Vec<usize>,
+        active: AtomicUsize,
+        max_active: AtomicUsize,
+    }
+
+    impl ShardedMonkey {
+        fn new(shards: usize, parallel: usize, fail: &[usize], unreadable: &[usize]) -> Arc<Self> {
+            Arc::new(ShardedMonkey {
+                shards,
+                parallel,
+                fail: fail.to_vec(),
+                unreadable: unreadable.to_vec(),
+                active: AtomicUsize::new(0),
+                max_active: AtomicUsize::new(0),
+            })
+        }
+    }
+
+    #[async_trait]
+    impl Monkey for ShardedMonkey {
+        fn name(&self) -> &'static str {
+            "sharded"
+        }
+        async fn shards(&self, _: &PassContext) -> Result<Vec<crate::monkey::Shard>, MonkeyError> {
+            Ok((0..self.shards).map(|i| crate::monkey::Shard::account("sharded", &format!("{i:03}"))).collect())
+        }
+        fn parallel_shards(&self) -> usize {
+            self.parallel
+        }
+        async fn run(&self, ctx: &PassContext, shard: &crate::monkey::Shard) -> Result<Report, MonkeyError> {
+            let i: usize = shard.account.as_deref().unwrap().parse().unwrap();
+            let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_active.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(i as u64)).await;
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            ctx.counters.add("aws_api_calls", 2);
+            if self.fail.contains(&i) {
+                return Err(MonkeyError::Failed(format!("account {i} refused")));
+            }
+            let error = self.unreadable.contains(&i).then(|| format!("account {i} unreadable"));
+            Ok(Report { error, ..Default::default() })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_shard_commits_on_its_own_and_a_failing_one_fails_only_itself() {
+        let store = Arc::new(CountingStore::default());
+        let e = engine(store.clone());
+        let m = ShardedMonkey::new(6, 2, &[3], &[4]);
+        let s = e.run_pass(m.clone(), Duration::from_secs(60), Shutdown::never(), Duration::ZERO).await;
+        assert_eq!(store.commits.load(Ordering::SeqCst), 5, "every shard but the failed one committed");
+        assert_eq!(*store.failures.lock().unwrap(), vec!["account 3 refused".to_string()]);
+        assert_eq!(m.max_active.load(Ordering::SeqCst), 2, "at most parallel_shards at once");
+        let statuses: Vec<_> = s.shards.iter().map(|o| (o.shard.as_str(), o.status.word().0)).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("sharded/000", "ok"),
+                ("sharded/001", "ok"),
+                ("sharded/002", "ok"),
+                ("sharded/003", "failed"),
+                ("sharded/004", "unreadable"),
+                ("sharded/005", "ok")
+            ]
+        );
+        let PassStatus::Failed(msg) = &s.status else { panic!("{:?}", s.status) };
+        assert!(msg.starts_with("1 of 6 shards failed") && msg.contains("sharded/003: account 3 refused"), "{msg}");
+        assert_eq!(s.counters.get("aws_api_calls"), Some(&12), "each shard's reads counted once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pass_timeout_fails_only_the_shards_it_cut() {
+        let store = Arc::new(CountingStore::default());
+        let e = engine(store.clone());
+        // shards of 0..5 s, two at a time: 0+2+4 and 1+3 done by 6 s; 5 is cut at 7 s
+        let m = ShardedMonkey::new(6, 2, &[], &[]);
+        let s = e.run_pass(m, Duration::from_secs(7), Shutdown::never(), Duration::ZERO).await;
+        assert_eq!(store.commits.load(Ordering::SeqCst), 5);
+        assert_eq!(s.shards.last().map(|o| o.status.clone()), Some(crate::engine::ShardStatus::TimedOut));
+        assert!(matches!(&s.status, PassStatus::Failed(m) if m.starts_with("1 of 6")), "{:?}", s.status);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_starts_no_new_shard_and_keeps_what_committed() {
+        let store = Arc::new(CountingStore::default());
+        let e = engine(store.clone());
+        let m = ShardedMonkey::new(10, 1, &[], &[]);
+        let (trigger, sd) = shutdown::channel();
+        let pass = tokio::spawn({
+            let e = e.clone();
+            async move { e.run_pass(m, Duration::from_secs(600), sd, Duration::from_secs(1)).await }
+        });
+        // shards 0, 1, 2 done by 3 s; shard 3 (3 s long) is running at 4 s and cut after 1 s of grace
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        trigger.trigger();
+        let s = pass.await.unwrap();
+        assert_eq!(s.status, PassStatus::Abandoned);
+        assert_eq!(store.commits.load(Ordering::SeqCst), 3);
+        assert_eq!(s.shards.iter().filter(|o| o.status == crate::engine::ShardStatus::Abandoned).count(), 7);
     }
 }

@@ -34,10 +34,10 @@ pub enum StoreError {
     LeaseHeld { shard: String, owner: String, since: String },
 }
 
-/// A pass's hold on its shard, from [`Store::begin_pass`]: the shard (today a
-/// monkey's name; `monkey/account[/region]` once passes commit per shard)
-/// and the epoch, a fencing token that grows by one each time a pass of the
-/// shard begins.
+/// A pass's hold on its shard, from [`Store::begin_pass`]: the shard's key
+/// ([`crate::monkey::Shard::key`]: `monkey`, `monkey/account` or
+/// `monkey/account/region`) and the epoch, a fencing token that grows by one
+/// each time a pass of the shard begins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassLease {
     pub shard: String,
@@ -64,7 +64,91 @@ pub fn owner_gone(owner: &str) -> bool {
     }
 }
 
-/// The pass being committed or recorded.
+/// What a store holds of a shard's pass lease (`pass_lease`): the epoch,
+/// its holder, when the holder began (ms), and the view last committed
+/// (when the committed pass began, ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLease {
+    pub epoch: i64,
+    pub owner: String,
+    pub started_at: i64,
+    pub committed_view: Option<i64>,
+}
+
+/// The fence of a shard's commit, decided inside its transaction: `Ok`
+/// when `pass` still holds the shard's current epoch and its view (when it
+/// began) is not older than the committed one; otherwise
+/// [`StoreError::Superseded`] saying why. Every backend applies this one rule.
+pub fn fence(pass: &PassMeta, held: Option<&HeldLease>) -> Result<(), StoreError> {
+    let shard = &pass.lease.shard;
+    let refuse = |reason: String| Err(StoreError::Superseded { shard: shard.clone(), reason });
+    let Some(held) = held else {
+        return refuse("the pass holds no lease on its shard (it did not begin with begin_pass)".into());
+    };
+    let view = crate::alerting::millis(pass.started_at);
+    if held.epoch != pass.lease.epoch {
+        return refuse(format!(
+            "its lease lapsed and a newer pass (epoch {}, {}, begun {}) took the shard over from this one (epoch {}); its view is older",
+            held.epoch,
+            held.owner,
+            crate::clock::rfc3339_ms(held.started_at),
+            pass.lease.epoch
+        ));
+    }
+    if let Some(c) = held.committed_view.filter(|c| *c > view) {
+        return refuse(format!(
+            "its view (begun {}) is older than the committed one (begun {})",
+            crate::clock::rfc3339_ms(view),
+            crate::clock::rfc3339_ms(c)
+        ));
+    }
+    Ok(())
+}
+
+/// Who may take the gateway lease: given what the store holds (`owner`,
+/// `until` ms, `epoch`), the epoch `owner` gets at `now`, or `None` while
+/// another live owner holds it. A renewal of a live lease keeps its epoch;
+/// every new tenure (a free, expired or stale lease, or the owner's own
+/// lapsed one) raises it.
+pub fn alert_lease_epoch(
+    held: Option<(&str, i64, i64)>,
+    owner: &str,
+    now: i64,
+    stale: &dyn Fn(&str) -> bool,
+) -> Option<i64> {
+    match held {
+        None => Some(1),
+        Some((o, u, e)) if o == owner && u >= now => Some(e),
+        Some((o, u, e)) if o == owner || u < now || stale(o) => Some(e + 1),
+        Some(_) => None,
+    }
+}
+
+/// Whether `owner` may begin a pass of `shard` at `now` given its lease as
+/// held (`holder`, since ms, until ms): when free, expired, `owner`'s, or
+/// held by an owner `stale` says is gone; otherwise
+/// [`StoreError::LeaseHeld`].
+pub fn may_begin(
+    shard: &str,
+    held: Option<(&str, i64, i64)>,
+    owner: &str,
+    now: i64,
+    stale: &dyn Fn(&str) -> bool,
+) -> Result<(), StoreError> {
+    match held {
+        Some((holder, since, until)) if holder != owner && until >= now && !stale(holder) => {
+            Err(StoreError::LeaseHeld {
+                shard: shard.to_string(),
+                owner: holder.to_string(),
+                since: crate::clock::rfc3339_ms(since),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The pass of one shard being committed or recorded (its shard is
+/// `lease.shard`).
 #[derive(Debug, Clone)]
 pub struct PassMeta {
     pub monkey: String,
@@ -131,12 +215,17 @@ pub trait Store: Send + Sync {
     /// Give up a pass's lease without committing (the pass failed, timed
     /// out or was abandoned); a lease no longer held is left alone.
     fn end_pass(&self, lease: &PassLease) -> Result<(), StoreError>;
-    /// Apply a successful pass: new revisions, deletions inside covered scopes,
-    /// finding lifecycle. One transaction, refused with
-    /// [`StoreError::Superseded`] (nothing written) when `pass.lease` is no
-    /// longer the shard's current epoch or `pass.started_at` is older than
-    /// the view last committed for the shard.
+    /// Apply a shard's read: new revisions, deletions inside covered
+    /// scopes, finding lifecycle ([`crate::lifecycle::plan`]), the shard's
+    /// observations (replaced whole), the alert log's events and the pass
+    /// record (`failed` with `report.error` when the shard was unreadable).
+    /// One transaction, refused with [`StoreError::Superseded`] (nothing
+    /// written) when `pass.lease` is no longer the shard's current epoch or
+    /// `pass.started_at` is older than the view last committed for the shard.
     fn commit_pass(&self, pass: &PassMeta, report: &Report) -> Result<CommitOutcome, StoreError>;
+    /// Drop the observations of `monkey`'s shards not in `shards` (keys):
+    /// shards a pass no longer lists (an account left the configuration).
+    fn keep_shards(&self, monkey: &str, shards: &[String]) -> Result<(), StoreError>;
     /// Record a pass that failed and give its lease back (as `end_pass`);
     /// changes nothing else.
     fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError>;
@@ -166,9 +255,10 @@ pub trait Store: Send + Sync {
     fn observations(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError>;
     /// Record who made changes (a separate, small transaction after the pass).
     fn attach_who(&self, attributions: &[Attribution]) -> Result<(), StoreError>;
-    /// Modified or deleted revisions of `monkey` recorded since `since` whose
-    /// author is still `pending` or was never asked.
-    fn pending_attribution(&self, monkey: &str, since: OffsetDateTime) -> Result<Vec<Written>, StoreError>;
+    /// Modified or deleted revisions written since `since` by passes of
+    /// `shard` (its key) or of the shards under it (`shard/…`: an account's
+    /// regions), whose author is still `pending` or was never asked.
+    fn pending_attribution(&self, shard: &str, since: OffsetDateTime) -> Result<Vec<Written>, StoreError>;
 }
 
 /// A notification waiting in (or delivered from) a sink's outbox.
@@ -316,3 +406,81 @@ where
 /// What the binary, the server and the gateway hold: a backend opened from
 /// the `[agent] store` URL, never a concrete type.
 pub type StoreHandle = std::sync::Arc<dyn Backend>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lease as held: (owner, since or until, until or epoch).
+    type Held<'a> = Option<(&'a str, i64, i64)>;
+
+    #[test]
+    fn lease_rules_table() {
+        let stale = |o: &str| o == "dead";
+        // gateway lease: (held owner, until, epoch), who asks, now -> epoch granted
+        let cases: &[(Held, &str, i64, Option<i64>)] = &[
+            (None, "a", 10, Some(1)),
+            (Some(("a", 20, 4)), "a", 10, Some(4)), // renewal keeps the epoch
+            (Some(("a", 5, 4)), "a", 10, Some(5)),  // own lapsed lease: a new tenure
+            (Some(("b", 20, 4)), "a", 10, None),    // another live owner
+            (Some(("b", 5, 4)), "a", 10, Some(5)),  // expired
+            (Some(("dead", 20, 4)), "a", 10, Some(5)),
+        ];
+        for (held, owner, now, want) in cases {
+            assert_eq!(alert_lease_epoch(*held, owner, *now, &stale), *want, "{held:?} {owner}");
+        }
+        // pass lease: (holder, since, until) -> may `a` begin at 10
+        let begins: &[(Held, bool)] = &[
+            (None, true),
+            (Some(("a", 1, 20)), true),
+            (Some(("b", 1, 20)), false),
+            (Some(("b", 1, 9)), true),
+            (Some(("b", 1, 10)), false), // until is inclusive
+            (Some(("dead", 1, 20)), true),
+        ];
+        for (held, ok) in begins {
+            let r = may_begin("security/1", *held, "a", 10, &stale);
+            assert_eq!(r.is_ok(), *ok, "{held:?}: {r:?}");
+            if let Err(e) = r {
+                assert!(matches!(e, StoreError::LeaseHeld { ref owner, .. } if owner == "b"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn fence_table() {
+        let at = |ms: i64| OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap();
+        let pass = |epoch: i64, began: i64| PassMeta {
+            monkey: "security".into(),
+            started_at: at(began),
+            finished_at: at(began + 5),
+            lease: PassLease { shard: "security/1".into(), epoch },
+        };
+        let held = |epoch: i64, view: Option<i64>| HeldLease {
+            epoch,
+            owner: "b".into(),
+            started_at: 1_000,
+            committed_view: view,
+        };
+        // (pass epoch, began ms, held, refused because)
+        let cases: Vec<(i64, i64, Option<HeldLease>, Option<&str>)> = vec![
+            (3, 2_000, Some(held(3, None)), None),
+            (3, 2_000, Some(held(3, Some(1_500))), None),
+            (3, 2_000, Some(held(3, Some(2_000))), None), // the same view again
+            (3, 2_000, Some(held(3, Some(2_500))), Some("older than the committed one")),
+            (3, 2_000, Some(held(4, None)), Some("a newer pass (epoch 4")),
+            (3, 2_000, None, Some("holds no lease")),
+        ];
+        for (epoch, began, held, refused) in cases {
+            let r = fence(&pass(epoch, began), held.as_ref());
+            match (refused, r) {
+                (None, Ok(())) => {}
+                (Some(why), Err(StoreError::Superseded { shard, reason })) => {
+                    assert_eq!(shard, "security/1");
+                    assert!(reason.contains(why), "{reason}");
+                }
+                (want, got) => panic!("{held:?}: wanted {want:?}, got {got:?}"),
+            }
+        }
+    }
+}

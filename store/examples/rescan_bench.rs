@@ -1,69 +1,24 @@
 //! Benchmark: a security pass over N stored items (default 100,000) of which 1%
 //! changed: canonicalising every snapshot, comparing hashes with the store,
-//! writing the changed revisions with their summaries, in one transaction.
+//! writing the changed revisions with their summaries, in one transaction —
+//! on SQLite and on PostgreSQL (a throw-away local cluster with the server's
+//! default durability), side by side in one run.
 //!
-//!     cargo run --release -p troop-store --example rescan_bench -- [N]
+//!     cargo run --release -p troop-store --example rescan_bench -- [N] [--backend sqlite|postgres]
 //!
 //! Each phase runs in a child process so the peak RSS it reports (VmHWM) is
 //! that phase's own: `setup` stores N items, `rescan` is the measured pass.
 
+mod common;
+
+use common::{group, peak_rss_mib};
 use std::time::Instant;
 use time::OffsetDateTime;
 use troop_core::monkey::{Coverage, Report};
-use troop_core::security::sg::{Group, Rule, Source};
-use troop_core::store::{PassMeta, Store};
+use troop_core::store::PassMeta;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-/// A security group as big as a typical real one (~1 KB canonical).
-fn group(i: usize, changed: bool) -> Group {
-    let mut ingress: Vec<Rule> = (0..6)
-        .map(|r| Rule {
-            protocol: "tcp".into(),
-            from_port: Some(1000 + r),
-            to_port: Some(1000 + r),
-            source: Source::Cidr { cidr: format!("10.{}.{}.0/24", i % 250, r) },
-            description: Some(format!("service {r} of group {i}")),
-        })
-        .collect();
-    if changed {
-        ingress.push(Rule {
-            protocol: "tcp".into(),
-            from_port: Some(22),
-            to_port: Some(22),
-            source: Source::Cidr { cidr: "0.0.0.0/0".into() },
-            description: None,
-        });
-    }
-    Group {
-        group_id: format!("sg-{i:017x}"),
-        group_name: format!("group-{i}"),
-        description: "benchmark group".into(),
-        vpc_id: Some(format!("vpc-{:08x}", i / 100)),
-        owner_id: Some("123456789012".into()),
-        tags: [("team".to_string(), format!("team-{}", i % 40))].into(),
-        ingress,
-        egress: vec![Rule {
-            protocol: "all".into(),
-            from_port: None,
-            to_port: None,
-            source: Source::Cidr { cidr: "0.0.0.0/0".into() },
-            description: None,
-        }],
-    }
-}
-
-fn phase(kind: &str, db: &str, n: usize) {
-    let store = troop_store::SqliteStore::open(db).expect("open store");
+fn phase(kind: &str, url: &str, n: usize) {
+    let store = troop_store::open(url, None).expect("open store");
     let t0 = Instant::now();
     let snapshots: Vec<_> =
         (0..n).map(|i| group(i, kind != "setup" && i % 100 == 0).snapshot("123456789012", "us-east-1")).collect();
@@ -85,7 +40,8 @@ fn phase(kind: &str, db: &str, n: usize) {
         .unwrap();
     let committed = t1.elapsed();
     println!(
-        "{{\"phase\":\"{kind}\",\"items\":{},\"revisions_written\":{},\"build_s\":{:.3},\"commit_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1}}}",
+        "{{\"backend\":\"{}\",\"phase\":\"{kind}\",\"items\":{},\"revisions_written\":{},\"build_s\":{:.3},\"commit_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1}}}",
+        url.split(':').next().unwrap_or_default(),
         out.items_seen,
         out.revisions_written,
         built.as_secs_f64(),
@@ -97,22 +53,40 @@ fn phase(kind: &str, db: &str, n: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() == 4 {
-        return phase(&args[1], &args[2], args[3].parse().expect("N"));
+    if args.len() == 5 && args[1] == "--phase" {
+        return phase(&args[2], &args[3], args[4].parse().expect("N"));
     }
-    let n: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let dir = std::env::temp_dir().join(format!("troop-rescan-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("bench.db");
-    let db = db.to_str().unwrap();
-    for kind in ["setup", "rescan", "rescan-unchanged"] {
-        let kind_arg = if kind == "rescan-unchanged" { "unchanged" } else { kind };
-        let out = std::process::Command::new(&args[0]).args([kind_arg, db, &n.to_string()]).output().unwrap();
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-        if !out.status.success() {
-            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-            std::process::exit(1);
+    let mut n = 100_000usize;
+    let mut backends = vec!["sqlite", "postgres"];
+    let mut rest = args[1..].iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--backend" => {
+                backends = vec![if rest.next().map(String::as_str) == Some("postgres") { "postgres" } else { "sqlite" }]
+            }
+            v => n = v.parse().expect("N"),
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    for backend in backends {
+        let dir = std::env::temp_dir().join(format!("troop-rescan-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cluster;
+        let url = if backend == "postgres" {
+            // the server's default durability (fsync on), as SQLite's WAL is durable
+            cluster = troop_store::testing::PgCluster::start_with(&[]).expect("a PostgreSQL cluster");
+            cluster.fresh_db().unwrap()
+        } else {
+            format!("sqlite://{}", dir.join("bench.db").display())
+        };
+        for kind in ["setup", "rescan", "unchanged"] {
+            let out =
+                std::process::Command::new(&args[0]).args(["--phase", kind, &url, &n.to_string()]).output().unwrap();
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            if !out.status.success() {
+                eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+                std::process::exit(1);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -257,13 +257,12 @@ impl AlertStore for SqliteStore {
             })
             .optional()
             .map_err(be)?;
-        let epoch = match &held {
-            None => Some(1),
-            // renewing a live lease keeps its epoch
-            Some((o, u, e)) if o == owner && *u >= now => Some(*e),
-            Some((o, u, e)) if o == owner || *u < now || stale(o) => Some(e + 1),
-            Some(_) => None,
-        };
+        let epoch = troop_core::store::alert_lease_epoch(
+            held.as_ref().map(|(o, u, e)| (o.as_str(), *u, *e)),
+            owner,
+            now,
+            stale,
+        );
         if let Some(epoch) = epoch {
             tx.execute(
                 "INSERT INTO alert_lease (id, owner, until, epoch) VALUES (1, ?1, ?2, ?3) \

@@ -28,6 +28,7 @@ macro_rules! suite {
             who_made_a_change_is_asked_until_found,
             observations_are_replaced_by_each_pass,
             passes_of_a_shard_commit_in_order,
+            shards_commit_apart,
             entries_of_sinks_no_longer_configured_fail_with_the_reason,
             outbox_order_retry_hold_back_marks_and_pruning,
             one_lease_holder_at_a_time
@@ -359,6 +360,82 @@ pub(crate) fn observations_are_replaced_by_each_pass(fresh: &Open) {
     s.record_failed_pass(&pass(s, 20), "boom").unwrap();
     assert_eq!(s.observations("cert").unwrap().len(), 1, "a failed pass keeps the last view");
     assert!(s.observations("quota").unwrap().is_empty());
+}
+
+/// Each shard commits on its own: its findings resolve only inside its own
+/// coverage, its observations are replaced without touching another's, an
+/// unreadable shard stores its read-error finding and a failed pass record
+/// and nothing else, and shards a pass no longer lists lose their
+/// observations.
+pub(crate) fn shards_commit_apart(fresh: &Open) {
+    let (_g, s) = fresh();
+    let s = &*s;
+    let shard_pass = |shard: &str, t: i64| {
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+        let lease = s.begin_pass(shard, "test", at, at, &|_| false).unwrap();
+        PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
+    };
+    let in_account = |account: &str, mut f: Finding| {
+        f.account = account.into();
+        f
+    };
+    let read = |account: &str, open: bool| Report {
+        snapshots: vec![Snapshot::new("ec2:security-group", account, "r1", "sg-1", &json!({"open": open}))],
+        findings: if open { vec![in_account(account, finding("sg-1", Severity::Critical))] } else { vec![] },
+        coverage: vec![Coverage { scope: "ec2:security-group".into(), account: account.into(), region: "r1".into() }],
+        observations: vec![troop_core::monkey::Observed {
+            kind: "quota".into(),
+            key: format!("{account}/r1/ec2"),
+            data: json!({"account": account}),
+        }],
+        ..Default::default()
+    };
+    let open_accounts = || -> Vec<String> {
+        let filter = FindingFilter { state: Some(FindingState::Open), ..Default::default() };
+        s.findings(&filter).unwrap().into_iter().map(|f| f.account).collect()
+    };
+    s.commit_pass(&shard_pass("security/111/r1", 0), &read("111", true)).unwrap();
+    s.commit_pass(&shard_pass("security/222/r1", 1), &read("222", true)).unwrap();
+    assert_eq!(open_accounts(), ["111", "222"]);
+    assert_eq!(s.observations("quota").unwrap().len(), 2);
+
+    // 111 closes its port: its finding resolves, 222's stays open
+    let out = s.commit_pass(&shard_pass("security/111/r1", 10), &read("111", false)).unwrap();
+    assert_eq!(
+        out.events.iter().map(|e| (e.event, e.finding.account.as_str())).collect::<Vec<_>>(),
+        [(EventKind::Resolved, "111")]
+    );
+    assert_eq!(open_accounts(), ["222"]);
+    assert_eq!(s.observations("quota").unwrap().len(), 2, "one shard's observations replace only its own");
+    // who made it is asked of the account's shards (its regions are under it), and only of those
+    let since = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let pending = |shard: &str| -> Vec<String> {
+        s.pending_attribution(shard, since).unwrap().into_iter().map(|w| w.item).collect()
+    };
+    assert_eq!(pending("security/111"), ["ec2:security-group/111/r1/sg-1"]);
+    assert_eq!(pending("security/111/r1"), ["ec2:security-group/111/r1/sg-1"]);
+    assert!(pending("security/11").is_empty(), "a prefix of the account is another account");
+    assert!(pending("security/222").is_empty());
+
+    // 222 cannot be read at all: its read-error is stored, nothing else changes
+    let failed_before = s.pass_counts().unwrap().get("failed").copied().unwrap_or(0);
+    let mut unreadable = Report { error: Some("AccessDenied".into()), ..Default::default() };
+    let mut read_error = in_account("222", finding("ec2:security-group", Severity::Warning));
+    read_error.kind = "read-error".into();
+    unreadable.findings.push(read_error);
+    let out = s.commit_pass(&shard_pass("security/222/r1", 20), &unreadable).unwrap();
+    assert_eq!(out.revisions_written, 0);
+    assert_eq!(
+        out.events.iter().map(|e| (e.event, e.finding.kind.as_str())).collect::<Vec<_>>(),
+        [(EventKind::Opened, "read-error")]
+    );
+    assert_eq!(open_accounts(), ["222", "222"], "the old finding stays open beside the read error");
+    assert_eq!(s.pass_counts().unwrap()["failed"], failed_before + 1, "an unreadable shard's pass is recorded failed");
+    assert_eq!(s.history("ec2:security-group/222/r1/sg-1").unwrap().len(), 1, "nothing deleted");
+
+    // 222 leaves the configuration: its observations go, 111's stay
+    s.keep_shards("security", &["security/111/r1".to_string()]).unwrap();
+    assert_eq!(s.observations("quota").unwrap(), vec![json!({"account": "111"})]);
 }
 
 /// Passes of one shard: one process at a time holds the shard's lease; a

@@ -1,8 +1,10 @@
-//! troop-store: the SQLite implementation of [`troop_core::Store`].
+//! troop-store: the store contract ([`troop_core::store::Backend`]) on
+//! SQLite (embedded, one host) and PostgreSQL (shared by processes).
 //!
 //! Invariants:
-//! - Schema changes only through the numbered migrations in [`migrations`],
-//!   tracked in `PRAGMA user_version`.
+//! - Schema changes only through numbered, append-only migrations: SQLite's
+//!   in `migrations` (tracked in `PRAGMA user_version`), PostgreSQL's in
+//!   `postgres::schema` (table `troop_schema`, applied under a lock).
 //! - A monkey pass is committed in exactly one transaction (`commit_pass`);
 //!   WAL journaling means readers never see half a pass and a process killed
 //!   at any point leaves the previous state intact.
@@ -15,18 +17,23 @@
 mod alerts;
 #[cfg(test)]
 mod conformance;
+pub mod copy;
 mod migrations;
+mod postgres;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use troop_core::store::StoreHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("unsupported store URL `{0}`: use sqlite://PATH")]
+    #[error("unsupported store URL `{0}`: use sqlite://PATH or postgres://USER@HOST/DB")]
     Unsupported(String),
-    #[error("postgres stores are not available in this build; use sqlite://PATH")]
-    Postgres,
+    #[error("cannot open store {url}: {reason}")]
+    Postgres { url: String, reason: String },
     #[error("cannot open store {path}: {source}")]
     Sqlite { path: String, source: rusqlite::Error },
     #[error("store {path} has schema version {found}, newer than this troop understands ({known}); upgrade troop")]
@@ -41,13 +48,13 @@ pub enum OpenError {
 /// Open the store named by an `[agent] store` URL for reading: a store that
 /// does not exist yet is [`OpenError::Missing`], never created empty (an
 /// empty answer from the wrong directory would read as all-clear).
-pub fn open_existing(url: &str) -> Result<StoreHandle, OpenError> {
+pub fn open_existing(url: &str, password: Option<&str>) -> Result<StoreHandle, OpenError> {
     if let Some(path) = url.strip_prefix("sqlite://")
         && !std::path::Path::new(path).exists()
     {
         return Err(OpenError::Missing { path: path.to_string() });
     }
-    open(url)
+    open(url, password)
 }
 
 /// Whether this build can open the store a URL names, without opening it
@@ -63,19 +70,44 @@ pub fn supported(url: &str) -> Result<(), String> {
                 _ => Ok(()),
             }
         }
-        u if u.starts_with("postgres://") => Err(OpenError::Postgres.to_string()),
+        u if is_postgres(u) => postgres::connect::parse(u, None)
+            .map(|_| ())
+            .map_err(|reason| OpenError::Postgres { url: troop_core::proxy::redact(u), reason }.to_string()),
         other => Err(OpenError::Unsupported(other.to_string()).to_string()),
     }
 }
 
-/// Open the store named by an `[agent] store` URL, creating it if needed:
-/// the one place that names a concrete backend.
-pub fn open(url: &str) -> Result<StoreHandle, OpenError> {
+/// Whether a store URL names PostgreSQL (`postgres://`, `postgresql://`).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Open the store named by an `[agent] store` URL, creating it if needed
+/// (`password`: `[agent] store_password`, for PostgreSQL): the one place
+/// that names a concrete backend.
+pub fn open(url: &str, password: Option<&str>) -> Result<StoreHandle, OpenError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         Ok(std::sync::Arc::new(SqliteStore::open(path)?))
-    } else if url.starts_with("postgres://") {
-        Err(OpenError::Postgres)
+    } else if is_postgres(url) {
+        Ok(std::sync::Arc::new(PgStore::open(url, password)?))
     } else {
         Err(OpenError::Unsupported(url.to_string()))
     }
 }
+
+/// Every table of the store, in an order that copies respect foreign keys.
+pub const TABLES: &[&str] = &[
+    "passes",
+    "items",
+    "revisions",
+    "findings",
+    "observations",
+    "alert_events",
+    "alert_meta",
+    "alert_groups",
+    "outbox",
+    "silences",
+    "alert_lease",
+    "pass_lease",
+    "sink_health",
+];

@@ -152,4 +152,18 @@ pub const MIGRATIONS: &[&str] = &[
         at            INTEGER NOT NULL
     );
     "#,
+    // 9: passes commit per shard (monkey, account[, region]): each pass
+    // record and observation names its shard; a shard's commit looks up the
+    // unresolved findings of its accounts, and its attribution the
+    // revisions of its own recent passes.
+    r#"
+    ALTER TABLE passes ADD COLUMN shard TEXT NOT NULL DEFAULT '';
+    UPDATE passes SET shard = monkey;
+    ALTER TABLE observations ADD COLUMN shard TEXT NOT NULL DEFAULT '';
+    UPDATE observations SET shard = monkey;
+    CREATE INDEX observations_shard ON observations (shard);
+    CREATE INDEX findings_monkey_account ON findings (monkey, account, state);
+    CREATE INDEX passes_shard ON passes (shard, finished_at);
+    CREATE INDEX revisions_pass ON revisions (pass_id);
+    "#,
 ];

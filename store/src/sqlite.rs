@@ -7,22 +7,23 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use troop_core::alerting::millis;
 use troop_core::canonical;
-use troop_core::clock::{rfc3339_ms, rfc3339_unix};
+use troop_core::clock::rfc3339_unix;
 use troop_core::finding::{FindingState, Severity, StoredFinding};
 use troop_core::lifecycle::{Change, FindingRow, Held, HeldItem, LiveItem, Plan};
 use troop_core::monkey::{Attribution, Report, Written};
-use troop_core::store::{CommitOutcome, FindingFilter, PassLease, PassMeta, Revision, Store, StoreError};
+use troop_core::store::{CommitOutcome, FindingFilter, HeldLease, PassLease, PassMeta, Revision, Store, StoreError};
 
-/// Fault injection for crash tests: hold the pass transaction open this many
-/// milliseconds before committing. Read once at open; unset in normal use.
-const FAULT_COMMIT_DELAY_ENV: &str = "TROOP_FAULT_COMMIT_DELAY_MS";
+/// Fault injection for crash tests: hold the first shard commit's
+/// transaction open this many milliseconds before committing. Read once at
+/// open; unset in normal use.
+pub(crate) const FAULT_COMMIT_DELAY_ENV: &str = "TROOP_FAULT_COMMIT_DELAY_MS";
 
 /// How long a write waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    fault_commit_delay: Option<Duration>,
+    fault_commit_delay: Mutex<Option<Duration>>,
 }
 
 pub(crate) fn be(e: rusqlite::Error) -> StoreError {
@@ -41,10 +42,9 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
         let mut store = SqliteStore {
             conn: Mutex::new(conn),
-            fault_commit_delay: std::env::var(FAULT_COMMIT_DELAY_ENV)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .map(Duration::from_millis),
+            fault_commit_delay: Mutex::new(
+                std::env::var(FAULT_COMMIT_DELAY_ENV).ok().and_then(|v| v.parse().ok()).map(Duration::from_millis),
+            ),
         };
         store.migrate(path)?;
         Ok(store)
@@ -195,14 +195,14 @@ impl Held for TxHeld<'_, '_> {
             .map_err(be)
     }
 
-    fn unresolved(&self, monkey: &str) -> Result<Vec<FindingRow>, StoreError> {
+    fn unresolved(&self, monkey: &str, account: &str) -> Result<Vec<FindingRow>, StoreError> {
         let mut st = self
             .tx
             .prepare_cached(&format!(
-                "SELECT {FINDING_COLS} FROM findings WHERE monkey = ?1 AND state IN ('open', 'silenced')"
+                "SELECT {FINDING_COLS} FROM findings WHERE monkey = ?1 AND account = ?2 AND state IN ('open', 'silenced')"
             ))
             .map_err(be)?;
-        let rows = st.query_map([monkey], row_from_sql).map_err(be)?;
+        let rows = st.query_map([monkey, account], row_from_sql).map_err(be)?;
         rows.collect::<Result<_, _>>().map_err(be)
     }
 }
@@ -263,31 +263,14 @@ fn persist(tx: &Transaction<'_>, plan: &Plan, pass_id: i64, now: i64) -> rusqlit
 /// otherwise record its view as the committed one and free the lease.
 fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
     let shard = &pass.lease.shard;
-    let row: Option<(i64, String, i64, Option<i64>)> = tx
+    let held = tx
         .query_row("SELECT epoch, owner, started_at, committed_view FROM pass_lease WHERE shard = ?1", [shard], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok(HeldLease { epoch: r.get(0)?, owner: r.get(1)?, started_at: r.get(2)?, committed_view: r.get(3)? })
         })
         .optional()
         .map_err(be)?;
-    let refuse = |reason: String| Err(StoreError::Superseded { shard: shard.clone(), reason });
-    let Some((epoch, owner, began, committed_view)) = row else {
-        return refuse("the pass holds no lease on its shard (it did not begin with begin_pass)".into());
-    };
+    troop_core::store::fence(pass, held.as_ref())?;
     let view = millis(pass.started_at);
-    if epoch != pass.lease.epoch {
-        return refuse(format!(
-            "its lease lapsed and a newer pass (epoch {epoch}, {owner}, begun {}) took the shard over from this one (epoch {}); its view is older",
-            rfc3339_ms(began),
-            pass.lease.epoch
-        ));
-    }
-    if let Some(c) = committed_view.filter(|c| *c > view) {
-        return refuse(format!(
-            "its view (begun {}) is older than the committed one (begun {})",
-            rfc3339_ms(view),
-            rfc3339_ms(c)
-        ));
-    }
     // committed: the view is the shard's, and the lease is free again
     tx.execute("UPDATE pass_lease SET committed_view = ?2, until = 0 WHERE shard = ?1", params![shard, view])
         .map_err(be)?;
@@ -301,12 +284,13 @@ impl SqliteStore {
         pass_id: i64,
         report: &Report,
     ) -> rusqlite::Result<()> {
-        tx.execute("DELETE FROM observations WHERE monkey = ?1", [&pass.monkey])?;
+        let shard = &pass.lease.shard;
+        tx.execute("DELETE FROM observations WHERE shard = ?1", [shard])?;
         let mut ins = tx.prepare_cached(
-            "INSERT OR REPLACE INTO observations (monkey, kind, key, data, pass_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO observations (monkey, kind, key, data, pass_id, shard) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for o in &report.observations {
-            ins.execute(params![pass.monkey, o.kind, o.key, canonical::to_string(&o.data), pass_id])?;
+            ins.execute(params![pass.monkey, o.kind, o.key, canonical::to_string(&o.data), pass_id, shard])?;
         }
         Ok(())
     }
@@ -335,14 +319,8 @@ impl Store for SqliteStore {
             })
             .optional()
             .map_err(be)?;
-        if let Some((holder, since, held_until)) = held
-            && holder != owner
-            && held_until >= millis(now)
-            && !stale(&holder)
-        {
-            let since = rfc3339_ms(since);
-            return Err(StoreError::LeaseHeld { shard: shard.to_string(), owner: holder, since });
-        }
+        let held = held.as_ref().map(|(o, s, u)| (o.as_str(), *s, *u));
+        troop_core::store::may_begin(shard, held, owner, millis(now), stale)?;
         let epoch: i64 = tx
             .query_row(
                 "INSERT INTO pass_lease (shard, epoch, owner, started_at, until) VALUES (?1, 1, ?2, ?3, ?4)
@@ -374,9 +352,19 @@ impl Store for SqliteStore {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
         fence(&tx, pass)?;
         let stats = serde_json::to_string(&report.counters).unwrap_or_else(|_| "{}".into());
+        let status = if report.error.is_some() { "failed" } else { "ok" };
         tx.execute(
-            "INSERT INTO passes (monkey, started_at, finished_at, status, stats) VALUES (?1, ?2, ?3, 'ok', ?4)",
-            params![pass.monkey, pass.started_at.unix_timestamp(), pass.finished_at.unix_timestamp(), stats],
+            "INSERT INTO passes (monkey, shard, started_at, finished_at, status, error, stats)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                pass.monkey,
+                pass.lease.shard,
+                pass.started_at.unix_timestamp(),
+                pass.finished_at.unix_timestamp(),
+                status,
+                report.error,
+                stats
+            ],
         )
         .map_err(be)?;
         let pass_id = tx.last_insert_rowid();
@@ -391,12 +379,27 @@ impl Store for SqliteStore {
                 r.get(0)
             })
             .map_err(be)?;
-        if let Some(d) = self.fault_commit_delay {
+        if let Some(d) = self.fault_commit_delay.lock().unwrap_or_else(|e| e.into_inner()).take() {
             eprintln!("fault injection: pass {pass_id} written, holding its transaction open for {}ms", d.as_millis());
             std::thread::sleep(d);
         }
         tx.commit().map_err(be)?;
         Ok(CommitOutcome { pass_id, events, revisions_written, items_seen, open_findings: open_findings as usize })
+    }
+
+    fn keep_shards(&self, monkey: &str, shards: &[String]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(be)?;
+        let held: Vec<String> = {
+            let mut st = tx.prepare("SELECT DISTINCT shard FROM observations WHERE monkey = ?1").map_err(be)?;
+            let rows = st.query_map([monkey], |r| r.get(0)).map_err(be)?;
+            rows.collect::<Result<_, _>>().map_err(be)?
+        };
+        let keep: std::collections::HashSet<&str> = shards.iter().map(String::as_str).collect();
+        for gone in held.iter().filter(|s| !keep.contains(s.as_str())) {
+            tx.execute("DELETE FROM observations WHERE shard = ?1", [gone]).map_err(be)?;
+        }
+        tx.commit().map_err(be)
     }
 
     fn pass_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
@@ -410,8 +413,14 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(be)?;
         tx.execute(
-            "INSERT INTO passes (monkey, started_at, finished_at, status, error) VALUES (?1, ?2, ?3, 'failed', ?4)",
-            params![pass.monkey, pass.started_at.unix_timestamp(), pass.finished_at.unix_timestamp(), error],
+            "INSERT INTO passes (monkey, shard, started_at, finished_at, status, error) VALUES (?1, ?2, ?3, ?4, 'failed', ?5)",
+            params![
+                pass.monkey,
+                pass.lease.shard,
+                pass.started_at.unix_timestamp(),
+                pass.finished_at.unix_timestamp(),
+                error
+            ],
         )
         .map_err(be)?;
         end_lease(&tx, &pass.lease).map_err(be)?;
@@ -544,22 +553,22 @@ impl Store for SqliteStore {
         tx.commit().map_err(be)
     }
 
-    fn pending_attribution(&self, monkey: &str, since: OffsetDateTime) -> Result<Vec<Written>, StoreError> {
+    fn pending_attribution(&self, shard: &str, since: OffsetDateTime) -> Result<Vec<Written>, StoreError> {
         let conn = self.lock();
         let mut st = conn
             .prepare(
                 "SELECT r.item, i.technology, i.account, i.region, i.name, r.revision, r.change, r.at,
                      (SELECT pp.started_at FROM revisions p JOIN passes pp ON pp.id = p.pass_id
                       WHERE p.item = r.item AND p.revision = r.revision - 1)
-                 FROM revisions r JOIN items i ON i.item = r.item JOIN passes ps ON ps.id = r.pass_id
-                 WHERE ps.monkey = ?1 AND r.at >= ?2 AND r.change IN ('modified', 'deleted')
+                 FROM passes ps JOIN revisions r ON r.pass_id = ps.id JOIN items i ON i.item = r.item
+                 WHERE (ps.shard = ?1 OR (ps.shard > ?1 || '/' AND ps.shard < ?1 || '0')) AND ps.finished_at >= ?2 AND r.change IN ('modified', 'deleted')
                      AND (r.who IS NULL OR json_extract(r.who, '$.status') = 'pending')
                  ORDER BY r.at, r.item",
             )
             .map_err(be)?;
         let time = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let rows = st
-            .query_map(params![monkey, since.unix_timestamp()], |r| {
+            .query_map(params![shard, since.unix_timestamp()], |r| {
                 Ok(Written {
                     item: r.get(0)?,
                     technology: r.get(1)?,

@@ -69,7 +69,7 @@ fn missing_config_for_check_is_a_usage_error() {
 }
 
 const NEEDS: &str = r#"[agent]
-store = "postgres://troop@db/troop"
+store = "postgres://troop@db/troop?sslmode=sometimes"
 
 [[alerts.sinks]]
 name = "hook"
@@ -86,6 +86,7 @@ fn config_check_resolves_what_start_up_resolves() {
     let lines = r.stderr_lines();
     assert_eq!(lines.len(), 4, "three diagnostics and a count:\n{}", r.stderr);
     assert!(lines[0].starts_with("troop.toml:2:9: error[unsupported-store]:"), "{}", lines[0]);
+    assert!(lines[0].contains("sslmode=sometimes is not one of disable, allow, prefer, require"), "{}", lines[0]);
     assert!(
         lines[1].starts_with("troop.toml:7:15: error[unset-env]: environment variable TROOP_TEST_HOOK_URL"),
         "{}",
@@ -102,7 +103,11 @@ fn config_check_resolves_what_start_up_resolves() {
     // Fixed: the variable set, the key file present (relative to the config), a SQLite store.
     let secret_value = "s3cr3t-never-printed";
     std::fs::write(ws.file("hook.key"), secret_value).unwrap();
-    std::fs::write(ws.file("troop.toml"), NEEDS.replace("postgres://troop@db/troop", "sqlite://troop.db")).unwrap();
+    std::fs::write(
+        ws.file("troop.toml"),
+        NEEDS.replace("postgres://troop@db/troop?sslmode=sometimes", "sqlite://troop.db"),
+    )
+    .unwrap();
     let r = ws.cmd(&["config", "check"]).env("TROOP_TEST_HOOK_URL", "http://127.0.0.1:9/hook").output().unwrap();
     let r = crate::support::Run::from(r);
     r.assert_code(0);

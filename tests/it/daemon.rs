@@ -108,8 +108,9 @@ async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
     assert_eq!(diff["item"], first["item"]);
     assert_eq!((diff["from"].clone(), diff["to"].clone()), (serde_json::Value::Null, serde_json::json!(1)));
     assert!(diff["summary"][0].as_str().unwrap().ends_with("created"));
-    // the API takes what the CLI takes: the item's name
-    let name = first["name"].as_str().unwrap();
+    // the API takes what the CLI takes: the item's name (one no other item has)
+    let names: Vec<&str> = changes.as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    let name = *names.iter().find(|n| names.iter().filter(|m| m == n).count() == 1).expect("a unique name");
     let (status, by_name) = http_get(&addr, &format!("/api/v1/items/{name}/diff")).unwrap();
     assert_eq!(status, 200, "{by_name}");
     assert_eq!(http_get(&addr, "/api/v1/items/nope/diff").unwrap().0, 404);

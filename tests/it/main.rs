@@ -14,6 +14,7 @@ mod crash;
 mod daemon;
 mod limits;
 mod mistakes;
+mod postgres;
 mod races;
 mod scan;
 mod security;

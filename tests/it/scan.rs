@@ -1,7 +1,6 @@
-use crate::support::{Moto, Workspace, world_ingress};
+use crate::support::{Backend, Moto, Workspace, world_ingress};
 use serde_json::Value;
 use time::OffsetDateTime;
-use troop_core::store::Store;
 
 /// A VPC with a group `name`; returns (vpc id, group id).
 async fn seed_group(ec2: &aws_sdk_ec2::Client, name: &str) -> String {
@@ -14,8 +13,32 @@ async fn open(ec2: &aws_sdk_ec2::Client, group: &str, port: i32) {
 }
 
 fn revisions(ws: &Workspace) -> Vec<troop_core::store::Revision> {
-    ws.db().revisions_since(OffsetDateTime::UNIX_EPOCH).unwrap()
+    ws.store(|s| s.revisions_since(OffsetDateTime::UNIX_EPOCH)).unwrap()
 }
+
+/// Each test of the scan's end-to-end path, once per store backend
+/// (`name::sqlite`, `name::postgres`).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    scan_finds_world_open_ssh_and_keeps_it_in_the_store,
+    unchanged_rescan_writes_nothing_and_a_change_writes_exactly_one_revision,
+    closing_the_hole_resolves_the_finding_and_deleting_the_group_records_it,
+    json_summary_owns_stdout_and_fail_on_exits_3,
+);
 
 fn findings(ws: &Workspace, state: &str) -> Vec<Value> {
     let r = ws.run(&["findings", "--state", state, "--format", "json"]);
@@ -31,14 +54,13 @@ fn events(ws: &Workspace) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn scan_finds_world_open_ssh_and_keeps_it_in_the_store() {
+async fn scan_finds_world_open_ssh_and_keeps_it_in_the_store(backend: Backend) {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
     let bastion = seed_group(&ec2, "bastion").await;
     open(&ec2, &bastion, 22).await;
     let _quiet = seed_group(&ec2, "internal").await;
-    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    let ws = Workspace::for_emulator_on(backend, &moto.endpoint, "");
 
     let r = ws.run(&["scan"]);
     r.assert_code(0);
@@ -70,12 +92,11 @@ async fn scan_finds_world_open_ssh_and_keeps_it_in_the_store() {
     assert!(t.stdout.contains(&bastion) && t.stdout.contains("critical"), "{}", t.stdout);
 }
 
-#[tokio::test]
-async fn unchanged_rescan_writes_nothing_and_a_change_writes_exactly_one_revision() {
+async fn unchanged_rescan_writes_nothing_and_a_change_writes_exactly_one_revision(backend: Backend) {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
     let web = seed_group(&ec2, "web").await;
-    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    let ws = Workspace::for_emulator_on(backend, &moto.endpoint, "");
 
     ws.run(&["scan"]).assert_code(0);
     let first = revisions(&ws);
@@ -102,13 +123,12 @@ async fn unchanged_rescan_writes_nothing_and_a_change_writes_exactly_one_revisio
     assert_eq!(open[0]["severity"], "warning", "443 open to the world is a warning");
 }
 
-#[tokio::test]
-async fn closing_the_hole_resolves_the_finding_and_deleting_the_group_records_it() {
+async fn closing_the_hole_resolves_the_finding_and_deleting_the_group_records_it(backend: Backend) {
     let moto = Moto::start();
     let ec2 = moto.ec2("us-east-1").await;
     let db = seed_group(&ec2, "db").await;
     open(&ec2, &db, 5432).await;
-    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    let ws = Workspace::for_emulator_on(backend, &moto.endpoint, "");
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(findings(&ws, "open").len(), 1);
 
@@ -124,19 +144,22 @@ async fn closing_the_hole_resolves_the_finding_and_deleting_the_group_records_it
     ec2.delete_security_group().group_id(&db).send().await.unwrap();
     ws.run(&["scan"]).assert_code(0);
     let item = format!("ec2:security-group/123456789012/us-east-1/{db}");
-    let h = ws.db().history(&item).unwrap();
+    let h = ws.store(|s| s.history(&item)).unwrap();
     let changes: Vec<&str> = h.iter().map(|r| r.change.as_str()).collect();
     assert_eq!(changes, ["created", "modified", "deleted"]);
 }
 
-#[tokio::test]
-async fn json_summary_owns_stdout_and_fail_on_exits_3() {
+async fn json_summary_owns_stdout_and_fail_on_exits_3(backend: Backend) {
     let moto = Moto::start();
     let ec2 = moto.ec2("eu-west-1").await;
     let g = seed_group(&ec2, "rdp").await;
     open(&ec2, &g, 3389).await;
     // a stdout sink too: with --format json its lines must go to stderr
-    let ws = Workspace::for_emulator(&moto.endpoint, "[[alerts.sinks]]\nname = \"console\"\ntype = \"stdout\"\n");
+    let ws = Workspace::for_emulator_on(
+        backend,
+        &moto.endpoint,
+        "[[alerts.sinks]]\nname = \"console\"\ntype = \"stdout\"\n",
+    );
     let r = ws.run(&["scan", "--format", "json", "--fail-on", "critical"]);
     r.assert_code(3);
     let summary = r.json();

@@ -128,9 +128,11 @@ impl Gateway {
         Ok(granted)
     }
 
-    pub fn release(&self) {
+    /// Give the lease up (another process may take it at once).
+    pub async fn release(&self) {
         self.leader.store(false, std::sync::atomic::Ordering::SeqCst);
-        if let Err(e) = self.store.alert_release(&self.owner) {
+        let owner = self.owner.clone();
+        if let Err(e) = self.io(move |s| s.alert_release(&owner)).await {
             tracing::warn!(error = %e, "could not release the alert lease");
         }
     }
@@ -432,7 +434,7 @@ impl Gateway {
         for w in workers {
             let _ = w.await;
         }
-        self.release();
+        self.release().await;
     }
 }
 

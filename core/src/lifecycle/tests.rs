@@ -44,12 +44,12 @@ impl Held for Mem {
     fn finding(&self, fingerprint: &str) -> Result<Option<FindingRow>, StoreError> {
         Ok(self.findings.borrow().get(fingerprint).cloned())
     }
-    fn unresolved(&self, monkey: &str) -> Result<Vec<FindingRow>, StoreError> {
+    fn unresolved(&self, monkey: &str, account: &str) -> Result<Vec<FindingRow>, StoreError> {
         Ok(self
             .findings
             .borrow()
             .values()
-            .filter(|f| f.monkey == monkey && f.state != FindingState::Resolved)
+            .filter(|f| f.monkey == monkey && f.account == account && f.state != FindingState::Resolved)
             .cloned()
             .collect())
     }

@@ -7,16 +7,13 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use troop_core::monkey::Counters;
 
-#[derive(Debug, Default)]
-pub struct CallCounter {
-    by_operation: Mutex<BTreeMap<String, u64>>,
-}
-
+/// Counts each AWS call of a read into its [`Counters`]: `aws_api_calls`
+/// and `aws_api_calls:<service:operation>`.
 #[derive(Debug, Clone)]
-pub struct CountingInterceptor(Arc<CallCounter>);
+pub struct CountingInterceptor(Arc<Counters>);
 
 impl Intercept for CountingInterceptor {
     fn name(&self) -> &'static str {
@@ -34,37 +31,16 @@ impl Intercept for CountingInterceptor {
         let op =
             cfg.load::<Metadata>().map(|m| format!("{}:{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
         tracing::debug!(operation = %op, "aws api call");
-        *self.0.by_operation.lock().unwrap_or_else(|e| e.into_inner()).entry(op).or_default() += 1;
+        self.0.add(TOTAL, 1);
+        self.0.add(&format!("{TOTAL}:{op}"), 1);
         Ok(())
     }
 }
 
-impl CallCounter {
-    pub fn interceptor(self: &Arc<Self>) -> CountingInterceptor {
-        CountingInterceptor(self.clone())
-    }
+/// The counter of every AWS call (`aws_api_calls`).
+pub const TOTAL: &str = "aws_api_calls";
 
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.by_operation.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub fn total(&self) -> u64 {
-        self.snapshot().values().sum()
-    }
-
-    /// Calls made since `before` (a previous snapshot), as report counters:
-    /// `aws_api_calls` plus one `aws_api_calls:<service:operation>` each.
-    pub fn counters_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        let mut total = 0;
-        for (op, n) in self.snapshot() {
-            let d = n - before.get(&op).copied().unwrap_or(0);
-            if d > 0 {
-                total += d;
-                out.insert(format!("aws_api_calls:{op}"), d);
-            }
-        }
-        out.insert("aws_api_calls".into(), total);
-        out
-    }
+/// The interceptor that counts a client's calls into `counters`.
+pub fn interceptor(counters: &Arc<Counters>) -> CountingInterceptor {
+    CountingInterceptor(counters.clone())
 }

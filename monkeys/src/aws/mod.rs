@@ -8,8 +8,8 @@ mod calls;
 mod error;
 
 pub use budget::{Budgets, DEFAULT_RATES};
-pub use calls::CallCounter;
 pub use error::{AwsError, ErrorKind, classify};
+pub use troop_core::monkey::Counters;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -32,7 +32,7 @@ macro_rules! client {
         let mut conf = $krate::config::Builder::from($sdk)
             .http_client($ctx.budgets.client(&$ctx.http, $service, $account, &region))
             .region(Region::new(region))
-            .interceptor($calls.interceptor())
+            .interceptor(calls::interceptor($calls))
             $(.$setting($($arg),*))*;
         if let Some(e) = $ctx.cfg.endpoints.get($service) {
             conf = conf.endpoint_url(e.clone());
@@ -176,7 +176,7 @@ impl AwsContext {
         &self,
         monkey: &str,
         accounts: &[AccountTarget],
-        calls: &Arc<CallCounter>,
+        calls: &Arc<Counters>,
     ) -> (Vec<troop_core::Finding>, Vec<troop_core::monkey::Coverage>) {
         let Ok(configured) = self.regions() else { return (vec![], vec![]) };
         let (mut findings, mut coverage) = (Vec::new(), Vec::new());
@@ -255,7 +255,7 @@ impl AwsContext {
     /// The accounts to read. Without `[[aws.accounts]]`, the account of the
     /// ambient credentials (one STS GetCallerIdentity call). Cached once it
     /// succeeded; a failure is retried on the next pass.
-    pub async fn accounts(&self, calls: &Arc<CallCounter>) -> Result<Arc<Vec<AccountTarget>>, AwsError> {
+    pub async fn accounts(&self, calls: &Arc<Counters>) -> Result<Arc<Vec<AccountTarget>>, AwsError> {
         self.accounts
             .get_or_try_init(|| async {
                 let region = self.regions()?.remove(0);
@@ -299,23 +299,74 @@ impl AwsContext {
             .cloned()
     }
 
-    fn sts(&self, sdk: &SdkConfig, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_sts::Client {
+    /// The account a shard reads ([`troop_core::monkey::Shard`]): one of
+    /// [`Self::accounts`]; `Failed` when the shard names none (the account
+    /// left the configuration since its shards were listed).
+    pub async fn account(
+        &self,
+        shard: &troop_core::monkey::Shard,
+        calls: &Arc<Counters>,
+    ) -> Result<AccountTarget, troop_core::monkey::MonkeyError> {
+        let fail = troop_core::monkey::MonkeyError::Failed;
+        let accounts = self.accounts(calls).await.map_err(|e| fail(e.message))?;
+        let id = shard.account.as_deref().unwrap_or_default();
+        accounts
+            .iter()
+            .find(|t| t.id == id)
+            .cloned()
+            .ok_or_else(|| fail(format!("account `{id}` of shard {} is not configured", shard.key())))
+    }
+
+    /// The shards of a monkey over the configured accounts: each account's
+    /// (`monkey/account`) and, when `regional`, one per region it has
+    /// (`monkey/account/region`; which configured regions it has is asked
+    /// once, [`Self::check_regions`]).
+    pub async fn shards(
+        &self,
+        monkey: &str,
+        regional: bool,
+        calls: &Arc<Counters>,
+    ) -> Result<Vec<troop_core::monkey::Shard>, troop_core::monkey::MonkeyError> {
+        use troop_core::monkey::{MonkeyError, Shard};
+        let accounts = self.accounts(calls).await.map_err(|e| MonkeyError::Failed(e.message))?;
+        if regional {
+            self.check_regions(monkey, &accounts, calls).await;
+        }
+        let mut shards = Vec::new();
+        for t in accounts.iter() {
+            shards.push(Shard::account(monkey, &t.id));
+            if regional {
+                for region in self.regions_of(&t.id).map_err(|e| MonkeyError::Failed(e.message))? {
+                    shards.push(Shard::region(monkey, &t.id, &region));
+                }
+            }
+        }
+        Ok(shards)
+    }
+
+    /// `[aws] concurrency`: reads of one kind at once (accounts, regions,
+    /// shards), at least 1.
+    pub fn concurrency(&self) -> usize {
+        self.cfg.concurrency.max(1)
+    }
+
+    fn sts(&self, sdk: &SdkConfig, region: &str, calls: &Arc<Counters>) -> aws_sdk_sts::Client {
         client!(self, aws_sdk_sts, "sts", sdk, "caller", region, calls)
     }
 
-    pub fn ec2(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_ec2::Client {
+    pub fn ec2(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_ec2::Client {
         client!(self, aws_sdk_ec2, "ec2", &t.sdk, &t.id, region, calls)
     }
 
     /// IAM is global: the SDK resolves its endpoint (per partition) from the
     /// account's home region.
-    pub fn iam(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_iam::Client {
+    pub fn iam(&self, t: &AccountTarget, calls: &Arc<Counters>) -> aws_sdk_iam::Client {
         client!(self, aws_sdk_iam, "iam", &t.sdk, &t.id, home_region(t), calls)
     }
 
     /// S3 uses path-style addressing whenever an endpoint override is set
     /// (emulators and VPC endpoints do not serve virtual-hosted buckets).
-    pub fn s3(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_s3::Client {
+    pub fn s3(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_s3::Client {
         let path_style = self.endpoint_for("s3").is_some();
         client!(self, aws_sdk_s3, "s3", &t.sdk, &t.id, region, calls, force_path_style(path_style))
     }
@@ -324,12 +375,12 @@ impl AwsContext {
     /// put the account id in the host (`{AccountId}.s3-control.{region}...`);
     /// an endpoint override (`[aws] endpoint_url`, `[aws.endpoints]
     /// s3control`) is used as given, as for every other service.
-    pub fn s3control(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_s3control::Client {
+    pub fn s3control(&self, t: &AccountTarget, calls: &Arc<Counters>) -> aws_sdk_s3control::Client {
         let resolver = S3ControlEndpoint::default();
         client!(self, aws_sdk_s3control, "s3control", &t.sdk, &t.id, home_region(t), calls, endpoint_resolver(resolver))
     }
 
-    pub fn acm(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_acm::Client {
+    pub fn acm(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_acm::Client {
         client!(self, aws_sdk_acm, "acm", &t.sdk, &t.id, region, calls)
     }
 
@@ -337,26 +388,21 @@ impl AwsContext {
         &self,
         t: &AccountTarget,
         region: &str,
-        calls: &Arc<CallCounter>,
+        calls: &Arc<Counters>,
     ) -> aws_sdk_elasticloadbalancingv2::Client {
         client!(self, aws_sdk_elasticloadbalancingv2, "elbv2", &t.sdk, &t.id, region, calls)
     }
 
-    pub fn autoscaling(
-        &self,
-        t: &AccountTarget,
-        region: &str,
-        calls: &Arc<CallCounter>,
-    ) -> aws_sdk_autoscaling::Client {
+    pub fn autoscaling(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_autoscaling::Client {
         client!(self, aws_sdk_autoscaling, "autoscaling", &t.sdk, &t.id, region, calls)
     }
 
     /// Route53 and CloudFront are global too.
-    pub fn route53(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_route53::Client {
+    pub fn route53(&self, t: &AccountTarget, calls: &Arc<Counters>) -> aws_sdk_route53::Client {
         client!(self, aws_sdk_route53, "route53", &t.sdk, &t.id, home_region(t), calls)
     }
 
-    pub fn cloudfront(&self, t: &AccountTarget, calls: &Arc<CallCounter>) -> aws_sdk_cloudfront::Client {
+    pub fn cloudfront(&self, t: &AccountTarget, calls: &Arc<Counters>) -> aws_sdk_cloudfront::Client {
         client!(self, aws_sdk_cloudfront, "cloudfront", &t.sdk, &t.id, home_region(t), calls)
     }
 
@@ -364,13 +410,13 @@ impl AwsContext {
         &self,
         t: &AccountTarget,
         region: &str,
-        calls: &Arc<CallCounter>,
+        calls: &Arc<Counters>,
     ) -> aws_sdk_servicequotas::Client {
         client!(self, aws_sdk_servicequotas, "servicequotas", &t.sdk, &t.id, region, calls)
     }
 
     /// CloudTrail answers are best-effort extras: two attempts, short waits.
-    pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<CallCounter>) -> aws_sdk_cloudtrail::Client {
+    pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_cloudtrail::Client {
         let retry = RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2));
         client!(self, aws_sdk_cloudtrail, "cloudtrail", &t.sdk, &t.id, region, calls, retry_config(retry))
     }

@@ -5,7 +5,7 @@
 
 use super::targets::Target;
 use super::x509;
-use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter, classify};
+use crate::aws::{AccountTarget, AwsContext, AwsError, Counters, classify};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::collections::BTreeMap;
@@ -83,7 +83,7 @@ async fn acm(
     aws: &AwsContext,
     t: &AccountTarget,
     region: &str,
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
 ) -> Result<Vec<Observation>, AwsError> {
     let client = aws.acm(t, region, calls);
     let ep = aws.endpoint_for("acm");
@@ -140,7 +140,7 @@ fn errored(host: &str, source: &str, t: &AccountTarget, region: Option<&str>, ar
     }
 }
 
-async fn iam(aws: &AwsContext, t: &AccountTarget, calls: &Arc<CallCounter>) -> Result<Vec<Observation>, AwsError> {
+async fn iam(aws: &AwsContext, t: &AccountTarget, calls: &Arc<Counters>) -> Result<Vec<Observation>, AwsError> {
     let client = aws.iam(t, calls);
     let ep = aws.endpoint_for("iam");
     let mut pages = client.list_server_certificates().into_paginator().send();
@@ -180,7 +180,7 @@ async fn elbv2(
     t: &AccountTarget,
     region: &str,
     known: &[Observation],
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
 ) -> Result<(Vec<Observation>, Vec<Target>), AwsError> {
     use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
     let client = aws.elbv2(t, region, calls);
@@ -266,7 +266,7 @@ async fn elbv2(
 }
 
 /// A, AAAA and CNAME names (aliases included) in every hosted zone.
-async fn route53(aws: &AwsContext, t: &AccountTarget, calls: &Arc<CallCounter>) -> Result<Vec<String>, AwsError> {
+async fn route53(aws: &AwsContext, t: &AccountTarget, calls: &Arc<Counters>) -> Result<Vec<String>, AwsError> {
     use aws_sdk_route53::types::RrType;
     let client = aws.route53(t, calls);
     let ep = aws.endpoint_for("route53");
@@ -314,7 +314,7 @@ async fn cloudfront(
     aws: &AwsContext,
     t: &AccountTarget,
     known: &[Observation],
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
 ) -> Result<(Vec<String>, Vec<Observation>), AwsError> {
     let client = aws.cloudfront(t, calls);
     let ep = aws.endpoint_for("cloudfront");
@@ -378,7 +378,7 @@ pub(crate) async fn read(
     aws: &AwsContext,
     t: &AccountTarget,
     cfg: &troop_config::Certs,
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
 ) -> Found {
     let mut f = Found::default();
     let regions = match aws.regions_of(&t.id) {

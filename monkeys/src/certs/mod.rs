@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 use troop_core::certs::{self, CertInfo, MONKEY, Observation, Trust};
-use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Report};
+use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Report, Shard};
 
 /// Parsed chains and their verdicts, by a digest of the chain's bytes; one per pass.
 type JudgeCache = Mutex<HashMap<[u8; 32], (Vec<CertInfo>, Option<trust::Verdict>)>>;
@@ -28,7 +28,6 @@ type JudgeCache = Mutex<HashMap<[u8; 32], (Vec<CertInfo>, Option<trust::Verdict>
 pub struct CertsMonkey {
     cfg: troop_config::Certs,
     aws: Arc<crate::aws::AwsContext>,
-    calls: Arc<crate::aws::CallCounter>,
     resolver: TokioResolver,
     trust: trust::TrustStore,
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -63,7 +62,6 @@ impl CertsMonkey {
         Ok(CertsMonkey {
             cfg: cfg.clone(),
             aws,
-            calls: Arc::new(crate::aws::CallCounter::default()),
             resolver,
             trust,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
@@ -229,9 +227,9 @@ impl Monkey for CertsMonkey {
         MONKEY
     }
 
-    async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError> {
+    async fn run(&self, ctx: &PassContext, _: &Shard) -> Result<Report, MonkeyError> {
         let now = ctx.clock.now().unix_timestamp();
-        let before = self.calls.snapshot();
+        let calls = &ctx.counters;
         let mut report = Report::default();
         // (what to probe, which source named it, the AWS account it came from)
         let mut targets: Vec<(targets::Target, String, Option<String>)> = Vec::new();
@@ -248,15 +246,15 @@ impl Monkey for CertsMonkey {
         let aws_sources = ["route53", "acm", "iam", "elbv2", "cloudfront"];
         if aws_sources.iter().any(|s| self.cfg.source_enabled(s)) {
             ctx.progress.update(MONKEY, "reading certificates held in AWS");
-            match self.aws.accounts(&self.calls).await {
+            match self.aws.accounts(calls).await {
                 Ok(accounts) => {
-                    let (bad_regions, checked) = self.aws.check_regions(MONKEY, &accounts, &self.calls).await;
+                    let (bad_regions, checked) = self.aws.check_regions(MONKEY, &accounts, calls).await;
                     report.findings.extend(bad_regions);
                     report.coverage.extend(checked);
                     let found = self
                         .aws
                         .for_each_account(&accounts, |t| async move {
-                            aws_sources::read(&self.aws, &t, &self.cfg, &self.calls).await
+                            aws_sources::read(&self.aws, &t, &self.cfg, calls).await
                         })
                         .await;
                     for (t, f) in found {
@@ -408,9 +406,8 @@ impl Monkey for CertsMonkey {
                 region: "global".into(),
             });
         }
-        report.counters.insert("cert_probes".into(), all.iter().filter(|o| o.address.is_some()).count() as u64);
-        report.counters.insert("cert_probe_failures".into(), probes_failed);
-        report.counters.extend(self.calls.counters_since(&before));
+        calls.add("cert_probes", all.iter().filter(|o| o.address.is_some()).count() as u64);
+        calls.add("cert_probe_failures", probes_failed);
         Ok(report)
     }
 }

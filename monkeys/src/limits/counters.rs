@@ -2,7 +2,7 @@
 //! serves every security-group quota), and limits from Service Quotas.
 
 use super::catalogue::LbType;
-use crate::aws::{AccountTarget, AwsContext, CallCounter, classify};
+use crate::aws::{AccountTarget, AwsContext, Counters, classify};
 use std::collections::HashMap;
 use std::sync::Arc;
 use troop_core::limits::{
@@ -91,7 +91,7 @@ pub(crate) async fn region(
     aws: &AwsContext,
     t: &AccountTarget,
     region: &str,
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
     want: &(dyn Fn(&str) -> bool + Sync),
 ) -> RegionCounts {
     let ec2 = aws.ec2(t, region, calls);
@@ -413,7 +413,7 @@ async fn load_balancers(
     aws: &AwsContext,
     t: &AccountTarget,
     region: &str,
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
 ) -> (Counted<Vec<Lb>>, Counted<usize>) {
     use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerTypeEnum, ProtocolEnum};
     let elb = aws.elbv2(t, region, calls);
@@ -491,7 +491,7 @@ pub(crate) struct AccountCounts {
 pub(crate) async fn account(
     aws: &AwsContext,
     t: &AccountTarget,
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
     want: &(dyn Fn(&str) -> bool + Sync),
 ) -> AccountCounts {
     let mut out = AccountCounts { iam_summary: None, buckets: None };
@@ -555,7 +555,7 @@ pub(crate) async fn service_quotas(
     t: &AccountTarget,
     region: &str,
     service: &str,
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
 ) -> (HashMap<String, f64>, HashMap<String, f64>) {
     let sq = aws.servicequotas(t, region, calls);
     let ep = aws.endpoint_for("servicequotas");

@@ -7,14 +7,14 @@
 mod catalogue;
 mod counters;
 
-use crate::aws::{AwsContext, CallCounter};
+use crate::aws::AwsContext;
 use async_trait::async_trait;
 use catalogue::{Count, QUOTAS};
 use counters::Counted;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use troop_core::limits::{self, LimitCandidates, MONKEY, QuotaKey, Thresholds, Usage};
-use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Report};
+use troop_core::monkey::{Coverage, Gauge, Monkey, MonkeyError, Observed, PassContext, Report, Shard};
 
 /// Service Quotas service codes of the regional quotas.
 const REGIONAL_SERVICES: [&str; 5] = ["vpc", "ec2", "ebs", "elasticloadbalancing", "autoscaling"];
@@ -22,12 +22,11 @@ const REGIONAL_SERVICES: [&str; 5] = ["vpc", "ec2", "ebs", "elasticloadbalancing
 pub struct LimitsMonkey {
     cfg: troop_config::Limits,
     aws: Arc<AwsContext>,
-    calls: Arc<CallCounter>,
 }
 
 impl LimitsMonkey {
     pub fn new(cfg: &troop_config::Limits, aws: Arc<AwsContext>) -> Self {
-        LimitsMonkey { cfg: cfg.clone(), aws, calls: Arc::new(CallCounter::default()) }
+        LimitsMonkey { cfg: cfg.clone(), aws }
     }
 
     fn thresholds(&self, id: &str) -> Option<Thresholds> {
@@ -39,6 +38,15 @@ impl LimitsMonkey {
             warning: o.and_then(|o| o.warning).unwrap_or(self.cfg.warning),
             critical: o.and_then(|o| o.critical).unwrap_or(self.cfg.critical),
         })
+    }
+
+    fn want(&self, service: &str) -> bool {
+        self.cfg.services.iter().any(|s| s == service)
+    }
+
+    /// Whether any regional quota is asked for (then each region is a shard).
+    fn regional(&self) -> bool {
+        REGIONAL_SERVICES.iter().any(|s| self.want(s))
     }
 }
 
@@ -70,43 +78,51 @@ impl Monkey for LimitsMonkey {
         MONKEY
     }
 
-    async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError> {
-        let before = self.calls.snapshot();
+    /// An account's shard (account-wide quotas, and which of the
+    /// configured regions it has) and, when regional quotas are asked for,
+    /// one shard per region of it.
+    async fn shards(&self, ctx: &PassContext) -> Result<Vec<Shard>, MonkeyError> {
         ctx.progress.update(MONKEY, "resolving accounts");
-        let accounts = self.aws.accounts(&self.calls).await.map_err(|e| MonkeyError::Failed(e.message))?;
-        let want = |service: &str| self.cfg.services.iter().any(|s| s == service);
-        // Only regional work asks which regions exist.
-        let (bad_regions, checked) = if REGIONAL_SERVICES.iter().any(|s| want(s)) {
-            self.aws.check_regions(MONKEY, &accounts, &self.calls).await
-        } else {
-            (vec![], vec![])
-        };
-        ctx.progress.update(MONKEY, "counting regional resources");
-        let regional = self
-            .aws
-            .for_each_region(&accounts, |t, region| async move {
-                let counts = counters::region(&self.aws, &t, &region, &self.calls, &want).await;
+        self.aws.shards(MONKEY, self.regional(), &ctx.counters).await
+    }
+
+    fn parallel_shards(&self) -> usize {
+        self.aws.concurrency()
+    }
+
+    async fn run(&self, ctx: &PassContext, shard: &Shard) -> Result<Report, MonkeyError> {
+        let calls = &ctx.counters;
+        let t = self.aws.account(shard, calls).await?;
+        let want = |service: &str| self.want(service);
+        let mut report = Report::default();
+        let mut regional = Vec::new();
+        let mut global = Vec::new();
+        match &shard.region {
+            Some(region) => {
+                ctx.progress.update(MONKEY, &format!("counting resources of {}/{region}", t.id));
+                let counts = counters::region(&self.aws, &t, region, calls, &want).await;
                 let mut sq = HashMap::new();
                 for svc in REGIONAL_SERVICES.iter().filter(|s| self.cfg.service_quotas && want(s)) {
-                    sq.insert(*svc, counters::service_quotas(&self.aws, &t, &region, svc, &self.calls).await);
+                    sq.insert(*svc, counters::service_quotas(&self.aws, &t, region, svc, calls).await);
                 }
-                (counts, sq)
-            })
-            .await
-            .map_err(|e| MonkeyError::Failed(e.message))?;
-        ctx.progress.update(MONKEY, "counting account-wide resources");
-        let global = self
-            .aws
-            .for_each_account(&accounts, |t| async move {
-                let counts = counters::account(&self.aws, &t, &self.calls, &want).await;
+                regional.push((t.clone(), region.clone(), (counts, sq)));
+            }
+            None => {
+                if self.regional() {
+                    let (bad_regions, checked) = self.aws.check_regions(MONKEY, std::slice::from_ref(&t), calls).await;
+                    report.findings.extend(bad_regions);
+                    report.coverage.extend(checked);
+                }
+                ctx.progress.update(MONKEY, &format!("counting account-wide resources of {}", t.id));
+                let counts = counters::account(&self.aws, &t, calls, &want).await;
                 let home = counters::home(&t);
                 let mut sq = HashMap::new();
                 for svc in ["iam", "s3"].into_iter().filter(|s| self.cfg.service_quotas && want(s)) {
-                    sq.insert(svc, counters::service_quotas(&self.aws, &t, &home, svc, &self.calls).await);
+                    sq.insert(svc, counters::service_quotas(&self.aws, &t, &home, svc, calls).await);
                 }
-                (home, counts, sq)
-            })
-            .await;
+                global.push((t.clone(), (home, counts, sq)));
+            }
+        }
 
         let mut evaluations = Vec::new();
         let mut evaluate = |q: &catalogue::Quota,
@@ -221,9 +237,6 @@ impl Monkey for LimitsMonkey {
             }
         }
 
-        let mut report = Report::default();
-        report.findings.extend(bad_regions);
-        report.coverage.extend(checked);
         let mut covered: BTreeMap<(String, String, String), bool> = BTreeMap::new();
         for e in &evaluations {
             let k = &e.key;
@@ -260,7 +273,6 @@ impl Monkey for LimitsMonkey {
                 report.coverage.push(Coverage { scope, account, region });
             }
         }
-        report.counters = self.calls.counters_since(&before);
         Ok(report)
     }
 }

@@ -9,7 +9,7 @@
 //! lookups before falling back: a change whose window those pages covered is
 //! answered from them; the rest are looked up by name.
 
-use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter, ErrorKind, classify};
+use crate::aws::{AccountTarget, AwsContext, AwsError, Counters, ErrorKind, classify};
 use aws_smithy_types::DateTime;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -204,7 +204,7 @@ pub(crate) async fn attribute(
     aws: &AwsContext,
     accounts: &[AccountTarget],
     written: &[Written],
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
 ) -> Vec<Attribution> {
     // account and region → the changes whose events are filed there
     let mut regions: BTreeMap<(&str, String), Vec<&Written>> = BTreeMap::new();

@@ -2,7 +2,7 @@
 //! and public-access block of each bucket, at bounded concurrency, from a
 //! client in the bucket's own region.
 
-use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter, classify};
+use crate::aws::{AccountTarget, AwsContext, AwsError, Counters, classify};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -33,7 +33,7 @@ pub(crate) async fn buckets(
     aws: &AwsContext,
     t: &AccountTarget,
     home_region: &str,
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
     concurrency: usize,
 ) -> Result<S3Listing, AwsError> {
     let endpoint = aws.endpoint();
@@ -138,7 +138,7 @@ async fn bucket(
 pub(crate) async fn account_settings(
     aws: &AwsContext,
     t: &AccountTarget,
-    calls: &Arc<CallCounter>,
+    calls: &Arc<Counters>,
 ) -> Result<Settings, AwsError> {
     let endpoint = aws.endpoint_for("s3control");
     let client = aws.s3control(t, calls);

@@ -12,12 +12,10 @@ pub(crate) mod collect;
 mod collect_iam;
 mod collect_s3;
 
-use crate::aws::{AccountTarget, AwsContext, AwsError, CallCounter};
+use crate::aws::{AccountTarget, AwsContext, AwsError, Counters};
 use async_trait::async_trait;
 use std::sync::Arc;
-use troop_core::monkey::{
-    Attributed, Attribution, Coverage, Monkey, MonkeyError, PassContext, Report, Snapshot, Written,
-};
+use troop_core::monkey::{Attribution, Coverage, Monkey, MonkeyError, PassContext, Report, Shard, Snapshot, Written};
 use troop_core::security::{AuditContext, MONKEY, account, iam, s3, sg};
 use troop_core::{Finding, Severity};
 
@@ -25,7 +23,6 @@ pub const NAME: &str = MONKEY;
 
 pub struct SecurityMonkey {
     aws: Arc<AwsContext>,
-    calls: Arc<CallCounter>,
     known_accounts: Vec<String>,
     concurrency: usize,
 }
@@ -34,7 +31,7 @@ impl SecurityMonkey {
     /// `known_accounts`: accounts trusted in IAM trust policies besides the
     /// item's own (`[aws] known_accounts` and every configured account).
     pub fn new(aws: Arc<AwsContext>, known_accounts: Vec<String>, concurrency: usize) -> Self {
-        SecurityMonkey { aws, calls: Arc::new(CallCounter::default()), known_accounts, concurrency }
+        SecurityMonkey { aws, known_accounts, concurrency }
     }
 
     fn audit_ctx(&self, account: &str, settings: Option<&account::Settings>) -> AuditContext {
@@ -86,36 +83,26 @@ impl Part {
 }
 
 impl SecurityMonkey {
-    async fn security_groups(&self, accounts: &[AccountTarget], part: &mut Part) -> Result<(), MonkeyError> {
-        let listings = self
-            .aws
-            .for_each_region(accounts, |t, region| {
-                let client = self.aws.ec2(&t, &region, &self.calls);
-                let endpoint = self.aws.endpoint().map(str::to_string);
-                async move { collect::security_groups(&client, endpoint.as_deref()).await }
-            })
-            .await
-            .map_err(|e| MonkeyError::Failed(e.message))?;
-        for (t, region, listing) in listings {
-            match listing {
-                Ok(groups) => {
-                    for g in groups {
-                        part.report.findings.extend(sg::audit(&g, &t.id, &region));
-                        part.report.snapshots.push(g.snapshot(&t.id, &region));
-                    }
-                    part.covered(&[sg::TECHNOLOGY], &t.id, &region);
+    /// The security groups of one account's region.
+    async fn security_groups(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>, part: &mut Part) {
+        let client = self.aws.ec2(t, region, calls);
+        match collect::security_groups(&client, self.aws.endpoint()).await {
+            Ok(groups) => {
+                for g in groups {
+                    part.report.findings.extend(sg::audit(&g, &t.id, region));
+                    part.report.snapshots.push(g.snapshot(&t.id, region));
                 }
-                Err(e) => part.failed(sg::TECHNOLOGY, &t.id, &region, e),
+                part.covered(&[sg::TECHNOLOGY], &t.id, region);
             }
+            Err(e) => part.failed(sg::TECHNOLOGY, &t.id, region, e),
         }
-        Ok(())
     }
 
-    async fn iam(&self, accounts: &[AccountTarget], part: &mut Part) {
+    async fn iam(&self, accounts: &[AccountTarget], calls: &Arc<Counters>, part: &mut Part) {
         let listings = self
             .aws
             .for_each_account(accounts, |t| {
-                let client = self.aws.iam(&t, &self.calls);
+                let client = self.aws.iam(&t, calls);
                 let endpoint = self.aws.endpoint().map(str::to_string);
                 let concurrency = self.concurrency;
                 async move { collect_iam::iam(&client, endpoint.as_deref(), concurrency).await }
@@ -163,12 +150,12 @@ impl SecurityMonkey {
 
     /// S3: the account's own settings (S3 Control), then every bucket,
     /// audited with the account's block combined with the bucket's.
-    async fn s3(&self, accounts: &[AccountTarget], home_region: &str, part: &mut Part) {
+    async fn s3(&self, accounts: &[AccountTarget], home_region: &str, calls: &Arc<Counters>, part: &mut Part) {
         let listings = self
             .aws
             .for_each_account(accounts, |t| async move {
-                let settings = collect_s3::account_settings(&self.aws, &t, &self.calls).await;
-                let buckets = collect_s3::buckets(&self.aws, &t, home_region, &self.calls, self.concurrency).await;
+                let settings = collect_s3::account_settings(&self.aws, &t, calls).await;
+                let buckets = collect_s3::buckets(&self.aws, &t, home_region, calls, self.concurrency).await;
                 (settings, buckets)
             })
             .await;
@@ -211,36 +198,50 @@ impl Monkey for SecurityMonkey {
         NAME
     }
 
-    async fn run(&self, ctx: &PassContext) -> Result<Report, MonkeyError> {
-        let before = self.calls.snapshot();
+    /// An account's shard (its IAM, S3 and account settings, and which of
+    /// the configured regions it has) and one shard per region of it (its
+    /// security groups).
+    async fn shards(&self, ctx: &PassContext) -> Result<Vec<Shard>, MonkeyError> {
         ctx.progress.update(NAME, "resolving accounts");
-        let accounts = self.aws.accounts(&self.calls).await.map_err(|e| MonkeyError::Failed(e.message))?;
-        let home = self.aws.regions().map_err(|e| MonkeyError::Failed(e.message))?.remove(0);
-        let mut part = Part::default();
-        let (bad_regions, checked) = self.aws.check_regions(NAME, &accounts, &self.calls).await;
-        part.report.findings.extend(bad_regions);
-        part.report.coverage.extend(checked);
-        ctx.progress.update(NAME, "listing security groups");
-        self.security_groups(&accounts, &mut part).await?;
-        ctx.progress.update(NAME, "reading IAM (GetAccountAuthorizationDetails)");
-        self.iam(&accounts, &mut part).await;
-        ctx.progress.update(NAME, "reading S3 buckets");
-        self.s3(&accounts, &home, &mut part).await;
+        self.aws.shards(NAME, true, &ctx.counters).await
+    }
 
-        if !part.failures.is_empty() && part.failures.len() == part.reads {
-            // Nothing could be read anywhere: a failed pass, not a report.
-            return Err(MonkeyError::Failed(part.failures.remove(0).message));
+    fn parallel_shards(&self) -> usize {
+        self.aws.concurrency()
+    }
+
+    async fn run(&self, ctx: &PassContext, shard: &Shard) -> Result<Report, MonkeyError> {
+        let calls = &ctx.counters;
+        let t = self.aws.account(shard, calls).await?;
+        let mut part = Part::default();
+        match &shard.region {
+            Some(region) => {
+                ctx.progress.update(NAME, &format!("listing security groups of {}/{region}", t.id));
+                self.security_groups(&t, region, calls, &mut part).await;
+            }
+            None => {
+                let one = std::slice::from_ref(&t);
+                let (bad_regions, checked) = self.aws.check_regions(NAME, one, calls).await;
+                part.report.findings.extend(bad_regions);
+                part.report.coverage.extend(checked);
+                let home = self.aws.regions().map_err(|e| MonkeyError::Failed(e.message))?.remove(0);
+                ctx.progress.update(NAME, &format!("reading IAM of {}", t.id));
+                self.iam(one, calls, &mut part).await;
+                ctx.progress.update(NAME, &format!("reading S3 of {}", t.id));
+                self.s3(one, &home, calls, &mut part).await;
+            }
         }
         let mut report = part.report;
-        report.counters = self.calls.counters_since(&before);
-        tracing::debug!(calls = ?report.counters, "security pass AWS calls");
+        if !part.failures.is_empty() && part.failures.len() == part.reads {
+            // Nothing of the shard could be read: its read-error findings only.
+            report.error = Some(part.failures.remove(0).message);
+        }
         Ok(report)
     }
 
-    async fn attribute(&self, written: &[Written]) -> Attributed {
-        let before = self.calls.snapshot();
-        let found = match self.aws.accounts(&self.calls).await {
-            Ok(accounts) => attribution::attribute(&self.aws, &accounts, written, &self.calls).await,
+    async fn attribute(&self, ctx: &PassContext, written: &[Written]) -> Vec<Attribution> {
+        match self.aws.accounts(&ctx.counters).await {
+            Ok(accounts) => attribution::attribute(&self.aws, &accounts, written, &ctx.counters).await,
             Err(e) => written
                 .iter()
                 .map(|w| Attribution {
@@ -249,7 +250,6 @@ impl Monkey for SecurityMonkey {
                     who: serde_json::json!({"status": "unknown", "reason": e.message}),
                 })
                 .collect(),
-        };
-        Attributed { found, counters: self.calls.counters_since(&before) }
+        }
     }
 }

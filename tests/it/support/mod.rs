@@ -88,24 +88,51 @@ pub fn troop_bin() -> &'static str {
     env!("CARGO_BIN_EXE_troop")
 }
 
-/// A scratch directory holding `troop.toml` and the store.
+/// Which store backend a workspace's config names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A throw-away cluster of its own (Debian's `postgresql`).
+    Postgres,
+}
+
+/// A scratch directory holding `troop.toml` and the store (a SQLite file in
+/// it, or a PostgreSQL database on the workspace's own cluster).
 pub struct Workspace {
     pub dir: tempfile::TempDir,
+    /// The `[agent] store` URL.
+    pub store_url: String,
+    /// Dropped after `dir`'s users: the cluster of a PostgreSQL workspace.
+    pub pg: Option<troop_store::testing::PgCluster>,
 }
 
 impl Workspace {
     pub fn new(config: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("troop.toml"), config).expect("write config");
-        Workspace { dir }
+        let store_url = format!("sqlite://{}", dir.path().join("troop.db").display());
+        Workspace { dir, store_url, pg: None }
     }
 
     /// A config reading only the security monkey from `endpoint`.
     pub fn for_emulator(endpoint: &str, extra: &str) -> Workspace {
-        Workspace::new(&format!(
+        Workspace::for_emulator_on(Backend::Sqlite, endpoint, extra)
+    }
+
+    /// As [`Self::for_emulator`], its store on `backend`.
+    pub fn for_emulator_on(backend: Backend, endpoint: &str, extra: &str) -> Workspace {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(troop_store::testing::PgCluster::start().expect("a PostgreSQL cluster")),
+        };
+        let url = match &pg {
+            Some(c) => c.fresh_db().expect("a database"),
+            None => "sqlite://troop.db".into(),
+        };
+        let mut ws = Workspace::new(&format!(
             r#"
 [agent]
-store = "sqlite://troop.db"
+store = "{url}"
 [aws]
 regions = ["us-east-1", "eu-west-1"]
 endpoint_url = "{endpoint}"
@@ -119,7 +146,47 @@ type = "jsonl"
 path = "events.jsonl"
 {extra}
 "#
-        ))
+        ));
+        if pg.is_some() {
+            ws.store_url = url;
+        }
+        ws.pg = pg;
+        ws
+    }
+
+    /// `troop ARGS` with the first shard commit's transaction held open
+    /// (`TROOP_FAULT_COMMIT_DELAY_MS`), killed with SIGKILL right there;
+    /// the fault injection's line.
+    pub fn kill_mid_commit(&self, args: &[&str]) -> String {
+        let mut child = self
+            .cmd(args)
+            .env("TROOP_FAULT_COMMIT_DELAY_MS", "60000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let marker = await_stderr_line(
+            &mut child,
+            "fault injection",
+            std::time::Duration::from_secs(60),
+            "the scan never reached its commit",
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        marker
+    }
+
+    /// Run `f` on the workspace's store (whichever backend), on a thread of
+    /// its own: the store is synchronous and may not block a runtime's.
+    pub fn store<T: Send>(&self, f: impl FnOnce(&dyn troop_core::store::Backend) -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let store = troop_store::open(&self.store_url, None).expect("open store");
+                f(&*store)
+            })
+            .join()
+            .expect("store call")
+        })
     }
 
     pub fn path(&self) -> &Path {

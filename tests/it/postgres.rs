@@ -1,0 +1,162 @@
+//! troop on a PostgreSQL store (a throw-away cluster per test): every verb,
+//! the daemon's HTTP reads, a SIGKILL in the middle of a shard's commit, and
+//! `troop store migrate` from SQLite. (The store contract itself runs against
+//! PostgreSQL in troop-store's conformance suite; `scan::*::postgres` run
+//! the scan's end-to-end tests.)
+
+use crate::support::{Backend, Moto, Workspace, free_port, http_get, wait_for, world_ingress};
+use serde_json::Value;
+use std::process::Stdio;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+async fn open_group(moto: &Moto, name: &str, port: i32) -> String {
+    let ec2 = moto.ec2("us-east-1").await;
+    let vpc = ec2.create_vpc().cidr_block("10.3.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let g = ec2.create_security_group().group_name(name).description(name).vpc_id(vpc).send().await.unwrap();
+    let g = g.group_id.unwrap();
+    ec2.authorize_security_group_ingress().group_id(&g).ip_permissions(world_ingress(port)).send().await.unwrap();
+    g
+}
+
+fn json(ws: &Workspace, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let r = ws.run(&all);
+    r.assert_code(0);
+    r.json()
+}
+
+#[tokio::test]
+async fn every_verb_and_the_http_api_work_on_postgres() {
+    let moto = Moto::start();
+    let group = open_group(&moto, "bastion", 22).await;
+    let port = free_port();
+    let ws = Workspace::for_emulator_on(Backend::Postgres, &moto.endpoint, "");
+    let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    std::fs::write(
+        ws.file("troop.toml"),
+        cfg.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n")),
+    )
+    .unwrap();
+    ws.run(&["config", "check"]).assert_code(0);
+    ws.run(&["scan"]).assert_code(0);
+
+    let findings = json(&ws, &["findings"]);
+    assert_eq!(findings.as_array().unwrap().len(), 1, "{findings:#}");
+    assert_eq!(findings[0]["resource"], group.as_str());
+    let changes = json(&ws, &["changes", "--since", "1h"]);
+    let item = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "bastion")
+        .and_then(|c| c["item"].as_str())
+        .unwrap()
+        .to_string();
+    let history = json(&ws, &["history", &item]);
+    assert_eq!(history[0]["change"], "created");
+    ws.run(&["diff", &item]).assert_code(0);
+    ws.run(&["certs"]).assert_code(0);
+    ws.run(&["limits"]).assert_code(0);
+    let silence =
+        ws.run(&["silence", "add", "--match", "kind=sg-open-ingress", "--for", "1h", "--reason", "maintenance"]);
+    silence.assert_code(0);
+    let silences = json(&ws, &["silence", "list"]);
+    let id = silences[0]["id"].as_str().unwrap().to_string();
+    ws.run(&["silence", "remove", &id]).assert_code(0);
+    ws.run(&["alerts", "status"]).assert_code(0);
+
+    // the daemon's reads go through the same store
+    let addr = format!("127.0.0.1:{port}");
+    let mut daemon = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let up = wait_for(Duration::from_secs(30), || http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200));
+    let answers: Vec<(String, u16)> = ["/api/v1/findings", "/api/v1/changes?since=1h", "/metrics", "/"]
+        .iter()
+        .map(|p| (p.to_string(), http_get(&addr, p).map(|(s, _)| s).unwrap_or(0)))
+        .collect();
+    let _ = daemon.kill();
+    let out = daemon.wait_with_output().unwrap();
+    assert!(up.is_some(), "/healthz never answered: {}", String::from_utf8_lossy(&out.stderr));
+    for (path, status) in answers {
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[tokio::test]
+async fn sigkill_mid_shard_commit_leaves_postgres_as_it_was() {
+    let moto = Moto::start();
+    open_group(&moto, "db", 5432).await;
+    let ws = Workspace::for_emulator_on(Backend::Postgres, &moto.endpoint, "");
+    ws.kill_mid_commit(&["scan"]);
+    // The held shard's transaction died with the connection: its pass is not
+    // there (the others, read in parallel, may have committed theirs).
+    let counts = ws.store(|s| s.pass_counts().unwrap());
+    let ok_before = counts.get("ok").copied().unwrap_or(0);
+    assert!(ok_before < 3, "the held shard committed: {counts:?}");
+
+    ws.run(&["scan"]).assert_code(0);
+    let (counts, revisions, open) = ws.store(|s| {
+        (
+            s.pass_counts().unwrap(),
+            s.revisions_since(OffsetDateTime::UNIX_EPOCH).unwrap(),
+            s.findings(&troop_core::store::FindingFilter::default()).unwrap(),
+        )
+    });
+    assert_eq!(counts.get("ok"), Some(&(ok_before + 3)), "{counts:?}");
+    assert!(revisions.iter().all(|r| r.revision == 1 && r.change == "created"), "no item written twice");
+    let mut items: Vec<&str> = revisions.iter().map(|r| r.item.as_str()).collect();
+    items.dedup();
+    assert_eq!(items.len(), revisions.len());
+    assert_eq!(open.len(), 1, "{open:#?}");
+}
+
+#[tokio::test]
+async fn store_migrate_copies_a_sqlite_store_into_postgres_and_refuses_a_non_empty_one() {
+    let moto = Moto::start();
+    let group = open_group(&moto, "web", 3389).await;
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    ws.run(&["scan"]).assert_code(0);
+    // a change, a silence, a resolved finding: history to carry over
+    let ec2 = moto.ec2("us-east-1").await;
+    ec2.revoke_security_group_ingress().group_id(&group).ip_permissions(world_ingress(3389)).send().await.unwrap();
+    ws.run(&["scan"]).assert_code(0);
+    ws.run(&["silence", "add", "--match", "kind=sg-open-ingress", "--for", "2h", "--reason", "rollout", "--force"])
+        .assert_code(0);
+    let before: Vec<Value> = ["findings --state all", "changes --since 1h", "silence list"]
+        .iter()
+        .map(|v| json(&ws, &v.split(' ').collect::<Vec<_>>()))
+        .collect();
+    let sent = std::fs::read_to_string(ws.file("events.jsonl")).unwrap().lines().count();
+
+    let cluster = troop_store::testing::PgCluster::start().unwrap();
+    let target = cluster.fresh_db().unwrap();
+    let r = ws.run(&["store", "migrate", "--from", "sqlite://troop.db", "--to", &target, "--format", "json"]);
+    r.assert_code(0);
+    let tables = r.json();
+    for t in tables.as_array().unwrap() {
+        assert_eq!(t["source"], t["target"], "{t}");
+    }
+    let rows = |name: &str| tables.as_array().unwrap().iter().find(|t| t["table"] == name).unwrap()["target"].clone();
+    assert!(rows("revisions").as_i64().unwrap() >= 3, "{tables:#}");
+    assert_eq!(rows("silences"), 1);
+    assert!(rows("outbox").as_i64().unwrap() >= 2, "{tables:#}");
+
+    // the same answers from the copy
+    let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    std::fs::write(ws.file("troop.toml"), cfg.replace("sqlite://troop.db", &target)).unwrap();
+    let after: Vec<Value> = ["findings --state all", "changes --since 1h", "silence list"]
+        .iter()
+        .map(|v| json(&ws, &v.split(' ').collect::<Vec<_>>()))
+        .collect();
+    assert_eq!(before, after);
+    // the alert log's cursor came along: nothing already sent is sent again
+    ws.run(&["scan"]).assert_code(0);
+    assert_eq!(std::fs::read_to_string(ws.file("events.jsonl")).unwrap().lines().count(), sent);
+
+    let again = ws.run(&["store", "migrate", "--from", "sqlite://troop.db", "--to", &target]);
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    let bad = ws.run(&["store", "migrate", "--from", "sqlite://nope.db", "--to", &target]);
+    bad.assert_code(2);
+}
