@@ -41,7 +41,8 @@ impl Monkey for Estate {
     }
 
     fn parallel_shards(&self) -> usize {
-        8
+        // TROOP_BENCH_PARALLEL: to see what reading shards at once costs
+        std::env::var("TROOP_BENCH_PARALLEL").ok().and_then(|v| v.parse().ok()).unwrap_or(8)
     }
 
     async fn run(&self, _: &PassContext, shard: &Shard) -> Result<Report, MonkeyError> {

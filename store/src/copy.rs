@@ -129,7 +129,7 @@ impl Source {
             }
             Ok(Source::Sqlite(SqliteStore::open(path)?))
         } else if crate::is_postgres(url) {
-            Ok(Source::Pg(PgStore::open(url, password)?))
+            Ok(Source::Pg(PgStore::open_existing(url, password)?))
         } else {
             Err(OpenError::Unsupported(url.to_string()).into())
         }

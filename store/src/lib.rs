@@ -54,6 +54,9 @@ pub fn open_existing(url: &str, password: Option<&str>) -> Result<StoreHandle, O
     {
         return Err(OpenError::Missing { path: path.to_string() });
     }
+    if is_postgres(url) {
+        return Ok(std::sync::Arc::new(PgStore::open_existing(url, password)?));
+    }
     open(url, password)
 }
 

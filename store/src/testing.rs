@@ -53,9 +53,26 @@ impl PgCluster {
         Self::start_with(&["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
     }
 
+    /// Start a cluster that serves TLS with this certificate and key (PEM),
+    /// and takes TCP connections over TLS only (`hostssl` in pg_hba.conf).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<PgCluster, String> {
+        let files = [
+            ("server.crt", cert_pem),
+            ("server.key", key_pem),
+            ("pg_hba.conf", "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"),
+        ];
+        let options = ["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"];
+        Self::start_inner(&options, &files)
+    }
+
     /// Start a cluster with the server's default durability (benchmarks
     /// beside SQLite), plus `options` (`-c name=value`…).
     pub fn start_with(options: &[&str]) -> Result<PgCluster, String> {
+        Self::start_inner(options, &[])
+    }
+
+    /// `files` are written into the data directory after `initdb` (mode 0600).
+    fn start_inner(options: &[&str], files: &[(&str, &str)]) -> Result<PgCluster, String> {
         let bin = bindir().ok_or("no PostgreSQL server binaries (install Debian's postgresql)")?;
         let dir = std::env::temp_dir().join(format!("troop-pg-{}-{:08x}", std::process::id(), fastrand_u32()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -68,6 +85,15 @@ impl PgCluster {
         let mut initdb = cluster.tool("initdb");
         initdb.arg("-D").arg(&data).args(["-U", "troop", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
         cluster.sh(&mut initdb, "initdb")?;
+        for (name, text) in files {
+            use std::os::unix::fs::PermissionsExt;
+            let path = data.join(name);
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+            if as_postgres {
+                cluster.sh(Command::new("chown").arg("postgres:postgres").arg(&path), "chown")?;
+            }
+        }
         let mut opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
             cluster.port,

@@ -40,6 +40,10 @@ async fn every_verb_and_the_http_api_work_on_postgres() {
     )
     .unwrap();
     ws.run(&["config", "check"]).assert_code(0);
+    // a read verb does not make a store of an empty database
+    let missing = ws.run(&["findings"]);
+    missing.assert_code(2);
+    assert!(missing.stderr.contains("nothing has been recorded there"), "{}", missing.stderr);
     ws.run(&["scan"]).assert_code(0);
 
     let findings = json(&ws, &["findings"]);
@@ -159,4 +163,54 @@ async fn store_migrate_copies_a_sqlite_store_into_postgres_and_refuses_a_non_emp
     assert!(again.stderr.contains("not empty"), "{}", again.stderr);
     let bad = ws.run(&["store", "migrate", "--from", "sqlite://nope.db", "--to", &target]);
     bad.assert_code(2);
+}
+
+/// `sslmode` means what it means to libpq, against a server that takes TLS
+/// only: `require` encrypts without checking, `verify-ca` checks the chain,
+/// `verify-full` the chain and the host; `disable` is turned away.
+#[test]
+fn sslmode_is_libpqs_against_a_tls_only_server() {
+    use crate::support::tls;
+    let (nb, na) = (tls::now() - time::Duration::days(1), tls::now() + time::Duration::days(30));
+    let ca = tls::root("troop test db CA", nb, na);
+    let other_ca = tls::root("someone else", nb, na);
+    // issued for 127.0.0.1; a second server's certificate names another host
+    let server = tls::leaf(&ca, &["127.0.0.1"], nb, na);
+    let cluster = troop_store::testing::PgCluster::start_tls(&server.cert_pem, &server.key_pem).unwrap();
+    let db = cluster.fresh_db().unwrap().replace("?sslmode=disable", "");
+    let ws = Workspace::new("");
+    std::fs::write(ws.file("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(ws.file("other.pem"), other_ca.pem()).unwrap();
+    // a write verb (a read verb refuses a database troop never wrote to)
+    let silence = ["silence", "add", "--match", "kind=x", "--for", "1h", "--reason", "tls", "--force"];
+    let findings_with = |query: &str| {
+        let cfg = format!("[agent]\nstore = \"{db}?{query}\"\n");
+        std::fs::write(ws.file("troop.toml"), cfg).unwrap();
+        ws.run(&silence)
+    };
+    let ca_file = ws.file("ca.pem").display().to_string();
+    let other_file = ws.file("other.pem").display().to_string();
+    findings_with(&format!("sslmode=verify-full&sslrootcert={ca_file}")).assert_code(0);
+    findings_with(&format!("sslmode=verify-ca&sslrootcert={ca_file}")).assert_code(0);
+    findings_with("sslmode=require").assert_code(0);
+    findings_with("sslmode=prefer").assert_code(0);
+    let untrusted = findings_with(&format!("sslmode=verify-full&sslrootcert={other_file}"));
+    untrusted.assert_code(2);
+    assert!(untrusted.stderr.to_lowercase().contains("certificate"), "{}", untrusted.stderr);
+    let plain = findings_with("sslmode=disable");
+    plain.assert_code(2);
+    assert!(plain.stderr.contains("pg_hba.conf") || plain.stderr.contains("no encryption"), "{}", plain.stderr);
+
+    // a certificate for another name: verify-ca accepts it, verify-full does not
+    let elsewhere = tls::leaf(&ca, &["db.example"], nb, na);
+    let cluster = troop_store::testing::PgCluster::start_tls(&elsewhere.cert_pem, &elsewhere.key_pem).unwrap();
+    let db2 = cluster.fresh_db().unwrap().replace("?sslmode=disable", "");
+    let run = |query: &str| {
+        std::fs::write(ws.file("troop.toml"), format!("[agent]\nstore = \"{db2}?{query}\"\n")).unwrap();
+        ws.run(&silence)
+    };
+    run(&format!("sslmode=verify-ca&sslrootcert={ca_file}")).assert_code(0);
+    let wrong_host = run(&format!("sslmode=verify-full&sslrootcert={ca_file}"));
+    wrong_host.assert_code(2);
+    assert!(wrong_host.stderr.to_lowercase().contains("certificate"), "{}", wrong_host.stderr);
 }

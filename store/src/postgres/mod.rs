@@ -104,6 +104,17 @@ impl PgStore {
     /// apply the migrations it lacks, and check it is not newer than this
     /// troop. Errors name the URL without its password.
     pub fn open(url: &str, password: Option<&str>) -> Result<PgStore, OpenError> {
+        Self::open_as(url, password, true)
+    }
+
+    /// As [`Self::open`] for a store that must exist already: a database
+    /// troop never wrote to is [`OpenError::Missing`] (read verbs never
+    /// create a store).
+    pub fn open_existing(url: &str, password: Option<&str>) -> Result<PgStore, OpenError> {
+        Self::open_as(url, password, false)
+    }
+
+    fn open_as(url: &str, password: Option<&str>, create: bool) -> Result<PgStore, OpenError> {
         let shown = troop_core::proxy::redact(url);
         let err = |reason: String| OpenError::Postgres { url: shown.clone(), reason };
         let mut target = connect::parse(url, password).map_err(err)?;
@@ -142,6 +153,16 @@ impl PgStore {
                     .map(Duration::from_millis),
             ),
         };
+        if !create {
+            let client = store.client().map_err(|e| err(e.to_string()))?;
+            let exists: bool = store
+                .block(client.query_one("SELECT to_regclass('troop_schema') IS NOT NULL", &[]))
+                .map_err(|e| err(pe(e).to_string()))?
+                .get(0);
+            if !exists {
+                return Err(OpenError::Missing { path: shown });
+            }
+        }
         store.migrate().map_err(|e| match e {
             MigrateError::TooNew { found, known } => OpenError::TooNew { path: shown.clone(), found, known },
             MigrateError::Store(e) => err(e.to_string()),
