@@ -8,6 +8,8 @@
 //! For each A (default `100 1000`), two phases run, each in a child process
 //! so the peak RSS it reports (VmHWM) is its own: `first` (every item new)
 //! and `rescan` (1% of every account changed, one finding per changed item).
+//! `TROOP_BENCH_READ_MS` (default 0) is how long a shard's read waits, as
+//! on AWS; `TROOP_BENCH_PARALLEL` (default 8) how many are read at once.
 
 mod common;
 
@@ -46,6 +48,10 @@ impl Monkey for Estate {
     }
 
     async fn run(&self, _: &PassContext, shard: &Shard) -> Result<Report, MonkeyError> {
+        // A shard's read against AWS is I/O-bound: a few paginated calls of
+        // ~50 ms each (TROOP_BENCH_READ_MS, e.g. 250; default 0: instant reads).
+        let read_ms = std::env::var("TROOP_BENCH_READ_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(read_ms)).await;
         let account = shard.account.clone().unwrap_or_default();
         let mut report = Report {
             coverage: vec![Coverage {
