@@ -93,6 +93,9 @@ pub enum Command {
     Certs,
     /// Every quota evaluated by the last limits pass, highest usage first.
     Limits,
+    /// Replicas alive, and each shard (monkey × account [× region]): who holds it, its last
+    /// success and lag.
+    Status,
     /// Silences: mute findings that match, for a time, with a reason.
     #[command(subcommand)]
     Silence(SilenceCommand),

@@ -21,7 +21,7 @@ use troop_core::clock::SystemClock;
 use troop_core::engine::ShardStatus;
 use troop_core::metrics::Metrics;
 use troop_core::monkey::{NoProgress, Progress};
-use troop_core::shutdown::{self, ShutdownTrigger};
+use troop_core::shutdown::{self, Shutdown, ShutdownTrigger};
 use troop_core::store::FindingFilter;
 use troop_core::store::StoreHandle;
 use troop_core::{Engine, FindingState, PassStatus, Severity};
@@ -144,6 +144,7 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::Diff(args) => blocking(|| views::diff(&*read_store(&load_config(&cli)?)?, args, cli.format)),
         Command::Certs => blocking(|| views::certs(&*read_store(&load_config(&cli)?)?, cli.format)),
         Command::Limits => blocking(|| views::limits(&*read_store(&load_config(&cli)?)?, cli.format)),
+        Command::Status => blocking(|| views::status(&*read_store(&load_config(&cli)?)?, cli.format)),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(*shell, &mut Cli::command(), "troop", &mut std::io::stdout());
@@ -622,7 +623,32 @@ fn restore_metrics(w: &Wired) -> Result<(), troop_core::StoreError> {
         gauges.insert(shard.to_string(), gs);
     }
     w.metrics.restore(&open_by_monkey, &last, gauges);
+    let shards = w.store.shard_records(time::OffsetDateTime::now_utc())?;
+    w.metrics.restore_shards(shards.into_iter().filter_map(|r| Some((r.shard, r.last_success?))));
     Ok(())
+}
+
+/// Tell the store this replica is alive, every `HEARTBEAT`, until `stop`.
+async fn heartbeat(store: StoreHandle, mut stop: Shutdown) {
+    let started_at = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
+    let replica = troop_core::store::lease_owner();
+    loop {
+        let beat = troop_core::status::Replica {
+            replica: replica.clone(),
+            host: troop_core::store::host_name(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            seen_at: troop_core::alerting::millis(time::OffsetDateTime::now_utc()),
+        };
+        if let Err(e) = troop_core::store::blocking(&store, move |s| s.heartbeat(&beat)).await {
+            tracing::warn!(error = %e, "could not record this replica's heartbeat");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(troop_core::status::HEARTBEAT) => {}
+            _ = stop.recv() => break,
+        }
+    }
 }
 
 async fn run(cli: &Cli) -> Result<(), Fail> {
@@ -643,6 +669,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     );
     let state = troop_server::AppState { store: w.store.clone(), metrics: w.metrics.clone() };
     let server = tokio::spawn(troop_server::serve(listener, state, cfg.agent.http.clone(), stop.clone()));
+    tokio::spawn(heartbeat(w.store.clone(), stop.clone()));
     // a reload keeps each monkey's rhythm
     let starts = troop_core::scheduler::Starts::default();
     loop {

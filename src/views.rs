@@ -290,3 +290,46 @@ pub fn limits(store: &dyn Store, format: Format) -> Result<(), Fail> {
     }
     Ok(())
 }
+
+/// `troop status`: the replicas alive, then each shard with its holder, last
+/// success and lag (JSON: the shard rows, as `/api/v1/status`).
+pub fn status(store: &dyn troop_core::store::Backend, format: Format) -> Result<(), Fail> {
+    let now = time::OffsetDateTime::now_utc();
+    let records = store.shard_records(now).map_err(runtime)?;
+    let rows = troop_core::status::rows(&records, now.unix_timestamp());
+    if format == Format::Json {
+        return output::print_json(&rows).map_err(Fail::Runtime);
+    }
+    let since = troop_core::alerting::millis(now - troop_core::status::REPLICA_TIMEOUT);
+    let replicas: Vec<troop_core::status::ReplicaRow> =
+        store.replicas(since).map_err(runtime)?.iter().map(Into::into).collect();
+    let table: Vec<Vec<String>> = replicas
+        .iter()
+        .map(|r| vec![r.replica.clone(), r.host.clone(), r.version.clone(), r.started_at.clone(), r.seen_at.clone()])
+        .collect();
+    println!("REPLICAS ALIVE: {}", replicas.len());
+    if !table.is_empty() {
+        print!("{}", output::table(&["REPLICA", "HOST", "VERSION", "STARTED", "LAST SEEN"], &table));
+    }
+    println!();
+    let dash = || "-".to_string();
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.shard.clone(),
+                r.holder.clone().unwrap_or_else(dash),
+                r.last_success.clone().unwrap_or_else(|| "never".into()),
+                r.lag_seconds
+                    .map(|s| humantime::format_duration(std::time::Duration::from_secs(s as u64)).to_string())
+                    .unwrap_or_else(dash),
+                r.last_holder.clone().unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    print!("{}", output::table(&["SHARD", "HOLDER", "LAST SUCCESS", "LAG", "LAST HOLDER"], &table));
+    if rows.is_empty() {
+        eprintln!("no shard has been read yet: run `troop scan` (or `troop run`)");
+    }
+    Ok(())
+}

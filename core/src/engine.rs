@@ -127,6 +127,12 @@ impl Engine {
         self.committed.clone()
     }
 
+    /// This process as leases, pass records and `troop status` name it
+    /// (`host:pid:random`).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -250,8 +256,8 @@ impl Engine {
             // Observations of shards no longer listed (an account removed
             // from the configuration) go; a shard that failed keeps its own.
             self.metrics.keep_shards(&name, &keys);
-            let monkey_name = name.clone();
-            if let Err(e) = blocking(&self.store, move |s| s.keep_shards(&monkey_name, &keys)).await {
+            let (monkey_name, now) = (name.clone(), self.clock.now());
+            if let Err(e) = blocking(&self.store, move |s| s.keep_shards(&monkey_name, &keys, now)).await {
                 tracing::warn!(error = %e, "could not drop the observations of shards no longer read");
             }
         }
@@ -346,6 +352,9 @@ impl Engine {
         match blocking(&self.store, move |s| s.commit_pass(&meta2, &report)).await {
             Ok(c) => {
                 self.metrics.set_gauges(&key, gauges);
+                if unreadable.is_none() {
+                    self.metrics.shard_succeeded(&key, meta.finished_at.unix_timestamp());
+                }
                 outcome.status = match unreadable {
                     Some(why) => ShardStatus::Unreadable(why),
                     None => ShardStatus::Committed,

@@ -25,6 +25,7 @@ pub mod scheduler;
 pub mod security;
 pub mod shutdown;
 pub mod sink;
+pub mod status;
 pub mod store;
 
 pub use clock::{Clock, SystemClock};

@@ -50,6 +50,8 @@ pub struct Metrics {
     reload: Mutex<Option<(bool, i64)>>,
     /// version, commit, build date (`troop_build_info`).
     build: Mutex<Option<(String, String, String)>>,
+    /// When each shard's last successful read committed (Unix seconds).
+    shard_success: Mutex<BTreeMap<String, i64>>,
 }
 
 impl Metrics {
@@ -134,6 +136,13 @@ impl Metrics {
         }
     }
 
+    /// Each shard's last success as the store knows it (at start).
+    pub fn restore_shards(&self, last_success: impl IntoIterator<Item = (String, i64)>) {
+        for (shard, at) in last_success {
+            self.shard_succeeded(&shard, at);
+        }
+    }
+
     /// Make a monkey visible with zero counts before its first pass.
     pub fn register(&self, monkey: &str) {
         let mut m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,6 +160,13 @@ impl Metrics {
         *r = Some((ok, last_ok));
     }
 
+    /// A shard's read committed at `at` (Unix seconds).
+    pub fn shard_succeeded(&self, shard: &str, at: i64) {
+        let mut m = self.shard_success.lock().unwrap_or_else(|e| e.into_inner());
+        let t = m.entry(shard.to_string()).or_insert(at);
+        *t = (*t).max(at);
+    }
+
     /// Drop the gauges of monkeys no longer running (a reload disabled them).
     pub fn keep_gauges_of(&self, monkeys: &[&str]) {
         let monkey_of = |shard: &str| shard.split('/').next().unwrap_or_default().to_string();
@@ -163,10 +179,9 @@ impl Metrics {
     /// Drop the gauges of `monkey`'s shards not in `shards` (keys): shards a
     /// pass no longer lists.
     pub fn keep_shards(&self, monkey: &str, shards: &[String]) {
-        self.gauges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|shard, _| shard.split('/').next() != Some(monkey) || shards.iter().any(|k| k == shard));
+        let keep = |shard: &String| shard.split('/').next() != Some(monkey) || shards.iter().any(|k| k == shard);
+        self.gauges.lock().unwrap_or_else(|e| e.into_inner()).retain(|shard, _| keep(shard));
+        self.shard_success.lock().unwrap_or_else(|e| e.into_inner()).retain(|shard, _| keep(shard));
     }
 
     /// Replace a shard's gauges ([`crate::monkey::Shard::key`]) with those
@@ -180,9 +195,37 @@ impl Metrics {
         }
     }
 
+    /// The exposition, lags as of the system clock now.
     pub fn render(&self) -> String {
-        let m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        self.render_at(now)
+    }
+
+    /// The exposition, `troop_shard_lag_seconds` as of `now` (Unix seconds).
+    pub fn render_at(&self, now: i64) -> String {
         let mut out = String::new();
+        {
+            let shards = self.shard_success.lock().unwrap_or_else(|e| e.into_inner());
+            if !shards.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "# HELP troop_shard_lag_seconds Seconds since a shard's (monkey/account[/region]) last successful read committed."
+                );
+                let _ = writeln!(out, "# TYPE troop_shard_lag_seconds gauge");
+                for (shard, at) in shards.iter() {
+                    let monkey = shard.split('/').next().unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "troop_shard_lag_seconds{{monkey=\"{}\",shard=\"{}\"}} {}",
+                        escape(monkey),
+                        escape(shard),
+                        (now - at).max(0)
+                    );
+                }
+            }
+        }
+        let m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
         let gauges = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
         let mut by_name: BTreeMap<&str, Vec<&crate::monkey::Gauge>> = BTreeMap::new();
         for g in gauges.values().flatten() {
@@ -390,6 +433,23 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn shard_lag_is_seconds_since_the_last_success_and_goes_with_the_shard() {
+        let m = Metrics::default();
+        m.shard_succeeded("security/111", 1_000);
+        m.shard_succeeded("security/111", 900); // an older commit never moves it back
+        m.restore_shards([("security/222/eu-west-1".to_string(), 1_050)]);
+        let text = m.render_at(1_100);
+        assert!(text.contains("# TYPE troop_shard_lag_seconds gauge"), "{text}");
+        assert!(text.contains("troop_shard_lag_seconds{monkey=\"security\",shard=\"security/111\"} 100"), "{text}");
+        assert!(
+            text.contains("troop_shard_lag_seconds{monkey=\"security\",shard=\"security/222/eu-west-1\"} 50"),
+            "{text}"
+        );
+        m.keep_shards("security", &["security/111".to_string()]);
+        assert!(!m.render_at(1_100).contains("security/222"));
     }
 
     #[test]

@@ -148,8 +148,17 @@ mod tests {
             self.failures.lock().unwrap().push(e.to_string());
             Ok(())
         }
-        fn keep_shards(&self, _: &str, _: &[String]) -> Result<(), StoreError> {
+        fn keep_shards(&self, _: &str, _: &[String], _: OffsetDateTime) -> Result<(), StoreError> {
             Ok(())
+        }
+        fn shard_records(&self, _: OffsetDateTime) -> Result<Vec<crate::status::ShardRecord>, StoreError> {
+            Ok(vec![])
+        }
+        fn heartbeat(&self, _: &crate::status::Replica) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn replicas(&self, _: i64) -> Result<Vec<crate::status::Replica>, StoreError> {
+            Ok(vec![])
         }
         fn findings(&self, _: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
             Ok(vec![])

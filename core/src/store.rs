@@ -48,10 +48,17 @@ fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into())
 }
 
-/// This process as leases name it: `host:pid:random` (the random part tells
-/// a restarted process from its predecessor with a reused pid).
+/// This process as leases, pass records and `troop status` name it (a
+/// replica): `host:pid:random`, the same for the process's life (the random
+/// part tells a restarted process from its predecessor with a reused pid).
 pub fn lease_owner() -> String {
-    format!("{}:{}:{:08x}", host(), std::process::id(), fastrand::u32(..))
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER.get_or_init(|| format!("{}:{}:{:08x}", host(), std::process::id(), fastrand::u32(..))).clone()
+}
+
+/// This host's name (`/proc/sys/kernel/hostname`).
+pub fn host_name() -> String {
+    host()
 }
 
 /// Whether a lease owner ([`lease_owner`]) is a process of this host that no
@@ -225,7 +232,16 @@ pub trait Store: Send + Sync {
     fn commit_pass(&self, pass: &PassMeta, report: &Report) -> Result<CommitOutcome, StoreError>;
     /// Drop the observations of `monkey`'s shards not in `shards` (keys):
     /// shards a pass no longer lists (an account left the configuration).
-    fn keep_shards(&self, monkey: &str, shards: &[String]) -> Result<(), StoreError>;
+    /// Their leases go too once free, so `troop status` stops listing them.
+    fn keep_shards(&self, monkey: &str, shards: &[String], now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Every shard with a lease (each pass of a shard begins with one): its
+    /// live holder at `now`, its last success and whose pass that was.
+    fn shard_records(&self, now: OffsetDateTime) -> Result<Vec<crate::status::ShardRecord>, StoreError>;
+    /// Record a replica's heartbeat (`troop run`, every
+    /// [`crate::status::HEARTBEAT`]).
+    fn heartbeat(&self, replica: &crate::status::Replica) -> Result<(), StoreError>;
+    /// The replicas seen at or after `since` (ms), by id.
+    fn replicas(&self, since: i64) -> Result<Vec<crate::status::Replica>, StoreError>;
     /// Record a pass that failed and give its lease back (as `end_pass`);
     /// changes nothing else.
     fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError>;

@@ -1,6 +1,6 @@
 //! troop-server: the HTTP surface of `troop run` on `[agent] listen`.
 //! `/healthz`, `/metrics` (Prometheus text), `/api/v1/{findings,changes,
-//! certs,limits}`, `/api/v1/items/{item}/diff`, and the page at `/`.
+//! certs,limits,status}`, `/api/v1/items/{item}/diff`, and the page at `/`.
 //! Read-only: it never changes the store.
 
 pub mod listener;
@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/items/{item}/diff", get(diff))
         .route("/api/v1/certs", get(certs))
         .route("/api/v1/limits", get(limits))
+        .route("/api/v1/status", get(status))
         .with_state(state)
 }
 
@@ -91,6 +92,14 @@ async fn limits(State(s): State<AppState>) -> Result<Response, ApiError> {
     let mut rows = read(&s, |st| st.observations("quota").map_err(store_error)).await?;
     troop_core::limits::sort_rows(&mut rows);
     Ok(axum::Json(rows).into_response())
+}
+
+/// What `troop status --format json` prints: each shard with its holder,
+/// last success and lag.
+async fn status(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let records = read(&s, move |st| st.shard_records(now).map_err(store_error)).await?;
+    Ok(axum::Json(troop_core::status::rows(&records, now.unix_timestamp())).into_response())
 }
 
 /// An API error: a status and a one-line message.

@@ -29,6 +29,7 @@ macro_rules! suite {
             observations_are_replaced_by_each_pass,
             passes_of_a_shard_commit_in_order,
             shards_commit_apart,
+            replicas_are_seen_by_their_heartbeat,
             entries_of_sinks_no_longer_configured_fail_with_the_reason,
             outbox_order_retry_hold_back_marks_and_pruning,
             one_lease_holder_at_a_time
@@ -433,9 +434,58 @@ pub(crate) fn shards_commit_apart(fresh: &Open) {
     assert_eq!(s.pass_counts().unwrap()["failed"], failed_before + 1, "an unreadable shard's pass is recorded failed");
     assert_eq!(s.history("ec2:security-group/222/r1/sg-1").unwrap().len(), 1, "nothing deleted");
 
-    // 222 leaves the configuration: its observations go, 111's stay
-    s.keep_shards("security", &["security/111/r1".to_string()]).unwrap();
+    // `troop status`: each shard's last success and whose pass it was; no holder between passes
+    let later = OffsetDateTime::from_unix_timestamp(1_700_000_100).unwrap();
+    let records = s.shard_records(later).unwrap();
+    let record = |shard: &str, last: i64| troop_core::status::ShardRecord {
+        shard: shard.into(),
+        holder: None,
+        last_success: Some(last),
+        last_holder: Some("test".into()),
+    };
+    assert_eq!(
+        records,
+        [
+            record("security/111/r1", 1_700_000_010),
+            // its last pass read nothing: the last success is the one before
+            record("security/222/r1", 1_700_000_001),
+        ]
+    );
+    // a pass running now shows its holder
+    let until = OffsetDateTime::from_unix_timestamp(1_700_000_500).unwrap();
+    let lease = s.begin_pass("security/222/r1", "replica-b", later, until, &|_| false).unwrap();
+    let held = s.shard_records(later).unwrap();
+    assert_eq!(held[1].holder.as_deref(), Some("replica-b"));
+    s.end_pass(&lease).unwrap();
+
+    // 222 leaves the configuration: its observations and its (free) lease go, 111's stay
+    s.keep_shards("security", &["security/111/r1".to_string()], later).unwrap();
     assert_eq!(s.observations("quota").unwrap(), vec![json!({"account": "111"})]);
+    let left: Vec<String> = s.shard_records(later).unwrap().into_iter().map(|r| r.shard).collect();
+    assert_eq!(left, ["security/111/r1"]);
+}
+
+/// A replica's heartbeat is upserted; `replicas` lists those seen since a
+/// time, by id.
+pub(crate) fn replicas_are_seen_by_their_heartbeat(fresh: &Open) {
+    let (_g, s) = fresh();
+    let beat = |id: &str, seen: i64| troop_core::status::Replica {
+        replica: id.into(),
+        host: "h".into(),
+        pid: 42,
+        version: "0.1.0".into(),
+        started_at: 1_000,
+        seen_at: seen,
+    };
+    s.heartbeat(&beat("h:42:b", 5_000)).unwrap();
+    s.heartbeat(&beat("h:42:a", 2_000)).unwrap();
+    s.heartbeat(&beat("h:42:a", 9_000)).unwrap();
+    let ids = |since: i64| -> Vec<(String, i64)> {
+        s.replicas(since).unwrap().into_iter().map(|r| (r.replica, r.seen_at)).collect()
+    };
+    assert_eq!(ids(0), [("h:42:a".to_string(), 9_000), ("h:42:b".to_string(), 5_000)]);
+    assert_eq!(ids(6_000), [("h:42:a".to_string(), 9_000)], "b has not been seen since");
+    assert_eq!(s.replicas(0).unwrap()[0].started_at, 1_000, "a heartbeat keeps when it started");
 }
 
 /// Passes of one shard: one process at a time holds the shard's lease; a

@@ -113,4 +113,5 @@ pub const TABLES: &[&str] = &[
     "alert_lease",
     "pass_lease",
     "sink_health",
+    "replicas",
 ];

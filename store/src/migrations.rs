@@ -166,4 +166,17 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX passes_shard ON passes (shard, finished_at);
     CREATE INDEX revisions_pass ON revisions (pass_id);
     "#,
+    // 10: who committed each pass (the replica, `host:pid:random`), and the
+    // replicas' heartbeats (`troop status`).
+    r#"
+    ALTER TABLE passes ADD COLUMN owner TEXT;
+    CREATE TABLE replicas (
+        replica    TEXT PRIMARY KEY,
+        host       TEXT NOT NULL,
+        pid        INTEGER NOT NULL,
+        version    TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        seen_at    INTEGER NOT NULL
+    );
+    "#,
 ];

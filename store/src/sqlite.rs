@@ -261,7 +261,8 @@ fn persist(tx: &Transaction<'_>, plan: &Plan, pass_id: i64, now: i64) -> rusqlit
 /// Inside the pass transaction: refuse a pass whose lease is no longer the
 /// shard's current epoch, or whose view is older than the committed one;
 /// otherwise record its view as the committed one and free the lease.
-fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
+/// Returns the lease's owner (the replica committing).
+fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<String, StoreError> {
     let shard = &pass.lease.shard;
     let held = tx
         .query_row("SELECT epoch, owner, started_at, committed_view FROM pass_lease WHERE shard = ?1", [shard], |r| {
@@ -274,7 +275,7 @@ fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
     // committed: the view is the shard's, and the lease is free again
     tx.execute("UPDATE pass_lease SET committed_view = ?2, until = 0 WHERE shard = ?1", params![shard, view])
         .map_err(be)?;
-    Ok(())
+    Ok(held.map(|h| h.owner).unwrap_or_default())
 }
 
 impl SqliteStore {
@@ -350,12 +351,12 @@ impl Store for SqliteStore {
         // IMMEDIATE: the fence check and the writes see one state of the
         // lease (a deferred read could not upgrade after another writer).
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
-        fence(&tx, pass)?;
+        let owner = fence(&tx, pass)?;
         let stats = serde_json::to_string(&report.counters).unwrap_or_else(|_| "{}".into());
         let status = if report.error.is_some() { "failed" } else { "ok" };
         tx.execute(
-            "INSERT INTO passes (monkey, shard, started_at, finished_at, status, error, stats)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO passes (monkey, shard, started_at, finished_at, status, error, stats, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 pass.monkey,
                 pass.lease.shard,
@@ -363,7 +364,8 @@ impl Store for SqliteStore {
                 pass.finished_at.unix_timestamp(),
                 status,
                 report.error,
-                stats
+                stats,
+                owner
             ],
         )
         .map_err(be)?;
@@ -387,9 +389,20 @@ impl Store for SqliteStore {
         Ok(CommitOutcome { pass_id, events, revisions_written, items_seen, open_findings: open_findings as usize })
     }
 
-    fn keep_shards(&self, monkey: &str, shards: &[String]) -> Result<(), StoreError> {
+    fn keep_shards(&self, monkey: &str, shards: &[String], now: OffsetDateTime) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(be)?;
+        let leased: Vec<String> = {
+            let mut st = tx
+                .prepare("SELECT shard FROM pass_lease WHERE (shard = ?1 OR (shard > ?1 || '/' AND shard < ?1 || '0')) AND until < ?2")
+                .map_err(be)?;
+            let rows = st.query_map(params![monkey, millis(now)], |r| r.get(0)).map_err(be)?;
+            rows.collect::<Result<_, _>>().map_err(be)?
+        };
+        let listed: std::collections::HashSet<&str> = shards.iter().map(String::as_str).collect();
+        for gone in leased.iter().filter(|s| !listed.contains(s.as_str())) {
+            tx.execute("DELETE FROM pass_lease WHERE shard = ?1", [gone]).map_err(be)?;
+        }
         let held: Vec<String> = {
             let mut st = tx.prepare("SELECT DISTINCT shard FROM observations WHERE monkey = ?1").map_err(be)?;
             let rows = st.query_map([monkey], |r| r.get(0)).map_err(be)?;
@@ -400,6 +413,63 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM observations WHERE shard = ?1", [gone]).map_err(be)?;
         }
         tx.commit().map_err(be)
+    }
+
+    fn shard_records(&self, now: OffsetDateTime) -> Result<Vec<troop_core::status::ShardRecord>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT l.shard, CASE WHEN l.until >= ?1 THEN l.owner END,
+                     (SELECT MAX(finished_at) FROM passes p WHERE p.shard = l.shard AND p.status = 'ok'),
+                     (SELECT owner FROM passes p WHERE p.shard = l.shard AND p.status = 'ok'
+                      ORDER BY finished_at DESC, id DESC LIMIT 1)
+                 FROM pass_lease l ORDER BY l.shard",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map([millis(now)], |r| {
+                Ok(troop_core::status::ShardRecord {
+                    shard: r.get(0)?,
+                    holder: r.get(1)?,
+                    last_success: r.get(2)?,
+                    last_holder: r.get(3)?,
+                })
+            })
+            .map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
+    }
+
+    fn heartbeat(&self, r: &troop_core::status::Replica) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO replicas (replica, host, pid, version, started_at, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (replica) DO UPDATE SET seen_at = excluded.seen_at, version = excluded.version",
+                params![r.replica, r.host, r.pid, r.version, r.started_at, r.seen_at],
+            )
+            .map(|_| ())
+            .map_err(be)
+    }
+
+    fn replicas(&self, since: i64) -> Result<Vec<troop_core::status::Replica>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT replica, host, pid, version, started_at, seen_at FROM replicas WHERE seen_at >= ?1 ORDER BY replica",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map([since], |r| {
+                Ok(troop_core::status::Replica {
+                    replica: r.get(0)?,
+                    host: r.get(1)?,
+                    pid: r.get(2)?,
+                    version: r.get(3)?,
+                    started_at: r.get(4)?,
+                    seen_at: r.get(5)?,
+                })
+            })
+            .map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
     }
 
     fn pass_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {

@@ -75,16 +75,31 @@ async fn every_verb_and_the_http_api_work_on_postgres() {
     let addr = format!("127.0.0.1:{port}");
     let mut daemon = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let up = wait_for(Duration::from_secs(30), || http_get(&addr, "/healthz").ok().filter(|(s, _)| *s == 200));
-    let answers: Vec<(String, u16)> = ["/api/v1/findings", "/api/v1/changes?since=1h", "/metrics", "/"]
-        .iter()
-        .map(|p| (p.to_string(), http_get(&addr, p).map(|(s, _)| s).unwrap_or(0)))
-        .collect();
+    let answers: Vec<(String, u16)> =
+        ["/api/v1/findings", "/api/v1/changes?since=1h", "/api/v1/status", "/metrics", "/"]
+            .iter()
+            .map(|p| (p.to_string(), http_get(&addr, p).map(|(s, _)| s).unwrap_or(0)))
+            .collect();
+    // the running daemon is a replica alive, and its shards' lag is exported
+    let alive = wait_for(Duration::from_secs(20), || {
+        let t = ws.run(&["status"]);
+        t.stdout.contains("REPLICAS ALIVE: 1").then_some(t.stdout)
+    });
+    let (_, metrics) = http_get(&addr, "/metrics").unwrap_or_default();
+    let (_, status) = http_get(&addr, "/api/v1/status").unwrap_or_default();
     let _ = daemon.kill();
     let out = daemon.wait_with_output().unwrap();
     assert!(up.is_some(), "/healthz never answered: {}", String::from_utf8_lossy(&out.stderr));
     for (path, status) in answers {
         assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&out.stderr));
     }
+    assert!(alive.is_some(), "no replica alive in `troop status`");
+    assert!(
+        metrics.contains("troop_shard_lag_seconds{monkey=\"security\",shard=\"security/123456789012\"}"),
+        "{metrics}"
+    );
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert!(status.as_array().unwrap().iter().any(|r| r["shard"] == "security/123456789012/us-east-1"), "{status:#}");
 }
 
 #[tokio::test]

@@ -90,6 +90,30 @@ async fn scan_finds_world_open_ssh_and_keeps_it_in_the_store(backend: Backend) {
     // the human table shows it too
     let t = ws.run(&["findings"]);
     assert!(t.stdout.contains(&bastion) && t.stdout.contains("critical"), "{}", t.stdout);
+
+    // `troop status`: the account's shard and one per region, each read once, none held now
+    let st = ws.run(&["status", "--format", "json"]);
+    st.assert_code(0);
+    let rows = st.json();
+    let shards: Vec<(&str, Option<&str>)> =
+        rows.as_array().unwrap().iter().map(|r| (r["shard"].as_str().unwrap(), r["region"].as_str())).collect();
+    assert_eq!(
+        shards,
+        [
+            ("security/123456789012", None),
+            ("security/123456789012/eu-west-1", Some("eu-west-1")),
+            ("security/123456789012/us-east-1", Some("us-east-1")),
+        ]
+    );
+    for r in rows.as_array().unwrap() {
+        assert_eq!(r["monkey"], "security");
+        assert_eq!(r["account"], "123456789012");
+        assert!(r["holder"].is_null(), "{r}");
+        assert!(r["last_holder"].as_str().is_some_and(|h| h.contains(':')), "{r}");
+        assert!(r["last_success"].is_string() && r["lag_seconds"].as_i64().is_some_and(|l| l < 120), "{r}");
+    }
+    let table = ws.run(&["status"]);
+    assert!(table.stdout.contains("REPLICAS ALIVE: 0") && table.stdout.contains("security/123456789012"));
 }
 
 async fn unchanged_rescan_writes_nothing_and_a_change_writes_exactly_one_revision(backend: Backend) {

@@ -501,7 +501,8 @@ async fn lock_shard(tx: &tokio_postgres::Transaction<'_>, shard: &str) -> Result
 /// Inside the shard's transaction: refuse a pass whose lease is no longer
 /// the shard's current epoch, or whose view is older than the committed
 /// one; otherwise record its view as the committed one and free the lease.
-async fn fence(tx: &tokio_postgres::Transaction<'_>, pass: &PassMeta) -> Result<(), StoreError> {
+/// Returns the lease's owner (the replica committing).
+async fn fence(tx: &tokio_postgres::Transaction<'_>, pass: &PassMeta) -> Result<String, StoreError> {
     let shard = &pass.lease.shard;
     lock_shard(tx, shard).await?;
     let held = tx
@@ -514,7 +515,7 @@ async fn fence(tx: &tokio_postgres::Transaction<'_>, pass: &PassMeta) -> Result<
     tx.execute("UPDATE pass_lease SET committed_view = $2, until = 0 WHERE shard = $1", &[shard, &view])
         .await
         .map_err(pe)?;
-    Ok(())
+    Ok(held.map(|h| h.owner).unwrap_or_default())
 }
 
 async fn end_lease(c: &impl tokio_postgres::GenericClient, lease: &PassLease) -> Result<(), StoreError> {
@@ -568,13 +569,13 @@ impl Store for PgStore {
     fn commit_pass(&self, pass: &PassMeta, report: &Report) -> Result<CommitOutcome, StoreError> {
         let mut client = self.client()?;
         let tx = self.block(client.transaction()).map_err(pe)?;
-        self.block(fence(&tx, pass))?;
+        let owner = self.block(fence(&tx, pass))?;
         let stats = serde_json::to_string(&report.counters).unwrap_or_else(|_| "{}".into());
         let status = if report.error.is_some() { "failed" } else { "ok" };
         let pass_id: i64 = self
             .block(tx.query_one(
-                "INSERT INTO passes (monkey, shard, started_at, finished_at, status, error, stats)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                "INSERT INTO passes (monkey, shard, started_at, finished_at, status, error, stats, owner)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 &[
                     &pass.monkey,
                     &pass.lease.shard,
@@ -583,6 +584,7 @@ impl Store for PgStore {
                     &status,
                     &report.error,
                     &stats,
+                    &owner,
                 ],
             ))
             .map_err(pe)?
@@ -633,16 +635,78 @@ impl Store for PgStore {
         })
     }
 
-    fn keep_shards(&self, monkey: &str, shards: &[String]) -> Result<(), StoreError> {
+    fn keep_shards(&self, monkey: &str, shards: &[String], now: OffsetDateTime) -> Result<(), StoreError> {
         let client = self.client()?;
-        self.block(
-            client.execute(
-                "DELETE FROM observations WHERE monkey = $1 AND shard <> ALL($2::text[])",
-                &[&monkey, &shards],
-            ),
-        )
-        .map_err(pe)
+        self.block(async {
+            client
+                .execute("DELETE FROM observations WHERE monkey = $1 AND shard <> ALL($2::text[])", &[&monkey, &shards])
+                .await
+                .map_err(pe)?;
+            client
+                .execute(
+                    "DELETE FROM pass_lease WHERE (shard = $1 OR starts_with(shard, $1 || '/'))
+                         AND shard <> ALL($2::text[]) AND until < $3",
+                    &[&monkey, &shards, &millis(now)],
+                )
+                .await
+                .map_err(pe)
+                .map(|_| ())
+        })
+    }
+
+    fn shard_records(&self, now: OffsetDateTime) -> Result<Vec<troop_core::status::ShardRecord>, StoreError> {
+        let client = self.client()?;
+        let rows = self
+            .block(client.query(
+                "SELECT l.shard, CASE WHEN l.until >= $1 THEN l.owner END,
+                     (SELECT MAX(finished_at) FROM passes p WHERE p.shard = l.shard AND p.status = 'ok'),
+                     (SELECT owner FROM passes p WHERE p.shard = l.shard AND p.status = 'ok'
+                      ORDER BY finished_at DESC, id DESC LIMIT 1)
+                 FROM pass_lease l ORDER BY l.shard COLLATE \"C\"",
+                &[&millis(now)],
+            ))
+            .map_err(pe)?;
+        Ok(rows
+            .iter()
+            .map(|r| troop_core::status::ShardRecord {
+                shard: r.get(0),
+                holder: r.get(1),
+                last_success: r.get(2),
+                last_holder: r.get(3),
+            })
+            .collect())
+    }
+
+    fn heartbeat(&self, r: &troop_core::status::Replica) -> Result<(), StoreError> {
+        let client = self.client()?;
+        self.block(client.execute(
+            "INSERT INTO replicas (replica, host, pid, version, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (replica) DO UPDATE SET seen_at = excluded.seen_at, version = excluded.version",
+            &[&r.replica, &r.host, &(r.pid as i64), &r.version, &r.started_at, &r.seen_at],
+        ))
         .map(|_| ())
+        .map_err(pe)
+    }
+
+    fn replicas(&self, since: i64) -> Result<Vec<troop_core::status::Replica>, StoreError> {
+        let client = self.client()?;
+        let rows = self
+            .block(client.query(
+                "SELECT replica, host, pid, version, started_at, seen_at FROM replicas WHERE seen_at >= $1 ORDER BY replica",
+                &[&since],
+            ))
+            .map_err(pe)?;
+        Ok(rows
+            .iter()
+            .map(|r| troop_core::status::Replica {
+                replica: r.get(0),
+                host: r.get(1),
+                pid: r.get::<_, i64>(2) as u32,
+                version: r.get(3),
+                started_at: r.get(4),
+                seen_at: r.get(5),
+            })
+            .collect())
     }
 
     fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError> {

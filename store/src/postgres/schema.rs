@@ -149,4 +149,16 @@ pub const MIGRATIONS: &[&str] = &[
         at            BIGINT NOT NULL
     );
     "#,
+    // 2: who committed each pass (the replica), and the replicas' heartbeats.
+    r#"
+    ALTER TABLE passes ADD COLUMN owner TEXT;
+    CREATE TABLE replicas (
+        replica    TEXT PRIMARY KEY,
+        host       TEXT NOT NULL,
+        pid        BIGINT NOT NULL,
+        version    TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        seen_at    BIGINT NOT NULL
+    );
+    "#,
 ];
