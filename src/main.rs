@@ -374,7 +374,8 @@ async fn wire_on(
         .collect();
     let engine = Arc::new(
         Engine::new(store.clone(), metrics.clone(), Arc::new(SystemClock), progress)
-            .with_account_labels(account_labels),
+            .with_account_labels(account_labels)
+            .with_lease(cfg.agent.lease),
     );
     let retry = troop_alerts::retry::RetryPolicy { initial: cfg.alerts.retry_initial, max: cfg.alerts.retry_max };
     let gateway = troop_alerts::gateway::Gateway::new(

@@ -38,6 +38,10 @@ pub struct Agent {
     pub listen: SocketAddr,
     /// How long a running pass may finish after SIGTERM before it is abandoned.
     pub shutdown_grace: Duration,
+    /// How long a shard's lease lasts without renewal (`lease`, default 60 s;
+    /// renewed every third of it while the shard is read): how soon another
+    /// replica takes over the shards of one that died.
+    pub lease: Duration,
     /// Limits of the HTTP listener (`[agent.http]`).
     pub http: HttpLimits,
 }
@@ -338,6 +342,7 @@ impl Default for Config {
                 store_password: None,
                 listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
                 shutdown_grace: Duration::from_secs(3),
+                lease: Duration::from_secs(60),
                 http: HttpLimits::default(),
             },
             aws: Aws {
@@ -465,6 +470,9 @@ fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
     }
     if let Some(d) = duration(t, sink, "shutdown_grace", Duration::ZERO) {
         a.shutdown_grace = d;
+    }
+    if let Some(d) = duration(t, sink, "lease", Duration::from_secs(3)) {
+        a.lease = d;
     }
     if let Some(mut h) = t.table(sink, "http") {
         let floor = Duration::from_millis(100);

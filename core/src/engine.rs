@@ -17,6 +17,16 @@ use tokio::time::Instant;
 /// Changes are attributed for this long after they are recorded (audit logs
 /// such as CloudTrail deliver events minutes late).
 pub const ATTRIBUTION_WINDOW: time::Duration = time::Duration::minutes(30);
+/// How long a shard's lease lasts unless renewed, by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// How recent a read makes a shard not due for a scheduled pass: 90% of the
+/// shortest gap between two passes (`interval × (1 − jitter)`), so the next
+/// pass of any replica finds it due again.
+pub fn fresh_for(schedule: &crate::scheduler::Schedule) -> Duration {
+    schedule.interval.mul_f64((1.0 - schedule.jitter.clamp(0.0, 0.5)) * 0.9)
+}
+
 /// Longest a monkey may take to attribute one pass's changes.
 pub const ATTRIBUTION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -84,6 +94,8 @@ pub struct Engine {
     running: Mutex<HashSet<String>>,
     /// This process, as pass leases name it (`host:pid:random`).
     owner: String,
+    /// How long a shard's lease lasts unless renewed (`[agent] lease`).
+    lease: Duration,
 }
 
 /// Removes the monkey from the running set however the pass ends.
@@ -114,7 +126,14 @@ impl Engine {
             progress,
             running: Mutex::new(HashSet::new()),
             owner: crate::store::lease_owner(),
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// Leases of `lease` (`[agent] lease`), renewed every third of it.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
     }
 
     pub fn with_account_labels(mut self, labels: BTreeMap<String, BTreeMap<String, String>>) -> Self {
@@ -154,6 +173,32 @@ impl Engine {
         shutdown: Shutdown,
         grace: Duration,
     ) -> PassSummary {
+        self.pass(monkey, timeout, shutdown, grace, None).await
+    }
+
+    /// A pass the scheduler runs on `schedule`: as [`Self::run_pass`], but a
+    /// shard another replica (or this one) read within the last
+    /// [`fresh_for`] of the schedule is not due and is left alone
+    /// ([`ShardStatus::NotDue`]), so replicas sharing a store read each
+    /// shard about once per interval.
+    pub async fn run_scheduled_pass(
+        &self,
+        monkey: Arc<dyn Monkey>,
+        schedule: &crate::scheduler::Schedule,
+        shutdown: Shutdown,
+        grace: Duration,
+    ) -> PassSummary {
+        self.pass(monkey, schedule.timeout, shutdown, grace, Some(fresh_for(schedule))).await
+    }
+
+    async fn pass(
+        &self,
+        monkey: Arc<dyn Monkey>,
+        timeout: Duration,
+        shutdown: Shutdown,
+        grace: Duration,
+        fresh_for: Option<Duration>,
+    ) -> PassSummary {
         let name = monkey.name().to_string();
         let mut summary = PassSummary {
             monkey: name.clone(),
@@ -174,6 +219,7 @@ impl Engine {
         let t0 = Instant::now();
         let deadline = t0 + timeout;
         let finished_at = self.clock.now();
+        let fresh_after = fresh_for.and_then(|f| time::Duration::try_from(f).ok()).map(|f| finished_at - f);
         let ctx = PassContext {
             clock: self.clock.clone(),
             shutdown: shutdown.clone(),
@@ -210,7 +256,7 @@ impl Engine {
         let account_of: HashMap<String, String> =
             shards.iter().map(|s| (s.key(), Shard { region: None, ..s.clone() }.key())).collect();
         let mut to_attribute: BTreeSet<String> = BTreeSet::new();
-        let bounds = Bounds { deadline, timeout, shutdown: shutdown.clone(), grace };
+        let bounds = Bounds { deadline, timeout, shutdown: shutdown.clone(), grace, fresh_after };
         let total = shards.len();
         let parallel = monkey.parallel_shards().max(1);
         let mut outcomes = futures::stream::iter(shards)
@@ -276,7 +322,7 @@ impl Engine {
         shard: Shard,
         bounds: &Bounds,
     ) -> (ShardOutcome, Option<CommitOutcome>) {
-        let Bounds { deadline, timeout, shutdown, grace } = bounds.clone();
+        let Bounds { deadline, timeout, shutdown, grace, fresh_after } = bounds.clone();
         let key = shard.key();
         let name = monkey.name().to_string();
         let ctx = pass.fresh();
@@ -289,11 +335,16 @@ impl Engine {
         let left = deadline.saturating_duration_since(Instant::now());
         // One process at a time reads a shard of a store, and a read whose
         // lease lapsed cannot commit.
-        let lease = match self.begin(&key, started_at, left).await {
+        let lease = match self.begin(&key, started_at, left.min(self.lease), fresh_after).await {
             Ok(lease) => lease,
             Err(busy @ StoreError::LeaseHeld { .. }) => {
                 tracing::info!(shard = %key, %busy, "shard not read");
                 outcome.status = ShardStatus::Busy(busy.to_string());
+                return (outcome, None);
+            }
+            Err(StoreError::NotDue { at, .. }) => {
+                tracing::debug!(shard = %key, %at, "shard read recently; not due");
+                outcome.status = ShardStatus::NotDue;
                 return (outcome, None);
             }
             Err(e) => {
@@ -305,9 +356,30 @@ impl Engine {
                 return (outcome, None);
             }
         };
-        let read = guarded(monkey.run(&ctx, &shard), shutdown, grace, deadline).await;
+        // The lease is renewed while the shard is read; if another replica
+        // took it over (this one stalled past it), the read stops: it could
+        // not commit.
+        let read = async {
+            tokio::select! {
+                r = monkey.run(&ctx, &shard) => Some(r),
+                _ = self.keep_leased(&lease) => None,
+            }
+        };
+        let read = guarded(read, shutdown, grace, deadline).await;
         outcome.counters = ctx.counters.snapshot();
         let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now(), lease };
+        let read = match read {
+            Guarded::Done(None) => {
+                let why = "its lease was taken over by another pass while it read (this process stalled past it)";
+                tracing::warn!(shard = %key, why, "shard's read stopped");
+                self.metrics.record_refused(&name);
+                outcome.status = ShardStatus::Superseded(why.into());
+                return (outcome, None);
+            }
+            Guarded::Done(Some(r)) => Guarded::Done(r),
+            Guarded::TimedOut => Guarded::TimedOut,
+            Guarded::Abandoned => Guarded::Abandoned,
+        };
         let mut report = match read {
             Guarded::Abandoned => {
                 tracing::warn!(shard = %key, "shutdown: abandoning the shard, nothing of it written");
@@ -377,10 +449,33 @@ impl Engine {
 
     /// Take the monkey's pass lease (a new epoch), held for the pass's
     /// timeout; [`StoreError::LeaseHeld`] when another process holds it.
-    async fn begin(&self, shard: &str, now: time::OffsetDateTime, timeout: Duration) -> Result<PassLease, StoreError> {
+    async fn begin(
+        &self,
+        shard: &str,
+        now: time::OffsetDateTime,
+        hold: Duration,
+        fresh_after: Option<time::OffsetDateTime>,
+    ) -> Result<PassLease, StoreError> {
         let (shard, owner) = (shard.to_string(), self.owner.clone());
-        let until = now.checked_add(time::Duration::try_from(timeout).unwrap_or(time::Duration::DAY)).unwrap_or(now);
-        blocking(&self.store, move |s| s.begin_pass(&shard, &owner, now, until, &crate::store::owner_gone)).await
+        let until = now.checked_add(time::Duration::try_from(hold).unwrap_or(time::Duration::DAY)).unwrap_or(now);
+        blocking(&self.store, move |s| s.begin_pass(&shard, &owner, now, until, &crate::store::owner_gone, fresh_after))
+            .await
+    }
+
+    /// Renew `lease` every third of the lease period; returns only when the
+    /// store says another pass took the shard over.
+    async fn keep_leased(&self, lease: &PassLease) {
+        let period = time::Duration::try_from(self.lease).unwrap_or(time::Duration::MINUTE);
+        loop {
+            tokio::time::sleep(self.lease / 3).await;
+            let (held, until) = (lease.clone(), self.clock.now() + period);
+            match blocking(&self.store, move |s| s.renew_pass(&held, until)).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                // the store unreachable for a moment: the lease lasts a while yet
+                Err(e) => tracing::warn!(shard = %lease.shard, error = %e, "could not renew the shard's lease"),
+            }
+        }
     }
 
     /// Give the lease back after a pass that will not commit.
@@ -447,6 +542,8 @@ struct Bounds {
     timeout: Duration,
     shutdown: Shutdown,
     grace: Duration,
+    /// A shard read by anyone since this time is not due (scheduled passes).
+    fresh_after: Option<time::OffsetDateTime>,
 }
 
 /// How a bounded read ended.
@@ -518,6 +615,8 @@ pub enum ShardStatus {
     Superseded(String),
     /// Another process holds the shard's lease: not read.
     Busy(String),
+    /// Read recently (by another replica): not due, left alone.
+    NotDue,
 }
 
 impl ShardStatus {
@@ -538,6 +637,7 @@ impl ShardStatus {
             ShardStatus::Abandoned => ("abandoned", None),
             ShardStatus::Superseded(m) => ("superseded", Some(m)),
             ShardStatus::Busy(m) => ("busy", Some(m)),
+            ShardStatus::NotDue => ("not_due", None),
         }
     }
 }

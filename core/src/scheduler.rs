@@ -67,7 +67,7 @@ pub async fn run_keeping(
                     _ = sd.recv() => break,
                 }
                 let start = Instant::now();
-                let s = engine.run_pass(monkey.clone(), schedule.timeout, sd.clone(), grace).await;
+                let s = engine.run_scheduled_pass(monkey.clone(), &schedule, sd.clone(), grace).await;
                 // a pass cut short by the stop did not happen: the next run makes it up
                 if s.status != crate::engine::PassStatus::Abandoned {
                     starts.lock().unwrap_or_else(|e| e.into_inner()).insert(monkey.name().to_string(), start);
@@ -124,6 +124,9 @@ mod tests {
     struct CountingStore {
         commits: AtomicUsize,
         failures: Mutex<Vec<String>>,
+        renewals: AtomicUsize,
+        /// Renewals answer "another pass took the shard over".
+        refuse_renewal: std::sync::atomic::AtomicBool,
     }
 
     impl Store for CountingStore {
@@ -134,8 +137,13 @@ mod tests {
             _: OffsetDateTime,
             _: OffsetDateTime,
             _: &dyn Fn(&str) -> bool,
+            _: Option<OffsetDateTime>,
         ) -> Result<crate::store::PassLease, StoreError> {
             Ok(crate::store::PassLease { shard: shard.into(), epoch: 1 })
+        }
+        fn renew_pass(&self, _: &crate::store::PassLease, _: OffsetDateTime) -> Result<bool, StoreError> {
+            self.renewals.fetch_add(1, Ordering::SeqCst);
+            Ok(!self.refuse_renewal.load(Ordering::SeqCst))
         }
         fn end_pass(&self, _: &crate::store::PassLease) -> Result<(), StoreError> {
             Ok(())
@@ -526,5 +534,57 @@ mod tests {
         assert_eq!(s.status, PassStatus::Abandoned);
         assert_eq!(store.commits.load(Ordering::SeqCst), 3);
         assert_eq!(s.shards.iter().filter(|o| o.status == crate::engine::ShardStatus::Abandoned).count(), 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_read_renews_its_lease_and_stops_when_it_was_taken_over() {
+        let store = Arc::new(CountingStore::default());
+        let e = Arc::new(
+            Engine::new(store.clone(), Arc::new(Metrics::default()), Arc::new(SystemClock), Arc::new(NoProgress))
+                .with_lease(Duration::from_secs(30)),
+        );
+        // 45 s of reading with a 30 s lease: renewed at 10, 20, 30, 40 s
+        let s = e
+            .run_pass(
+                TimedMonkey::new(Duration::from_secs(45)),
+                Duration::from_secs(600),
+                Shutdown::never(),
+                Duration::ZERO,
+            )
+            .await;
+        assert_eq!(s.status, PassStatus::Ok);
+        assert_eq!(store.renewals.load(Ordering::SeqCst), 4);
+        assert_eq!(store.commits.load(Ordering::SeqCst), 1);
+
+        // another replica took the shard over while this one read: it stops, writes nothing
+        store.refuse_renewal.store(true, Ordering::SeqCst);
+        let t = Instant::now();
+        let s = e
+            .run_pass(
+                TimedMonkey::new(Duration::from_secs(50)),
+                Duration::from_secs(600),
+                Shutdown::never(),
+                Duration::ZERO,
+            )
+            .await;
+        assert!(matches!(s.status, PassStatus::Superseded(ref why) if why.contains("taken over")), "{:?}", s.status);
+        assert_eq!(t.elapsed(), Duration::from_secs(10), "stopped at the first renewal");
+        assert_eq!(store.commits.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn fresh_for_leaves_room_for_the_next_pass() {
+        let s = |secs: u64, jitter: f64| Schedule {
+            interval: Duration::from_secs(secs),
+            jitter,
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(crate::engine::fresh_for(&s(600, 0.0)), Duration::from_secs(540));
+        assert_eq!(crate::engine::fresh_for(&s(600, 0.1)), Duration::from_secs(486));
+        // the soonest next pass (interval × (1 − jitter)) always finds the shard due
+        for (secs, jitter) in [(60, 0.0), (60, 0.5), (3600, 0.2)] {
+            let sch = s(secs, jitter);
+            assert!(crate::engine::fresh_for(&sch) < next_delay(&sch, 0.0));
+        }
     }
 }

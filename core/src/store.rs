@@ -32,6 +32,9 @@ pub enum StoreError {
     /// Another process holds the shard's pass lease (it is running a pass).
     #[error("another troop process ({owner}) has been running a pass of {shard} since {since}")]
     LeaseHeld { shard: String, owner: String, since: String },
+    /// The shard was read recently enough (by another replica): not due.
+    #[error("{shard} was read at {at}: not due yet")]
+    NotDue { shard: String, at: String },
 }
 
 /// A pass's hold on its shard, from [`Store::begin_pass`]: the shard's key
@@ -131,6 +134,17 @@ pub fn alert_lease_epoch(
     }
 }
 
+/// Whether a shard is due: not when its last committed read (its view,
+/// ms) began at or after `fresh_after` (ms); then [`StoreError::NotDue`].
+pub fn due(shard: &str, committed_view: Option<i64>, fresh_after: Option<i64>) -> Result<(), StoreError> {
+    match (committed_view, fresh_after) {
+        (Some(view), Some(after)) if view >= after => {
+            Err(StoreError::NotDue { shard: shard.to_string(), at: crate::clock::rfc3339_ms(view) })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Whether `owner` may begin a pass of `shard` at `now` given its lease as
 /// held (`holder`, since ms, until ms): when free, expired, `owner`'s, or
 /// held by an owner `stale` says is gone; otherwise
@@ -211,6 +225,10 @@ pub trait Store: Send + Sync {
     /// fencing token `commit_pass` checks). Otherwise
     /// [`StoreError::LeaseHeld`]: another process is running a pass of the
     /// shard, and this one must not start (its view would race that one).
+    ///
+    /// With `fresh_after`, a shard whose last committed read began at or
+    /// after it is not due ([`StoreError::NotDue`]): another replica read it
+    /// this round.
     fn begin_pass(
         &self,
         shard: &str,
@@ -218,7 +236,12 @@ pub trait Store: Send + Sync {
         now: OffsetDateTime,
         until: OffsetDateTime,
         stale: &dyn Fn(&str) -> bool,
+        fresh_after: Option<OffsetDateTime>,
     ) -> Result<PassLease, StoreError>;
+    /// Extend a pass's lease to `until` while it reads: true when `lease`
+    /// is still the shard's current epoch (extended), false when another
+    /// pass took the shard over (the reader must stop: it cannot commit).
+    fn renew_pass(&self, lease: &PassLease, until: OffsetDateTime) -> Result<bool, StoreError>;
     /// Give up a pass's lease without committing (the pass failed, timed
     /// out or was abandoned); a lease no longer held is left alone.
     fn end_pass(&self, lease: &PassLease) -> Result<(), StoreError>;
@@ -460,6 +483,23 @@ mod tests {
             if let Err(e) = r {
                 assert!(matches!(e, StoreError::LeaseHeld { ref owner, .. } if owner == "b"), "{e}");
             }
+        }
+    }
+
+    #[test]
+    fn due_table() {
+        // (committed view, fresh after, due)
+        let cases = [
+            (None, None, true),
+            (None, Some(100), true),
+            (Some(50), None, true),
+            (Some(50), Some(100), true),
+            (Some(100), Some(100), false),
+            (Some(150), Some(100), false),
+        ];
+        for (view, after, want) in cases {
+            let r = due("certs", view, after);
+            assert_eq!(r.is_ok(), want, "{view:?} {after:?}: {r:?}");
         }
     }
 

@@ -34,7 +34,7 @@ fn phase(kind: &str, url: &str, n: usize) {
     };
     let now = OffsetDateTime::now_utc();
     let t1 = Instant::now();
-    let lease = store.begin_pass("security", "bench", now, now, &|_| false).unwrap();
+    let lease = store.begin_pass("security", "bench", now, now, &|_| false, None).unwrap();
     let out = store
         .commit_pass(&PassMeta { monkey: "security".into(), started_at: now, finished_at: now, lease }, &report)
         .unwrap();

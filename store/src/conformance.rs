@@ -30,6 +30,7 @@ macro_rules! suite {
             passes_of_a_shard_commit_in_order,
             shards_commit_apart,
             replicas_are_seen_by_their_heartbeat,
+            a_lease_is_renewed_while_held_and_a_fresh_shard_is_not_due,
             entries_of_sinks_no_longer_configured_fail_with_the_reason,
             outbox_order_retry_hold_back_marks_and_pruning,
             one_lease_holder_at_a_time
@@ -50,7 +51,7 @@ pub(crate) use suite;
 fn pass(s: &dyn Backend, t: i64) -> PassMeta {
     let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
     // leased until it begins: each pass of these cases comes after the last
-    let lease = s.begin_pass("security", "test", at, at, &|_| false).unwrap();
+    let lease = s.begin_pass("security", "test", at, at, &|_| false, None).unwrap();
     PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
 }
 
@@ -373,7 +374,7 @@ pub(crate) fn shards_commit_apart(fresh: &Open) {
     let s = &*s;
     let shard_pass = |shard: &str, t: i64| {
         let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
-        let lease = s.begin_pass(shard, "test", at, at, &|_| false).unwrap();
+        let lease = s.begin_pass(shard, "test", at, at, &|_| false, None).unwrap();
         PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
     };
     let in_account = |account: &str, mut f: Finding| {
@@ -453,7 +454,7 @@ pub(crate) fn shards_commit_apart(fresh: &Open) {
     );
     // a pass running now shows its holder
     let until = OffsetDateTime::from_unix_timestamp(1_700_000_500).unwrap();
-    let lease = s.begin_pass("security/222/r1", "replica-b", later, until, &|_| false).unwrap();
+    let lease = s.begin_pass("security/222/r1", "replica-b", later, until, &|_| false, None).unwrap();
     let held = s.shard_records(later).unwrap();
     assert_eq!(held[1].holder.as_deref(), Some("replica-b"));
     s.end_pass(&lease).unwrap();
@@ -463,6 +464,33 @@ pub(crate) fn shards_commit_apart(fresh: &Open) {
     assert_eq!(s.observations("quota").unwrap(), vec![json!({"account": "111"})]);
     let left: Vec<String> = s.shard_records(later).unwrap().into_iter().map(|r| r.shard).collect();
     assert_eq!(left, ["security/111/r1"]);
+}
+
+/// A reader renews its lease while its epoch is current, and learns when
+/// another pass took the shard over; a scheduled pass finds a shard that was
+/// read since its `fresh_after` not due.
+pub(crate) fn a_lease_is_renewed_while_held_and_a_fresh_shard_is_not_due(fresh: &Open) {
+    let (_g, s) = fresh();
+    let at = |t: i64| OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+    let alive = |_: &str| false;
+    let a = s.begin_pass("limits/111", "a", at(0), at(60), &alive, None).unwrap();
+    assert!(s.renew_pass(&a, at(80)).unwrap());
+    // renewed: still held at 70 (it would have lapsed at 60)
+    assert!(matches!(
+        s.begin_pass("limits/111", "b", at(70), at(130), &alive, None),
+        Err(StoreError::LeaseHeld { .. })
+    ));
+    // lapsed at 80: b takes it over, and a's renewal says so
+    let b = s.begin_pass("limits/111", "b", at(90), at(150), &alive, None).unwrap();
+    assert!(!s.renew_pass(&a, at(160)).unwrap(), "a's lease was taken over");
+    let meta = PassMeta { monkey: "limits".into(), started_at: at(90), finished_at: at(95), lease: b };
+    s.commit_pass(&meta, &Report::default()).unwrap();
+    // read at 90: not due for a pass that wants reads since 50, due for one since 100
+    let fresh = s.begin_pass("limits/111", "c", at(120), at(180), &alive, Some(at(50)));
+    assert!(matches!(fresh, Err(StoreError::NotDue { ref shard, .. }) if shard == "limits/111"), "{fresh:?}");
+    assert!(s.begin_pass("limits/111", "c", at(120), at(180), &alive, Some(at(100))).is_ok());
+    // a manual pass (no fresh_after) always reads
+    assert!(s.begin_pass("limits/222", "c", at(120), at(180), &alive, None).is_ok());
 }
 
 /// A replica's heartbeat is upserted; `replicas` lists those seen since a
@@ -519,11 +547,11 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
     // is alive and B asks later); A commits.
     let (_g, s) = fresh();
     let s = &*s;
-    let a = s.begin_pass("security", "a", at(0), at(600), &alive).unwrap();
-    assert!(held(s.begin_pass("security", "b", at(10), at(610), &alive)));
+    let a = s.begin_pass("security", "a", at(0), at(600), &alive, None).unwrap();
+    assert!(held(s.begin_pass("security", "b", at(10), at(610), &alive, None)));
     s.commit_pass(&meta("security", a, 0, 20), &open).unwrap();
     // committed: the lease is free again
-    let b = s.begin_pass("security", "b", at(30), at(630), &alive).unwrap();
+    let b = s.begin_pass("security", "b", at(30), at(630), &alive, None).unwrap();
     assert_eq!(b.epoch, 2);
     s.end_pass(&b).unwrap();
 
@@ -531,8 +559,8 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
     // commits; A wakes and commits last: refused, nothing written.
     let (_g, s) = fresh();
     let s = &*s;
-    let a = s.begin_pass("security", "a", at(0), at(60), &alive).unwrap();
-    let b = s.begin_pass("security", "b", at(100), at(700), &alive).unwrap();
+    let a = s.begin_pass("security", "a", at(0), at(60), &alive, None).unwrap();
+    let b = s.begin_pass("security", "b", at(100), at(700), &alive, None).unwrap();
     assert_eq!((a.epoch, b.epoch), (1, 2));
     s.commit_pass(&meta("security", b, 100, 110), &open).unwrap();
     assert!(refused(s.commit_pass(&meta("security", a, 0, 120), &closed)), "the older pass must be refused");
@@ -545,36 +573,36 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
     // 3. The holder's process is gone (stale): another takes over at once.
     let (_g, s) = fresh();
     let s = &*s;
-    let _a = s.begin_pass("security", "a", at(0), at(600), &alive).unwrap();
-    let b = s.begin_pass("security", "b", at(10), at(610), &|o: &str| o == "a").unwrap();
+    let _a = s.begin_pass("security", "a", at(0), at(600), &alive, None).unwrap();
+    let b = s.begin_pass("security", "b", at(10), at(610), &|o: &str| o == "a", None).unwrap();
     s.commit_pass(&meta("security", b, 10, 20), &open).unwrap();
 
     // 4. A view older than the committed one (another host's clock behind)
     // is refused even with the current epoch.
     let (_g, s) = fresh();
     let s = &*s;
-    let a = s.begin_pass("security", "a", at(100), at(600), &alive).unwrap();
+    let a = s.begin_pass("security", "a", at(100), at(600), &alive, None).unwrap();
     s.commit_pass(&meta("security", a, 100, 110), &open).unwrap();
-    let b = s.begin_pass("security", "b", at(50), at(600), &alive).unwrap();
+    let b = s.begin_pass("security", "b", at(50), at(600), &alive, None).unwrap();
     assert!(refused(s.commit_pass(&meta("security", b, 50, 120), &closed)));
 
     // 5. A pass that fails gives its lease back; shards do not fence each
     // other; a lease never handed out is refused; sequential passes commit.
     let (_g, s) = fresh();
     let s = &*s;
-    let a = s.begin_pass("security", "a", at(0), at(600), &alive).unwrap();
+    let a = s.begin_pass("security", "a", at(0), at(600), &alive, None).unwrap();
     s.end_pass(&a).unwrap();
-    let b = s.begin_pass("security", "b", at(2), at(600), &alive).unwrap();
+    let b = s.begin_pass("security", "b", at(2), at(600), &alive, None).unwrap();
     s.record_failed_pass(&meta("security", b, 2, 3), "boom").unwrap();
-    let a = s.begin_pass("security", "c", at(5), at(600), &alive).unwrap();
-    let c = s.begin_pass("certs", "c", at(10), at(600), &alive).unwrap();
+    let a = s.begin_pass("security", "c", at(5), at(600), &alive, None).unwrap();
+    let c = s.begin_pass("certs", "c", at(10), at(600), &alive, None).unwrap();
     assert_eq!(c.epoch, 1);
     s.commit_pass(&meta("security", a, 5, 20), &open).unwrap();
     s.commit_pass(&meta("certs", c, 10, 20), &Report::default()).unwrap();
     let forged = PassLease { shard: "limits".into(), epoch: 7 };
     assert!(refused(s.commit_pass(&meta("limits", forged, 30, 40), &Report::default())));
     for t in [100, 200, 300] {
-        let l = s.begin_pass("security", "a", at(t), at(t + 600), &alive).unwrap();
+        let l = s.begin_pass("security", "a", at(t), at(t + 600), &alive, None).unwrap();
         s.commit_pass(&meta("security", l, t, t + 5), &open).unwrap();
     }
 }

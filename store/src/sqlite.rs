@@ -311,17 +311,21 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
         until: OffsetDateTime,
         stale: &dyn Fn(&str) -> bool,
+        fresh_after: Option<OffsetDateTime>,
     ) -> Result<PassLease, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
-        let held: Option<(String, i64, i64)> = tx
-            .query_row("SELECT owner, started_at, until FROM pass_lease WHERE shard = ?1", [shard], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+        let held: Option<(String, i64, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT owner, started_at, until, committed_view FROM pass_lease WHERE shard = ?1",
+                [shard],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .optional()
             .map_err(be)?;
-        let held = held.as_ref().map(|(o, s, u)| (o.as_str(), *s, *u));
-        troop_core::store::may_begin(shard, held, owner, millis(now), stale)?;
+        let lease = held.as_ref().map(|(o, s, u, _)| (o.as_str(), *s, *u));
+        troop_core::store::may_begin(shard, lease, owner, millis(now), stale)?;
+        troop_core::store::due(shard, held.and_then(|h| h.3), fresh_after.map(millis))?;
         let epoch: i64 = tx
             .query_row(
                 "INSERT INTO pass_lease (shard, epoch, owner, started_at, until) VALUES (?1, 1, ?2, ?3, ?4)
@@ -334,6 +338,16 @@ impl Store for SqliteStore {
             .map_err(be)?;
         tx.commit().map_err(be)?;
         Ok(PassLease { shard: shard.to_string(), epoch })
+    }
+
+    fn renew_pass(&self, lease: &PassLease, until: OffsetDateTime) -> Result<bool, StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE pass_lease SET until = ?3 WHERE shard = ?1 AND epoch = ?2",
+                params![lease.shard, lease.epoch, millis(until)],
+            )
+            .map(|n| n > 0)
+            .map_err(be)
     }
 
     fn end_pass(&self, lease: &PassLease) -> Result<(), StoreError> {

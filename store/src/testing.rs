@@ -163,20 +163,14 @@ impl PgCluster {
 
     /// Run SQL in the `postgres` database as the superuser.
     pub fn psql(&self, sql: &str) -> Result<String, String> {
+        self.psql_in("postgres", sql)
+    }
+
+    /// Run SQL in database `db` as the superuser; psql's unaligned output
+    /// (`|` between columns, a line per row).
+    pub fn psql_in(&self, db: &str, sql: &str) -> Result<String, String> {
         let out = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "troop",
-                "-d",
-                "postgres",
-                "-XAtq",
-                "-c",
-                sql,
-            ])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "troop", "-d", db, "-XAtq", "-c", sql])
             .output()
             .map_err(|e| e.to_string())?;
         if out.status.success() {

@@ -200,13 +200,17 @@ async fn a_killed_daemon_restarts_with_its_outbox() {
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(reasons(&hook), ["first"]);
 
-    // the receiver goes down; a second group opens up
+    // the receiver goes down; a second group opens up, and a scan records it
+    // while the daemon runs (the daemon's own first pass finds the shards
+    // just read, not due: the daemon's gateway sends the scan's alert)
     hook.answer(503);
     let b = group(&ec2, "b").await;
     open(&ec2, &b, 3389).await;
-    let mut daemon = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let refused = wait_for(Duration::from_secs(30), || (hook.received().len() >= 3).then_some(()));
     let addr = format!("127.0.0.1:{port}");
+    let mut daemon = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for(Duration::from_secs(30), || crate::support::http_get(&addr, "/healthz").ok()).expect("the daemon is up");
+    ws.run(&["scan"]).assert_code(0);
+    let refused = wait_for(Duration::from_secs(30), || (hook.received().len() >= 3).then_some(()));
     let metrics = wait_for(Duration::from_secs(10), || {
         crate::support::http_get(&addr, "/metrics")
             .ok()

@@ -229,3 +229,59 @@ fn sslmode_is_libpqs_against_a_tls_only_server() {
     wrong_host.assert_code(2);
     assert!(wrong_host.stderr.to_lowercase().contains("certificate"), "{}", wrong_host.stderr);
 }
+
+/// Two `troop run` replicas on one store share the shards: each shard is
+/// read once per interval, by whichever replica gets to it, and both show
+/// in `troop status`.
+#[tokio::test]
+async fn two_replicas_read_each_shard_once_per_interval() {
+    let moto = Moto::start();
+    open_group(&moto, "shared", 22).await;
+    let ws = Workspace::for_emulator_on(Backend::Postgres, &moto.endpoint, "");
+    let base = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    let with = |port: u16| {
+        base.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n"))
+            + "[monkeys.security]\ninterval = \"15s\"\njitter = 0\n"
+    };
+    let (pa, pb) = (free_port(), free_port());
+    std::fs::write(ws.file("a.toml"), with(pa)).unwrap();
+    std::fs::write(ws.file("b.toml"), with(pb)).unwrap();
+    let spawn = |cfg: &str| ws.cmd(&["-c", cfg, "run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // A starts and reads every shard; B starts after: its first pass finds
+    // them fresh (not due) instead of reading them again
+    let t0 = std::time::Instant::now();
+    let mut a = spawn("a.toml");
+    let read = wait_for(Duration::from_secs(15), || {
+        let st = ws.run(&["status", "--format", "json"]);
+        let rows = serde_json::from_str::<Value>(&st.stdout).ok()?;
+        let done = rows.as_array()?.iter().filter(|r| r["last_success"].is_string()).count();
+        (done == 3).then_some(())
+    });
+    let mut b = spawn("b.toml");
+    let both = wait_for(Duration::from_secs(15), || {
+        let t = ws.run(&["status"]);
+        t.stdout.contains("REPLICAS ALIVE: 2").then_some(())
+    });
+    // two rounds of 15 s: A's at 0 and 15 s; B's at its start and 15 s later find them fresh
+    std::thread::sleep(Duration::from_secs(24).saturating_sub(t0.elapsed()));
+    for p in [&mut a, &mut b] {
+        let _ = std::process::Command::new("kill").args(["-TERM", &p.id().to_string()]).status();
+    }
+    for p in [&mut a, &mut b] {
+        let _ = wait_for(Duration::from_secs(10), || p.try_wait().unwrap());
+        let _ = p.kill();
+    }
+    assert!(read.is_some(), "the first replica read every shard");
+    assert!(both.is_some(), "both replicas alive in `troop status`");
+    let cluster = ws.pg.as_ref().unwrap();
+    let db = ws.store_url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let counts = cluster
+        .psql_in(&db, "SELECT shard, COUNT(*) FROM passes WHERE status = 'ok' GROUP BY shard ORDER BY shard")
+        .unwrap();
+    let rows: Vec<&str> = counts.lines().collect();
+    assert_eq!(rows.len(), 3, "the account and its two regions: {counts}");
+    for row in &rows {
+        let count: i64 = row.split('|').nth(1).unwrap().parse().unwrap();
+        assert_eq!(count, 2, "each shard read once per round, two rounds: {counts}");
+    }
+}

@@ -102,7 +102,7 @@ fn pass(store: &SqliteStore, findings: Vec<Finding>) {
         coverage: vec![Coverage { scope: "certs".into(), account: "111".into(), region: "global".into() }],
         ..Default::default()
     };
-    let lease = store.begin_pass("certs", "test", now, now, &|_| false).unwrap();
+    let lease = store.begin_pass("certs", "test", now, now, &|_| false, None).unwrap();
     store.commit_pass(&PassMeta { monkey: "certs".into(), started_at: now, finished_at: now, lease }, &report).unwrap();
 }
 

@@ -537,16 +537,22 @@ impl Store for PgStore {
         now: OffsetDateTime,
         until: OffsetDateTime,
         stale: &dyn Fn(&str) -> bool,
+        fresh_after: Option<OffsetDateTime>,
     ) -> Result<PassLease, StoreError> {
         let mut client = self.client()?;
         let tx = self.block(client.transaction()).map_err(pe)?;
         self.block(lock_shard(&tx, shard))?;
         let held = self
-            .block(tx.query_opt("SELECT owner, started_at, until FROM pass_lease WHERE shard = $1", &[&shard]))
+            .block(tx.query_opt(
+                "SELECT owner, started_at, until, committed_view FROM pass_lease WHERE shard = $1",
+                &[&shard],
+            ))
             .map_err(pe)?;
-        let held = held.map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, i64>(2)));
-        let held = held.as_ref().map(|(o, s, u)| (o.as_str(), *s, *u));
-        troop_core::store::may_begin(shard, held, owner, millis(now), stale)?;
+        let held =
+            held.map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, Option<i64>>(3)));
+        let lease = held.as_ref().map(|(o, s, u, _)| (o.as_str(), *s, *u));
+        troop_core::store::may_begin(shard, lease, owner, millis(now), stale)?;
+        troop_core::store::due(shard, held.and_then(|h| h.3), fresh_after.map(millis))?;
         let epoch: i64 = self
             .block(tx.query_one(
                 "INSERT INTO pass_lease (shard, epoch, owner, started_at, until) VALUES ($1, 1, $2, $3, $4)
@@ -559,6 +565,16 @@ impl Store for PgStore {
             .get(0);
         self.block(tx.commit()).map_err(pe)?;
         Ok(PassLease { shard: shard.to_string(), epoch })
+    }
+
+    fn renew_pass(&self, lease: &PassLease, until: OffsetDateTime) -> Result<bool, StoreError> {
+        let client = self.client()?;
+        self.block(client.execute(
+            "UPDATE pass_lease SET until = $3 WHERE shard = $1 AND epoch = $2",
+            &[&lease.shard, &lease.epoch, &millis(until)],
+        ))
+        .map(|n| n > 0)
+        .map_err(pe)
     }
 
     fn end_pass(&self, lease: &PassLease) -> Result<(), StoreError> {

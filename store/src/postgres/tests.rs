@@ -71,7 +71,7 @@ fn the_alert_log_never_skips_an_event_under_concurrent_writers() {
             for p in 0..passes {
                 let shard = format!("security/{w:03}");
                 let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + p).unwrap();
-                let lease = store.begin_pass(&shard, "test", at, at, &|_| false).unwrap();
+                let lease = store.begin_pass(&shard, "test", at, at, &|_| false, None).unwrap();
                 let meta = PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease };
                 let account = format!("{w:03}");
                 // a new finding each pass: one `opened` event each
