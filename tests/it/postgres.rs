@@ -285,3 +285,59 @@ async fn two_replicas_read_each_shard_once_per_interval() {
         assert_eq!(count, 2, "each shard read once per round, two rounds: {counts}");
     }
 }
+
+/// A replica stalled past its lease (SIGSTOP) while reading a shard: another
+/// takes the shard over and commits; woken (SIGCONT), the stalled one
+/// learns it lost the lease and writes nothing: the store keeps the newer pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_stalled_past_its_lease_cannot_write_when_it_wakes() {
+    use crate::support::proxy::FaultProxy;
+    let moto = Moto::start();
+    open_group(&moto, "stalled", 22).await;
+    let ws = Workspace::for_emulator_on(Backend::Postgres, &moto.endpoint, "");
+    let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap().replace("[agent]\n", "[agent]\nlease = \"3s\"\n");
+    std::fs::write(ws.file("troop.toml"), &cfg).unwrap();
+    // the stalled replica reads through a proxy that holds its S3 listing
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    std::fs::write(ws.file("slow.toml"), cfg.replace(&moto.endpoint, &proxy.endpoint)).unwrap();
+    proxy.hold(&["ListBuckets"]);
+    let slow = ws
+        .cmd(&["-c", "slow.toml", "scan", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(60), || (proxy.arrived("ListBuckets") > 0).then_some(()))
+        .expect("the slow replica reached its S3 listing");
+    let pid = slow.id().to_string();
+    std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_secs(5)); // past its 3 s lease
+
+    let fresh = ws.run(&["scan", "--format", "json"]);
+    fresh.assert_code(0);
+    let account = "security/123456789012";
+    let holder = |ws: &Workspace| {
+        let st = ws.run(&["status", "--format", "json"]);
+        st.json().as_array().unwrap().iter().find(|r| r["shard"] == account).unwrap()["last_holder"].clone()
+    };
+    let newer = holder(&ws);
+
+    proxy.release();
+    std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    let out = tokio::task::spawn_blocking(move || slow.wait_with_output()).await.unwrap().unwrap();
+    let slow = crate::support::Run::from(out);
+    slow.assert_code(1);
+    assert_eq!(slow.json()[0]["status"], "superseded", "{}", slow.stdout);
+    let shards = slow.json()[0]["shards"].clone();
+    let mine = shards.as_array().unwrap().iter().find(|s| s["shard"] == account).unwrap().clone();
+    assert_eq!(mine["status"], "superseded", "{shards:#}");
+    assert!(slow.stderr.contains("not stored"), "{}", slow.stderr);
+    // the store still holds the newer pass, committed by the other replica
+    assert_eq!(holder(&ws), newer);
+    let counts = ws.store(|s| s.pass_counts().unwrap());
+    assert_eq!(
+        counts.get("ok"),
+        Some(&5),
+        "the slow replica's two regions and the fresh scan's three shards: {counts:?}"
+    );
+}
