@@ -341,3 +341,49 @@ async fn a_replica_stalled_past_its_lease_cannot_write_when_it_wakes() {
         "the slow replica's two regions and the fresh scan's three shards: {counts:?}"
     );
 }
+
+/// Two daemons on one store: one holds the gateway. Killed (SIGKILL) with a
+/// notification pending, the other takes the gateway over and delivers it,
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_passes_to_another_replica_and_delivers_what_was_pending_once() {
+    use crate::support::receiver::Receiver;
+    let moto = Moto::start();
+    open_group(&moto, "gw", 22).await;
+    let hook = Receiver::start().await;
+    hook.answer(503);
+    let sinks = format!(
+        "[alerts]\nretry_initial = \"100ms\"\nretry_max = \"400ms\"\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\n\
+         [[alerts.sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        hook.url
+    );
+    let ws = Workspace::for_emulator_on(Backend::Postgres, &moto.endpoint, &sinks);
+    let base = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    let with = |port: u16| base.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(ws.file("a.toml"), with(free_port())).unwrap();
+    std::fs::write(ws.file("b.toml"), with(free_port())).unwrap();
+    let spawn = |cfg: &str| ws.cmd(&["-c", cfg, "run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut daemons = [spawn("a.toml"), spawn("b.toml")];
+    // one of them reads the group and tries to deliver (refused: pending)
+    let tried = wait_for(Duration::from_secs(60), || (hook.received().len() >= 2).then_some(()));
+    let cluster = ws.pg.as_ref().unwrap();
+    let db = ws.store_url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let holder = cluster.psql_in(&db, "SELECT owner FROM alert_lease WHERE until > 0").unwrap();
+    let pid: u32 = holder.trim().split(':').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let (gone, other) = if daemons[0].id() == pid { (0, 1) } else { (1, 0) };
+    daemons[gone].kill().unwrap(); // SIGKILL: its lease is left behind
+    daemons[gone].wait().unwrap();
+    hook.answer(200);
+    let delivered = wait_for(Duration::from_secs(60), || (!hook.accepted().is_empty()).then_some(()));
+    std::thread::sleep(Duration::from_secs(3)); // anything sent twice would arrive by now
+    let _ = daemons[other].kill();
+    let _ = daemons[other].wait();
+    assert!(tried.is_some(), "nobody tried the receiver");
+    assert!(pid == daemons[0].id() || pid == daemons[1].id(), "the lease names a daemon: {holder}");
+    assert!(delivered.is_some(), "the pending notification was never delivered");
+    let ids: Vec<String> =
+        hook.accepted().iter().map(|r| r.json()["id"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(ids.len(), 1, "delivered once: {ids:?}");
+    let now_holder = cluster.psql_in(&db, "SELECT owner FROM alert_lease").unwrap();
+    assert!(now_holder.contains(&format!(":{}:", daemons[other].id())), "{now_holder}");
+}
