@@ -240,7 +240,7 @@ impl Engine {
                     Guarded::Done(Err(e)) => monkey_error(e),
                     _ => format!("timed out after {}s listing what to read", timeout.as_secs()),
                 };
-                let lease = PassLease { shard: name.clone(), epoch: 0 };
+                let lease = PassLease { shard: name.clone(), epoch: 0, took_over_from: None };
                 let meta = PassMeta { monkey: name.clone(), started_at: finished_at, finished_at, lease };
                 self.record_failure(&meta, &msg).await;
                 summary.status = PassStatus::Failed(msg);
@@ -336,7 +336,13 @@ impl Engine {
         // One process at a time reads a shard of a store, and a read whose
         // lease lapsed cannot commit.
         let lease = match self.begin(&key, started_at, left.min(self.lease), fresh_after).await {
-            Ok(lease) => lease,
+            Ok(lease) => {
+                if let Some(from) = &lease.took_over_from {
+                    tracing::info!(shard = %key, %from, "took the shard over from a lapsed lease");
+                    self.metrics.record_takeover(&name);
+                }
+                lease
+            }
             Err(busy @ StoreError::LeaseHeld { .. }) => {
                 tracing::info!(shard = %key, %busy, "shard not read");
                 outcome.status = ShardStatus::Busy(busy.to_string());
@@ -349,13 +355,14 @@ impl Engine {
             }
             Err(e) => {
                 let msg = format!("could not begin the pass in the store: {e}");
-                let lease = PassLease { shard: key.clone(), epoch: 0 };
+                let lease = PassLease { shard: key.clone(), epoch: 0, took_over_from: None };
                 let meta = PassMeta { monkey: name, started_at, finished_at: self.clock.now(), lease };
                 self.record_failure(&meta, &msg).await;
                 outcome.status = ShardStatus::Failed(msg);
                 return (outcome, None);
             }
         };
+        let _held = LeaseHeld::new(&self.metrics, &name);
         // The lease is renewed while the shard is read; if another replica
         // took it over (this one stalled past it), the read stops: it could
         // not commit.
@@ -531,6 +538,25 @@ impl Engine {
             ok.then_some(s.open_findings),
             &s.counters,
         );
+    }
+}
+
+/// Counts a shard lease as held (`troop_shard_leases_held`) for its life.
+struct LeaseHeld<'a> {
+    metrics: &'a Metrics,
+    monkey: &'a str,
+}
+
+impl<'a> LeaseHeld<'a> {
+    fn new(metrics: &'a Metrics, monkey: &'a str) -> Self {
+        metrics.lease_held(monkey, true);
+        LeaseHeld { metrics, monkey }
+    }
+}
+
+impl Drop for LeaseHeld<'_> {
+    fn drop(&mut self) {
+        self.metrics.lease_held(self.monkey, false);
     }
 }
 

@@ -38,6 +38,10 @@ struct MonkeyStats {
     last_success_unix: Option<i64>,
     /// Passes whose commit the store refused (a newer pass superseded them).
     commits_refused: u64,
+    /// Shard leases this process took over from another replica's lapsed one.
+    takeovers: u64,
+    /// Shard leases this process holds now (shards being read).
+    leases_held: u64,
     open_findings: u64,
     counters: BTreeMap<String, u64>,
 }
@@ -93,6 +97,20 @@ impl Metrics {
 
     /// A pass of `monkey` was read but its commit refused: a newer pass of
     /// the monkey began first (`troop_pass_commits_refused_total`).
+    /// A shard of `monkey` was taken over from another replica's lease
+    /// (`troop_shard_takeovers_total`).
+    pub fn record_takeover(&self, monkey: &str) {
+        self.monkeys.lock().unwrap_or_else(|e| e.into_inner()).entry(monkey.to_string()).or_default().takeovers += 1;
+    }
+
+    /// A shard lease of `monkey` taken (`held`) or given up
+    /// (`troop_shard_leases_held`).
+    pub fn lease_held(&self, monkey: &str, held: bool) {
+        let mut m = self.monkeys.lock().unwrap_or_else(|e| e.into_inner());
+        let s = m.entry(monkey.to_string()).or_default();
+        s.leases_held = if held { s.leases_held + 1 } else { s.leases_held.saturating_sub(1) };
+    }
+
     pub fn record_refused(&self, monkey: &str) {
         self.monkeys
             .lock()
@@ -281,6 +299,20 @@ impl Metrics {
             let _ = writeln!(out, "troop_pass_duration_seconds_sum{{monkey=\"{k}\"}} {}", s.duration_sum);
             let _ = writeln!(out, "troop_pass_duration_seconds_count{{monkey=\"{k}\"}} {}", s.duration_count);
         }
+        family(
+            &mut out,
+            "troop_shard_takeovers_total",
+            "counter",
+            "Shard leases this replica took over from another's that lapsed or whose process died.",
+            &mut m.iter().map(|(k, s)| (format!("monkey=\"{k}\""), s.takeovers.to_string())),
+        );
+        family(
+            &mut out,
+            "troop_shard_leases_held",
+            "gauge",
+            "Shard leases this replica holds now (shards being read).",
+            &mut m.iter().map(|(k, s)| (format!("monkey=\"{k}\""), s.leases_held.to_string())),
+        );
         family(
             &mut out,
             "troop_last_success_timestamp_seconds",

@@ -127,6 +127,8 @@ mod tests {
         renewals: AtomicUsize,
         /// Renewals answer "another pass took the shard over".
         refuse_renewal: std::sync::atomic::AtomicBool,
+        /// Each lease granted takes over this replica's.
+        takeover_from: Mutex<Option<String>>,
     }
 
     impl Store for CountingStore {
@@ -139,7 +141,8 @@ mod tests {
             _: &dyn Fn(&str) -> bool,
             _: Option<OffsetDateTime>,
         ) -> Result<crate::store::PassLease, StoreError> {
-            Ok(crate::store::PassLease { shard: shard.into(), epoch: 1 })
+            let took_over_from = self.takeover_from.lock().unwrap().clone();
+            Ok(crate::store::PassLease { shard: shard.into(), epoch: 1, took_over_from })
         }
         fn renew_pass(&self, _: &crate::store::PassLease, _: OffsetDateTime) -> Result<bool, StoreError> {
             self.renewals.fetch_add(1, Ordering::SeqCst);
@@ -586,5 +589,28 @@ mod tests {
             let sch = s(secs, jitter);
             assert!(crate::engine::fresh_for(&sch) < next_delay(&sch, 0.0));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn takeovers_and_leases_held_are_exported() {
+        let store = Arc::new(CountingStore::default());
+        *store.takeover_from.lock().unwrap() = Some("other:1:dead".into());
+        let e = engine(store.clone());
+        let m = ShardedMonkey::new(3, 3, &[], &[]);
+        let pass = {
+            let (e, m) = (e.clone(), m.clone());
+            tokio::spawn(async move { e.run_pass(m, Duration::from_secs(60), Shutdown::never(), Duration::ZERO).await })
+        };
+        // shards of 0, 1 and 2 s, read at once: at 0.5 s two are held
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            e.metrics().render().contains("troop_shard_leases_held{monkey=\"sharded\"} 2"),
+            "{}",
+            e.metrics().render()
+        );
+        assert!(pass.await.unwrap().status.is_ok());
+        let text = e.metrics().render();
+        assert!(text.contains("troop_shard_takeovers_total{monkey=\"sharded\"} 3"), "{text}");
+        assert!(text.contains("troop_shard_leases_held{monkey=\"sharded\"} 0"), "{text}");
     }
 }

@@ -45,6 +45,9 @@ pub enum StoreError {
 pub struct PassLease {
     pub shard: String,
     pub epoch: i64,
+    /// The replica whose live-looking lease this one took over (it expired,
+    /// or its process is gone), if any: a takeover.
+    pub took_over_from: Option<String>,
 }
 
 fn host() -> String {
@@ -132,6 +135,13 @@ pub fn alert_lease_epoch(
         Some((o, u, e)) if o == owner || u < now || stale(o) => Some(e + 1),
         Some(_) => None,
     }
+}
+
+/// Whose lease a begin takes over, given the lease as held (`holder`,
+/// since, until ms): another owner's that was never given back (until not
+/// 0: it lapsed, or its process died). A lease given back is no takeover.
+pub fn took_over(held: Option<(&str, i64, i64)>, owner: &str) -> Option<String> {
+    held.filter(|(holder, _, until)| *holder != owner && *until > 0).map(|(holder, _, _)| holder.to_string())
 }
 
 /// Whether a shard is due: not when its last committed read (its view,
@@ -477,6 +487,10 @@ mod tests {
             (Some(("b", 1, 10)), false), // until is inclusive
             (Some(("dead", 1, 20)), true),
         ];
+        assert_eq!(took_over(Some(("b", 1, 9)), "a"), Some("b".to_string()), "lapsed");
+        assert_eq!(took_over(Some(("b", 1, 0)), "a"), None, "given back");
+        assert_eq!(took_over(Some(("a", 1, 9)), "a"), None, "its own");
+        assert_eq!(took_over(None, "a"), None);
         for (held, ok) in begins {
             let r = may_begin("security/1", *held, "a", 10, &stale);
             assert_eq!(r.is_ok(), *ok, "{held:?}: {r:?}");
@@ -510,7 +524,7 @@ mod tests {
             monkey: "security".into(),
             started_at: at(began),
             finished_at: at(began + 5),
-            lease: PassLease { shard: "security/1".into(), epoch },
+            lease: PassLease { shard: "security/1".into(), epoch, took_over_from: None },
         };
         let held = |epoch: i64, view: Option<i64>| HeldLease {
             epoch,

@@ -599,7 +599,7 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
     assert_eq!(c.epoch, 1);
     s.commit_pass(&meta("security", a, 5, 20), &open).unwrap();
     s.commit_pass(&meta("certs", c, 10, 20), &Report::default()).unwrap();
-    let forged = PassLease { shard: "limits".into(), epoch: 7 };
+    let forged = PassLease { shard: "limits".into(), epoch: 7, took_over_from: None };
     assert!(refused(s.commit_pass(&meta("limits", forged, 30, 40), &Report::default())));
     for t in [100, 200, 300] {
         let l = s.begin_pass("security", "a", at(t), at(t + 600), &alive, None).unwrap();

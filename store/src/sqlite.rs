@@ -325,7 +325,8 @@ impl Store for SqliteStore {
             .map_err(be)?;
         let lease = held.as_ref().map(|(o, s, u, _)| (o.as_str(), *s, *u));
         troop_core::store::may_begin(shard, lease, owner, millis(now), stale)?;
-        troop_core::store::due(shard, held.and_then(|h| h.3), fresh_after.map(millis))?;
+        troop_core::store::due(shard, held.as_ref().and_then(|h| h.3), fresh_after.map(millis))?;
+        let took_over_from = troop_core::store::took_over(lease, owner);
         let epoch: i64 = tx
             .query_row(
                 "INSERT INTO pass_lease (shard, epoch, owner, started_at, until) VALUES (?1, 1, ?2, ?3, ?4)
@@ -337,7 +338,7 @@ impl Store for SqliteStore {
             )
             .map_err(be)?;
         tx.commit().map_err(be)?;
-        Ok(PassLease { shard: shard.to_string(), epoch })
+        Ok(PassLease { shard: shard.to_string(), epoch, took_over_from })
     }
 
     fn renew_pass(&self, lease: &PassLease, until: OffsetDateTime) -> Result<bool, StoreError> {

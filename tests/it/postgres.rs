@@ -359,7 +359,11 @@ async fn the_gateway_passes_to_another_replica_and_delivers_what_was_pending_onc
     );
     let ws = Workspace::for_emulator_on(Backend::Postgres, &moto.endpoint, &sinks);
     let base = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
-    let with = |port: u16| base.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n"));
+    // the first pass at once (no jitter in the first delay)
+    let with = |port: u16| {
+        base.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n"))
+            + "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n"
+    };
     std::fs::write(ws.file("a.toml"), with(free_port())).unwrap();
     std::fs::write(ws.file("b.toml"), with(free_port())).unwrap();
     let spawn = |cfg: &str| ws.cmd(&["-c", cfg, "run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();

@@ -552,7 +552,8 @@ impl Store for PgStore {
             held.map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, Option<i64>>(3)));
         let lease = held.as_ref().map(|(o, s, u, _)| (o.as_str(), *s, *u));
         troop_core::store::may_begin(shard, lease, owner, millis(now), stale)?;
-        troop_core::store::due(shard, held.and_then(|h| h.3), fresh_after.map(millis))?;
+        troop_core::store::due(shard, held.as_ref().and_then(|h| h.3), fresh_after.map(millis))?;
+        let took_over_from = troop_core::store::took_over(lease, owner);
         let epoch: i64 = self
             .block(tx.query_one(
                 "INSERT INTO pass_lease (shard, epoch, owner, started_at, until) VALUES ($1, 1, $2, $3, $4)
@@ -564,7 +565,7 @@ impl Store for PgStore {
             .map_err(pe)?
             .get(0);
         self.block(tx.commit()).map_err(pe)?;
-        Ok(PassLease { shard: shard.to_string(), epoch })
+        Ok(PassLease { shard: shard.to_string(), epoch, took_over_from })
     }
 
     fn renew_pass(&self, lease: &PassLease, until: OffsetDateTime) -> Result<bool, StoreError> {
