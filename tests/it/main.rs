@@ -12,6 +12,7 @@ mod certs;
 mod config_cli;
 mod crash;
 mod daemon;
+mod deploy;
 mod limits;
 mod mistakes;
 mod postgres;
