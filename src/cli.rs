@@ -117,7 +117,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum StoreCommand {
     /// Copy every table of the store at --from (revisions with their history, findings, the
-    /// alert log and its cursor, groups, outboxes, silences, observations) into the empty
+    /// alert log and its cursor, groups, outboxes, silences, observations, leases) into the empty
     /// PostgreSQL store at --to, in one transaction, then check every table's row count.
     /// Passwords: in the URL, `[agent] store_password` for the configured store's URL, or
     /// PGPASSWORD.

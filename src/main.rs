@@ -295,6 +295,7 @@ fn store_migrate(cli: &Cli, from: &str, to: &str) -> Result<(), Fail> {
     }
     let counts = counts.map_err(|e| match e {
         troop_store::copy::CopyError::Open(e) => usage(e),
+        e @ troop_store::copy::CopyError::Refused(_) => usage(e),
         other => Fail::Runtime(other.into()),
     })?;
     match cli.format {
@@ -313,7 +314,7 @@ fn store_migrate(cli: &Cli, from: &str, to: &str) -> Result<(), Fail> {
                 .map(|(table, (source, target))| vec![table.clone(), source.to_string(), target.to_string()])
                 .collect();
             print!("{}", output::table(&["TABLE", "SOURCE ROWS", "COPIED"], &rows));
-            eprintln!("troop: copied and verified; point [agent] store at {}", troop_core::proxy::redact(to));
+            eprintln!("troop: copied and verified; point [agent] store at {}", troop_store::shown(to));
             Ok(())
         }
     }

@@ -23,8 +23,13 @@ pub enum CopyError {
     Open(#[from] OpenError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// What the user asked cannot be done (a target that is not empty, or
+    /// not PostgreSQL): nothing was copied.
     #[error("{0}")]
     Refused(String),
+    /// The copy's counts did not match: nothing was kept.
+    #[error("{0}")]
+    Mismatch(String),
 }
 
 /// Per table: rows in the source and in the target after the copy.
@@ -44,7 +49,7 @@ pub fn migrate(
     if !crate::is_postgres(to) {
         return Err(CopyError::Refused(format!(
             "the target must be a PostgreSQL store (postgres://…), not {}",
-            troop_core::proxy::redact(to)
+            crate::shown(to)
         )));
     }
     let source = Source::open(from, from_password)?;
@@ -55,56 +60,56 @@ pub fn migrate(
             "the target store is not empty ({table} has {n} rows); migrate copies into an empty database only"
         )));
     }
+    // One transaction on the target; the source is read between its
+    // statements (each side blocks on its own runtime, never one inside the other).
     let mut client = target.client()?;
-    let counts = target.block(async {
-        let tx = client.transaction().await.map_err(pe)?;
-        let mut counts = Counts::new();
-        for table in crate::TABLES {
-            let types: Vec<(String, String)> = tx
-                .query(
-                    "SELECT column_name, data_type FROM information_schema.columns
-                     WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-                    &[table],
-                )
-                .await
-                .map_err(pe)?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            let mut after = 0i64;
-            let mut copied = 0i64;
-            loop {
-                let (rows, last) = source.batch(table, &types, after)?;
-                if rows.is_empty() {
-                    break;
-                }
-                after = last;
-                copied += rows.len() as i64;
-                insert(&tx, table, &types, &rows).await?;
-                progress(table, copied);
+    let tx = target.block(client.transaction()).map_err(pe)?;
+    let mut counts = Counts::new();
+    for table in crate::TABLES {
+        let types: Vec<(String, String)> = target
+            .block(tx.query(
+                "SELECT column_name, data_type FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+                &[table],
+            ))
+            .map_err(pe)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let (mut after, mut copied) = (0i64, 0i64);
+        loop {
+            let (rows, last) = source.batch(table, &types, after)?;
+            if rows.is_empty() {
+                break;
             }
-            // serial columns continue after the copied ids
-            for (col, _) in types.iter().filter(|(c, _)| matches!((*table, c.as_str()), ("passes", "id") | ("alert_events", "seq") | ("outbox", "id"))) {
-                tx.execute(
+            after = last;
+            copied += rows.len() as i64;
+            target.block(insert(&tx, table, &types, &rows))?;
+            progress(table, copied);
+        }
+        // serial columns continue after the copied ids
+        let serial = types.iter().find(|(c, _)| {
+            matches!((*table, c.as_str()), ("passes", "id") | ("alert_events", "seq") | ("outbox", "id"))
+        });
+        if let Some((col, _)) = serial {
+            target
+                .block(tx.execute(
                     &format!(
                         "SELECT setval(pg_get_serial_sequence('{table}', '{col}'), COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)"
                     ),
                     &[],
-                )
-                .await
+                ))
                 .map_err(pe)?;
-            }
-            let n: i64 = tx.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[]).await.map_err(pe)?.get(0);
-            counts.insert(table.to_string(), (source.count(table)?, n));
         }
-        if let Some((table, (a, b))) = counts.iter().find(|(_, (a, b))| a != b) {
-            return Err(CopyError::Refused(format!(
-                "{table}: {a} rows in the source, {b} copied; nothing was kept (the copy is one transaction)"
-            )));
-        }
-        tx.commit().await.map_err(pe)?;
-        Ok::<_, CopyError>(counts)
-    })?;
+        let n: i64 = target.block(tx.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])).map_err(pe)?.get(0);
+        counts.insert(table.to_string(), (source.count(table)?, n));
+    }
+    if let Some((table, (a, b))) = counts.iter().find(|(_, (a, b))| a != b) {
+        return Err(CopyError::Mismatch(format!(
+            "{table}: {a} rows in the source, {b} copied; nothing was kept (the copy is one transaction)"
+        )));
+    }
+    target.block(tx.commit()).map_err(pe)?;
     Ok(counts)
 }
 

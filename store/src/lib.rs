@@ -49,8 +49,9 @@ pub enum OpenError {
 /// does not exist yet is [`OpenError::Missing`], never created empty (an
 /// empty answer from the wrong directory would read as all-clear).
 pub fn open_existing(url: &str, password: Option<&str>) -> Result<StoreHandle, OpenError> {
+    // a file that is not there, or empty, holds no store
     if let Some(path) = url.strip_prefix("sqlite://")
-        && !std::path::Path::new(path).exists()
+        && std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true)
     {
         return Err(OpenError::Missing { path: path.to_string() });
     }
@@ -73,10 +74,39 @@ pub fn supported(url: &str) -> Result<(), String> {
                 _ => Ok(()),
             }
         }
-        u if is_postgres(u) => postgres::connect::parse(u, None)
-            .map(|_| ())
-            .map_err(|reason| OpenError::Postgres { url: troop_core::proxy::redact(u), reason }.to_string()),
-        other => Err(OpenError::Unsupported(other.to_string()).to_string()),
+        u if is_postgres(u) => {
+            postgres::connect::check(u).map_err(|reason| OpenError::Postgres { url: shown(u), reason }.to_string())
+        }
+        other => Err(OpenError::Unsupported(shown(other)).to_string()),
+    }
+}
+
+/// A store URL as troop shows it: its user kept, its password never (even
+/// one with an un-encoded `@`, `:` or `/`: everything between `://` and the
+/// last `@` before the query is the user information).
+pub fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let main = match main.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if user.is_empty() { host.to_string() } else { format!("{user}@{host}") }
+        }
+        None => main.to_string(),
+    };
+    // a password may sit in the query too (`?password=`)
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|kv| if kv.starts_with("password=") { "password=<redacted>" } else { kv })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(q) => format!("{scheme}://{main}?{q}"),
+        None => format!("{scheme}://{main}"),
     }
 }
 
@@ -115,3 +145,21 @@ pub const TABLES: &[&str] = &[
     "sink_health",
     "replicas",
 ];
+
+#[cfg(test)]
+mod shown_tests {
+    #[test]
+    fn a_url_is_shown_with_its_user_and_never_its_password() {
+        let cases = [
+            ("postgres://troop@db/t", "postgres://troop@db/t"),
+            ("postgres://troop:s3cret@db:5432/t?sslmode=require", "postgres://troop@db:5432/t?sslmode=require"),
+            ("postgres://spec:p@ss:w/rd%1@127.0.0.1:55432/pwdb", "postgres://spec@127.0.0.1:55432/pwdb"),
+            ("postgresql://:pw@db/t", "postgresql://db/t"),
+            ("postgres://u@h/d?password=x&sslmode=disable", "postgres://u@h/d?password=<redacted>&sslmode=disable"),
+            ("sqlite:///var/lib/troop.db", "sqlite:///var/lib/troop.db"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(super::shown(url), want, "{url}");
+        }
+    }
+}

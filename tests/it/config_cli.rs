@@ -245,3 +245,15 @@ fn config_check_refuses_what_start_refuses() {
     assert!(r.stderr.contains("troop.toml:5:8: error[invalid-value]"), "{}", r.stderr);
     assert!(r.stderr.contains("troop.toml:6:26: error[invalid-value]"), "{}", r.stderr);
 }
+
+/// An empty file is no store: a read verb says so instead of answering from
+/// tables it would create.
+#[test]
+fn an_empty_store_file_is_no_store() {
+    let ws = Workspace::new("[agent]\nstore = \"sqlite://empty.db\"\n");
+    std::fs::write(ws.file("empty.db"), "").unwrap();
+    let r = ws.run(&["findings"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("nothing has been recorded there"), "{}", r.stderr);
+    assert_eq!(std::fs::metadata(ws.file("empty.db")).unwrap().len(), 0, "nothing was created");
+}

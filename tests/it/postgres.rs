@@ -174,8 +174,18 @@ async fn store_migrate_copies_a_sqlite_store_into_postgres_and_refuses_a_non_emp
     assert_eq!(std::fs::read_to_string(ws.file("events.jsonl")).unwrap().lines().count(), sent);
 
     let again = ws.run(&["store", "migrate", "--from", "sqlite://troop.db", "--to", &target]);
-    assert_ne!(again.code, 0);
+    again.assert_code(2);
     assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    // and on from PostgreSQL to PostgreSQL, every table's count the same
+    let onward = cluster.fresh_db().unwrap();
+    let r = ws.run(&["store", "migrate", "--from", &target, "--to", &onward, "--format", "json"]);
+    r.assert_code(0);
+    for t in r.json().as_array().unwrap() {
+        assert_eq!(t["source"], t["target"], "{t}");
+    }
+    let passes = r.json().as_array().unwrap().iter().find(|t| t["table"] == "passes").unwrap()["target"].clone();
+    assert!(passes.as_i64().unwrap() > 6, "the scan on the copy came along: {passes}");
+    ws.run(&["store", "migrate", "--from", &target, "--to", "sqlite://other.db"]).assert_code(2);
     let bad = ws.run(&["store", "migrate", "--from", "sqlite://nope.db", "--to", &target]);
     bad.assert_code(2);
 }
@@ -390,4 +400,46 @@ async fn the_gateway_passes_to_another_replica_and_delivers_what_was_pending_onc
     assert_eq!(ids.len(), 1, "delivered once: {ids:?}");
     let now_holder = cluster.psql_in(&db, "SELECT owner FROM alert_lease").unwrap();
     assert!(now_holder.contains(&format!(":{}:", daemons[other].id())), "{now_holder}");
+}
+
+/// A role that may only read reads (troop sets nothing up on an up-to-date
+/// store), and a database that holds another application's `findings` is
+/// refused with the server's reason.
+#[test]
+fn a_read_only_role_reads_and_a_foreign_table_is_named() {
+    let cluster = troop_store::testing::PgCluster::start().unwrap();
+    let url = cluster.fresh_db().unwrap();
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let ws = Workspace::new(&format!("[agent]\nstore = \"{url}\"\n"));
+    ws.run(&["silence", "add", "--match", "kind=x", "--for", "1h", "--reason", "ro", "--force"]).assert_code(0);
+    cluster
+        .psql_in(
+            &db,
+            "CREATE ROLE reader LOGIN; GRANT USAGE ON SCHEMA public TO reader; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader; REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        )
+        .unwrap();
+    let ro = url.replace("troop@", "reader@");
+    std::fs::write(ws.file("ro.toml"), format!("[agent]\nstore = \"{ro}\"\n")).unwrap();
+    for verb in [&["silence", "list"][..], &["findings"], &["status"], &["alerts", "status"], &["changes"]] {
+        let mut args = vec!["-c", "ro.toml"];
+        args.extend(verb);
+        let r = ws.run(&args);
+        r.assert_code(0);
+    }
+
+    let other = cluster.fresh_db().unwrap();
+    let other_db = other.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    cluster.psql_in(&other_db, "CREATE TABLE findings (id int)").unwrap();
+    std::fs::write(ws.file("other.toml"), format!("[agent]\nstore = \"{other}\"\n")).unwrap();
+    let r =
+        ws.run(&["-c", "other.toml", "silence", "add", "--match", "kind=x", "--for", "1h", "--reason", "x", "--force"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("already exists") && r.stderr.contains("database (or schema) of its own"),
+        "{}",
+        r.stderr
+    );
+    // and a read verb still finds no store there
+    ws.run(&["-c", "other.toml", "findings"]).assert_code(2);
 }

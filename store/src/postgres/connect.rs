@@ -69,7 +69,10 @@ pub fn parse(url: &str, password: Option<&str>) -> Result<Target, String> {
     let rebuilt =
         if kept.is_empty() { format!("postgres://{base}") } else { format!("postgres://{base}?{}", kept.join("&")) };
     let mut config: tokio_postgres::Config = rebuilt.parse().map_err(|e: tokio_postgres::Error| {
-        format!("not a PostgreSQL URL ({e}); write postgres://USER@HOST[:PORT]/DB")
+        format!(
+            "not a PostgreSQL URL ({e}); write postgres://USER@HOST[:PORT]/DB, with @ : / % in a user or \
+             password percent-encoded (%40 %3A %2F %25), or the password as store_password"
+        )
     })?;
     if config.get_hosts().is_empty() {
         return Err("the URL names no host; write postgres://USER@HOST[:PORT]/DB".into());
@@ -93,6 +96,16 @@ pub fn parse(url: &str, password: Option<&str>) -> Result<Target, String> {
         TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => SslMode::Require,
     });
     Ok(Target { config, tls, root_cert })
+}
+
+/// What `troop config check` asks of a URL without connecting: that it
+/// parses, and that the CA file it names (`sslrootcert`) can be read.
+pub fn check(url: &str) -> Result<(), String> {
+    let target = parse(url, None)?;
+    if let Some(path) = &target.root_cert {
+        std::fs::File::open(path).map_err(|e| format!("sslrootcert {path}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The rustls connector for a target's mode (every mode gets one; with

@@ -67,7 +67,15 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
         // the connection's own error (refused, authentication, TLS)
         deadpool_postgres::PoolError::Backend(e) => match e.as_db_error() {
             Some(_) => pe(e),
-            None => StoreError::Backend(format!("postgres: {e}{}", source_chain(&e))),
+            None => {
+                let text = format!("{e}{}", source_chain(&e));
+                let hint = if text.contains("password missing") {
+                    "; give it as [agent] store_password, in the URL, or in PGPASSWORD"
+                } else {
+                    ""
+                };
+                StoreError::Backend(format!("postgres: {text}{hint}"))
+            }
         },
         deadpool_postgres::PoolError::Timeout(_) => {
             StoreError::Backend("postgres: timed out waiting for a connection".into())
@@ -115,7 +123,7 @@ impl PgStore {
     }
 
     fn open_as(url: &str, password: Option<&str>, create: bool) -> Result<PgStore, OpenError> {
-        let shown = troop_core::proxy::redact(url);
+        let shown = crate::shown(url);
         let err = |reason: String| OpenError::Postgres { url: shown.clone(), reason };
         let mut target = connect::parse(url, password).map_err(err)?;
         // as libpq: PGPASSWORD when neither the config nor the URL gives one
@@ -155,11 +163,7 @@ impl PgStore {
         };
         if !create {
             let client = store.client().map_err(|e| err(e.to_string()))?;
-            let exists: bool = store
-                .block(client.query_one("SELECT to_regclass('troop_schema') IS NOT NULL", &[]))
-                .map_err(|e| err(pe(e).to_string()))?
-                .get(0);
-            if !exists {
+            if store.version(&client).map_err(|e| err(e.to_string()))?.is_none() {
                 return Err(OpenError::Missing { path: shown });
             }
         }
@@ -179,8 +183,32 @@ impl PgStore {
         self.block(self.pool.get()).map_err(pool_err)
     }
 
+    /// The schema version recorded (`None`: troop never set this database
+    /// up).
+    fn version(&self, client: &Client) -> Result<Option<i64>, StoreError> {
+        self.block(async {
+            let exists: bool =
+                client.query_one("SELECT to_regclass('troop_schema') IS NOT NULL", &[]).await.map_err(pe)?.get(0);
+            if !exists {
+                return Ok(None);
+            }
+            let v = client.query_opt("SELECT version FROM troop_schema", &[]).await.map_err(pe)?;
+            Ok(v.map(|r| r.get::<_, i64>(0)).filter(|v| *v > 0))
+        })
+    }
+
+    /// Bring the schema up to this troop's: nothing (no lock, no DDL: a
+    /// read-only role can read) when it is already; otherwise, under the
+    /// migration lock, each missing migration in its own transaction. A
+    /// migration that fails is rolled back and its own error returned.
     fn migrate(&self) -> Result<(), MigrateError> {
         let client = self.client()?;
+        let known = schema::MIGRATIONS.len() as i64;
+        match self.version(&client)? {
+            Some(v) if v == known => return Ok(()),
+            Some(v) if v > known => return Err(MigrateError::TooNew { found: v, known }),
+            _ => {}
+        }
         self.block(async {
             client.execute("SELECT pg_advisory_lock($1)", &[&schema::MIGRATION_LOCK]).await.map_err(pe)?;
             let applied = async {
@@ -194,7 +222,6 @@ impl PgStore {
                     .map_err(pe)?
                     .map(|r| r.get(0))
                     .unwrap_or(0);
-                let known = schema::MIGRATIONS.len() as i64;
                 if current > known {
                     return Err(MigrateError::TooNew { found: current, known });
                 }
@@ -203,13 +230,22 @@ impl PgStore {
                     let sql = format!(
                         "BEGIN; {sql}; DELETE FROM troop_schema; INSERT INTO troop_schema (version) VALUES ({version}); COMMIT;"
                     );
-                    client.batch_execute(&sql).await.map_err(pe)?;
+                    if let Err(e) = client.batch_execute(&sql).await {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        let e = pe(e);
+                        return Err(MigrateError::Store(StoreError::Backend(format!(
+                            "could not set up troop's tables (schema version {version}): {e}; \
+                             give troop a database (or schema) of its own"
+                        ))));
+                    }
                 }
                 Ok(())
             }
             .await;
-            client.execute("SELECT pg_advisory_unlock($1)", &[&schema::MIGRATION_LOCK]).await.map_err(pe)?;
-            applied
+            let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&schema::MIGRATION_LOCK]).await;
+            applied?;
+            unlocked.map_err(pe)?;
+            Ok(())
         })
     }
 
