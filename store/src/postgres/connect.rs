@@ -83,13 +83,25 @@ pub fn parse(url: &str, password: Option<&str>) -> Result<Target, String> {
     if config.get_dbname().is_none() {
         return Err("the URL names no database; write postgres://USER@HOST[:PORT]/DB".into());
     }
-    if let Some(p) = password {
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
         config.password(p);
     }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
     config.application_name("troop");
+    // as libpq: TLS is never used over a Unix-domain socket
+    let unix = config.get_hosts().iter().all(|h| !matches!(h, tokio_postgres::config::Host::Tcp(_)));
+    let tls = match (unix, tls) {
+        (true, TlsMode::Disable | TlsMode::Prefer) => TlsMode::Disable,
+        (true, _) => {
+            return Err(format!(
+                "sslmode={} asks for TLS, which a Unix-domain socket does not carry; use sslmode=disable or a TCP host",
+                query.split('&').find_map(|kv| kv.strip_prefix("sslmode=")).unwrap_or("require")
+            ));
+        }
+        (false, t) => t,
+    };
     config.ssl_mode(match tls {
         TlsMode::Disable => SslMode::Disable,
         TlsMode::Prefer => SslMode::Prefer,
@@ -262,6 +274,13 @@ mod tests {
             assert_eq!(t.config.get_dbname(), Some(db), "{url}");
             assert_eq!(t.tls, mode, "{url}");
         }
+        // a Unix-domain socket: no TLS (libpq), and asking for it is an error
+        let t = parse("postgres://a@/d?host=/run/postgresql", None).unwrap();
+        assert_eq!(t.tls, TlsMode::Disable);
+        let e = parse("postgres://a@/d?host=/run/postgresql&sslmode=verify-full", None).err().unwrap();
+        assert!(e.contains("Unix-domain socket"), "{e}");
+        // an empty secret is no password
+        assert_eq!(parse("postgres://a@h/d", Some("")).unwrap().config.get_password(), None);
         let t = parse("postgres://a:inurl@h/d", Some("secret")).unwrap();
         assert_eq!(t.config.get_password(), Some(&b"secret"[..]), "the secret wins over the URL's");
         assert_eq!(

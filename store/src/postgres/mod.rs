@@ -77,8 +77,13 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
                 StoreError::Backend(format!("postgres: {text}{hint}"))
             }
         },
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Create) => StoreError::Backend(
+            "postgres: the server did not complete a connection within connect_timeout + 5 s \
+             (a listener that accepts but does not answer?)"
+                .into(),
+        ),
         deadpool_postgres::PoolError::Timeout(_) => {
-            StoreError::Backend("postgres: timed out waiting for a connection".into())
+            StoreError::Backend("postgres: timed out waiting for a free connection of the pool".into())
         }
         other => StoreError::Backend(format!("postgres: {other}")),
     }
@@ -139,14 +144,23 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| err(e.to_string()))?;
-        let manager =
-            Manager::from_config(target.config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let connect_timeout = target.config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(10));
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        // without TLS no connector at all (rustls refuses a Unix socket's
+        // path as a server name before the mode is even looked at)
+        let manager = if target.tls == connect::TlsMode::Disable {
+            Manager::from_config(target.config, tokio_postgres::NoTls, recycling)
+        } else {
+            Manager::from_config(target.config, tls, recycling)
+        };
         let pool = {
             let _in = rt.enter();
             Pool::builder(manager)
                 .max_size(16)
                 .runtime(deadpool_postgres::Runtime::Tokio1)
-                .create_timeout(Some(Duration::from_secs(15)))
+                // the URL's connect_timeout (default 10 s) bounds the TCP
+                // connect; TLS and the startup get 5 s more
+                .create_timeout(Some(connect_timeout + Duration::from_secs(5)))
                 .wait_timeout(Some(Duration::from_secs(120)))
                 .build()
                 .map_err(|e| err(e.to_string()))?

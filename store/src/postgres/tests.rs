@@ -113,3 +113,14 @@ fn the_alert_log_never_skips_an_event_under_concurrent_writers() {
     }
     assert_eq!(seen.len(), writers * passes as usize, "every event reached the reader");
 }
+
+/// A Unix-domain socket (`?host=DIR`) connects without TLS, as libpq does.
+#[test]
+fn a_unix_socket_host_connects_without_tls() {
+    let cluster = PgCluster::start().unwrap();
+    let tcp = cluster.fresh_db().unwrap();
+    let db = tcp.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let url = format!("postgres://troop@/{db}?host={}&port={}", cluster.dir().display(), cluster.port());
+    let s = PgStore::open(&url, None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.pass_counts().unwrap().is_empty());
+}
