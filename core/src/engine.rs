@@ -9,7 +9,7 @@ use crate::monkey::{Monkey, MonkeyError, PassContext, Progress, Shard};
 use crate::shutdown::Shutdown;
 use crate::store::{CommitOutcome, PassLease, PassMeta, Store, StoreError, blocking};
 use futures::StreamExt;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -218,8 +218,8 @@ impl Engine {
         let _guard = RunningGuard { set: &self.running, name: name.clone() };
         let t0 = Instant::now();
         let deadline = t0 + timeout;
-        let finished_at = self.clock.now();
-        let fresh_after = fresh_for.and_then(|f| time::Duration::try_from(f).ok()).map(|f| finished_at - f);
+        let began = self.clock.now();
+        let fresh_after = fresh_for.and_then(|f| time::Duration::try_from(f).ok()).map(|f| began - f);
         let ctx = PassContext {
             clock: self.clock.clone(),
             shutdown: shutdown.clone(),
@@ -241,11 +241,11 @@ impl Engine {
                     _ => format!("timed out after {}s listing what to read", timeout.as_secs()),
                 };
                 let lease = PassLease { shard: name.clone(), epoch: 0, took_over_from: None };
-                let meta = PassMeta { monkey: name.clone(), started_at: finished_at, finished_at, lease };
+                let meta = PassMeta { monkey: name.clone(), started_at: began, finished_at: began, lease };
                 self.record_failure(&meta, &msg).await;
                 summary.status = PassStatus::Failed(msg);
                 summary.duration = t0.elapsed();
-                self.finish_metrics(&summary, finished_at);
+                self.finish_metrics(&summary, began);
                 return summary;
             }
         };
@@ -253,8 +253,6 @@ impl Engine {
         // who made the changes is asked per account (an audit log such as
         // CloudTrail is read per account and region): what is held is one
         // account's changes, and an account's regions share their reads
-        let account_of: HashMap<String, String> =
-            shards.iter().map(|s| (s.key(), Shard { region: None, ..s.clone() }.key())).collect();
         let mut to_attribute: BTreeSet<String> = BTreeSet::new();
         let bounds = Bounds { deadline, timeout, shutdown: shutdown.clone(), grace, fresh_after };
         let total = shards.len();
@@ -281,10 +279,8 @@ impl Engine {
                     summary.open_findings = c.open_findings;
                 }
             }
-            if outcome.status.committed()
-                && let Some(account) = account_of.get(&outcome.shard)
-            {
-                to_attribute.insert(account.clone());
+            if outcome.status.committed() {
+                to_attribute.insert(Shard::from_key(&outcome.shard).account_shard().key());
             }
             summary.shards.push(outcome);
         }

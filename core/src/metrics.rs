@@ -187,17 +187,15 @@ impl Metrics {
 
     /// Drop the gauges of monkeys no longer running (a reload disabled them).
     pub fn keep_gauges_of(&self, monkeys: &[&str]) {
-        let monkey_of = |shard: &str| shard.split('/').next().unwrap_or_default().to_string();
-        self.gauges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|shard, _| monkeys.contains(&monkey_of(shard).as_str()));
+        let monkey_of = crate::monkey::Shard::monkey_of;
+        self.gauges.lock().unwrap_or_else(|e| e.into_inner()).retain(|shard, _| monkeys.contains(&monkey_of(shard)));
     }
 
     /// Drop the gauges of `monkey`'s shards not in `shards` (keys): shards a
     /// pass no longer lists.
     pub fn keep_shards(&self, monkey: &str, shards: &[String]) {
-        let keep = |shard: &String| shard.split('/').next() != Some(monkey) || shards.iter().any(|k| k == shard);
+        let monkey_of = crate::monkey::Shard::monkey_of;
+        let keep = |shard: &String| monkey_of(shard) != monkey || shards.iter().any(|k| k == shard);
         self.gauges.lock().unwrap_or_else(|e| e.into_inner()).retain(|shard, _| keep(shard));
         self.shard_success.lock().unwrap_or_else(|e| e.into_inner()).retain(|shard, _| keep(shard));
     }
@@ -232,7 +230,7 @@ impl Metrics {
                 );
                 let _ = writeln!(out, "# TYPE troop_shard_lag_seconds gauge");
                 for (shard, at) in shards.iter() {
-                    let monkey = shard.split('/').next().unwrap_or_default();
+                    let monkey = crate::monkey::Shard::monkey_of(shard);
                     let _ = writeln!(
                         out,
                         "troop_shard_lag_seconds{{monkey=\"{}\",shard=\"{}\"}} {}",

@@ -187,6 +187,28 @@ impl Shard {
         Shard { monkey: monkey.into(), account: Some(account.into()), region: Some(region.into()) }
     }
 
+    /// The shard a key names: the inverse of [`Shard::key`] (no part of a
+    /// key holds a `/`: monkey names, account ids and region names don't).
+    pub fn from_key(key: &str) -> Shard {
+        let mut parts = key.splitn(3, '/');
+        Shard {
+            monkey: parts.next().unwrap_or_default().to_string(),
+            account: parts.next().map(str::to_string),
+            region: parts.next().map(str::to_string),
+        }
+    }
+
+    /// The monkey a shard key belongs to (its first part).
+    pub fn monkey_of(key: &str) -> &str {
+        key.split('/').next().unwrap_or_default()
+    }
+
+    /// The shard of this one's account: itself when account-wide (or the
+    /// whole monkey), its account's shard when regional.
+    pub fn account_shard(&self) -> Shard {
+        Shard { region: None, ..self.clone() }
+    }
+
     /// The stable id leases, pass records and observations use:
     /// `monkey`, `monkey/account` or `monkey/account/region`.
     pub fn key(&self) -> String {
@@ -307,5 +329,26 @@ pub trait Monkey: Send + Sync {
     async fn attribute(&self, ctx: &PassContext, written: &[Written]) -> Vec<Attribution> {
         let _ = (ctx, written);
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shard_keys_table() {
+        // (shard, key, account's shard key)
+        let cases = [
+            (Shard::whole("certs"), "certs", "certs"),
+            (Shard::account("security", "111"), "security/111", "security/111"),
+            (Shard::region("security", "111", "eu-west-1"), "security/111/eu-west-1", "security/111"),
+        ];
+        for (shard, key, account) in cases {
+            assert_eq!(shard.key(), key);
+            assert_eq!(Shard::from_key(key), shard, "{key}");
+            assert_eq!(shard.account_shard().key(), account);
+            assert_eq!(Shard::monkey_of(key), shard.monkey);
+        }
     }
 }

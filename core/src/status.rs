@@ -81,10 +81,7 @@ pub fn rows(records: &[ShardRecord], now: i64) -> Vec<ShardStatusRow> {
     let mut out: Vec<ShardStatusRow> = records
         .iter()
         .map(|r| {
-            let mut parts = r.shard.splitn(3, '/');
-            let monkey = parts.next().unwrap_or_default().to_string();
-            let account = parts.next().map(str::to_string);
-            let region = parts.next().map(str::to_string);
+            let crate::monkey::Shard { monkey, account, region } = crate::monkey::Shard::from_key(&r.shard);
             ShardStatusRow {
                 shard: r.shard.clone(),
                 monkey,

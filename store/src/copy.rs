@@ -146,7 +146,7 @@ impl Source {
                 .lock()
                 .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
                 .map_err(crate::sqlite::be),
-            Source::Pg(p) => Ok(p.counts()?.get(table).copied().unwrap_or(0)),
+            Source::Pg(p) => p.count(table),
         }
     }
 

@@ -127,84 +127,58 @@ pub fn connector(target: &Target) -> Result<tokio_postgres_rustls::MakeRustlsCon
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let config = match target.tls {
-        TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(Unverified(provider))).with_no_client_auth()
-        }
-        TlsMode::VerifyCa | TlsMode::VerifyFull => {
-            let mut roots = rustls::RootCertStore::empty();
-            match &target.root_cert {
-                Some(path) => {
-                    use rustls_pki_types::pem::PemObject;
-                    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                        .map_err(|e| format!("sslrootcert {path}: {e}"))?;
-                    for c in certs {
-                        roots.add(c.map_err(|e| format!("sslrootcert {path}: {e}"))?).map_err(|e| e.to_string())?;
-                    }
-                }
-                None => {
-                    for c in rustls_native_certs::load_native_certs().certs {
-                        let _ = roots.add(c);
-                    }
-                }
-            }
-            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| e.to_string())?;
-            let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
-                if target.tls == TlsMode::VerifyCa { Arc::new(AnyName(webpki)) } else { webpki };
-            builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth()
-        }
+    let config = if target.tls == TlsMode::VerifyFull {
+        builder.with_root_certificates(roots(target)?).with_no_client_auth()
+    } else {
+        // prefer/require check no certificate; verify-ca the chain, not the name
+        let chain = match target.tls {
+            TlsMode::VerifyCa => Some(
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots(target)?), provider.clone())
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Lenient { chain, provider }))
+            .with_no_client_auth()
     };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
-/// `prefer`/`require`: encrypted, the server's certificate not checked
-/// (libpq's meaning of those modes); handshake signatures still are.
-#[derive(Debug)]
-struct Unverified(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &rustls_pki_types::CertificateDer<'_>,
-        _: &[rustls_pki_types::CertificateDer<'_>],
-        _: &rustls_pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+/// The CA roots `verify-ca` and `verify-full` trust: `sslrootcert`'s,
+/// else the system's.
+fn roots(target: &Target) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &target.root_cert {
+        Some(path) => {
+            use rustls_pki_types::pem::PemObject;
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            for c in certs {
+                roots.add(c.map_err(|e| format!("sslrootcert {path}: {e}"))?).map_err(|e| e.to_string())?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
     }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    Ok(roots)
 }
 
-/// `verify-ca`: the chain must lead to a trusted CA; the name it was issued
-/// for is not compared with the host.
+/// libpq's lenient modes: `prefer`/`require` (no `chain`) encrypt without
+/// checking the server's certificate; `verify-ca` checks its chain but not
+/// the name it was issued for. Handshake signatures are always checked.
 #[derive(Debug)]
-struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+struct Lenient {
+    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
-impl rustls::client::danger::ServerCertVerifier for AnyName {
+impl rustls::client::danger::ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &rustls_pki_types::CertificateDer<'_>,
@@ -214,7 +188,8 @@ impl rustls::client::danger::ServerCertVerifier for AnyName {
         now: rustls_pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(rustls::client::danger::ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. })) => {
                 Ok(rustls::client::danger::ServerCertVerified::assertion())
             }
@@ -228,7 +203,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyName {
         cert: &rustls_pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -237,11 +212,11 @@ impl rustls::client::danger::ServerCertVerifier for AnyName {
         cert: &rustls_pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 

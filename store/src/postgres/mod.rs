@@ -263,17 +263,15 @@ impl PgStore {
         })
     }
 
-    /// Every table's row count (for `troop store migrate`'s check).
-    pub fn counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+    /// Rows in one table of the store (`troop store migrate`'s check).
+    pub fn count(&self, table: &str) -> Result<i64, StoreError> {
         let client = self.client()?;
-        self.block(async {
-            let mut out = BTreeMap::new();
-            for table in crate::TABLES {
-                let n: i64 = client.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[]).await.map_err(pe)?.get(0);
-                out.insert(table.to_string(), n);
-            }
-            Ok(out)
-        })
+        self.block(client.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])).map_err(pe).map(|r| r.get(0))
+    }
+
+    /// Every table's row count.
+    pub fn counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        crate::TABLES.iter().map(|t| Ok((t.to_string(), self.count(t)?))).collect()
     }
 }
 
