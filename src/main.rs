@@ -360,22 +360,9 @@ async fn wire_on(
     for m in &monkeys {
         metrics.register(m.monkey.name());
     }
-    // `[[aws.accounts]]` name and labels go on every finding of the account
-    let account_labels = cfg
-        .aws
-        .accounts
-        .iter()
-        .map(|a| {
-            let mut l = a.labels.clone();
-            if a.name != a.id {
-                l.insert("account_name".into(), a.name.clone());
-            }
-            (a.id.clone(), l)
-        })
-        .collect();
     let engine = Arc::new(
         Engine::new(store.clone(), metrics.clone(), Arc::new(SystemClock), progress)
-            .with_account_labels(account_labels)
+            .with_account_labels(aws.account_labels())
             .with_lease(cfg.agent.lease),
     );
     let retry = troop_alerts::retry::RetryPolicy { initial: cfg.alerts.retry_initial, max: cfg.alerts.retry_max };

@@ -94,6 +94,30 @@ pub struct Aws {
     /// Requests per second per service, per account and region
     /// (`[aws.request_rate] ec2 = 20`); services not named keep troop's default.
     pub request_rate: BTreeMap<String, f64>,
+    /// `[aws.organization]`: the accounts of an AWS Organization, besides
+    /// (and under) `accounts`.
+    pub organization: Option<Organization>,
+}
+
+/// `[aws.organization]`: read the organization's accounts with the ambient
+/// credentials (its management account or a delegated administrator:
+/// Organizations `ListAccounts`, or `ListAccountsForParent` and
+/// `ListOrganizationalUnitsForParent` under `ou_ids`; `ListTagsForResource`
+/// per account) and assume `role_name` in each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organization {
+    /// The role assumed in each member account, `[path/]name`; `{account_id}`
+    /// and `{account_name}` in it are replaced by the account's. The role
+    /// ARN is `arn:{partition}:iam::{account_id}:role/{role_name}`.
+    pub role_name: String,
+    /// `sts:ExternalId` of the AssumeRole calls, when the roles require one.
+    pub external_id: Option<String>,
+    /// Only accounts under these OUs (or roots), at any depth; empty = all.
+    pub ou_ids: Vec<String>,
+    /// Only accounts with every one of these tags (key = value).
+    pub account_tags: BTreeMap<String, String>,
+    /// How long one reading of the organization is used before it is read again.
+    pub refresh: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -355,6 +379,7 @@ impl Default for Config {
                 max_backoff: Duration::from_secs(20),
                 endpoints: BTreeMap::new(),
                 request_rate: BTreeMap::new(),
+                organization: None,
             },
             monkeys: Monkeys {
                 security: Security { common: common(true, 15 * 60) },
@@ -637,6 +662,10 @@ fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
             }
         }
     }
+    if let Some(mut o) = t.table(sink, "organization") {
+        a.organization = organization(&mut o, sink);
+        o.finish(sink);
+    }
     let mut names: BTreeMap<String, ()> = BTreeMap::new();
     for mut acc in t.tables(sink, "accounts") {
         let id = acc.string(sink, "id");
@@ -681,6 +710,74 @@ fn aws(t: &mut Tbl, sink: &mut Sink, a: &mut Aws) {
             });
         }
     }
+}
+
+/// An IAM role's `[path/]name` (IAM's CreateRole: names of `\w+=,.@-`, at
+/// most 64 characters), with `{account_id}` and `{account_name}` allowed.
+fn is_role_name(s: &str) -> bool {
+    let bare = s.replace("{account_id}", "a").replace("{account_name}", "a");
+    let name = bare.rsplit('/').next().unwrap_or_default();
+    !name.is_empty()
+        && name.len() <= 64
+        && !bare.starts_with('/')
+        && bare.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-/".contains(c))
+}
+
+/// An OU id (`ou-` root part `-` id) or a root id (`r-…`), as Organizations
+/// writes them.
+fn is_ou_id(s: &str) -> bool {
+    let lower = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    match s.split('-').collect::<Vec<_>>()[..] {
+        ["ou", root, id] => lower(root) && lower(id) && root.len() >= 4 && id.len() >= 8,
+        ["r", root] => lower(root) && root.len() >= 4,
+        _ => false,
+    }
+}
+
+fn organization(t: &mut Tbl, sink: &mut Sink) -> Option<Organization> {
+    let role = t.string(sink, "role_name");
+    let role = t.require(sink, "role_name", role);
+    let external_id = t.string(sink, "external_id").map(|s| s.v);
+    let mut ok = true;
+    if let Some(r) = &role
+        && !is_role_name(&r.v)
+    {
+        sink.error(
+            codes::INVALID_VALUE,
+            r.span.clone(),
+            format!(
+                "\"{}\" is not an IAM role name (letters, digits and _+=,.@-, a path before a /; {{account_id}} and {{account_name}} are replaced)",
+                r.v
+            ),
+        );
+        ok = false;
+    }
+    let mut ou_ids = Vec::new();
+    for ou in t.strings(sink, "ou_ids").unwrap_or_default() {
+        if is_ou_id(&ou.v) {
+            ou_ids.push(ou.v);
+        } else {
+            sink.error(
+                codes::INVALID_VALUE,
+                ou.span,
+                format!(
+                    "\"{}\" is not an organizational unit id (like \"ou-ab12-cdef3456\") or root id (\"r-ab12\")",
+                    ou.v
+                ),
+            );
+            ok = false;
+        }
+    }
+    let account_tags = t.string_map(sink, "account_tags").unwrap_or_default();
+    let refresh = duration(t, sink, "refresh", Duration::from_secs(1)).unwrap_or(Duration::from_secs(3600));
+    let role = role?;
+    ok.then(|| Organization {
+        role_name: role.v,
+        external_id,
+        ou_ids,
+        account_tags: account_tags.into_iter().map(|(k, v)| (k.v, v.v)).collect(),
+        refresh,
+    })
 }
 
 fn monkey_common(t: &mut Tbl, sink: &mut Sink, c: &mut MonkeyCommon) {
@@ -1319,6 +1416,17 @@ mod tests {
                 vec![(2, 7, codes::INVALID_VALUE), (3, 7, codes::INVALID_VALUE), (4, 7, codes::WRONG_TYPE)],
             ),
             ("[monkeys.limits]\nservices = [\"vpc\", \"lambda\"]\n", vec![(2, 20, codes::INVALID_VALUE)]),
+            ("[aws.organization]\nrefresh = \"1h\"\n", vec![(1, 1, codes::MISSING_KEY)]),
+            (
+                "[aws.organization]\nrole_name = \"arn:aws:iam::1:role/x\"\nou_ids = [\"ou-ab12-cdef3456\", \"OU-1\", \"r-ab12\"]\nrefresh = \"soon\"\nrole = \"x\"\n",
+                vec![
+                    (2, 13, codes::INVALID_VALUE),
+                    (3, 31, codes::INVALID_VALUE),
+                    (4, 11, codes::INVALID_DURATION),
+                    (5, 1, codes::UNKNOWN_KEY),
+                ],
+            ),
+            ("[aws.organization]\nrole_name = \"audit/troop-{account_id}\"\n", vec![]),
             (
                 "[[alerts.sinks]]\nname = \"log\"\ntype = \"stdout\"\n[[alerts.routes]]\nmatchers = [\"severity=~(warning\", \"monkey\"]\nsinks = [\"log\", \"nope\"]\ngroup_wait = \"soon\"\n",
                 vec![

@@ -87,7 +87,7 @@ pub struct Engine {
     committed: Arc<tokio::sync::Notify>,
     /// Labels every finding of an account gets (`[[aws.accounts]]` name and
     /// labels), keyed by account id; a finding's own labels win.
-    account_labels: BTreeMap<String, BTreeMap<String, String>>,
+    account_labels: Arc<AccountLabels>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     progress: Arc<dyn Progress>,
@@ -96,6 +96,65 @@ pub struct Engine {
     owner: String,
     /// How long a shard's lease lasts unless renewed (`[agent] lease`).
     lease: Duration,
+    /// Shards of any pass between the end of their read and the end of
+    /// their commit: more than zero when a read ends means the store is the
+    /// slower side ([`ReadAhead`]).
+    committing: std::sync::atomic::AtomicUsize,
+}
+
+/// The labels every finding of an account gets (its name, its
+/// `[[aws.accounts]]` labels, its organization tags), by account id. Shared:
+/// whoever discovers accounts (an organization read again) replaces them
+/// while passes run; a finding's own labels win.
+#[derive(Debug, Default)]
+pub struct AccountLabels(std::sync::RwLock<BTreeMap<String, BTreeMap<String, String>>>);
+
+impl AccountLabels {
+    /// Replace the labels of every account.
+    pub fn set(&self, labels: BTreeMap<String, BTreeMap<String, String>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = labels;
+    }
+
+    /// The labels of `account`, if it has any.
+    pub fn of(&self, account: &str) -> Option<BTreeMap<String, String>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).get(account).cloned()
+    }
+}
+
+/// How many shards a pass reads at once: as many as the store keeps up
+/// with, at most the monkey's [`Monkey::parallel_shards`]. Memory is the
+/// reports read and not yet committed, so reading ahead of a store that
+/// commits slower than the reads end only holds reports longer.
+///
+/// The rule (additive increase, additive decrease, as the gradient limits
+/// of Netflix's concurrency-limits): it starts at `max`; a read that ends
+/// while another shard is committing lowers the limit by one, down to one;
+/// a read that ends while the store is idle raises it by one, up to `max`.
+/// Reads against AWS take longer than commits, so the limit stays at `max`;
+/// reads that end faster than the store commits settle at one or two. It
+/// never starts low: a shard whose read hangs must not hold back the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAhead {
+    limit: usize,
+    max: usize,
+}
+
+impl ReadAhead {
+    /// Start at `max` shards (at least one).
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        ReadAhead { limit: max, max }
+    }
+
+    /// Shards that may be in flight now.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// A shard's read ended; `store_busy`: another shard was committing.
+    pub fn read_ended(&mut self, store_busy: bool) {
+        self.limit = if store_busy { self.limit.saturating_sub(1).max(1) } else { (self.limit + 1).min(self.max) };
+    }
 }
 
 /// Removes the monkey from the running set however the pass ends.
@@ -120,13 +179,14 @@ impl Engine {
         Engine {
             store,
             committed: Arc::new(tokio::sync::Notify::new()),
-            account_labels: BTreeMap::new(),
+            account_labels: Arc::default(),
             metrics,
             clock,
             progress,
             running: Mutex::new(HashSet::new()),
             owner: crate::store::lease_owner(),
             lease: DEFAULT_LEASE,
+            committing: Default::default(),
         }
     }
 
@@ -136,7 +196,7 @@ impl Engine {
         self
     }
 
-    pub fn with_account_labels(mut self, labels: BTreeMap<String, BTreeMap<String, String>>) -> Self {
+    pub fn with_account_labels(mut self, labels: Arc<AccountLabels>) -> Self {
         self.account_labels = labels;
         self
     }
@@ -241,7 +301,8 @@ impl Engine {
                     _ => format!("timed out after {}s listing what to read", timeout.as_secs()),
                 };
                 let lease = PassLease { shard: name.clone(), epoch: 0, took_over_from: None };
-                let meta = PassMeta { monkey: name.clone(), started_at: began, finished_at: began, lease };
+                let meta =
+                    PassMeta { monkey: name.clone(), started_at: began, round: began, finished_at: began, lease };
                 self.record_failure(&meta, &msg).await;
                 summary.status = PassStatus::Failed(msg);
                 summary.duration = t0.elapsed();
@@ -254,17 +315,22 @@ impl Engine {
         // CloudTrail is read per account and region): what is held is one
         // account's changes, and an account's regions share their reads
         let mut to_attribute: BTreeSet<String> = BTreeSet::new();
-        let bounds = Bounds { deadline, timeout, shutdown: shutdown.clone(), grace, fresh_after };
+        let bounds = Bounds { deadline, timeout, shutdown: shutdown.clone(), grace, fresh_after, began };
         let total = shards.len();
-        let parallel = monkey.parallel_shards().max(1);
-        let mut outcomes = futures::stream::iter(shards)
-            .map(|shard| self.run_shard(&monkey, &ctx, shard, &bounds))
-            .buffer_unordered(parallel);
+        let ahead = Mutex::new(ReadAhead::new(monkey.parallel_shards()));
+        let mut pending = shards.into_iter();
+        let mut outcomes = futures::stream::FuturesUnordered::new();
         // Only counts are kept of each committed shard: memory is bounded by
         // the shards in flight, not by the pass.
         let mut last_pass_id = i64::MIN;
         let mut done = 0;
-        while let Some((outcome, committed)) = outcomes.next().await {
+        loop {
+            let limit = ahead.lock().unwrap_or_else(|e| e.into_inner()).limit();
+            while outcomes.len() < limit {
+                let Some(shard) = pending.next() else { break };
+                outcomes.push(self.run_shard(&monkey, &ctx, shard, &bounds, &ahead));
+            }
+            let Some((outcome, committed)) = outcomes.next().await else { break };
             done += 1;
             if total > 1 {
                 self.progress.update(&name, &format!("{done}/{total} shards done"));
@@ -317,8 +383,9 @@ impl Engine {
         pass: &PassContext,
         shard: Shard,
         bounds: &Bounds,
+        ahead: &Mutex<ReadAhead>,
     ) -> (ShardOutcome, Option<CommitOutcome>) {
-        let Bounds { deadline, timeout, shutdown, grace, fresh_after } = bounds.clone();
+        let Bounds { deadline, timeout, shutdown, grace, fresh_after, began } = bounds.clone();
         let key = shard.key();
         let name = monkey.name().to_string();
         let ctx = pass.fresh();
@@ -352,7 +419,7 @@ impl Engine {
             Err(e) => {
                 let msg = format!("could not begin the pass in the store: {e}");
                 let lease = PassLease { shard: key.clone(), epoch: 0, took_over_from: None };
-                let meta = PassMeta { monkey: name, started_at, finished_at: self.clock.now(), lease };
+                let meta = PassMeta { monkey: name, started_at, round: began, finished_at: self.clock.now(), lease };
                 self.record_failure(&meta, &msg).await;
                 outcome.status = ShardStatus::Failed(msg);
                 return (outcome, None);
@@ -369,8 +436,11 @@ impl Engine {
             }
         };
         let read = guarded(read, shutdown, grace, deadline).await;
+        // From here until this function returns the shard counts as
+        // committing (a failed read records its failure in the store too).
+        let _committing = Committing::new(&self.committing, ahead);
         outcome.counters = ctx.counters.snapshot();
-        let meta = PassMeta { monkey: name.clone(), started_at, finished_at: self.clock.now(), lease };
+        let meta = PassMeta { monkey: name.clone(), started_at, round: began, finished_at: self.clock.now(), lease };
         let read = match read {
             Guarded::Done(None) => {
                 let why = "its lease was taken over by another pass while it read (this process stalled past it)";
@@ -403,7 +473,7 @@ impl Engine {
             Guarded::Done(Ok(report)) => report,
         };
         for f in &mut report.findings {
-            if let Some(extra) = self.account_labels.get(&f.account) {
+            if let Some(extra) = self.account_labels.of(&f.account) {
                 for (k, v) in extra {
                     f.labels.entry(k.clone()).or_insert_with(|| v.clone());
                 }
@@ -550,6 +620,23 @@ impl<'a> LeaseHeld<'a> {
     }
 }
 
+/// A shard between the end of its read and the end of its commit.
+struct Committing<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Committing<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize, ahead: &Mutex<ReadAhead>) -> Self {
+        let busy = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0;
+        ahead.lock().unwrap_or_else(|e| e.into_inner()).read_ended(busy);
+        Committing(count)
+    }
+}
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl Drop for LeaseHeld<'_> {
     fn drop(&mut self) {
         self.metrics.lease_held(self.monkey, false);
@@ -566,6 +653,8 @@ struct Bounds {
     grace: Duration,
     /// A shard read by anyone since this time is not due (scheduled passes).
     fresh_after: Option<time::OffsetDateTime>,
+    /// When the pass began: the round of each shard it commits.
+    began: time::OffsetDateTime,
 }
 
 /// How a bounded read ended.
@@ -735,6 +824,36 @@ mod tests {
 
     fn outcome(shard: &str, status: ShardStatus) -> ShardOutcome {
         ShardOutcome { shard: shard.into(), status, counters: BTreeMap::new() }
+    }
+
+    #[test]
+    fn reads_ahead_only_as_far_as_the_store_keeps_up() {
+        // (max, the ends of reads: was the store busy?, the limit after each)
+        let cases: Vec<(usize, Vec<bool>, Vec<usize>)> = vec![
+            // reads slower than commits (AWS): the limit stays at max
+            (8, vec![false, false, false], vec![8, 8, 8]),
+            // reads faster than the store: down by one per busy end, to one
+            (3, vec![true, true, true, true], vec![2, 1, 1, 1]),
+            // and back up once the store is idle when reads end
+            (3, vec![true, true, false, false, false], vec![2, 1, 2, 3, 3]),
+            // a mix settles between
+            (8, vec![true, false, true, true, false], vec![7, 8, 7, 6, 7]),
+            // one shard at a time stays one; zero means one
+            (1, vec![true, false], vec![1, 1]),
+            (0, vec![false, true], vec![1, 1]),
+        ];
+        for (max, ends, want) in cases {
+            let mut ahead = ReadAhead::new(max);
+            assert_eq!(ahead.limit(), max.max(1), "starts at max");
+            let got: Vec<usize> = ends
+                .iter()
+                .map(|&busy| {
+                    ahead.read_ended(busy);
+                    ahead.limit()
+                })
+                .collect();
+            assert_eq!(got, want, "max {max}, ends {ends:?}");
+        }
     }
 
     #[test]

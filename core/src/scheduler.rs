@@ -129,6 +129,11 @@ mod tests {
         refuse_renewal: std::sync::atomic::AtomicBool,
         /// Each lease granted takes over this replica's.
         takeover_from: Mutex<Option<String>>,
+        /// Each commit takes this many ms (a store slower than the reads).
+        commit_ms: std::sync::atomic::AtomicU64,
+        /// Reports read and not yet committed, now and at most.
+        reports_held: AtomicUsize,
+        max_held: AtomicUsize,
     }
 
     impl Store for CountingStore {
@@ -152,7 +157,9 @@ mod tests {
             Ok(())
         }
         fn commit_pass(&self, _: &PassMeta, _: &Report) -> Result<CommitOutcome, StoreError> {
+            std::thread::sleep(Duration::from_millis(self.commit_ms.load(Ordering::SeqCst)));
             self.commits.fetch_add(1, Ordering::SeqCst);
+            let _ = self.reports_held.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
             Ok(CommitOutcome::default())
         }
         fn record_failed_pass(&self, _: &PassMeta, e: &str) -> Result<(), StoreError> {
@@ -506,6 +513,48 @@ mod tests {
         let PassStatus::Failed(msg) = &s.status else { panic!("{:?}", s.status) };
         assert!(msg.starts_with("1 of 6 shards failed") && msg.contains("sharded/003: account 3 refused"), "{msg}");
         assert_eq!(s.counters.get("aws_api_calls"), Some(&12), "each shard's reads counted once");
+    }
+
+    /// Reads that end at once, into a store that commits one at a time.
+    struct InstantMonkey {
+        store: Arc<CountingStore>,
+        shards: usize,
+    }
+
+    #[async_trait]
+    impl Monkey for InstantMonkey {
+        fn name(&self) -> &'static str {
+            "instant"
+        }
+        async fn shards(&self, _: &PassContext) -> Result<Vec<crate::monkey::Shard>, MonkeyError> {
+            Ok((0..self.shards).map(|i| crate::monkey::Shard::account("instant", &format!("{i:03}"))).collect())
+        }
+        fn parallel_shards(&self) -> usize {
+            8
+        }
+        async fn run(&self, _: &PassContext, _: &crate::monkey::Shard) -> Result<Report, MonkeyError> {
+            let held = self.store.reports_held.fetch_add(1, Ordering::SeqCst) + 1;
+            // after the first round: the steady state
+            if self.store.commits.load(Ordering::SeqCst) >= 8 {
+                self.store.max_held.fetch_max(held, Ordering::SeqCst);
+            }
+            Ok(Report::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pass_reads_no_further_ahead_than_the_store_commits() {
+        let store = Arc::new(CountingStore::default());
+        store.commit_ms.store(5, Ordering::SeqCst);
+        let e = engine(store.clone());
+        let m = Arc::new(InstantMonkey { store: store.clone(), shards: 40 });
+        let s = e.run_pass(m, Duration::from_secs(60), Shutdown::never(), Duration::ZERO).await;
+        assert!(s.status.is_ok(), "{:?}", s.status);
+        assert_eq!(store.commits.load(Ordering::SeqCst), 40);
+        // 8 may be read at once, but reads that end faster than the store
+        // commits are not read ahead: at most two reports wait
+        let held = store.max_held.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&held), "{held} reports held at once after the first round");
     }
 
     #[tokio::test(start_paused = true)]

@@ -144,10 +144,12 @@ pub fn took_over(held: Option<(&str, i64, i64)>, owner: &str) -> Option<String> 
     held.filter(|(holder, _, until)| *holder != owner && *until > 0).map(|(holder, _, _)| holder.to_string())
 }
 
-/// Whether a shard is due: not when its last committed read (its view,
-/// ms) began at or after `fresh_after` (ms); then [`StoreError::NotDue`].
-pub fn due(shard: &str, committed_view: Option<i64>, fresh_after: Option<i64>) -> Result<(), StoreError> {
-    match (committed_view, fresh_after) {
+/// Whether a shard is due: not when the pass that last committed it began
+/// (its round, ms; [`PassMeta::round`]) at or after `fresh_after` (ms);
+/// then [`StoreError::NotDue`]. By the round, not the read: a shard read
+/// late in one round is due early in the next.
+pub fn due(shard: &str, committed_round: Option<i64>, fresh_after: Option<i64>) -> Result<(), StoreError> {
+    match (committed_round, fresh_after) {
         (Some(view), Some(after)) if view >= after => {
             Err(StoreError::NotDue { shard: shard.to_string(), at: crate::clock::rfc3339_ms(view) })
         }
@@ -183,8 +185,12 @@ pub fn may_begin(
 #[derive(Debug, Clone)]
 pub struct PassMeta {
     pub monkey: String,
-    /// When the pass began reading: the age of its view.
+    /// When the pass began reading this shard: the age of its view.
     pub started_at: OffsetDateTime,
+    /// When the pass (of all its shards) began: the round the read belongs
+    /// to. A scheduled pass finds a shard due by its last round, not by
+    /// when within that round it was read ([`due`]).
+    pub round: OffsetDateTime,
     pub finished_at: OffsetDateTime,
     /// The lease `begin_pass` gave the pass; `commit_pass` is fenced by it.
     pub lease: PassLease,
@@ -523,6 +529,7 @@ mod tests {
         let pass = |epoch: i64, began: i64| PassMeta {
             monkey: "security".into(),
             started_at: at(began),
+            round: at(began),
             finished_at: at(began + 5),
             lease: PassLease { shard: "security/1".into(), epoch, took_over_from: None },
         };

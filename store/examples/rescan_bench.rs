@@ -36,7 +36,10 @@ fn phase(kind: &str, url: &str, n: usize) {
     let t1 = Instant::now();
     let lease = store.begin_pass("security", "bench", now, now, &|_| false, None).unwrap();
     let out = store
-        .commit_pass(&PassMeta { monkey: "security".into(), started_at: now, finished_at: now, lease }, &report)
+        .commit_pass(
+            &PassMeta { monkey: "security".into(), started_at: now, round: now, finished_at: now, lease },
+            &report,
+        )
         .unwrap();
     let committed = t1.elapsed();
     println!(

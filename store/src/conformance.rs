@@ -52,7 +52,7 @@ fn pass(s: &dyn Backend, t: i64) -> PassMeta {
     let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
     // leased until it begins: each pass of these cases comes after the last
     let lease = s.begin_pass("security", "test", at, at, &|_| false, None).unwrap();
-    PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
+    PassMeta { monkey: "security".into(), started_at: at, round: at, finished_at: at, lease }
 }
 
 fn snap(name: &str, region: &str, content: serde_json::Value) -> Snapshot {
@@ -375,7 +375,7 @@ pub(crate) fn shards_commit_apart(fresh: &Open) {
     let shard_pass = |shard: &str, t: i64| {
         let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
         let lease = s.begin_pass(shard, "test", at, at, &|_| false, None).unwrap();
-        PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
+        PassMeta { monkey: "security".into(), started_at: at, round: at, finished_at: at, lease }
     };
     let in_account = |account: &str, mut f: Finding| {
         f.account = account.into();
@@ -483,12 +483,14 @@ pub(crate) fn a_lease_is_renewed_while_held_and_a_fresh_shard_is_not_due(fresh: 
     // lapsed at 80: b takes it over, and a's renewal says so
     let b = s.begin_pass("limits/111", "b", at(90), at(150), &alive, None).unwrap();
     assert!(!s.renew_pass(&a, at(160)).unwrap(), "a's lease was taken over");
-    let meta = PassMeta { monkey: "limits".into(), started_at: at(90), finished_at: at(95), lease: b };
+    // read at 90 by a pass (a round) that began at 40
+    let meta = PassMeta { monkey: "limits".into(), started_at: at(90), round: at(40), finished_at: at(95), lease: b };
     s.commit_pass(&meta, &Report::default()).unwrap();
-    // read at 90: not due for a pass that wants reads since 50, due for one since 100
-    let fresh = s.begin_pass("limits/111", "c", at(120), at(180), &alive, Some(at(50)));
+    // due by its round, not by its read: not due for a pass that wants
+    // rounds since 30, due for one since 50 (read late in the last round)
+    let fresh = s.begin_pass("limits/111", "c", at(120), at(180), &alive, Some(at(30)));
     assert!(matches!(fresh, Err(StoreError::NotDue { ref shard, .. }) if shard == "limits/111"), "{fresh:?}");
-    assert!(s.begin_pass("limits/111", "c", at(120), at(180), &alive, Some(at(100))).is_ok());
+    assert!(s.begin_pass("limits/111", "c", at(120), at(180), &alive, Some(at(50))).is_ok());
     // a manual pass (no fresh_after) always reads
     assert!(s.begin_pass("limits/222", "c", at(120), at(180), &alive, None).is_ok());
 }
@@ -524,6 +526,7 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
     let meta = |monkey: &str, lease: PassLease, begun: i64, done: i64| PassMeta {
         monkey: monkey.into(),
         started_at: at(begun),
+        round: at(begun),
         finished_at: at(done),
         lease,
     };

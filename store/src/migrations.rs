@@ -179,4 +179,9 @@ pub const MIGRATIONS: &[&str] = &[
         seen_at    INTEGER NOT NULL
     );
     "#,
+    // 11: the round (the start of the pass) that last committed each shard:
+    // what a scheduled pass judges a shard due by.
+    r#"
+    ALTER TABLE pass_lease ADD COLUMN committed_round INTEGER;
+    "#,
 ];

@@ -271,10 +271,13 @@ fn fence(tx: &Transaction<'_>, pass: &PassMeta) -> Result<String, StoreError> {
         .optional()
         .map_err(be)?;
     troop_core::store::fence(pass, held.as_ref())?;
-    let view = millis(pass.started_at);
-    // committed: the view is the shard's, and the lease is free again
-    tx.execute("UPDATE pass_lease SET committed_view = ?2, until = 0 WHERE shard = ?1", params![shard, view])
-        .map_err(be)?;
+    let (view, round) = (millis(pass.started_at), millis(pass.round));
+    // committed: the view and the round are the shard's, and the lease is free again
+    tx.execute(
+        "UPDATE pass_lease SET committed_view = ?2, committed_round = ?3, until = 0 WHERE shard = ?1",
+        params![shard, view, round],
+    )
+    .map_err(be)?;
     Ok(held.map(|h| h.owner).unwrap_or_default())
 }
 
@@ -317,7 +320,7 @@ impl Store for SqliteStore {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
         let held: Option<(String, i64, i64, Option<i64>)> = tx
             .query_row(
-                "SELECT owner, started_at, until, committed_view FROM pass_lease WHERE shard = ?1",
+                "SELECT owner, started_at, until, COALESCE(committed_round, committed_view) FROM pass_lease WHERE shard = ?1",
                 [shard],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )

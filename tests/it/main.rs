@@ -15,6 +15,7 @@ mod daemon;
 mod deploy;
 mod limits;
 mod mistakes;
+mod organization;
 mod postgres;
 mod races;
 mod scan;

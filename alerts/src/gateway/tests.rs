@@ -103,7 +103,12 @@ fn pass(store: &SqliteStore, findings: Vec<Finding>) {
         ..Default::default()
     };
     let lease = store.begin_pass("certs", "test", now, now, &|_| false, None).unwrap();
-    store.commit_pass(&PassMeta { monkey: "certs".into(), started_at: now, finished_at: now, lease }, &report).unwrap();
+    store
+        .commit_pass(
+            &PassMeta { monkey: "certs".into(), started_at: now, round: now, finished_at: now, lease },
+            &report,
+        )
+        .unwrap();
 }
 
 fn timing(repeat: Duration) -> Timing {

@@ -29,6 +29,7 @@ pub const DEFAULT_RATES: &[(&str, f64)] = &[
     ("autoscaling", 10.0),
     ("route53", 5.0),
     ("cloudfront", 5.0),
+    ("organizations", 2.0),
 ];
 
 const FALLBACK_RATE: f64 = 10.0;

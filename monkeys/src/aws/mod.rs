@@ -6,6 +6,7 @@
 mod budget;
 mod calls;
 mod error;
+pub mod organization;
 
 pub use budget::{Budgets, DEFAULT_RATES};
 pub use error::{AwsError, ErrorKind, classify};
@@ -103,7 +104,20 @@ pub struct AccountTarget {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub sdk: SdkConfig,
+    /// The role `sdk` assumes (STS AssumeRole); `None`: the ambient credentials.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
 }
+
+/// The accounts as last resolved, and when.
+struct Resolved {
+    at: std::time::Instant,
+    list: Arc<Vec<AccountTarget>>,
+}
+
+/// How long a successful AssumeRole check of an account is trusted when no
+/// `[aws.organization] refresh` says otherwise.
+const ACCESS_TTL: Duration = Duration::from_secs(3600);
 
 pub struct AwsContext {
     base: SdkConfig,
@@ -111,10 +125,24 @@ pub struct AwsContext {
     budgets: Budgets,
     cfg: troop_config::Aws,
     endpoint: Option<String>,
-    accounts: OnceCell<Arc<Vec<AccountTarget>>>,
+    accounts: tokio::sync::Mutex<Option<Resolved>>,
+    /// The account of the ambient credentials (STS GetCallerIdentity), once read.
+    caller: OnceCell<String>,
+    /// Per account, until when its role was last found assumable.
+    access: std::sync::Mutex<BTreeMap<String, std::time::Instant>>,
+    /// Labels of every account's findings, for the engine.
+    labels: Arc<troop_core::engine::AccountLabels>,
+    /// The organization's accounts troop knows of (its members read, its
+    /// management account), trusted in IAM trust policies.
+    organization_accounts: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Per account, the regions AWS knows (EC2 DescribeRegions), once read.
     known_regions: std::sync::Mutex<BTreeMap<String, Arc<Vec<String>>>>,
 }
+
+/// The coverage scope of an account's access check: a `read-error` of this
+/// scope says the account's role could not be assumed, and resolves once a
+/// pass assumes it.
+pub const ACCESS_SCOPE: &str = "account-access";
 
 /// The coverage scope of the configured-regions check: one per account
 /// (region `*`), so a `read-error` for a region that is not one resolves once
@@ -145,15 +173,28 @@ impl AwsContext {
             loader = loader.region(Region::new(r.clone()));
         }
         let base = loader.load().await;
+        let labels = Arc::new(troop_core::engine::AccountLabels::default());
+        labels.set(cfg.accounts.iter().map(|a| (a.id.clone(), static_labels(a))).collect());
         AwsContext {
             base,
             http,
             budgets: Budgets::new(&cfg.request_rate),
             cfg: cfg.clone(),
             endpoint,
-            accounts: OnceCell::new(),
+            accounts: Default::default(),
+            caller: OnceCell::new(),
+            access: Default::default(),
+            labels,
+            organization_accounts: Default::default(),
             known_regions: Default::default(),
         }
+    }
+
+    /// The labels of every account's findings (`[[aws.accounts]]` name and
+    /// labels; an organization's account names and tags once read), for
+    /// [`troop_core::Engine::with_account_labels`].
+    pub fn account_labels(&self) -> Arc<troop_core::engine::AccountLabels> {
+        self.labels.clone()
     }
 
     pub fn endpoint(&self) -> Option<&str> {
@@ -252,51 +293,212 @@ impl AwsContext {
         }
     }
 
-    /// The accounts to read. Without `[[aws.accounts]]`, the account of the
-    /// ambient credentials (one STS GetCallerIdentity call). Cached once it
-    /// succeeded; a failure is retried on the next pass.
+    /// The accounts to read: `[[aws.accounts]]`, then the members of
+    /// `[aws.organization]` not listed there; with neither, the account of
+    /// the ambient credentials (one STS GetCallerIdentity call). Kept once
+    /// resolved; an organization is read again after its `refresh`, and a
+    /// failed reading keeps the last list (retried after `refresh`). A first
+    /// resolution that fails is retried on the next call.
     pub async fn accounts(&self, calls: &Arc<Counters>) -> Result<Arc<Vec<AccountTarget>>, AwsError> {
-        self.accounts
+        let mut held = self.accounts.lock().await;
+        let refresh = self.cfg.organization.as_ref().map(|o| o.refresh);
+        if let Some(r) = held.as_mut() {
+            match refresh {
+                Some(every) if r.at.elapsed() >= every => {}
+                _ => return Ok(r.list.clone()),
+            }
+        }
+        match self.resolve(calls).await {
+            Ok(list) => {
+                let list = Arc::new(list);
+                self.labels.set(list.iter().map(|t| (t.id.clone(), t.labels.clone())).collect());
+                *held = Some(Resolved { at: std::time::Instant::now(), list: list.clone() });
+                Ok(list)
+            }
+            Err(e) => match held.as_mut() {
+                Some(r) => {
+                    tracing::warn!(error = %e, "could not read the organization again; reading the accounts it had");
+                    r.at = std::time::Instant::now();
+                    Ok(r.list.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn resolve(&self, calls: &Arc<Counters>) -> Result<Vec<AccountTarget>, AwsError> {
+        let mut out: Vec<AccountTarget> = Vec::new();
+        for a in &self.cfg.accounts {
+            out.push(self.target(&a.id, &a.name, static_labels(a), a.role_arn.clone(), a.external_id.clone()).await);
+        }
+        match &self.cfg.organization {
+            Some(org) => {
+                let caller = self.caller(calls).await?;
+                let members = organization::members(self, org, calls).await?;
+                let mut known: std::collections::BTreeSet<String> = members.iter().map(|m| m.id.clone()).collect();
+                known.extend(members.iter().filter_map(|m| organization::management_account(&m.arn)));
+                known.insert(caller.clone());
+                *self.organization_accounts.lock().unwrap_or_else(|e| e.into_inner()) = known;
+                for m in members {
+                    if out.iter().any(|t| t.id == m.id) {
+                        continue; // [[aws.accounts]] says how to read it
+                    }
+                    // the account troop runs in is read with its own credentials
+                    let role = (m.id != caller).then(|| organization::role_arn(&org.role_name, &m));
+                    out.push(
+                        self.target(&m.id, &m.name, organization::labels(&m), role, org.external_id.clone()).await,
+                    );
+                }
+            }
+            None if out.is_empty() => {
+                let id = self.caller(calls).await?;
+                out.push(self.target(&id, &id, BTreeMap::new(), None, None).await);
+            }
+            None => {}
+        }
+        Ok(out)
+    }
+
+    /// The account of the ambient credentials (STS GetCallerIdentity, once).
+    async fn caller(&self, calls: &Arc<Counters>) -> Result<String, AwsError> {
+        self.caller
             .get_or_try_init(|| async {
                 let region = self.regions()?.remove(0);
-                let mut out = Vec::new();
-                if self.cfg.accounts.is_empty() {
-                    let sts = self.sts(&self.base, &region, calls);
-                    let id = sts
-                        .get_caller_identity()
-                        .send()
-                        .await
-                        .map_err(|e| classify("sts:GetCallerIdentity", self.endpoint(), e))?
-                        .account
-                        .unwrap_or_default();
-                    out.push(AccountTarget { name: id.clone(), id, labels: BTreeMap::new(), sdk: self.base.clone() });
-                }
-                for a in &self.cfg.accounts {
-                    let sdk = match &a.role_arn {
-                        None => self.base.clone(),
-                        Some(arn) => {
-                            let mut b = aws_config::sts::AssumeRoleProvider::builder(arn.clone())
-                                .session_name("troop")
-                                .region(Region::new(region.clone()))
-                                .configure(&self.base);
-                            if let Some(x) = &a.external_id {
-                                b = b.external_id(x.clone());
-                            }
-                            let provider = b.build().await;
-                            self.base
-                                .to_builder()
-                                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                                    provider,
-                                ))
-                                .build()
-                        }
-                    };
-                    out.push(AccountTarget { id: a.id.clone(), name: a.name.clone(), labels: a.labels.clone(), sdk });
-                }
-                Ok(Arc::new(out))
+                let sts = self.sts(&self.base, &region, calls);
+                let out = sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| classify("sts:GetCallerIdentity", self.endpoint_for("sts"), e))?;
+                Ok(out.account.unwrap_or_default())
             })
             .await
             .cloned()
+    }
+
+    /// An account to read, through `role_arn` when given (STS AssumeRole,
+    /// at `[aws.endpoints] sts` when set), else with the ambient credentials.
+    async fn target(
+        &self,
+        id: &str,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        role_arn: Option<String>,
+        external_id: Option<String>,
+    ) -> AccountTarget {
+        let sdk = match &role_arn {
+            None => self.base.clone(),
+            Some(arn) => {
+                let region = self.cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+                let mut via = self.base.to_builder();
+                if let Some(e) = self.cfg.endpoints.get("sts") {
+                    via.set_endpoint_url(Some(e.clone()));
+                }
+                let mut b = aws_config::sts::AssumeRoleProvider::builder(arn.clone())
+                    .session_name("troop")
+                    .region(Region::new(region))
+                    .configure(&via.build());
+                if let Some(x) = &external_id {
+                    b = b.external_id(x.clone());
+                }
+                let provider = aws_credential_types::provider::SharedCredentialsProvider::new(b.build().await);
+                self.base.to_builder().credentials_provider(provider).build()
+            }
+        };
+        AccountTarget { id: id.into(), name: name.into(), labels, sdk, role_arn, external_id }
+    }
+
+    /// Accounts of the organization troop reads (its members as last read,
+    /// its management account): as much the estate's own as configured
+    /// accounts, for audits of who a policy trusts. Empty without
+    /// `[aws.organization]`.
+    pub fn organization_accounts(&self) -> Vec<String> {
+        self.organization_accounts.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+    }
+
+    /// Whether `t`'s role can be assumed now (one STS AssumeRole call; a
+    /// success is trusted for the organization's `refresh`, or an hour).
+    /// `Err` is the reason, as STS gave it.
+    pub async fn check_access(&self, t: &AccountTarget, calls: &Arc<Counters>) -> Result<(), String> {
+        let Some(arn) = &t.role_arn else { return Ok(()) };
+        let now = std::time::Instant::now();
+        if self.access.lock().unwrap_or_else(|e| e.into_inner()).get(&t.id).is_some_and(|until| *until > now) {
+            return Ok(());
+        }
+        let region = self.regions().map_err(|e| e.message)?.remove(0);
+        let sts = self.sts(&self.base, &region, calls);
+        let mut ask = sts.assume_role().role_arn(arn).role_session_name("troop-access-check");
+        if let Some(x) = &t.external_id {
+            ask = ask.external_id(x);
+        }
+        match ask.send().await {
+            Ok(_) => {
+                let ttl = self.cfg.organization.as_ref().map(|o| o.refresh).unwrap_or(ACCESS_TTL);
+                self.access.lock().unwrap_or_else(|e| e.into_inner()).insert(t.id.clone(), now + ttl);
+                Ok(())
+            }
+            Err(e) => {
+                self.access.lock().unwrap_or_else(|e| e.into_inner()).remove(&t.id);
+                Err(format!(
+                    "could not assume {arn} in account {}: {}",
+                    t.id,
+                    classify("sts:AssumeRole", self.endpoint_for("sts"), e).message
+                ))
+            }
+        }
+    }
+
+    /// Of `accounts`, those whose role can be assumed now; for each of the
+    /// others, its one access `read-error` (for a monkey that reads every
+    /// account in one shard); and the access coverage of all of them.
+    pub async fn reachable(
+        &self,
+        monkey: &str,
+        accounts: &[AccountTarget],
+        calls: &Arc<Counters>,
+    ) -> (Vec<AccountTarget>, Vec<troop_core::Finding>, Vec<troop_core::monkey::Coverage>) {
+        let checked = self.for_each_account(accounts, |t| async move { self.check_access(&t, calls).await }).await;
+        let (mut ok, mut errors, mut coverage) = (Vec::new(), Vec::new(), Vec::new());
+        for (t, access) in checked {
+            coverage.push(troop_core::monkey::Coverage {
+                scope: ACCESS_SCOPE.into(),
+                account: t.id.clone(),
+                region: "*".into(),
+            });
+            match access {
+                Ok(()) => ok.push(t),
+                Err(reason) => errors.push(access_error(monkey, &t, &reason)),
+            }
+        }
+        (ok, errors, coverage)
+    }
+
+    /// Before a shard of `t` is read: its role is assumed
+    /// ([`Self::check_access`]). `Ok`: the coverage the shard's report
+    /// carries (the account shard covers [`ACCESS_SCOPE`], so an earlier
+    /// access `read-error` resolves). `Err`: the report of the shard, an
+    /// unreadable one with, for the account's shard, the one `read-error`
+    /// finding that says why (its regional shards add none).
+    pub async fn access(
+        &self,
+        monkey: &str,
+        shard: &troop_core::monkey::Shard,
+        t: &AccountTarget,
+        calls: &Arc<Counters>,
+    ) -> Result<Vec<troop_core::monkey::Coverage>, troop_core::monkey::Report> {
+        let coverage =
+            || troop_core::monkey::Coverage { scope: ACCESS_SCOPE.into(), account: t.id.clone(), region: "*".into() };
+        match self.check_access(t, calls).await {
+            Ok(()) if shard.region.is_none() => Ok(vec![coverage()]),
+            Ok(()) => Ok(vec![]),
+            Err(reason) => {
+                let mut report = troop_core::monkey::Report { error: Some(reason.clone()), ..Default::default() };
+                if shard.region.is_none() {
+                    report.findings.push(access_error(monkey, t, &reason));
+                }
+                Err(report)
+            }
+        }
     }
 
     /// The account a shard reads ([`troop_core::monkey::Shard`]): one of
@@ -332,10 +534,17 @@ impl AwsContext {
         if regional {
             self.check_regions(monkey, &accounts, calls).await;
         }
+        // an account whose role cannot be assumed is one shard, which says so
+        let reachable: Vec<bool> = self
+            .for_each_account(&accounts, |t| async move { self.check_access(&t, calls).await.is_ok() })
+            .await
+            .into_iter()
+            .map(|(_, ok)| ok)
+            .collect();
         let mut shards = Vec::new();
-        for t in accounts.iter() {
+        for (t, reachable) in accounts.iter().zip(reachable) {
             shards.push(Shard::account(monkey, &t.id));
-            if regional {
+            if regional && reachable {
                 for region in self.regions_of(&t.id).map_err(|e| MonkeyError::Failed(e.message))? {
                     shards.push(Shard::region(monkey, &t.id, &region));
                 }
@@ -352,6 +561,13 @@ impl AwsContext {
 
     fn sts(&self, sdk: &SdkConfig, region: &str, calls: &Arc<Counters>) -> aws_sdk_sts::Client {
         client!(self, aws_sdk_sts, "sts", sdk, "caller", region, calls)
+    }
+
+    /// Organizations, asked with the ambient credentials (its endpoint is
+    /// global; the SDK resolves it from the region).
+    pub fn organizations(&self, calls: &Arc<Counters>) -> aws_sdk_organizations::Client {
+        let region = self.cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+        client!(self, aws_sdk_organizations, "organizations", &self.base, "organization", region, calls)
     }
 
     pub fn ec2(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_ec2::Client {
@@ -470,13 +686,46 @@ impl AwsContext {
     }
 }
 
+/// Labels of a `[[aws.accounts]]` account's findings: its labels, and its
+/// name as `account_name` when it has one besides its id.
+fn static_labels(a: &troop_config::Account) -> BTreeMap<String, String> {
+    let mut l = a.labels.clone();
+    if a.name != a.id {
+        l.insert("account_name".into(), a.name.clone());
+    }
+    l
+}
+
+/// The one `read-error` of an account whose role could not be assumed.
+fn access_error(monkey: &str, t: &AccountTarget, reason: &str) -> troop_core::Finding {
+    troop_core::Finding {
+        monkey: monkey.into(),
+        kind: "read-error".into(),
+        severity: troop_core::Severity::Warning,
+        account: t.id.clone(),
+        region: "*".into(),
+        resource: t.id.clone(),
+        title: format!("{monkey} monkey could not read account {}: {reason}", t.id),
+        details: serde_json::json!({"technology": ACCESS_SCOPE, "reason": reason}),
+        labels: Default::default(),
+        scope: ACCESS_SCOPE.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn target(id: &str) -> AccountTarget {
-        AccountTarget { id: id.into(), name: id.into(), labels: BTreeMap::new(), sdk: SdkConfig::builder().build() }
+        AccountTarget {
+            id: id.into(),
+            name: id.into(),
+            labels: BTreeMap::new(),
+            sdk: SdkConfig::builder().build(),
+            role_arn: None,
+            external_id: None,
+        }
     }
 
     #[tokio::test]
@@ -491,6 +740,7 @@ mod tests {
             max_backoff: Duration::from_secs(20),
             endpoints: [("cloudtrail".to_string(), "http://127.0.0.1:7".to_string())].into(),
             request_rate: BTreeMap::new(),
+            organization: None,
         };
         let ctx = AwsContext::new(&cfg).await;
         let accounts = vec![target("a"), target("b")];

@@ -248,6 +248,9 @@ impl Monkey for CertsMonkey {
             ctx.progress.update(MONKEY, "reading certificates held in AWS");
             match self.aws.accounts(calls).await {
                 Ok(accounts) => {
+                    let (accounts, unreachable, access) = self.aws.reachable(MONKEY, &accounts, calls).await;
+                    report.findings.extend(unreachable);
+                    report.coverage.extend(access);
                     let (bad_regions, checked) = self.aws.check_regions(MONKEY, &accounts, calls).await;
                     report.findings.extend(bad_regions);
                     report.coverage.extend(checked);

@@ -95,6 +95,10 @@ impl Monkey for LimitsMonkey {
         let t = self.aws.account(shard, calls).await?;
         let want = |service: &str| self.want(service);
         let mut report = Report::default();
+        match self.aws.access(MONKEY, shard, &t, calls).await {
+            Ok(coverage) => report.coverage.extend(coverage),
+            Err(unreadable) => return Ok(unreadable),
+        }
         let mut regional = Vec::new();
         let mut global = Vec::new();
         match &shard.region {

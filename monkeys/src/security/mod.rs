@@ -34,12 +34,12 @@ impl SecurityMonkey {
         SecurityMonkey { aws, known_accounts, concurrency }
     }
 
+    /// What the audits judge by: `known_accounts` and, with
+    /// `[aws.organization]`, the organization's accounts.
     fn audit_ctx(&self, account: &str, settings: Option<&account::Settings>) -> AuditContext {
-        AuditContext {
-            account: account.into(),
-            known_accounts: self.known_accounts.clone(),
-            account_settings: settings.cloned(),
-        }
+        let mut known_accounts = self.known_accounts.clone();
+        known_accounts.extend(self.aws.organization_accounts());
+        AuditContext { account: account.into(), known_accounts, account_settings: settings.cloned() }
     }
 }
 
@@ -214,6 +214,10 @@ impl Monkey for SecurityMonkey {
         let calls = &ctx.counters;
         let t = self.aws.account(shard, calls).await?;
         let mut part = Part::default();
+        match self.aws.access(NAME, shard, &t, calls).await {
+            Ok(coverage) => part.report.coverage.extend(coverage),
+            Err(unreadable) => return Ok(unreadable),
+        }
         match &shard.region {
             Some(region) => {
                 ctx.progress.update(NAME, &format!("listing security groups of {}/{region}", t.id));

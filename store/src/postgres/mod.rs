@@ -559,10 +559,13 @@ async fn fence(tx: &tokio_postgres::Transaction<'_>, pass: &PassMeta) -> Result<
         .map_err(pe)?
         .map(|r| HeldLease { epoch: r.get(0), owner: r.get(1), started_at: r.get(2), committed_view: r.get(3) });
     troop_core::store::fence(pass, held.as_ref())?;
-    let view = millis(pass.started_at);
-    tx.execute("UPDATE pass_lease SET committed_view = $2, until = 0 WHERE shard = $1", &[shard, &view])
-        .await
-        .map_err(pe)?;
+    let (view, round) = (millis(pass.started_at), millis(pass.round));
+    tx.execute(
+        "UPDATE pass_lease SET committed_view = $2, committed_round = $3, until = 0 WHERE shard = $1",
+        &[shard, &view, &round],
+    )
+    .await
+    .map_err(pe)?;
     Ok(held.map(|h| h.owner).unwrap_or_default())
 }
 
@@ -592,7 +595,7 @@ impl Store for PgStore {
         self.block(lock_shard(&tx, shard))?;
         let held = self
             .block(tx.query_opt(
-                "SELECT owner, started_at, until, committed_view FROM pass_lease WHERE shard = $1",
+                "SELECT owner, started_at, until, COALESCE(committed_round, committed_view) FROM pass_lease WHERE shard = $1",
                 &[&shard],
             ))
             .map_err(pe)?;

@@ -161,4 +161,9 @@ pub const MIGRATIONS: &[&str] = &[
         seen_at    BIGINT NOT NULL
     );
     "#,
+    // 3: the round (the start of the pass) that last committed each shard:
+    // what a scheduled pass judges a shard due by.
+    r#"
+    ALTER TABLE pass_lease ADD COLUMN committed_round BIGINT;
+    "#,
 ];

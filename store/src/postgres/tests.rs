@@ -72,7 +72,7 @@ fn the_alert_log_never_skips_an_event_under_concurrent_writers() {
                 let shard = format!("security/{w:03}");
                 let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + p).unwrap();
                 let lease = store.begin_pass(&shard, "test", at, at, &|_| false, None).unwrap();
-                let meta = PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease };
+                let meta = PassMeta { monkey: "security".into(), started_at: at, round: at, finished_at: at, lease };
                 let account = format!("{w:03}");
                 // a new finding each pass: one `opened` event each
                 let finding = troop_core::Finding {

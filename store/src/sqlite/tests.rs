@@ -17,7 +17,7 @@ crate::conformance::suite!(fresh_sqlite);
 fn pass(s: &SqliteStore, t: i64) -> PassMeta {
     let at = OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
     let lease = s.begin_pass("security", "test", at, at, &|_| false, None).unwrap();
-    PassMeta { monkey: "security".into(), started_at: at, finished_at: at, lease }
+    PassMeta { monkey: "security".into(), started_at: at, round: at, finished_at: at, lease }
 }
 
 fn snap(name: &str, region: &str, content: serde_json::Value) -> Snapshot {

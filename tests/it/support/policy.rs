@@ -1,6 +1,8 @@
 //! `deploy/iam/troop-readonly.json`, the policy the README tells operators to
-//! give troop's role, must allow every AWS call a scan makes: scans that reach
-//! each service check their calls against it.
+//! give troop's role, and `deploy/iam/troop-organization.json`, what the
+//! identity troop starts from needs besides to read an organization and
+//! assume the member roles, must allow every AWS call a scan makes: scans
+//! that reach each service check their calls against them.
 
 use super::{Run, Workspace};
 use serde_json::Value;
@@ -19,6 +21,7 @@ fn action(service: &str, operation: &str) -> String {
         "Elastic Load Balancing v2" => "elasticloadbalancing",
         "Auto Scaling" => "autoscaling",
         "Service Quotas" => "servicequotas",
+        "Organizations" => "organizations",
         other => panic!("no IAM prefix known for the SDK service `{other}`: add it here and to the policy"),
     };
     // where the permission's name is not the operation's
@@ -32,12 +35,18 @@ fn action(service: &str, operation: &str) -> String {
 }
 
 fn allowed() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/iam/troop-readonly.json");
-    let policy: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut out = Vec::new();
-    for st in policy["Statement"].as_array().unwrap() {
-        assert_eq!((st["Effect"].as_str(), st["Resource"].as_str()), (Some("Allow"), Some("*")), "{st}");
-        out.extend(st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()));
+    for file in ["troop-readonly.json", "troop-organization.json"] {
+        let path = format!("{}/deploy/iam/{file}", env!("CARGO_MANIFEST_DIR"));
+        let policy: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for st in policy["Statement"].as_array().unwrap() {
+            let actions: Vec<String> =
+                st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            // every statement allows; only the member role is named as a resource
+            let resource = if actions == ["sts:AssumeRole"] { "arn:aws:iam::*:role/troop-readonly" } else { "*" };
+            assert_eq!((st["Effect"].as_str(), st["Resource"].as_str()), (Some("Allow"), Some(resource)), "{st}");
+            out.extend(actions);
+        }
     }
     out
 }
@@ -53,7 +62,7 @@ pub fn assert_allows(scan: &Value) {
             // GetCallerIdentity needs no permission
             assert!(
                 action == "sts:GetCallerIdentity" || allowed.contains(&action),
-                "deploy/iam/troop-readonly.json does not allow {action}, which the {} monkey calls",
+                "deploy/iam/troop-{{readonly,organization}}.json do not allow {action}, which the {} monkey calls",
                 monkey["monkey"]
             );
             calls += 1;
