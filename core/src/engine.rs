@@ -356,7 +356,7 @@ impl Engine {
             add_counters(&mut summary.counters, &asked);
         }
         summary.shards.sort_by(|a, b| a.shard.cmp(&b.shard));
-        summary.status = PassStatus::of_shards(&summary.shards, timeout);
+        summary.status = PassStatus::of_shards(&summary.shards, timeout, fresh_after.is_some());
         if summary.shards.iter().any(|s| s.status.committed()) {
             self.committed.notify_one();
         }
@@ -770,9 +770,12 @@ impl PassStatus {
     /// - every shard unreadable fails it (nothing at all could be read);
     /// - a shard abandoned by shutdown makes it abandoned;
     /// - a shard superseded makes it superseded;
-    /// - a shard busy (another process is reading it) makes it busy;
+    /// - a shard busy (another process is reading it) makes it busy,
+    ///   unless the pass is `shared`: a scheduled pass of replicas that
+    ///   share the shards, where another replica reading a shard is how the
+    ///   work is split (as a shard not due is);
     /// - otherwise it is ok (shards unreadable are in the findings).
-    pub fn of_shards(shards: &[ShardOutcome], timeout: Duration) -> PassStatus {
+    pub fn of_shards(shards: &[ShardOutcome], timeout: Duration, shared: bool) -> PassStatus {
         let total = shards.len();
         let failed: Vec<&ShardOutcome> =
             shards.iter().filter(|s| matches!(s.status, ShardStatus::Failed(_) | ShardStatus::TimedOut)).collect();
@@ -806,7 +809,8 @@ impl PassStatus {
         {
             return PassStatus::Superseded(m.clone());
         }
-        let busy: Vec<&ShardOutcome> = shards.iter().filter(|s| matches!(s.status, ShardStatus::Busy(_))).collect();
+        let busy: Vec<&ShardOutcome> =
+            shards.iter().filter(|s| !shared && matches!(s.status, ShardStatus::Busy(_))).collect();
         if let Some(ShardOutcome { shard, status: ShardStatus::Busy(m), .. }) = busy.first() {
             return PassStatus::Busy(if total == 1 {
                 m.clone()
@@ -907,7 +911,24 @@ mod tests {
         for (statuses, want) in cases {
             let shards: Vec<ShardOutcome> =
                 statuses.iter().enumerate().map(|(i, s)| outcome(&format!("s{i}"), s.clone())).collect();
-            assert_eq!(PassStatus::of_shards(&shards, t), want, "{statuses:?}");
+            assert_eq!(PassStatus::of_shards(&shards, t, false), want, "{statuses:?}");
+        }
+        // a scheduled pass shared by replicas: a shard another one reads is
+        // its share of the work, not a pass that could not run
+        let shared: Vec<(Vec<ShardStatus>, PassStatus)> = vec![
+            (vec![Committed, busy()], PassStatus::Ok),
+            (vec![busy(), NotDue], PassStatus::Ok),
+            (
+                vec![busy(), failed("boom")],
+                PassStatus::Failed(
+                    "1 of 2 shards failed, nothing of them was stored (the others were): s1: boom".into(),
+                ),
+            ),
+        ];
+        for (statuses, want) in shared {
+            let shards: Vec<ShardOutcome> =
+                statuses.iter().enumerate().map(|(i, s)| outcome(&format!("s{i}"), s.clone())).collect();
+            assert_eq!(PassStatus::of_shards(&shards, t, true), want, "shared {statuses:?}");
         }
     }
 }

@@ -180,6 +180,41 @@ pub fn may_begin(
     }
 }
 
+/// The `monkey/account` of a shard with an account (`monkey/account`,
+/// `monkey/account/region`); `None` for a whole-monkey shard (`certs`).
+pub fn account_of(shard: &str) -> Option<String> {
+    let s = crate::monkey::Shard::from_key(shard);
+    s.account.is_some().then(|| s.account_shard().key())
+}
+
+/// Whether `owner` may begin a shard given the leases of the other shards
+/// of its monkey and account (`siblings`: shard, holder, since ms, until ms;
+/// see [`account_of`]): not while another live replica holds one of them
+/// ([`StoreError::LeaseHeld`] naming it).
+///
+/// The rule: **one replica reads a (monkey, account) at a time.** A
+/// replica's request budgets are token buckets per (service, account,
+/// region) in its own process; an account's shards of one monkey share
+/// buckets (its account shard asks EC2 in the home region, as its regional
+/// shard there does), so they must not be read by two replicas at once, or
+/// the account would see twice the configured rate. A monkey's shards of
+/// different accounts never share a bucket. Different monkeys are not kept
+/// apart (each reads on its own schedule, and a replica holding one
+/// monkey's shard will not read another's): where AWS counts their calls
+/// together (EC2's describe calls of an account and region), replicas
+/// reading one account for different monkeys at once add their rates.
+pub fn may_begin_in_account(
+    siblings: &[(String, String, i64, i64)],
+    owner: &str,
+    now: i64,
+    stale: &dyn Fn(&str) -> bool,
+) -> Result<(), StoreError> {
+    for (shard, holder, since, until) in siblings {
+        may_begin(shard, Some((holder, *since, *until)), owner, now, stale)?;
+    }
+    Ok(())
+}
+
 /// The pass of one shard being committed or recorded (its shard is
 /// `lease.shard`).
 #[derive(Debug, Clone)]
@@ -500,6 +535,35 @@ mod tests {
         for (held, ok) in begins {
             let r = may_begin("security/1", *held, "a", 10, &stale);
             assert_eq!(r.is_ok(), *ok, "{held:?}: {r:?}");
+            if let Err(e) = r {
+                assert!(matches!(e, StoreError::LeaseHeld { ref owner, .. } if owner == "b"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_replica_reads_a_monkeys_account_at_a_time() {
+        // (shard, its account's key)
+        let accounts =
+            [("security/111", Some("security/111")), ("security/111/eu-west-1", Some("security/111")), ("certs", None)];
+        for (shard, want) in accounts {
+            assert_eq!(account_of(shard).as_deref(), want, "{shard}");
+        }
+        let stale = |o: &str| o == "dead";
+        let lease = |shard: &str, holder: &str, until: i64| (shard.to_string(), holder.to_string(), 1, until);
+        // (the other shards' leases, may `a` begin at 10)
+        let cases = [
+            (vec![], true),
+            (vec![lease("security/111/r1", "a", 20)], true),  // its own
+            (vec![lease("security/111/r1", "b", 20)], false), // another replica reads the account
+            (vec![lease("security/111/r1", "b", 9)], true),   // lapsed
+            (vec![lease("security/111/r1", "b", 0)], true),   // given back
+            (vec![lease("security/111/r1", "dead", 20)], true),
+            (vec![lease("security/111/r1", "a", 20), lease("security/111", "b", 20)], false),
+        ];
+        for (siblings, ok) in cases {
+            let r = may_begin_in_account(&siblings, "a", 10, &stale);
+            assert_eq!(r.is_ok(), ok, "{siblings:?}: {r:?}");
             if let Err(e) = r {
                 assert!(matches!(e, StoreError::LeaseHeld { ref owner, .. } if owner == "b"), "{e}");
             }

@@ -31,6 +31,7 @@ macro_rules! suite {
             shards_commit_apart,
             replicas_are_seen_by_their_heartbeat,
             a_lease_is_renewed_while_held_and_a_fresh_shard_is_not_due,
+            one_replica_reads_a_monkeys_account_at_a_time,
             entries_of_sinks_no_longer_configured_fail_with_the_reason,
             outbox_order_retry_hold_back_marks_and_pruning,
             one_lease_holder_at_a_time
@@ -464,6 +465,35 @@ pub(crate) fn shards_commit_apart(fresh: &Open) {
     assert_eq!(s.observations("quota").unwrap(), vec![json!({"account": "111"})]);
     let left: Vec<String> = s.shard_records(later).unwrap().into_iter().map(|r| r.shard).collect();
     assert_eq!(left, ["security/111/r1"]);
+}
+
+/// One replica reads a monkey's account at a time: while `a` holds one of
+/// its shards, `b` begins none of the others (the account's or a region's),
+/// but another account, or another monkey's shard of the account; once
+/// `a`'s lease is given back or lapses, `b` may.
+pub(crate) fn one_replica_reads_a_monkeys_account_at_a_time(fresh: &Open) {
+    let (_g, s) = fresh();
+    let at = |t: i64| OffsetDateTime::from_unix_timestamp(1_700_000_000 + t).unwrap();
+    let alive = |_: &str| false;
+    let a = s.begin_pass("security/111/r1", "a", at(0), at(60), &alive, None).unwrap();
+    for other in ["security/111/r2", "security/111"] {
+        let r = s.begin_pass(other, "b", at(10), at(70), &alive, None);
+        assert!(
+            matches!(r, Err(StoreError::LeaseHeld { ref shard, ref owner, .. }) if shard == "security/111/r1" && owner == "a"),
+            "{other}: {r:?}"
+        );
+    }
+    // a itself reads the account's other shards; b reads other accounts and other monkeys
+    s.begin_pass("security/111/r2", "a", at(10), at(70), &alive, None).unwrap();
+    s.begin_pass("security/1110/r1", "b", at(10), at(70), &alive, None).unwrap();
+    s.begin_pass("limits/111/r1", "b", at(10), at(70), &alive, None).unwrap();
+    // given back (a's commit or end frees it), then lapsed: b may
+    s.end_pass(&a).unwrap();
+    assert!(matches!(
+        s.begin_pass("security/111", "b", at(20), at(80), &alive, None),
+        Err(StoreError::LeaseHeld { ref shard, .. }) if shard == "security/111/r2"
+    ));
+    s.begin_pass("security/111", "b", at(71), at(130), &alive, None).unwrap();
 }
 
 /// A reader renews its lease while its epoch is current, and learns when

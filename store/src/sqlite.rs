@@ -328,6 +328,22 @@ impl Store for SqliteStore {
             .map_err(be)?;
         let lease = held.as_ref().map(|(o, s, u, _)| (o.as_str(), *s, *u));
         troop_core::store::may_begin(shard, lease, owner, millis(now), stale)?;
+        if let Some(account) = troop_core::store::account_of(shard) {
+            // one replica reads a monkey's account at a time (the IMMEDIATE
+            // transaction keeps two begins apart)
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT shard, owner, started_at, until FROM pass_lease
+                     WHERE (shard = ?1 OR substr(shard, 1, length(?1) + 1) = ?1 || '/') AND shard <> ?2 AND until > 0",
+                )
+                .map_err(be)?;
+            let siblings = st
+                .query_map(params![account, shard], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(be)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(be)?;
+            troop_core::store::may_begin_in_account(&siblings, owner, millis(now), stale)?;
+        }
         troop_core::store::due(shard, held.as_ref().and_then(|h| h.3), fresh_after.map(millis))?;
         let took_over_from = troop_core::store::took_over(lease, owner);
         let epoch: i64 = tx

@@ -592,6 +592,13 @@ impl Store for PgStore {
     ) -> Result<PassLease, StoreError> {
         let mut client = self.client()?;
         let tx = self.block(client.transaction()).map_err(pe)?;
+        let account = troop_core::store::account_of(shard);
+        // the account's lock first, then the shard's: two begins of one
+        // monkey's account wait for each other (commits take only their
+        // shard's lock, so the order cannot deadlock)
+        if let Some(account) = &account {
+            self.block(lock_shard(&tx, account))?;
+        }
         self.block(lock_shard(&tx, shard))?;
         let held = self
             .block(tx.query_opt(
@@ -603,6 +610,20 @@ impl Store for PgStore {
             held.map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, Option<i64>>(3)));
         let lease = held.as_ref().map(|(o, s, u, _)| (o.as_str(), *s, *u));
         troop_core::store::may_begin(shard, lease, owner, millis(now), stale)?;
+        if let Some(account) = &account {
+            // one replica reads a monkey's account at a time
+            let siblings: Vec<(String, String, i64, i64)> = self
+                .block(tx.query(
+                    "SELECT shard, owner, started_at, until FROM pass_lease
+                     WHERE (shard = $1 OR starts_with(shard, $1 || '/')) AND shard <> $2 AND until > 0",
+                    &[account, &shard],
+                ))
+                .map_err(pe)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect();
+            troop_core::store::may_begin_in_account(&siblings, owner, millis(now), stale)?;
+        }
         troop_core::store::due(shard, held.as_ref().and_then(|h| h.3), fresh_after.map(millis))?;
         let took_over_from = troop_core::store::took_over(lease, owner);
         let epoch: i64 = self
