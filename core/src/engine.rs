@@ -124,7 +124,10 @@ impl AccountLabels {
 /// How many shards a pass reads at once: as many as the store keeps up
 /// with, at most the monkey's [`Monkey::parallel_shards`]. Memory is the
 /// reports read and not yet committed, so reading ahead of a store that
-/// commits slower than the reads end only holds reports longer.
+/// commits one at a time ([`Store::serializes_commits`]: SQLite) slower
+/// than the reads end only holds reports longer. A store whose commits run
+/// side by side (PostgreSQL) is read at `max` ([`ReadAhead::fixed`]):
+/// another commit under way there is no backlog.
 ///
 /// The rule (additive increase, additive decrease, as the gradient limits
 /// of Netflix's concurrency-limits): it starts at `max`; a read that ends
@@ -137,13 +140,22 @@ impl AccountLabels {
 pub struct ReadAhead {
     limit: usize,
     max: usize,
+    /// Whether the limit follows the store; not when its commits run side
+    /// by side ([`Store::serializes_commits`]): then it stays at `max`.
+    adaptive: bool,
 }
 
 impl ReadAhead {
-    /// Start at `max` shards (at least one).
+    /// Start at `max` shards (at least one), following the store.
     pub fn new(max: usize) -> Self {
         let max = max.max(1);
-        ReadAhead { limit: max, max }
+        ReadAhead { limit: max, max, adaptive: true }
+    }
+
+    /// Always `max` shards (at least one): for a store whose commits run
+    /// side by side, where another commit under way is no backlog.
+    pub fn fixed(max: usize) -> Self {
+        ReadAhead { adaptive: false, ..Self::new(max) }
     }
 
     /// Shards that may be in flight now.
@@ -153,6 +165,9 @@ impl ReadAhead {
 
     /// A shard's read ended; `store_busy`: another shard was committing.
     pub fn read_ended(&mut self, store_busy: bool) {
+        if !self.adaptive {
+            return;
+        }
         self.limit = if store_busy { self.limit.saturating_sub(1).max(1) } else { (self.limit + 1).min(self.max) };
     }
 }
@@ -317,7 +332,12 @@ impl Engine {
         let mut to_attribute: BTreeSet<String> = BTreeSet::new();
         let bounds = Bounds { deadline, timeout, shutdown: shutdown.clone(), grace, fresh_after, began };
         let total = shards.len();
-        let ahead = Mutex::new(ReadAhead::new(monkey.parallel_shards()));
+        let parallel = monkey.parallel_shards();
+        let ahead = Mutex::new(if self.store.serializes_commits() {
+            ReadAhead::new(parallel)
+        } else {
+            ReadAhead::fixed(parallel)
+        });
         let mut pending = shards.into_iter();
         let mut outcomes = futures::stream::FuturesUnordered::new();
         // Only counts are kept of each committed shard: memory is bounded by
@@ -857,6 +877,12 @@ mod tests {
                 })
                 .collect();
             assert_eq!(got, want, "max {max}, ends {ends:?}");
+        }
+        // a store whose commits run side by side: always max
+        let mut fixed = ReadAhead::fixed(8);
+        for busy in [true, true, true, false] {
+            fixed.read_ended(busy);
+            assert_eq!(fixed.limit(), 8);
         }
     }
 

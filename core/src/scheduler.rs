@@ -156,6 +156,9 @@ mod tests {
         fn end_pass(&self, _: &crate::store::PassLease) -> Result<(), StoreError> {
             Ok(())
         }
+        fn serializes_commits(&self) -> bool {
+            true
+        }
         fn commit_pass(&self, _: &PassMeta, _: &Report) -> Result<CommitOutcome, StoreError> {
             std::thread::sleep(Duration::from_millis(self.commit_ms.load(Ordering::SeqCst)));
             self.commits.fetch_add(1, Ordering::SeqCst);

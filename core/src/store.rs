@@ -314,6 +314,13 @@ pub trait Store: Send + Sync {
     /// Record a replica's heartbeat (`troop run`, every
     /// [`crate::status::HEARTBEAT`]).
     fn heartbeat(&self, replica: &crate::status::Replica) -> Result<(), StoreError>;
+    /// Whether this store's commits run one at a time (SQLite: one
+    /// writer). A pass then reads ahead only as far as the commits keep up
+    /// ([`crate::engine::ReadAhead`]); a store whose commits run side by side
+    /// (PostgreSQL) gets every read the monkey allows at once. Default: no.
+    fn serializes_commits(&self) -> bool {
+        false
+    }
     /// The replicas seen at or after `since` (ms), by id.
     fn replicas(&self, since: i64) -> Result<Vec<crate::status::Replica>, StoreError>;
     /// Record a pass that failed and give its lease back (as `end_pass`);

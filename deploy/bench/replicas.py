@@ -4,10 +4,13 @@ replicas sharing one PostgreSQL store, through a loopback proxy that adds a
 fixed latency to every AWS call (the real API's, so the work is I/O-bound as
 in production).
 
-usage: replicas.py ENDPOINT TROOP_BINARY LATENCY_MS CONCURRENCY ACCOUNTS...
+usage: replicas.py ENDPOINT TROOP_BINARY LATENCY_MS CONCURRENCY INTERVAL_S ACCOUNTS...
 Prints a Markdown table (docs/benchmarks.md): per organization size and
-replica count, the round's wall time (replicas started -> every shard
-committed once), its ratio to one replica's, and each replica's peak RSS.
+replica count, the first round's wall time (replicas started -> every shard
+committed once; each replica reads the organization first), the second
+round's (the scheduled pass INTERVAL_S later, the organization as read:
+the steady state, from the start of its first pass to its last commit), each
+one's ratio to one replica's, and each replica's peak RSS.
 """
 import glob
 import http.client
@@ -27,8 +30,8 @@ import time
 import boto3
 
 endpoint, troop = sys.argv[1], sys.argv[2]
-latency_ms, concurrency = int(sys.argv[3]), int(sys.argv[4])
-sizes = [int(a) for a in sys.argv[5:]] or [100]
+latency_ms, concurrency, interval = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+sizes = [int(a) for a in sys.argv[6:]] or [100]
 regions = ["us-east-1", "eu-west-1"]
 upstream = endpoint.removeprefix("http://")
 
@@ -140,6 +143,16 @@ def organization(n, created):
     return created["ou"]
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+emulator_pid = int(os.environ.get("TROOP_BENCH_MOTO_PID") or 0)
+
+
 def peak_rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -170,7 +183,7 @@ concurrency = {concurrency}
 role_name = "troop-readonly"
 ou_ids = ["{ou}"]
 [monkeys.security]
-interval = "1h"
+interval = "{interval}s"
 jitter = 0
 [monkeys.certs]
 enabled = false
@@ -178,17 +191,36 @@ enabled = false
 enabled = false
 """)
         procs.append(subprocess.Popen([troop, "-c", cfg, "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    done = None
-    deadline = t0 + 900
-    while time.monotonic() < deadline:
+        running.extend(procs[-1:])
+
+    def rounds_done(k):
         try:
-            n = int(sql(db, "SELECT COUNT(DISTINCT shard) FROM passes WHERE status = 'ok'").strip() or 0)
+            q = f"SELECT COUNT(*) FROM (SELECT shard FROM passes WHERE status = 'ok' GROUP BY shard HAVING COUNT(*) >= {k}) s"
+            return int(sql(db, q).strip() or 0) >= shards
         except subprocess.CalledProcessError:
-            n = 0  # no schema yet
-        if n >= shards:
-            done = time.monotonic() - t0
+            return False  # no schema yet
+
+    first = None
+    while time.monotonic() < t0 + interval:
+        if rounds_done(1):
+            first = time.monotonic() - t0
             break
         time.sleep(0.1)
+    second = None
+    cpu = lambda: (cpu_seconds(emulator_pid) if emulator_pid else 0.0, sum(cpu_seconds(p.pid) for p in procs))
+    cpu_before = cpu()
+    if first is not None:
+        while time.monotonic() < t0 + interval + 900:
+            if rounds_done(2):
+                # the second round: from the start of the first pass that
+                # read in it (its round, ms, as the lease table keeps it) to now
+                began = int(sql(db, "SELECT MIN(committed_round) FROM pass_lease").strip())
+                second = time.time() - began / 1000
+                break
+            time.sleep(0.05)
+    cpu_after = cpu()
+    # CPU spent between the first round's end and the second's: the second round
+    spent = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
     rss = [peak_rss_mib(p.pid) for p in procs]
     owners = sql(db, "SELECT COUNT(DISTINCT owner) FROM passes WHERE status = 'ok'").strip()
     for p in procs:
@@ -198,11 +230,13 @@ enabled = false
             p.wait(timeout=20)
         except subprocess.TimeoutExpired:
             p.kill()
-    if done is None:
-        raise SystemExit(f"{replicas} replica(s): the round did not finish in 900 s")
-    return done, rss, owners
+    if first is None or second is None:
+        raise SystemExit(f"{replicas} replica(s): a round did not finish (first {first}, second {second})")
+    return first, second, spent, rss, owners
 
 
+running = []
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up as on an error
 work = tempfile.mkdtemp(prefix="troop-bench-replicas-")
 created = {}
 rows = []
@@ -211,11 +245,15 @@ try:
         ou = organization(n, created)
         one = None
         for replicas in (1, 2, 3):
-            secs, rss, owners = round_with(replicas, n, ou, work)
-            one = one or secs
-            rows.append((n, replicas, secs, secs / one, rss, owners))
-            print(f"# {n} accounts, {replicas} replica(s): {secs:.1f} s, peak RSS {rss}", file=sys.stderr, flush=True)
+            first, second, spent, rss, owners = round_with(replicas, n, ou, work)
+            one = one or (first, second)
+            rows.append((n, replicas, first, first / one[0], second, second / one[1], spent, rss, owners))
+            print(f"# {n} accounts, {replicas} replica(s): {first:.1f} s, {second:.1f} s, peak RSS {rss}",
+                  file=sys.stderr, flush=True)
 finally:
+    for p in running:
+        if p.poll() is None:
+            p.kill()
     try:
         pg("pg_ctl", "-D", f"{pg_dir}/data", "-m", "immediate", "stop")
     finally:
@@ -224,8 +262,9 @@ finally:
         proxy.shutdown()
 
 print(f"AWS calls through a proxy adding {latency_ms} ms each; `[aws] concurrency = {concurrency}`.\n")
-print("| accounts | shards | replicas | round | vs one replica | replicas that committed | peak RSS per replica |")
-print("|---:|---:|---:|---:|---:|---:|---|")
-for n, replicas, secs, ratio, rss, owners in rows:
+print("| accounts | shards | replicas | first round | vs one | **second round** | **vs one** | CPU in it: emulator / replicas | replicas that committed | peak RSS per replica |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+for n, replicas, first, r1, second, r2, spent, rss, owners in rows:
     per = ", ".join(f"{m:.1f}" for m in rss)
-    print(f"| {n} | {n * 3} | {replicas} | {secs:.1f} s | {ratio:.2f}x | {owners} | {per} MiB |")
+    print(f"| {n} | {n * 3} | {replicas} | {first:.1f} s | {r1:.2f}x | {second:.1f} s | {r2:.2f}x "
+          f"| {spent[0]:.1f} s / {spent[1]:.1f} s | {owners} | {per} MiB |")

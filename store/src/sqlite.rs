@@ -473,6 +473,11 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(be)
     }
 
+    /// One writer: a shard's commit waits for the one before.
+    fn serializes_commits(&self) -> bool {
+        true
+    }
+
     fn heartbeat(&self, r: &troop_core::status::Replica) -> Result<(), StoreError> {
         self.lock()
             .execute(

@@ -29,7 +29,8 @@ pub const DEFAULT_RATES: &[(&str, f64)] = &[
     ("autoscaling", 10.0),
     ("route53", 5.0),
     ("cloudfront", 5.0),
-    ("organizations", 2.0),
+    // not published; the adaptive retry mode slows down if AWS throttles
+    ("organizations", 10.0),
 ];
 
 const FALLBACK_RATE: f64 = 10.0;

@@ -10,6 +10,7 @@
 //! closing account cannot be assumed into).
 
 use super::{AwsContext, AwsError, Counters, classify};
+use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -114,13 +115,21 @@ pub async fn members(
         let mut seen = BTreeSet::new();
         found.retain(|m| seen.insert(m.id.clone()));
     }
-    for m in &mut found {
-        let mut pages = client.list_tags_for_resource().resource_id(&m.id).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("organizations:ListTagsForResource", endpoint, e))?;
-            m.tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
-        }
-    }
+    // each account's tags, `[aws] concurrency` at once (within the budget)
+    let client = &client;
+    let tagged: Vec<Result<Member, AwsError>> = futures::stream::iter(found)
+        .map(|mut m| async move {
+            let mut pages = client.list_tags_for_resource().resource_id(&m.id).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| classify("organizations:ListTagsForResource", endpoint, e))?;
+                m.tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
+            }
+            Ok(m)
+        })
+        .buffered(ctx.concurrency())
+        .collect()
+        .await;
+    let mut found = tagged.into_iter().collect::<Result<Vec<Member>, AwsError>>()?;
     found.retain(|m| has_tags(&m.tags, &org.account_tags));
     Ok(found)
 }
