@@ -363,7 +363,8 @@ async fn wire_on(
     let engine = Arc::new(
         Engine::new(store.clone(), metrics.clone(), Arc::new(SystemClock), progress)
             .with_account_labels(aws.account_labels())
-            .with_lease(cfg.agent.lease),
+            .with_lease(cfg.agent.lease)
+            .with_renewal(cfg.agent.lease_renewal),
     );
     let retry = troop_alerts::retry::RetryPolicy { initial: cfg.alerts.retry_initial, max: cfg.alerts.retry_max };
     let gateway = troop_alerts::gateway::Gateway::new(

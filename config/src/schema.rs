@@ -38,10 +38,12 @@ pub struct Agent {
     pub listen: SocketAddr,
     /// How long a running pass may finish after SIGTERM before it is abandoned.
     pub shutdown_grace: Duration,
-    /// How long a shard's lease lasts without renewal (`lease`, default 60 s;
-    /// renewed every third of it while the shard is read): how soon another
-    /// replica takes over the shards of one that died.
+    /// How long a shard's lease lasts without renewal (`lease`, default 60 s):
+    /// how soon another replica takes over the shards of one that died.
     pub lease: Duration,
+    /// How often a held lease is renewed while its shard is read
+    /// (`lease_renewal`, default a third of `lease`; shorter than `lease`).
+    pub lease_renewal: Duration,
     /// Limits of the HTTP listener (`[agent.http]`).
     pub http: HttpLimits,
 }
@@ -367,6 +369,7 @@ impl Default for Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
                 shutdown_grace: Duration::from_secs(3),
                 lease: Duration::from_secs(60),
+                lease_renewal: Duration::from_secs(20),
                 http: HttpLimits::default(),
             },
             aws: Aws {
@@ -498,6 +501,21 @@ fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
     }
     if let Some(d) = duration(t, sink, "lease", Duration::from_secs(3)) {
         a.lease = d;
+        a.lease_renewal = d / 3;
+    }
+    if let Some(s) = t.string(sink, "lease_renewal") {
+        match humantime::parse_duration(s.v.trim()) {
+            Ok(d) if d >= Duration::from_millis(100) && d < a.lease => a.lease_renewal = d,
+            Ok(_) => sink.error(
+                codes::INVALID_DURATION,
+                s.span,
+                format!(
+                    "`lease_renewal` must be at least 100ms and shorter than `lease` ({}), or the lease lapses while held",
+                    humantime::format_duration(a.lease)
+                ),
+            ),
+            Err(e) => sink.error(codes::INVALID_DURATION, s.span, format!("\"{}\" is not a duration: {e}", s.v)),
+        }
     }
     if let Some(mut h) = t.table(sink, "http") {
         let floor = Duration::from_millis(100);
@@ -1417,6 +1435,8 @@ mod tests {
             ),
             ("[monkeys.limits]\nservices = [\"vpc\", \"lambda\"]\n", vec![(2, 20, codes::INVALID_VALUE)]),
             ("[aws.organization]\nrefresh = \"1h\"\n", vec![(1, 1, codes::MISSING_KEY)]),
+            ("[agent]\nlease = \"30s\"\nlease_renewal = \"30s\"\n", vec![(3, 17, codes::INVALID_DURATION)]),
+            ("[agent]\nlease = \"30s\"\nlease_renewal = \"10s\"\n", vec![]),
             (
                 "[aws.organization]\nrole_name = \"arn:aws:iam::1:role/x\"\nou_ids = [\"ou-ab12-cdef3456\", \"OU-1\", \"r-ab12\"]\nrefresh = \"soon\"\nrole = \"x\"\n",
                 vec![

@@ -96,6 +96,8 @@ pub struct Engine {
     owner: String,
     /// How long a shard's lease lasts unless renewed (`[agent] lease`).
     lease: Duration,
+    /// How often a held lease is renewed (`[agent] lease_renewal`).
+    renewal: Duration,
     /// Shards of any pass between the end of their read and the end of
     /// their commit: more than zero when a read ends means the store is the
     /// slower side ([`ReadAhead`]).
@@ -201,6 +203,7 @@ impl Engine {
             running: Mutex::new(HashSet::new()),
             owner: crate::store::lease_owner(),
             lease: DEFAULT_LEASE,
+            renewal: DEFAULT_LEASE / 3,
             committing: Default::default(),
         }
     }
@@ -208,6 +211,14 @@ impl Engine {
     /// Leases of `lease` (`[agent] lease`), renewed every third of it.
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_secs(1));
+        self.renewal = self.lease / 3;
+        self
+    }
+
+    /// Renew a held lease every `renewal` (`[agent] lease_renewal`), kept
+    /// shorter than the lease.
+    pub fn with_renewal(mut self, renewal: Duration) -> Self {
+        self.renewal = renewal.clamp(Duration::from_millis(100), self.lease.mul_f64(0.9));
         self
     }
 
@@ -555,12 +566,12 @@ impl Engine {
             .await
     }
 
-    /// Renew `lease` every third of the lease period; returns only when the
-    /// store says another pass took the shard over.
+    /// Renew `lease` every `renewal` (a third of the lease by default);
+    /// returns only when the store says another pass took the shard over.
     async fn keep_leased(&self, lease: &PassLease) {
         let period = time::Duration::try_from(self.lease).unwrap_or(time::Duration::MINUTE);
         loop {
-            tokio::time::sleep(self.lease / 3).await;
+            tokio::time::sleep(self.renewal).await;
             let (held, until) = (lease.clone(), self.clock.now() + period);
             match blocking(&self.store, move |s| s.renew_pass(&held, until)).await {
                 Ok(true) => {}

@@ -611,6 +611,17 @@ mod tests {
         assert_eq!(store.renewals.load(Ordering::SeqCst), 4);
         assert_eq!(store.commits.load(Ordering::SeqCst), 1);
 
+        // `[agent] lease_renewal` = 4 s: renewed at 4, 8, ... 44 s
+        let other = Arc::new(CountingStore::default());
+        let every4 =
+            Engine::new(other.clone(), Arc::new(Metrics::default()), Arc::new(SystemClock), Arc::new(NoProgress))
+                .with_lease(Duration::from_secs(30))
+                .with_renewal(Duration::from_secs(4));
+        let read_45s = || TimedMonkey::new(Duration::from_secs(45));
+        let s = every4.run_pass(read_45s(), Duration::from_secs(600), Shutdown::never(), Duration::ZERO).await;
+        assert_eq!(s.status, PassStatus::Ok);
+        assert_eq!(other.renewals.load(Ordering::SeqCst), 11);
+
         // another replica took the shard over while this one read: it stops, writes nothing
         store.refuse_renewal.store(true, Ordering::SeqCst);
         let t = Instant::now();
