@@ -104,7 +104,7 @@ enabled = false
 }
 
 #[tokio::test]
-async fn accounts_under_an_ou_with_a_tag_are_read_through_their_roles_and_one_that_leaves_is_kept() {
+async fn accounts_under_an_ou_with_a_tag_and_listed_ones_are_read_through_their_roles_and_one_that_leaves_is_kept() {
     let moto = Moto::start();
     let base = moto.sdk("us-east-1").await;
     let orgs = aws_sdk_organizations::Client::new(&base);
@@ -130,10 +130,19 @@ async fn accounts_under_an_ou_with_a_tag_are_read_through_their_roles_and_one_th
         groups.insert(a.clone(), open_ssh(&base, a).await);
     }
 
+    // [[aws.accounts]] beside the organization: sandbox (outside the OU) is
+    // read too, and web's own entry says how web is read and labelled
+    let role = |a: &str| format!("arn:aws:iam::{a}:role/troop-readonly");
+    let statics = format!(
+        "[[aws.accounts]]\nid = \"{sandbox}\"\nname = \"sandbox-static\"\nrole_arn = \"{}\"\n\
+         [[aws.accounts]]\nid = \"{web}\"\nname = \"web-static\"\nrole_arn = \"{}\"\nlabels = {{ team = \"override\" }}\n",
+        role(&sandbox),
+        role(&web)
+    );
     let ws = Workspace::new(&config(
         &moto.endpoint,
         &format!("ou_ids = [\"{}\"]\naccount_tags = {{ env = \"prod\" }}", org.prod),
-        "",
+        &statics,
     ));
     // every call made is one the published policies allow
     policy::scan(&ws, &[]);
@@ -145,18 +154,19 @@ async fn accounts_under_an_ou_with_a_tag_are_read_through_their_roles_and_one_th
         l
     };
     let mut want = vec![
-        (web.clone(), groups[&web].clone(), label("web", &[("team", "web")])),
+        (web.clone(), groups[&web].clone(), serde_json::json!({"account_name": "web-static", "team": "override"})),
         (data.clone(), groups[&data].clone(), label("data", &[])),
+        (sandbox.clone(), groups[&sandbox].clone(), serde_json::json!({"account_name": "sandbox-static"})),
     ];
     want.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    // staging (another tag), sandbox (another OU) and the management account (the root) are not read
+    // staging (another tag) and the management account (the root) are not read
     assert_eq!(open(&ws, "sg-open-ingress"), want);
     // the organization's accounts are its own: a role trusting the management account is no finding
     assert_eq!(open(&ws, "iam-trust-foreign-account"), vec![]);
     let status = ws.run(&["status", "--format", "json"]).json();
     let accounts: std::collections::BTreeSet<String> =
         status.as_array().unwrap().iter().filter_map(|s| s["account"].as_str().map(str::to_string)).collect();
-    assert_eq!(accounts, [web.clone(), data.clone()].into(), "{status:#}");
+    assert_eq!(accounts, [web.clone(), data.clone(), sandbox.clone()].into(), "{status:#}");
 
     // data leaves the organization: no longer read, and what troop knew of it is kept
     orgs.remove_account_from_organization().account_id(&data).send().await.unwrap();
