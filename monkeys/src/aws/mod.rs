@@ -389,7 +389,7 @@ impl AwsContext {
         let sdk = match &role_arn {
             None => self.base.clone(),
             Some(arn) => {
-                let region = self.cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+                let region = self.first_region();
                 let mut via = self.base.to_builder();
                 if let Some(e) = self.cfg.endpoints.get("sts") {
                     via.set_endpoint_url(Some(e.clone()));
@@ -460,11 +460,7 @@ impl AwsContext {
         let checked = self.for_each_account(accounts, |t| async move { self.check_access(&t, calls).await }).await;
         let (mut ok, mut errors, mut coverage) = (Vec::new(), Vec::new(), Vec::new());
         for (t, access) in checked {
-            coverage.push(troop_core::monkey::Coverage {
-                scope: ACCESS_SCOPE.into(),
-                account: t.id.clone(),
-                region: "*".into(),
-            });
+            coverage.push(access_coverage(&t));
             match access {
                 Ok(()) => ok.push(t),
                 Err(reason) => errors.push(access_error(monkey, &t, &reason)),
@@ -486,10 +482,8 @@ impl AwsContext {
         t: &AccountTarget,
         calls: &Arc<Counters>,
     ) -> Result<Vec<troop_core::monkey::Coverage>, troop_core::monkey::Report> {
-        let coverage =
-            || troop_core::monkey::Coverage { scope: ACCESS_SCOPE.into(), account: t.id.clone(), region: "*".into() };
         match self.check_access(t, calls).await {
-            Ok(()) if shard.region.is_none() => Ok(vec![coverage()]),
+            Ok(()) if shard.region.is_none() => Ok(vec![access_coverage(t)]),
             Ok(()) => Ok(vec![]),
             Err(reason) => {
                 let mut report = troop_core::monkey::Report { error: Some(reason.clone()), ..Default::default() };
@@ -563,10 +557,16 @@ impl AwsContext {
         client!(self, aws_sdk_sts, "sts", sdk, "caller", region, calls)
     }
 
+    /// The first configured region, else us-east-1: where STS (for an
+    /// assumed role) and Organizations are asked.
+    fn first_region(&self) -> String {
+        self.cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into())
+    }
+
     /// Organizations, asked with the ambient credentials (its endpoint is
     /// global; the SDK resolves it from the region).
     pub fn organizations(&self, calls: &Arc<Counters>) -> aws_sdk_organizations::Client {
-        let region = self.cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+        let region = self.first_region();
         client!(self, aws_sdk_organizations, "organizations", &self.base, "organization", region, calls)
     }
 
@@ -694,6 +694,11 @@ fn static_labels(a: &troop_config::Account) -> BTreeMap<String, String> {
         l.insert("account_name".into(), a.name.clone());
     }
     l
+}
+
+/// The access coverage of an account: its [`ACCESS_SCOPE`], every region.
+fn access_coverage(t: &AccountTarget) -> troop_core::monkey::Coverage {
+    troop_core::monkey::Coverage { scope: ACCESS_SCOPE.into(), account: t.id.clone(), region: "*".into() }
 }
 
 /// The one `read-error` of an account whose role could not be assumed.
