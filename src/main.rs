@@ -164,6 +164,7 @@ const JUDGES: troop_config::Judges<'static> = troop_config::Judges {
     store: &troop_store::supported,
     template: &troop_alerts::template::Template::check_file,
     mailbox: &troop_alerts::sinks::smtp::check_mailbox,
+    tls: &troop_server::tls::check,
 };
 
 fn config_check(path: Option<&std::path::PathBuf>, format: Format) -> Result<(), Fail> {
@@ -645,6 +646,8 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut cfg = start_config(cli)?;
     let mut w = wire(&cfg, &[], Arc::new(NoProgress), false).await?;
+    let http = troop_server::Http::new(&cfg.agent, w.metrics.clone()).map_err(usage)?;
+    let scheme = http.scheme();
     let listener = troop_server::bind(cfg.agent.listen).await.map_err(usage)?;
     let (trigger, stop) = shutdown::channel();
     on_signals(trigger).map_err(Fail::Runtime)?;
@@ -652,13 +655,13 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     w.metrics.record_reload(true, time::OffsetDateTime::now_utc().unix_timestamp());
     blocking(|| restore_metrics(&w)).map_err(runtime)?;
     eprintln!(
-        "troop: running {} monkey(s); serving http://{} (/healthz, /metrics); SIGHUP reloads {}",
+        "troop: running {} monkey(s); serving {scheme}://{} (/healthz, /metrics); SIGHUP reloads {}",
         w.monkeys.len(),
         listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into()),
     );
     let state = troop_server::AppState { store: w.store.clone(), metrics: w.metrics.clone() };
-    let server = tokio::spawn(troop_server::serve(listener, state, cfg.agent.http.clone(), stop.clone()));
+    let server = tokio::spawn(troop_server::serve(listener, state, http, stop.clone()));
     tokio::spawn(heartbeat(w.store.clone(), stop.clone()));
     // a reload keeps each monkey's rhythm
     let starts = troop_core::scheduler::Starts::default();
@@ -735,6 +738,7 @@ async fn reload(cli: &Cli, running: &Config, w: &Wired) -> Option<(Config, Wired
     if cfg.agent.store != running.agent.store
         || cfg.agent.listen != running.agent.listen
         || cfg.agent.http != running.agent.http
+        || cfg.agent.http_access != running.agent.http_access
     {
         return refused("[agent] store, listen and [agent.http] change only with a restart".into());
     }

@@ -24,6 +24,11 @@ pub mod codes {
     /// A password sent in clear (SMTP `security = "none"` to a host that is
     /// not loopback): a warning for `config check`, refused at start.
     pub const PLAINTEXT_AUTH: &str = "plaintext-auth";
+    /// A `listen` reachable from the network with no credential configured.
+    pub const UNAUTHENTICATED_LISTEN: &str = "unauthenticated-listen";
+    /// A `tls_server_config` whose files do not make a TLS server
+    /// (not PEM, key not matching the certificate).
+    pub const INVALID_TLS: &str = "invalid-tls";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +107,9 @@ pub enum Needed {
     Template(std::path::PathBuf),
     /// An e-mail address (`a@b`, `Name <a@b>`), parsed by the alerts crate.
     Mailbox(String),
+    /// `[agent.http.tls_server_config]`: its files make a TLS server, as the
+    /// server crate judges.
+    TlsServer(crate::TlsServer),
 }
 
 /// Collects diagnostics (and what start-up will need) while walking one source.

@@ -98,6 +98,11 @@ impl Config {
                         *url = format!("sqlite://{}", base.join(rest).display());
                     }
                 }
+                Needed::TlsServer(tls) => {
+                    join(&mut tls.cert_file);
+                    join(&mut tls.key_file);
+                    tls.client_ca_file.iter_mut().for_each(join);
+                }
                 Needed::Env(_) | Needed::Mailbox(_) => {}
             }
         }
@@ -110,6 +115,12 @@ impl Config {
             }
         };
         self.agent.store_password.iter_mut().for_each(secret);
+        if let Some(tls) = &mut self.agent.http_access.tls {
+            join(&mut tls.cert_file);
+            join(&mut tls.key_file);
+            tls.client_ca_file.iter_mut().for_each(join);
+        }
+        self.agent.http_access.tokens.iter_mut().for_each(|t| secret(&mut t.token));
         for sink in &mut self.alerts.sinks {
             match &mut sink.kind {
                 SinkKind::Jsonl { path } => join(path),
@@ -142,6 +153,9 @@ pub struct Judges<'a> {
     pub store: &'a dyn Fn(&str) -> Result<(), String>,
     pub template: &'a dyn Fn(&Path) -> Result<(), String>,
     pub mailbox: &'a dyn Fn(&str) -> Result<(), String>,
+    /// Whether `[agent.http.tls_server_config]`'s files make a TLS server
+    /// (the server crate).
+    pub tls: &'a dyn Fn(&TlsServer) -> Result<(), String>,
 }
 
 /// Resolve what start-up resolves — every `{ env = … }` variable is set,
@@ -170,6 +184,15 @@ pub fn check_needs(cfg: &Config, judges: &Judges) -> Result<(), ConfigErrors> {
                 Ok(_) => (judges.template)(path).err().map(|e| (codes::INVALID_TEMPLATE, e)),
             },
             Needed::Mailbox(addr) => (judges.mailbox)(addr).err().map(|e| (codes::INVALID_VALUE, e)),
+            // its files' own needs report a missing file; judge only readable ones
+            Needed::TlsServer(tls) => {
+                let files = [Some(&tls.cert_file), Some(&tls.key_file), tls.client_ca_file.as_ref()];
+                if files.into_iter().flatten().all(|p| std::fs::File::open(p).is_ok()) {
+                    (judges.tls)(tls).err().map(|e| (codes::INVALID_TLS, e))
+                } else {
+                    None
+                }
+            }
             Needed::Writable(path) => match path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 Some(dir) if !dir.is_dir() => Some((
                     codes::UNREADABLE_FILE,

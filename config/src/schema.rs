@@ -46,6 +46,8 @@ pub struct Agent {
     pub lease_renewal: Duration,
     /// Limits of the HTTP listener (`[agent.http]`).
     pub http: HttpLimits,
+    /// TLS and who may do what on the HTTP surface (`[agent.http]`).
+    pub http_access: HttpAccess,
 }
 
 /// `[agent.http]`: what one HTTP client may hold of the process. The names
@@ -63,6 +65,17 @@ pub struct HttpLimits {
     /// accept queue, holding no descriptor of troop's. Default 256, and never
     /// more than a quarter of the process's descriptor limit.
     pub max_connections: usize,
+    /// A request body longer than this is refused with 413
+    /// (`max_body_bytes`). Default 4 MiB: Prometheus sends at most 64
+    /// alerts per request, a few tens of KiB.
+    pub max_body_bytes: usize,
+    /// Requests per second one client (its IP address) may make on average
+    /// (`rate_limit`, default 50); over it the answer is 429 with
+    /// `Retry-After`.
+    pub rate_limit: f64,
+    /// How many requests a client may make at once above the rate
+    /// (`rate_burst`, default 100).
+    pub rate_burst: u32,
 }
 
 impl Default for HttpLimits {
@@ -71,8 +84,93 @@ impl Default for HttpLimits {
             read_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 256,
+            max_body_bytes: 4 << 20,
+            rate_limit: 50.0,
+            rate_burst: 100,
         }
     }
+}
+
+/// `[agent.http]`: TLS and authentication of the HTTP surface (SPEC "HTTP").
+/// Field names follow Prometheus's exporter-toolkit web configuration
+/// (`tls_server_config`, `basic_auth_users`), so one file's values carry over.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpAccess {
+    /// Reads without a credential even though credentials are configured,
+    /// or on a non-loopback `listen` without any.
+    pub allow_anonymous_reads: bool,
+    /// `[agent.http.tls_server_config]`: serve HTTPS only.
+    pub tls: Option<TlsServer>,
+    /// `[agent.http.basic_auth_users]`: user → bcrypt hash (`$2a$`, `$2b$`
+    /// or `$2y$`, as `htpasswd -B` and exporter-toolkit write them).
+    pub basic_auth_users: BTreeMap<String, String>,
+    /// `[agent.http.user_scopes]`: a basic-auth user's scopes; a user not
+    /// listed has `read` only.
+    pub user_scopes: BTreeMap<String, Vec<Scope>>,
+    /// `[[agent.http.tokens]]`: bearer tokens (RFC 6750) with their scopes.
+    pub tokens: Vec<HttpToken>,
+}
+
+impl HttpAccess {
+    /// Whether any credential (a basic-auth user or a token) is configured.
+    pub fn credentials_configured(&self) -> bool {
+        !self.basic_auth_users.is_empty() || !self.tokens.is_empty()
+    }
+
+    /// Whether every connection must present a client certificate that the
+    /// client CA verifies (mTLS).
+    pub fn mtls_required(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.client_auth_type == ClientAuthType::RequireAndVerifyClientCert)
+    }
+
+    /// The scopes of basic-auth user `user` (`read` unless
+    /// `[agent.http.user_scopes]` says otherwise).
+    pub fn user_scopes(&self, user: &str) -> Vec<Scope> {
+        self.user_scopes.get(user).cloned().unwrap_or_else(|| vec![Scope::Read])
+    }
+}
+
+pub use troop_core::api_access::Scope;
+
+/// One `[[agent.http.tokens]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpToken {
+    /// Who the token is, in logs and 403 messages (never the token).
+    pub name: String,
+    pub token: Secret,
+    pub scopes: Vec<Scope>,
+}
+
+/// `[agent.http.tls_server_config]` (exporter-toolkit's names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsServer {
+    /// PEM: the server's certificate, then its chain.
+    pub cert_file: PathBuf,
+    /// PEM: its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// PEM: the CAs that sign client certificates (mTLS).
+    pub client_ca_file: Option<PathBuf>,
+    /// Default `RequireAndVerifyClientCert` with a `client_ca_file`,
+    /// `NoClientCert` without.
+    pub client_auth_type: ClientAuthType,
+    /// `TLS12` (default) or `TLS13`.
+    pub min_version: TlsVersion,
+}
+
+/// exporter-toolkit's `client_auth_type` values (Go's `tls.ClientAuthType`)
+/// that troop serves: those that verify what they accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthType {
+    NoClientCert,
+    VerifyClientCertIfGiven,
+    RequireAndVerifyClientCert,
+}
+
+/// The lowest TLS version accepted (`min_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -371,6 +469,7 @@ impl Default for Config {
                 lease: Duration::from_secs(60),
                 lease_renewal: Duration::from_secs(20),
                 http: HttpLimits::default(),
+                http_access: HttpAccess::default(),
             },
             aws: Aws {
                 regions: vec![],
@@ -488,9 +587,13 @@ fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
         }
     }
     a.store_password = secret(t, sink, "store_password");
+    let mut listen_span = None;
     if let Some(s) = t.string(sink, "listen") {
         match s.v.parse::<SocketAddr>() {
-            Ok(addr) => a.listen = addr,
+            Ok(addr) => {
+                a.listen = addr;
+                listen_span = Some(s.span);
+            }
             Err(_) => {
                 sink.error(codes::INVALID_VALUE, s.span, format!("`listen` = \"{}\" is not an IP:PORT address", s.v))
             }
@@ -532,8 +635,219 @@ fn agent(t: &mut Tbl, sink: &mut Sink, a: &mut Agent) {
                 sink.error(codes::INVALID_VALUE, n.span, "`max_connections` must be between 1 and 65536");
             }
         }
+        if let Some(n) = h.integer(sink, "max_body_bytes") {
+            if (1024..=1 << 30).contains(&n.v) {
+                a.http.max_body_bytes = n.v as usize;
+            } else {
+                sink.error(codes::INVALID_VALUE, n.span, "`max_body_bytes` must be between 1024 and 1073741824");
+            }
+        }
+        if let Some(n) = h.number(sink, "rate_limit") {
+            if n.v > 0.0 && n.v.is_finite() {
+                a.http.rate_limit = n.v;
+            } else {
+                sink.error(
+                    codes::INVALID_VALUE,
+                    n.span,
+                    "`rate_limit` (requests per second per client) must be above 0",
+                );
+            }
+        }
+        if let Some(n) = h.integer(sink, "rate_burst") {
+            if (1..=1_000_000).contains(&n.v) {
+                a.http.rate_burst = n.v as u32;
+            } else {
+                sink.error(codes::INVALID_VALUE, n.span, "`rate_burst` must be between 1 and 1000000");
+            }
+        }
+        a.http_access = http_access(&mut h, sink);
         h.finish(sink);
     }
+    if let Some(span) = listen_span
+        && !a.listen.ip().is_loopback()
+        && !a.http_access.credentials_configured()
+        && !a.http_access.mtls_required()
+        && !a.http_access.allow_anonymous_reads
+    {
+        sink.error(
+            codes::UNAUTHENTICATED_LISTEN,
+            span,
+            format!(
+                "`listen` = \"{}\" is reachable from the network, and [agent.http] configures no credential: \
+                 anyone who reaches it could read every finding. Configure [agent.http.basic_auth_users] or \
+                 [[agent.http.tokens]] (see `troop config example`), or set [agent.http] \
+                 allow_anonymous_reads = true to publish it on purpose",
+                a.listen
+            ),
+        );
+    }
+}
+
+/// The TLS and authentication keys of `[agent.http]`.
+fn http_access(h: &mut Tbl, sink: &mut Sink) -> HttpAccess {
+    let mut out = HttpAccess::default();
+    if let Some(b) = h.boolean(sink, "allow_anonymous_reads") {
+        out.allow_anonymous_reads = b;
+    }
+    if let Some(mut t) = h.table(sink, "tls_server_config") {
+        let span = t.span.clone();
+        let cert = t.string(sink, "cert_file");
+        let cert = t.require(sink, "cert_file", cert);
+        let key = t.string(sink, "key_file");
+        let key = t.require(sink, "key_file", key);
+        let ca = t.string(sink, "client_ca_file");
+        let auth = t.string(sink, "client_auth_type");
+        let version = t.string(sink, "min_version");
+        let client_auth_type = match (auth, &ca) {
+            (None, Some(_)) => Some(ClientAuthType::RequireAndVerifyClientCert),
+            (None, None) => Some(ClientAuthType::NoClientCert),
+            (Some(a), ca) => match (a.v.as_str(), ca) {
+                ("NoClientCert", _) => Some(ClientAuthType::NoClientCert),
+                ("VerifyClientCertIfGiven", Some(_)) => Some(ClientAuthType::VerifyClientCertIfGiven),
+                ("RequireAndVerifyClientCert", Some(_)) => Some(ClientAuthType::RequireAndVerifyClientCert),
+                ("VerifyClientCertIfGiven" | "RequireAndVerifyClientCert", None) => {
+                    sink.error(
+                        codes::MISSING_KEY,
+                        a.span,
+                        format!("`client_auth_type` = \"{}\" needs `client_ca_file` (the CAs that sign client certificates)", a.v),
+                    );
+                    None
+                }
+                ("RequestClientCert" | "RequireAnyClientCert", _) => {
+                    sink.error(
+                        codes::INVALID_VALUE,
+                        a.span,
+                        format!(
+                            "`client_auth_type` = \"{}\" accepts certificates nobody verified; troop serves \
+                             NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert",
+                            a.v
+                        ),
+                    );
+                    None
+                }
+                (other, _) => {
+                    sink.error(
+                        codes::INVALID_VALUE,
+                        a.span,
+                        format!(
+                            "unknown `client_auth_type` \"{other}\" (one of: NoClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)"
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let min_version = match version.as_ref().map(|v| v.v.as_str()) {
+            None | Some("TLS12") => Some(TlsVersion::Tls12),
+            Some("TLS13") => Some(TlsVersion::Tls13),
+            Some(other) => {
+                let v = version.as_ref().expect("matched Some");
+                let why = if matches!(other, "TLS10" | "TLS11") { "TLS 1.0 and 1.1 are not served" } else { "unknown" };
+                sink.error(
+                    codes::INVALID_VALUE,
+                    v.span.clone(),
+                    format!("`min_version` = \"{other}\": {why} (one of: TLS12, TLS13)"),
+                );
+                None
+            }
+        };
+        t.finish(sink);
+        if let (Some(cert), Some(key), Some(client_auth_type), Some(min_version)) =
+            (cert, key, client_auth_type, min_version)
+        {
+            let mut files =
+                vec![(cert.span.clone(), PathBuf::from(&cert.v)), (key.span.clone(), PathBuf::from(&key.v))];
+            if let Some(ca) = &ca {
+                files.push((ca.span.clone(), PathBuf::from(&ca.v)));
+            }
+            for (span, path) in files {
+                sink.need(span, Needed::File(path));
+            }
+            let tls = TlsServer {
+                cert_file: PathBuf::from(cert.v),
+                key_file: PathBuf::from(key.v),
+                client_ca_file: ca.map(|c| PathBuf::from(c.v)),
+                client_auth_type,
+                min_version,
+            };
+            sink.need(span, Needed::TlsServer(tls.clone()));
+            out.tls = Some(tls);
+        }
+    }
+    for (user, hash) in h.string_map(sink, "basic_auth_users").unwrap_or_default() {
+        if is_bcrypt_hash(&hash.v) {
+            out.basic_auth_users.insert(user.v, hash.v);
+        } else {
+            // never echo the value: it may be a password put there by mistake
+            sink.error(
+                codes::INVALID_VALUE,
+                hash.span,
+                format!(
+                    "the password of `{}` must be a bcrypt hash (\"$2y$10$…\", 60 characters), as `htpasswd -nB {}` prints",
+                    user.v, user.v
+                ),
+            );
+        }
+    }
+    for (user, names) in h.strings_map(sink, "user_scopes").unwrap_or_default() {
+        if !out.basic_auth_users.contains_key(&user.v) {
+            sink.error(
+                codes::INVALID_VALUE,
+                user.span.clone(),
+                format!("`{}` is not a user of [agent.http.basic_auth_users]", user.v),
+            );
+        }
+        out.user_scopes.insert(user.v, scopes(sink, names));
+    }
+    let mut token_names = BTreeMap::new();
+    for mut t in h.tables(sink, "tokens") {
+        let name = t.string(sink, "name");
+        let name = t.require(sink, "name", name);
+        let token = secret(&mut t, sink, "token");
+        let token = t.require(sink, "token", token);
+        let names = t.strings(sink, "scopes");
+        let names = t.require(sink, "scopes", names);
+        t.finish(sink);
+        if let Some(n) = &name
+            && token_names.insert(n.v.clone(), ()).is_some()
+        {
+            sink.error(codes::DUPLICATE_NAME, n.span.clone(), format!("token name \"{}\" is used twice", n.v));
+        }
+        if let (Some(name), Some(token), Some(names)) = (name, token, names) {
+            out.tokens.push(HttpToken { name: name.v, token, scopes: scopes(sink, names) });
+        }
+    }
+    out
+}
+
+/// Scope names, each one of [`troop_core::api_access::SCOPES`].
+fn scopes(sink: &mut Sink, names: Vec<Sp<String>>) -> Vec<Scope> {
+    let mut out = Vec::new();
+    for n in names {
+        match Scope::parse(&n.v) {
+            Some(s) if !out.contains(&s) => out.push(s),
+            Some(_) => {}
+            None => {
+                let e = troop_core::known_name("scope", &n.v, troop_core::api_access::SCOPES).unwrap_err();
+                sink.error(codes::INVALID_VALUE, n.span, e);
+            }
+        }
+    }
+    out
+}
+
+/// A bcrypt hash in the modular crypt format: `$2a$`, `$2b$`, `$2x$` or
+/// `$2y$`, a two-digit cost from 04 to 31, then 53 characters of bcrypt's
+/// base64 (22 of salt, 31 of hash).
+fn is_bcrypt_hash(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 60
+        && s.starts_with("$2")
+        && matches!(b[2], b'a' | b'b' | b'x' | b'y')
+        && b[3] == b'$'
+        && s[4..6].parse::<u8>().is_ok_and(|c| (4..=31).contains(&c))
+        && b[6] == b'$'
+        && b[7..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'/')
 }
 
 fn is_account_id(s: &str) -> bool {
@@ -1388,6 +1702,38 @@ mod tests {
             ),
             ("[agent.http]\nread_header_timeout = \"1ms\"\n", vec![(2, 23, codes::INVALID_DURATION)]),
             ("[agent.http]\nidle = \"1s\"\n", vec![(2, 1, codes::UNKNOWN_KEY)]),
+            ("[agent]\nlisten = \"0.0.0.0:9477\"\n", vec![(2, 10, codes::UNAUTHENTICATED_LISTEN)]),
+            ("[agent]\nlisten = \"[::]:9477\"\n", vec![(2, 10, codes::UNAUTHENTICATED_LISTEN)]),
+            ("[agent]\nlisten = \"0.0.0.0:9477\"\n[agent.http]\nallow_anonymous_reads = true\n", vec![]),
+            ("[agent]\nlisten = \"[::1]:9477\"\n", vec![]),
+            (
+                "[agent]\nlisten = \"10.1.2.3:9477\"\n[[agent.http.tokens]]\nname = \"p\"\ntoken = \"s3cret\"\nscopes = [\"read\"]\n",
+                vec![],
+            ),
+            (
+                "[agent.http.basic_auth_users]\nprom = \"hunter2\"\nok = \"$2y$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W\"\n",
+                vec![(2, 8, codes::INVALID_VALUE)],
+            ),
+            (
+                "[agent.http.basic_auth_users]\nok = \"$2y$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W\"\n[agent.http.user_scopes]\nok = [\"read\", \"alerts:writ\"]\nnobody = [\"read\"]\n",
+                vec![(4, 15, codes::INVALID_VALUE), (5, 1, codes::INVALID_VALUE)],
+            ),
+            (
+                "[[agent.http.tokens]]\nname = \"a\"\ntoken = { env = \"T\" }\nscopes = [\"write\"]\n[[agent.http.tokens]]\nname = \"a\"\nscopes = []\n",
+                vec![(4, 11, codes::INVALID_VALUE), (5, 1, codes::MISSING_KEY), (6, 8, codes::DUPLICATE_NAME)],
+            ),
+            (
+                "[agent.http.tls_server_config]\ncert_file = \"c.pem\"\nmin_version = \"TLS11\"\nclient_auth_type = \"RequireAndVerifyClientCert\"\n",
+                vec![(1, 1, codes::MISSING_KEY), (3, 15, codes::INVALID_VALUE), (4, 20, codes::MISSING_KEY)],
+            ),
+            (
+                "[agent.http.tls_server_config]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_auth_type = \"RequireAnyClientCert\"\n",
+                vec![(4, 20, codes::INVALID_VALUE)],
+            ),
+            (
+                "[agent.http]\nmax_body_bytes = 10\nrate_limit = 0\nrate_burst = 0\n",
+                vec![(2, 18, codes::INVALID_VALUE), (3, 14, codes::INVALID_VALUE), (4, 14, codes::INVALID_VALUE)],
+            ),
             ("[agnet]\n", vec![(1, 2, codes::UNKNOWN_KEY)]),
             ("[monkeys.security]\ninterval = \"15 parsecs\"\n", vec![(2, 12, codes::INVALID_DURATION)]),
             ("[monkeys.security]\ninterval = 15\n", vec![(2, 12, codes::WRONG_TYPE)]),
@@ -1489,6 +1835,23 @@ mod tests {
 [agent]
 store = "sqlite:///var/lib/troop/troop.db"
 listen = "0.0.0.0:9000"
+[agent.http]
+max_body_bytes = 65536
+rate_limit = 2.5
+[agent.http.tls_server_config]
+cert_file = "tls/server.pem"
+key_file = "/etc/troop/server.key"
+client_ca_file = "ca.pem"
+min_version = "TLS13"
+[agent.http.basic_auth_users]
+prometheus = "$2y$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
+grafana = "$2b$12$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
+[agent.http.user_scopes]
+prometheus = ["read", "alerts:write"]
+[[agent.http.tokens]]
+name = "ci"
+token = { file = "ci.token" }
+scopes = ["events:write", "events:write"]
 [aws]
 regions = ["eu-west-1", "us-east-1", "eu-west-1"]
 endpoint_url = "http://127.0.0.1:5000"
@@ -1536,6 +1899,22 @@ repeat_interval = "1d"
 "#;
         let c = parse(src, "t").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.agent.store, "sqlite:///var/lib/troop/troop.db");
+        assert_eq!((c.agent.http.max_body_bytes, c.agent.http.rate_limit, c.agent.http.rate_burst), (65536, 2.5, 100));
+        let access = &c.agent.http_access;
+        let tls = access.tls.as_ref().unwrap();
+        assert_eq!(tls.client_auth_type, ClientAuthType::RequireAndVerifyClientCert);
+        assert_eq!(tls.min_version, TlsVersion::Tls13);
+        assert!(access.mtls_required() && access.credentials_configured() && !access.allow_anonymous_reads);
+        assert_eq!(access.user_scopes("prometheus"), vec![Scope::Read, Scope::AlertsWrite]);
+        assert_eq!(access.user_scopes("grafana"), vec![Scope::Read]);
+        assert_eq!(access.tokens[0].name, "ci");
+        assert_eq!(access.tokens[0].scopes, vec![Scope::EventsWrite]);
+        let mut moved = c.clone();
+        moved.resolve_paths(std::path::Path::new("/etc/troop"));
+        let tls = moved.agent.http_access.tls.as_ref().unwrap();
+        assert_eq!(tls.cert_file, PathBuf::from("/etc/troop/tls/server.pem"));
+        assert_eq!(tls.client_ca_file, Some(PathBuf::from("/etc/troop/ca.pem")));
+        assert_eq!(moved.agent.http_access.tokens[0].token, Secret::File("/etc/troop/ci.token".into()));
         assert_eq!(c.aws.regions, vec!["eu-west-1", "us-east-1"]);
         assert_eq!(c.aws.endpoints["cloudtrail"], "http://127.0.0.1:5001");
         assert_eq!(c.aws.request_rate["ec2"], 5.0);

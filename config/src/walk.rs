@@ -39,6 +39,9 @@ pub(crate) struct Tbl<'a, 'i> {
     known: Vec<&'static str>,
 }
 
+/// The entries of a table of string arrays: each key with its strings.
+pub type StringsMap = Vec<(Sp<String>, Vec<Sp<String>>)>;
+
 impl<'a, 'i> Tbl<'a, 'i> {
     pub fn new(map: &'a DeTable<'i>, span: Range<usize>, path: String) -> Self {
         Tbl { map, span, path, known: Vec::new() }
@@ -213,6 +216,37 @@ impl<'a, 'i> Tbl<'a, 'i> {
                     format!("`{}.{}` must be a string, found {}", t.path, ks.v, type_name(other)),
                 ),
             }
+        }
+        Some(out)
+    }
+
+    /// Every entry of a free-form table whose values must be arrays of
+    /// strings (`[agent.http.user_scopes] prometheus = ["read"]`).
+    pub fn strings_map(&mut self, sink: &mut Sink, key: &'static str) -> Option<StringsMap> {
+        let t = self.table(sink, key)?;
+        let mut out = Vec::new();
+        for (k, v) in t.map.iter() {
+            let ks = Sp { v: k.get_ref().to_string(), span: k.span() };
+            let DeValue::Array(items) = v.get_ref() else {
+                sink.error(
+                    codes::WRONG_TYPE,
+                    v.span(),
+                    format!("`{}.{}` must be an array of strings, found {}", t.path, ks.v, type_name(v.get_ref())),
+                );
+                continue;
+            };
+            let mut vals = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item.get_ref() {
+                    DeValue::String(s) => vals.push(Sp { v: s.to_string(), span: item.span() }),
+                    other => sink.error(
+                        codes::WRONG_TYPE,
+                        item.span(),
+                        format!("`{}.{}[{i}]` must be a string, found {}", t.path, ks.v, type_name(other)),
+                    ),
+                }
+            }
+            out.push((ks, vals));
         }
         Some(out)
     }

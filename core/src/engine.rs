@@ -336,13 +336,15 @@ impl Engine {
                 return summary;
             }
         };
-        let keys: Vec<String> = shards.iter().map(Shard::key).collect();
         // who made the changes is asked per account (an audit log such as
         // CloudTrail is read per account and region): what is held is one
         // account's changes, and an account's regions share their reads
-        let mut to_attribute: BTreeSet<String> = BTreeSet::new();
         let bounds = Bounds { deadline, timeout, shutdown: shutdown.clone(), grace, fresh_after, began };
         let total = shards.len();
+        // one allocation for the pass's record of its shards, made before
+        // any report is read: growing it between reports would leave holes
+        // the allocator keeps
+        summary.shards.reserve_exact(total);
         let parallel = monkey.parallel_shards();
         let ahead = Mutex::new(if self.store.serializes_commits() {
             ReadAhead::new(parallel)
@@ -376,12 +378,15 @@ impl Engine {
                     summary.open_findings = c.open_findings;
                 }
             }
-            if outcome.status.committed() {
-                to_attribute.insert(Shard::from_key(&outcome.shard).account_shard().key());
-            }
             summary.shards.push(outcome);
         }
         drop(outcomes);
+        let to_attribute: BTreeSet<String> = summary
+            .shards
+            .iter()
+            .filter(|o| o.status.committed())
+            .map(|o| Shard::from_key(&o.shard).account_shard().key())
+            .collect();
         for account in &to_attribute {
             let asked = self.attribute(&monkey, &ctx.fresh(), account).await;
             add_counters(&mut summary.counters, &asked);
@@ -392,6 +397,8 @@ impl Engine {
             self.committed.notify_one();
         }
         if matches!(summary.status, PassStatus::Ok | PassStatus::Failed(_) | PassStatus::TimedOut(_)) {
+            // every listed shard has its outcome: their keys are the shards read
+            let keys: Vec<String> = summary.shards.iter().map(|o| o.shard.clone()).collect();
             // Observations of shards no longer listed (an account removed
             // from the configuration) go; a shard that failed keeps its own.
             self.metrics.keep_shards(&name, &keys);

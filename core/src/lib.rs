@@ -8,6 +8,7 @@
 //! comes in through a trait object.
 
 pub mod alerting;
+pub mod api_access;
 pub mod budget;
 pub mod canonical;
 pub mod certs;

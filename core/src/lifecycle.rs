@@ -280,6 +280,18 @@ pub fn plan<'r>(
         out.events.push(FindingEvent { event, at: at.clone(), finding: row.stored() });
         out.findings.push(row);
     }
+    // Resolve what the source says ended.
+    for fp in &report.resolved {
+        if !reported.insert(fp.clone()) {
+            continue;
+        }
+        if let Some(mut row) = held.finding(fp)?.filter(|r| r.state != FindingState::Resolved) {
+            row.state = FindingState::Resolved;
+            row.resolved_at = Some(now);
+            out.events.push(FindingEvent { event: EventKind::Resolved, at: at.clone(), finding: row.stored() });
+            out.findings.push(row);
+        }
+    }
     // Resolve what a complete listing no longer reports.
     let untouched: HashSet<&str> = report.untouched.iter().map(String::as_str).collect();
     // Only a covered scope resolves: the accounts the pass covered are

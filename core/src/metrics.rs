@@ -56,6 +56,8 @@ pub struct Metrics {
     build: Mutex<Option<(String, String, String)>>,
     /// When each shard's last successful read committed (Unix seconds).
     shard_success: Mutex<BTreeMap<String, i64>>,
+    /// HTTP requests refused, per [`crate::api_access::REJECTIONS`] reason.
+    http_rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -167,6 +169,13 @@ impl Metrics {
         m.entry(monkey.to_string()).or_default();
     }
 
+    /// An HTTP request (or a TLS handshake) was refused for `reason`, one of
+    /// [`crate::api_access::REJECTIONS`] (`troop_http_requests_rejected_total`).
+    pub fn record_http_rejection(&self, reason: &'static str) {
+        debug_assert!(crate::api_access::REJECTIONS.contains(&reason), "{reason}");
+        *self.http_rejected.lock().unwrap_or_else(|e| e.into_inner()).entry(reason).or_default() += 1;
+    }
+
     /// A configuration load (at start, or on SIGHUP) took or was refused.
     pub fn record_reload(&self, ok: bool, at_unix: i64) {
         let mut r = self.reload.lock().unwrap_or_else(|e| e.into_inner());
@@ -221,6 +230,18 @@ impl Metrics {
     /// The exposition, `troop_shard_lag_seconds` as of `now` (Unix seconds).
     pub fn render_at(&self, now: i64) -> String {
         let mut out = String::new();
+        {
+            let rejected = self.http_rejected.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(
+                out,
+                "# HELP troop_http_requests_rejected_total HTTP requests refused, by reason (TLS handshakes included)."
+            );
+            let _ = writeln!(out, "# TYPE troop_http_requests_rejected_total counter");
+            for reason in crate::api_access::REJECTIONS {
+                let n = rejected.get(reason).copied().unwrap_or(0);
+                let _ = writeln!(out, "troop_http_requests_rejected_total{{reason=\"{reason}\"}} {n}");
+            }
+        }
         {
             let shards = self.shard_success.lock().unwrap_or_else(|e| e.into_inner());
             if !shards.is_empty() {

@@ -123,6 +123,11 @@ pub struct Report {
     /// Counters worth exporting (e.g. `aws_api_calls`): the engine fills
     /// them from [`PassContext::counters`] before the commit.
     pub counters: BTreeMap<String, u64>,
+    /// Fingerprints of findings the source says have ended (a posted alert
+    /// whose `endsAt` passed, see [`crate::alerting::posted`]): resolved
+    /// whatever the coverage. A monkey's read leaves it empty: what it no
+    /// longer reports inside its coverage resolves.
+    pub resolved: Vec<String>,
 }
 
 /// Counts what a shard's read cost, by name (`aws_api_calls`,

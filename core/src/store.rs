@@ -426,6 +426,18 @@ pub struct SilenceRecord {
 /// appends to (in the pass's own transaction), the groups (what each receiver
 /// was told), the per-sink outboxes, and silences.
 pub trait AlertStore: Send + Sync {
+    /// Apply what an outside source posted (`POST /api/v2/alerts`, see
+    /// [`crate::alerting::posted`]) as findings of monkey `source`:
+    /// `report.findings` opened, escalated or still open, `report.resolved`
+    /// resolved, by [`crate::lifecycle::plan`] (a report without coverage
+    /// resolves nothing else), with their alert-log events. One
+    /// transaction, at `at`. No lease (a post is not a read of a shard; any
+    /// replica takes posts) and no pass record: the findings' `pass_id` is
+    /// 0. Returns the events logged.
+    fn ingest(&self, source: &str, report: &Report, at: OffsetDateTime) -> Result<Vec<FindingEvent>, StoreError>;
+    /// Posted findings (scope [`crate::alerting::posted::SCOPE`]) that are
+    /// open or silenced: those whose `endsAt` may pass.
+    fn posted_unresolved(&self) -> Result<Vec<crate::finding::StoredFinding>, StoreError>;
     /// The last event consumed and every group.
     fn alert_state(&self) -> Result<(i64, Vec<crate::alerting::Group>), StoreError>;
     /// The findings open now (the gateway aligns its groups with the routes

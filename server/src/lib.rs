@@ -3,7 +3,9 @@
 //! certs,limits,status}`, `/api/v1/items/{item}/diff`, and the page at `/`.
 //! Read-only: it never changes the store.
 
+pub mod access;
 pub mod listener;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -185,13 +187,48 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, BindError
     tokio::net::TcpListener::bind(addr).await.map_err(|error| BindError { addr, error })
 }
 
-/// Serve the API on `listener` within `limits` (see [`listener`]) until
-/// `shutdown` fires.
+/// What serving needs besides the store, built from `[agent]` before the
+/// port is bound (so a bad token secret or TLS file stops the start).
+pub struct Http {
+    limits: troop_config::HttpLimits,
+    guard: Arc<access::Guard>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Why `[agent.http]` cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Guard(#[from] access::GuardError),
+    #[error("[agent.http.tls_server_config] {0}")]
+    Tls(#[from] tls::TlsError),
+}
+
+impl Http {
+    /// Resolve `[agent.http]`'s secrets and TLS files.
+    pub fn new(agent: &troop_config::Agent, metrics: Arc<Metrics>) -> Result<Http, HttpError> {
+        let guard = Arc::new(access::Guard::new(&agent.http_access, &agent.http, metrics)?);
+        let tls = agent.http_access.tls.as_ref().map(tls::server_config).transpose()?;
+        Ok(Http { limits: agent.http.clone(), guard, tls })
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+}
+
+/// Serve the API on `listener` (see [`listener`]), every route behind the
+/// guard of [`access`], until `shutdown` fires.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
-    limits: troop_config::HttpLimits,
+    http: Http,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    listener::serve(listener, router(state), &limits, shutdown).await
+    let metrics = state.metrics.clone();
+    let app = router(state)
+        .layer(axum::extract::DefaultBodyLimit::max(http.guard.max_body_bytes()))
+        .layer(axum::middleware::from_fn_with_state(http.guard.clone(), access::guard));
+    listener::serve(listener, app, &http.limits, http.tls, metrics, shutdown).await
 }

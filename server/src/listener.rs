@@ -14,8 +14,14 @@
 //!   header timer already runs, so an idle keep-alive connection is closed
 //!   after the sooner of the two;
 //! - an `accept` error (EMFILE under a descriptor limit) backs off instead
-//!   of spinning.
+//!   of spinning;
+//! - with TLS, the handshake must end within `read_header_timeout` too; one
+//!   that fails is counted (`tls_handshake`) and the connection closed.
+//!
+//! Each request carries its connection's [`Peer`] (the rate limit is per
+//! client address).
 
+use crate::access::Peer;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::pin::Pin;
@@ -26,6 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use troop_config::HttpLimits;
+use troop_core::metrics::Metrics;
 use troop_core::shutdown::Shutdown;
 
 /// The soft limit on open descriptors (`RLIMIT_NOFILE`), from
@@ -85,15 +92,19 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
     }
 }
 
-/// Serve `router` on `listener` within `limits` until `shutdown` fires; then
-/// stop accepting, let requests in flight finish (at most `idle_timeout`)
-/// and return.
+/// Serve `router` on `listener` within `limits` (over TLS when `tls` is
+/// given) until `shutdown` fires; then stop accepting, let requests in
+/// flight finish (at most `idle_timeout`) and return. Failed TLS handshakes
+/// are counted on `metrics`.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: &HttpLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    metrics: Arc<Metrics>,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let cap = connection_cap(limits.max_connections, descriptor_limit());
     tracing::debug!(max_connections = cap, "HTTP listener limits");
     let permits = Arc::new(tokio::sync::Semaphore::new(cap));
@@ -103,7 +114,7 @@ pub async fn serve(
             p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             _ = shutdown.recv() => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {
@@ -117,11 +128,32 @@ pub async fn serve(
             _ = shutdown.recv() => break,
         };
         backoff = Duration::from_millis(10);
-        let service = TowerToHyperService::new(router.clone());
+        let router = router.clone();
         let limits = limits.clone();
         let sd = shutdown.clone();
+        let acceptor = acceptor.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            connection(stream, service, &limits, sd).await;
+            let origin = Instant::now();
+            let last = Arc::new(AtomicU64::new(0));
+            let tracked = Tracked { inner: stream, origin, last: last.clone() };
+            let service = TowerToHyperService::new(router.layer(axum::Extension(Peer(peer))));
+            match acceptor {
+                None => connection(TokioIo::new(tracked), origin, last, service, &limits, sd).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.read_header_timeout, acceptor.accept(tracked)).await {
+                        Ok(Ok(tls)) => connection(TokioIo::new(tls), origin, last, service, &limits, sd).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            metrics.record_http_rejection("tls_handshake");
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            metrics.record_http_rejection("tls_handshake");
+                        }
+                    }
+                }
+            }
             drop(permit);
         });
     }
@@ -130,15 +162,18 @@ pub async fn serve(
     Ok(())
 }
 
-async fn connection(
-    stream: tokio::net::TcpStream,
+/// Serve one connection's requests; `last` is when a byte last moved on it
+/// (ms since `origin`).
+async fn connection<I>(
+    io: TokioIo<I>,
+    origin: Instant,
+    last: Arc<AtomicU64>,
     service: TowerToHyperService<axum::Router>,
     limits: &HttpLimits,
     mut shutdown: Shutdown,
-) {
-    let origin = Instant::now();
-    let last = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Tracked { inner: stream, origin, last: last.clone() });
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.read_header_timeout);
     let conn = builder.serve_connection(io, service);
@@ -181,7 +216,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (trigger, sd) = troop_core::shutdown::channel();
-        tokio::spawn(async move { serve(listener, router, &limits, sd).await });
+        tokio::spawn(async move { serve(listener, router, &limits, None, Arc::default(), sd).await });
         (addr, trigger)
     }
 
@@ -206,6 +241,7 @@ mod tests {
             read_header_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_millis(300),
             max_connections: 8,
+            ..HttpLimits::default()
         };
         let (addr, _t) = start(limits).await;
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -221,6 +257,7 @@ mod tests {
             read_header_timeout: Duration::from_millis(400),
             idle_timeout: Duration::from_secs(5),
             max_connections: 2,
+            ..HttpLimits::default()
         };
         let (addr, _t) = start(limits).await;
         let _a = tokio::net::TcpStream::connect(&addr).await.unwrap();

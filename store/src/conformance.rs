@@ -34,7 +34,8 @@ macro_rules! suite {
             one_replica_reads_a_monkeys_account_at_a_time,
             entries_of_sinks_no_longer_configured_fail_with_the_reason,
             outbox_order_retry_hold_back_marks_and_pruning,
-            one_lease_holder_at_a_time
+            one_lease_holder_at_a_time,
+            posted_alerts_open_escalate_and_resolve_without_a_lease
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -638,6 +639,60 @@ pub(crate) fn passes_of_a_shard_commit_in_order(fresh: &Open) {
         let l = s.begin_pass("security", "a", at(t), at(t + 600), &alive, None).unwrap();
         s.commit_pass(&meta("security", l, t, t + 5), &open).unwrap();
     }
+}
+
+pub(crate) fn posted_alerts_open_escalate_and_resolve_without_a_lease(fresh: &Open) {
+    use troop_core::alerting::posted;
+    let (_g, s) = fresh();
+    let s = &*s;
+    let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let minute = time::Duration::minutes(1);
+    let post = |body: &str, at: OffsetDateTime| {
+        let p = posted::parse(body.as_bytes(), "prometheus", at, time::Duration::minutes(5)).unwrap();
+        let report = Report { findings: p.firing, resolved: p.resolved, ..Default::default() };
+        s.ingest("prometheus", &report, at).unwrap()
+    };
+    let alert = |severity: &str, ends: &str| {
+        format!(
+            r#"[{{"labels": {{"alertname": "DiskFull", "instance": "db-1", "severity": "{severity}"}}, "endsAt": {ends}}}]"#
+        )
+    };
+    // (body, minutes after t0, events)
+    let steps = [
+        (alert("warning", "null"), 0, vec![EventKind::Opened]),
+        (alert("warning", "null"), 1, vec![EventKind::StillOpen]),
+        (alert("critical", "null"), 2, vec![EventKind::SeverityUp]),
+        (alert("critical", "\"2023-11-14T22:14:00Z\""), 3, vec![EventKind::Resolved]),
+        (alert("critical", "\"2023-11-14T22:14:00Z\""), 4, vec![]),
+        (alert("warning", "null"), 5, vec![EventKind::Opened]),
+    ];
+    for (i, (body, m, want)) in steps.into_iter().enumerate() {
+        let events = post(&body, t0 + minute * m);
+        assert_eq!(events.iter().map(|e| e.event).collect::<Vec<_>>(), want, "step {i}");
+    }
+    let found = s.findings(&FindingFilter::default()).unwrap();
+    assert_eq!(found.len(), 1);
+    let f = &found[0];
+    assert_eq!(
+        (f.monkey.as_str(), f.kind.as_str(), f.state, f.severity),
+        ("prometheus", "DiskFull", FindingState::Open, Severity::Warning)
+    );
+    // reopened at minute 5: first seen then
+    assert_eq!(f.first_seen, troop_core::clock::rfc3339(t0 + minute * 5));
+    // the alert log has every event, in order, for the gateway
+    let logged: Vec<EventKind> = s.alert_events(0, 100).unwrap().into_iter().map(|(_, e)| e.event).collect();
+    assert_eq!(
+        logged,
+        [EventKind::Opened, EventKind::StillOpen, EventKind::SeverityUp, EventKind::Resolved, EventKind::Opened]
+    );
+    let unresolved = s.posted_unresolved().unwrap();
+    assert_eq!(unresolved.iter().map(|f| f.fingerprint.as_str()).collect::<Vec<_>>(), [f.fingerprint.as_str()]);
+    post(&alert("warning", "\"2023-11-14T22:19:00Z\""), t0 + minute * 6);
+    assert!(s.posted_unresolved().unwrap().is_empty());
+    post(&alert("warning", "null"), t0 + minute * 7);
+    // a shard's pass of another monkey leaves posted findings alone
+    s.commit_pass(&pass(s, 600), &Report { coverage: vec![cover("*")], ..Default::default() }).unwrap();
+    assert_eq!(s.findings(&FindingFilter::default()).unwrap()[0].state, FindingState::Open);
 }
 
 fn note(id: &str, at: i64) -> Notification {

@@ -306,6 +306,36 @@ fn end_lease(conn: &Connection, lease: &PassLease) -> rusqlite::Result<()> {
         .map(|_| ())
 }
 
+impl SqliteStore {
+    /// [`troop_core::store::AlertStore::posted_unresolved`].
+    pub(crate) fn posted_unresolved_findings(&self) -> Result<Vec<StoredFinding>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {FINDING_COLS} FROM findings WHERE scope = ?1 AND state IN ('open', 'silenced') ORDER BY fingerprint"
+            ))
+            .map_err(be)?;
+        let rows = st.query_map([troop_core::alerting::posted::SCOPE], finding_from_row).map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
+    }
+
+    /// [`troop_core::store::AlertStore::ingest`].
+    pub(crate) fn ingest_posted(
+        &self,
+        source: &str,
+        report: &Report,
+        at: OffsetDateTime,
+    ) -> Result<Vec<troop_core::FindingEvent>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        let plan = troop_core::lifecycle::plan(&TxHeld::new(&tx)?, report, source, at)?;
+        persist(&tx, &plan, 0, at.unix_timestamp()).map_err(be)?;
+        crate::alerts::log_events(&tx, &plan.events).map_err(be)?;
+        tx.commit().map_err(be)?;
+        Ok(plan.events)
+    }
+}
+
 impl Store for SqliteStore {
     fn begin_pass(
         &self,

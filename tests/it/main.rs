@@ -13,6 +13,7 @@ mod config_cli;
 mod crash;
 mod daemon;
 mod deploy;
+mod http_access;
 mod limits;
 mod mistakes;
 mod organization;

@@ -162,6 +162,30 @@ impl Gateway {
     /// Consume the log and queue what is due at `now`. `immediate` sends
     /// pending group changes without waiting for group_wait/group_interval
     /// (one-shot scans). Blocking (store IO): call from a blocking thread.
+    /// Resolve the posted alerts whose `endsAt` passed: nobody posted them
+    /// again ([`alerting::posted::expired`]). The leader does it, before its
+    /// round, so one process writes each resolution and the round routes it.
+    /// Returns how many resolved.
+    pub fn expire_posted(&self) -> Result<usize, StoreError> {
+        let unresolved = self.store.posted_unresolved()?;
+        if unresolved.is_empty() {
+            return Ok(0);
+        }
+        let now = self.clock.now();
+        let expired: std::collections::HashSet<String> =
+            alerting::posted::expired(&unresolved, now).into_iter().collect();
+        let mut by_source: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for f in unresolved.iter().filter(|f| expired.contains(&f.fingerprint)) {
+            by_source.entry(f.monkey.as_str()).or_default().push(f.fingerprint.clone());
+        }
+        let mut n = 0;
+        for (source, resolved) in by_source {
+            let report = troop_core::monkey::Report { resolved, ..Default::default() };
+            n += self.store.ingest(source, &report, now)?.len();
+        }
+        Ok(n)
+    }
+
     pub fn round(&self, now: Millis, immediate: bool) -> Result<Round, StoreError> {
         let silences = alerting::silence::from_records(&self.store.silences()?);
         let mut st = self.lock();
@@ -410,6 +434,9 @@ impl Gateway {
                         tracing::warn!("another process took the alert lease; standing by");
                     }
                     return Ok(None);
+                }
+                if let Err(e) = gw.expire_posted() {
+                    tracing::warn!(error = %e, "could not resolve posted alerts past their endsAt");
                 }
                 gw.round(gw.now(), false).map(|r| Some((r, !was)))
             })

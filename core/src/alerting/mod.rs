@@ -5,6 +5,7 @@
 
 pub mod group;
 pub mod matcher;
+pub mod posted;
 pub mod route;
 pub mod silence;
 

@@ -248,3 +248,35 @@ fn a_silenced_finding_stays_silenced_and_findings_carry_their_items_revision() {
     assert!(plan.items.is_empty());
     assert_eq!(plan.findings[0].details["revision"], 2);
 }
+
+#[test]
+fn what_the_source_says_ended_resolves_whatever_the_coverage() {
+    let m = Mem::default();
+    let a = finding("a", Severity::Warning).fingerprint();
+    let unknown = finding("zzz", Severity::Warning).fingerprint();
+    // (findings reported, resolved by the source, events by resource)
+    type Step = (Vec<Finding>, Vec<String>, Vec<(&'static str, EventKind)>);
+    let steps: Vec<Step> = vec![
+        (vec![finding("a", Severity::Warning)], vec![], vec![("a", EventKind::Opened)]),
+        // no coverage: not reporting it again changes nothing
+        (vec![], vec![], vec![]),
+        // a finding never seen: nothing to resolve
+        (vec![], vec![unknown.clone()], vec![]),
+        (vec![], vec![a.clone()], vec![("a", EventKind::Resolved)]),
+        // resolved already: nothing new
+        (vec![], vec![a.clone()], vec![]),
+        (vec![finding("a", Severity::Critical)], vec![], vec![("a", EventKind::Opened)]),
+        // firing and ended in one body: the first word counts
+        (vec![finding("a", Severity::Critical)], vec![a.clone()], vec![("a", EventKind::StillOpen)]),
+        (vec![], vec![a.clone(), a.clone()], vec![("a", EventKind::Resolved)]),
+    ];
+    for (i, (findings, resolved, want)) in steps.into_iter().enumerate() {
+        let report = Report { findings, resolved, ..Default::default() };
+        let plan = m.commit(&report, i as i64 * 100);
+        let got: Vec<(&str, EventKind)> = plan.events.iter().map(|e| (e.finding.resource.as_str(), e.event)).collect();
+        assert_eq!(got, want, "step {i}");
+        for f in &plan.findings {
+            assert_eq!(f.resolved_at.is_some(), f.state == FindingState::Resolved, "step {i}");
+        }
+    }
+}

@@ -36,6 +36,19 @@ fn json_err(e: serde_json::Error) -> StoreError {
 const CURSOR: &str = "cursor";
 
 impl AlertStore for PgStore {
+    fn posted_unresolved(&self) -> Result<Vec<troop_core::StoredFinding>, StoreError> {
+        self.posted_unresolved_findings()
+    }
+
+    fn ingest(
+        &self,
+        source: &str,
+        report: &troop_core::monkey::Report,
+        at: time::OffsetDateTime,
+    ) -> Result<Vec<troop_core::FindingEvent>, StoreError> {
+        self.ingest_posted(source, report, at)
+    }
+
     fn open_findings(&self) -> Result<Vec<troop_core::StoredFinding>, StoreError> {
         let open =
             troop_core::store::FindingFilter { state: Some(troop_core::FindingState::Open), ..Default::default() };

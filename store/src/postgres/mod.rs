@@ -580,6 +580,43 @@ fn time(t: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+impl PgStore {
+    /// [`troop_core::store::AlertStore::posted_unresolved`].
+    pub(crate) fn posted_unresolved_findings(&self) -> Result<Vec<StoredFinding>, StoreError> {
+        let client = self.client()?;
+        let rows = self
+            .block(client.query(
+                &format!(
+                    "SELECT {FINDING_COLS} FROM findings WHERE scope = $1 AND state IN ('open', 'silenced') ORDER BY fingerprint"
+                ),
+                &[&troop_core::alerting::posted::SCOPE],
+            ))
+            .map_err(pe)?;
+        Ok(rows.iter().map(|r| finding_row(r).stored()).collect())
+    }
+
+    /// [`troop_core::store::AlertStore::ingest`].
+    pub(crate) fn ingest_posted(
+        &self,
+        source: &str,
+        report: &Report,
+        at: OffsetDateTime,
+    ) -> Result<Vec<troop_core::FindingEvent>, StoreError> {
+        let mut client = self.client()?;
+        let tx = self.block(client.transaction()).map_err(pe)?;
+        let plan = {
+            let held = TxHeld::new(self, &tx, report)?;
+            troop_core::lifecycle::plan(&held, report, source, at)?
+        };
+        self.block(async {
+            persist(&tx, &plan, 0, at.unix_timestamp()).await?;
+            alerts::log_events(&tx, &plan.events).await
+        })?;
+        self.block(tx.commit()).map_err(pe)?;
+        Ok(plan.events)
+    }
+}
+
 impl Store for PgStore {
     fn begin_pass(
         &self,
