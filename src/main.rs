@@ -660,7 +660,15 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
         listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into()),
     );
-    let state = troop_server::AppState { store: w.store.clone(), metrics: w.metrics.clone() };
+    let posted = Arc::new(std::sync::RwLock::new(cfg.alerts.posted.clone()));
+    // posts wake the gateway of whichever generation runs
+    let posted_wake = Arc::new(tokio::sync::Notify::new());
+    let state = troop_server::AppState {
+        store: w.store.clone(),
+        metrics: w.metrics.clone(),
+        posted: posted.clone(),
+        committed: posted_wake.clone(),
+    };
     let server = tokio::spawn(troop_server::serve(listener, state, http, stop.clone()));
     tokio::spawn(heartbeat(w.store.clone(), stop.clone()));
     // a reload keeps each monkey's rhythm
@@ -679,6 +687,17 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
         ));
         let gateway =
             tokio::spawn(w.gateway.clone().run(w.engine.committed(), Duration::from_secs(5), generation.clone()));
+        tokio::spawn({
+            let (from, to, mut until) = (posted_wake.clone(), w.engine.committed(), generation.clone());
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = from.notified() => to.notify_one(),
+                        _ = until.recv() => break,
+                    }
+                }
+            }
+        });
         let next = loop {
             let mut stopping = stop.clone();
             tokio::select! {
@@ -708,6 +727,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
         match next {
             Some((new_cfg, new_w)) => {
                 (cfg, w) = (new_cfg, new_w);
+                *posted.write().unwrap_or_else(|e| e.into_inner()) = cfg.alerts.posted.clone();
                 let names: Vec<&str> = w.monkeys.iter().map(|b| b.monkey.name()).collect();
                 w.metrics.keep_gauges_of(&names);
                 eprintln!("troop: configuration reloaded; running {} monkey(s)", w.monkeys.len());

@@ -332,6 +332,25 @@ pub struct Alerts {
     /// Delivery retries: first wait, longest wait.
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// `[alerts.posted]`: alerts posted to `POST /api/v2/alerts`.
+    pub posted: Posted,
+}
+
+/// `[alerts.posted]`: how posted alerts become findings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posted {
+    /// Their monkey name (`source`, default `external`); never one of the
+    /// monkeys', so a post cannot pass for a monkey's finding.
+    pub source: String,
+    /// How long an alert posted without `endsAt` fires unless posted again
+    /// (`resolve_timeout`, Alertmanager's name; default 5m).
+    pub resolve_timeout: Duration,
+}
+
+impl Default for Posted {
+    fn default() -> Self {
+        Posted { source: troop_core::alerting::posted::EXTERNAL.into(), resolve_timeout: Duration::from_secs(300) }
+    }
 }
 
 impl Default for Alerts {
@@ -344,6 +363,7 @@ impl Default for Alerts {
             timing: troop_core::alerting::Timing::default(),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
+            posted: Posted::default(),
         }
     }
 }
@@ -1479,6 +1499,32 @@ fn alerts(t: &mut Tbl, sink: &mut Sink) -> Alerts {
     if let Some(d) = duration(t, sink, "retry_max", Duration::from_millis(1)) {
         out.retry_max = d;
     }
+    if let Some(mut p) = t.table(sink, "posted") {
+        if let Some(s) = p.string(sink, "source") {
+            let valid = !s.v.is_empty()
+                && s.v.len() <= 64
+                && s.v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if troop_core::MONKEYS.contains(&s.v.as_str()) {
+                sink.error(
+                    codes::INVALID_VALUE,
+                    s.span,
+                    format!("`source` = \"{}\" is a monkey's name: posted alerts must not pass for its findings", s.v),
+                );
+            } else if !valid {
+                sink.error(
+                    codes::INVALID_VALUE,
+                    s.span,
+                    format!("`source` = \"{}\" must be a short lower-case name (a-z, 0-9, - and _)", s.v),
+                );
+            } else {
+                out.posted.source = s.v;
+            }
+        }
+        if let Some(d) = duration(&mut p, sink, "resolve_timeout", Duration::from_secs(1)) {
+            out.posted.resolve_timeout = d;
+        }
+        p.finish(sink);
+    }
     out
 }
 
@@ -1703,6 +1749,11 @@ mod tests {
             ("[agent.http]\nread_header_timeout = \"1ms\"\n", vec![(2, 23, codes::INVALID_DURATION)]),
             ("[agent.http]\nidle = \"1s\"\n", vec![(2, 1, codes::UNKNOWN_KEY)]),
             ("[agent]\nlisten = \"0.0.0.0:9477\"\n", vec![(2, 10, codes::UNAUTHENTICATED_LISTEN)]),
+            (
+                "[alerts.posted]\nsource = \"security\"\nresolve_timeout = \"0s\"\n",
+                vec![(2, 10, codes::INVALID_VALUE), (3, 19, codes::INVALID_DURATION)],
+            ),
+            ("[alerts.posted]\nsource = \"Prom etheus\"\n", vec![(2, 10, codes::INVALID_VALUE)]),
             ("[agent]\nlisten = \"[::]:9477\"\n", vec![(2, 10, codes::UNAUTHENTICATED_LISTEN)]),
             ("[agent]\nlisten = \"0.0.0.0:9477\"\n[agent.http]\nallow_anonymous_reads = true\n", vec![]),
             ("[agent]\nlisten = \"[::1]:9477\"\n", vec![]),

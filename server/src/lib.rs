@@ -23,9 +23,14 @@ use troop_core::store::{Backend, StoreHandle};
 #[derive(Clone)]
 pub struct AppState {
     /// The store (passes and alerts: silences show an open finding a silence
-    /// matches as `silenced`). Called on blocking threads only ([`read`]).
+    /// matches as `silenced`). Called on blocking threads only ([`call`]).
     pub store: StoreHandle,
     pub metrics: Arc<Metrics>,
+    /// `[alerts.posted]`, replaced on a reload.
+    pub posted: Arc<std::sync::RwLock<troop_config::Posted>>,
+    /// Woken when posted alerts changed what the gateway must route (the
+    /// engine's commit signal: the gateway runs a round at once).
+    pub committed: Arc<tokio::sync::Notify>,
 }
 
 mod page;
@@ -41,11 +46,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/certs", get(certs))
         .route("/api/v1/limits", get(limits))
         .route("/api/v1/status", get(status))
+        .route("/api/v2/alerts", axum::routing::post(post_alerts))
         .with_state(state)
 }
 
 async fn index(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let html = read(&s, move |st| page::render(st, st, time::OffsetDateTime::now_utc()).map_err(store_error)).await?;
+    let html = call(&s, move |st| page::render(st, st, time::OffsetDateTime::now_utc()).map_err(store_error)).await?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
@@ -70,7 +76,7 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
         })?),
     };
     let filter = troop_core::store::FindingFilter { state, monkey, min_severity };
-    let found = read(&s, move |st| {
+    let found = call(&s, move |st| {
         let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
         troop_core::alerting::silence::findings_view(st, st, filter, now).map_err(store_error)
     })
@@ -83,7 +89,7 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
 /// What `troop certs --format json` prints: every certificate observed,
 /// soonest expiry first, `days_left` as of now.
 async fn certs(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let rows = read(&s, |st| st.observations("cert").map_err(store_error)).await?;
+    let rows = call(&s, |st| st.observations("cert").map_err(store_error)).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     Ok(axum::Json(troop_core::certs::rows_as_of(rows, now)).into_response())
 }
@@ -91,7 +97,7 @@ async fn certs(State(s): State<AppState>) -> Result<Response, ApiError> {
 /// What `troop limits --format json` prints: every quota evaluated, highest
 /// usage ratio first.
 async fn limits(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let mut rows = read(&s, |st| st.observations("quota").map_err(store_error)).await?;
+    let mut rows = call(&s, |st| st.observations("quota").map_err(store_error)).await?;
     troop_core::limits::sort_rows(&mut rows);
     Ok(axum::Json(rows).into_response())
 }
@@ -100,8 +106,25 @@ async fn limits(State(s): State<AppState>) -> Result<Response, ApiError> {
 /// last success and lag.
 async fn status(State(s): State<AppState>) -> Result<Response, ApiError> {
     let now = time::OffsetDateTime::now_utc();
-    let records = read(&s, move |st| st.shard_records(now).map_err(store_error)).await?;
+    let records = call(&s, move |st| st.shard_records(now).map_err(store_error)).await?;
     Ok(axum::Json(troop_core::status::rows(&records, now.unix_timestamp())).into_response())
+}
+
+/// `POST /api/v2/alerts`: Alertmanager's API v2 body, judged by
+/// [`troop_core::alerting::posted`] and stored in one transaction
+/// ([`troop_core::store::AlertStore::ingest`]). 200 with an empty body, as
+/// Alertmanager answers; 400 naming the first bad field, nothing stored.
+async fn post_alerts(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let cfg = s.posted.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let now = time::OffsetDateTime::now_utc();
+    let timeout = time::Duration::try_from(cfg.resolve_timeout).unwrap_or(time::Duration::minutes(5));
+    let posted = troop_core::alerting::posted::parse(&body, &cfg.source, now, timeout).map_err(bad_request)?;
+    let report = troop_core::Report { findings: posted.firing, resolved: posted.resolved, ..Default::default() };
+    let events = call(&s, move |st| st.ingest(&cfg.source, &report, now).map_err(store_error)).await?;
+    if !events.is_empty() {
+        s.committed.notify_one();
+    }
+    Ok(StatusCode::OK.into_response())
 }
 
 /// An API error: a status and a one-line message.
@@ -124,8 +147,9 @@ fn store_error(e: troop_core::StoreError) -> ApiError {
     }
 }
 
-/// Run a store read on a blocking thread.
-async fn read<T: Send + 'static>(
+/// Run a store call on a blocking thread (no store call blocks a runtime
+/// worker).
+async fn call<T: Send + 'static>(
     s: &AppState,
     f: impl FnOnce(&dyn Backend) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -144,7 +168,7 @@ async fn changes(State(s): State<AppState>, Query(q): Query<HashMap<String, Stri
         q.get(k).map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
     };
     let filter = troop_core::history::ChangeFilter::new(list("technology"), list("account")).map_err(bad_request)?;
-    let mut revs = read(&s, move |st| st.revisions_since(from).map_err(store_error)).await?;
+    let mut revs = call(&s, move |st| st.revisions_since(from).map_err(store_error)).await?;
     revs.retain(|r| filter.keeps(r));
     Ok(axum::Json(revs).into_response())
 }
@@ -161,7 +185,7 @@ async fn diff(
             .transpose()
     };
     let (from, to) = (num("from")?, num("to")?);
-    let view = read(&s, move |st| {
+    let view = call(&s, move |st| {
         // the same item names the CLI takes: id, unique suffix, name or prefix
         let found = st.find_items(&item).map_err(store_error)?;
         let status = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };

@@ -17,6 +17,7 @@ mod http_access;
 mod limits;
 mod mistakes;
 mod organization;
+mod posted;
 mod postgres;
 mod races;
 mod scan;
