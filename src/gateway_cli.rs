@@ -72,7 +72,7 @@ fn add(
         .and_then(|d| now.checked_add(d))
         .ok_or_else(|| usage(anyhow!("--for {}: too long to represent; use a shorter duration", a.duration)))?;
     let author = a.author.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
-    let id = format!("s-{:x}-{:04x}", now.unix_timestamp(), fastrand::u16(..));
+    let id = troop_core::alerting::silence::new_id(now);
     let rec = SilenceRecord {
         id: id.clone(),
         matchers,

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use troop_core::FindingState;
+use troop_core::alerting::Matcher;
+use troop_core::alerting::silence::api as silence_api;
 use troop_core::metrics::Metrics;
 use troop_core::shutdown::Shutdown;
 use troop_core::store::{Backend, StoreHandle};
@@ -47,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/limits", get(limits))
         .route("/api/v1/status", get(status))
         .route("/api/v2/alerts", axum::routing::post(post_alerts))
+        .route("/api/v2/silences", get(get_silences).post(post_silence))
+        .route("/api/v2/silence/{id}", get(get_silence).delete(delete_silence))
         .with_state(state)
 }
 
@@ -124,6 +128,77 @@ async fn post_alerts(State(s): State<AppState>, body: axum::body::Bytes) -> Resu
     if !events.is_empty() {
         s.committed.notify_one();
     }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /api/v2/silences[?filter=name="value"…]`: every silence in
+/// Alertmanager's `gettableSilence` shape; a `filter` keeps those that have
+/// each of its matchers.
+async fn get_silences(State(s): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Result<Response, ApiError> {
+    let mut filter = Vec::new();
+    for (k, v) in &q {
+        if k != "filter" {
+            continue;
+        }
+        filter.push(Matcher::parse(v).map_err(|e| bad_request(format!("filter: {e}")))?);
+    }
+    let records = call(&s, |st| st.silences().map_err(store_error)).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .filter(|r| silence_api::has_matchers(r, &filter))
+        .filter_map(|r| silence_api::gettable(r, now))
+        .collect();
+    Ok(axum::Json(rows).into_response())
+}
+
+/// `GET /api/v2/silence/{id}`: one silence, or 404.
+async fn get_silence(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let records = call(&s, |st| st.silences().map_err(store_error)).await?;
+    let now = time::OffsetDateTime::now_utc();
+    match records.iter().find(|r| r.id == id).and_then(|r| silence_api::gettable(r, now)) {
+        Some(v) => Ok(axum::Json(v).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no silence with id {id}"))),
+    }
+}
+
+/// `POST /api/v2/silences`: a `postableSilence`
+/// ([`silence_api::parse_postable`]); with the `id` of an existing silence
+/// it replaces that one (the new one is stored first, then the old one
+/// ends: a finding is never unmuted in between). Answers
+/// `{"silenceID": …}` as Alertmanager does.
+async fn post_silence(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let posted =
+        silence_api::parse_postable(&body, now, troop_core::alerting::silence::new_id(now)).map_err(bad_request)?;
+    let id = posted.record.id.clone();
+    call(&s, move |st| {
+        if let Some(old) = &posted.replaces
+            && !st.silences().map_err(store_error)?.iter().any(|r| &r.id == old)
+        {
+            return Err(ApiError(StatusCode::NOT_FOUND, format!("id: no silence with id {old} to update")));
+        }
+        st.add_silence(&posted.record).map_err(store_error)?;
+        if let Some(old) = &posted.replaces {
+            st.end_silence(old, &troop_core::clock::rfc3339(now)).map_err(store_error)?;
+        }
+        Ok(())
+    })
+    .await?;
+    s.committed.notify_one();
+    Ok(axum::Json(serde_json::json!({ "silenceID": id })).into_response())
+}
+
+/// `DELETE /api/v2/silence/{id}`: end an active or pending silence now;
+/// 404 when there is none with that id still in force.
+async fn delete_silence(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let now = troop_core::clock::rfc3339(time::OffsetDateTime::now_utc());
+    let key = id.clone();
+    let ended = call(&s, move |st| st.end_silence(&key, &now).map_err(store_error)).await?;
+    if !ended {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no silence in force with id {id}")));
+    }
+    s.committed.notify_one();
     Ok(StatusCode::OK.into_response())
 }
 

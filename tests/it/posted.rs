@@ -139,6 +139,17 @@ async fn a_real_prometheus_alert_reaches_a_route_once_and_its_resolution_once() 
     );
 }
 
+/// A webhook receiver and a `troop run` on plain HTTP routing posted alerts
+/// to it, with `http` and `alerts` config lines.
+async fn plain_rig(http: &str, alerts: &str) -> (Receiver, String, Workspace, Daemon) {
+    let hook = Receiver::start().await;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let ws = workspace(port, &hook.url, http, alerts);
+    let troop = start(&ws, &addr, None);
+    (hook, addr, ws, troop)
+}
+
 fn post(addr: &str, auth: &str, body: &str) -> Answer {
     request(
         addr,
@@ -153,16 +164,11 @@ fn post(addr: &str, auth: &str, body: &str) -> Answer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posted_alerts_escalate_expire_and_a_bad_body_stores_nothing() {
-    let hook = Receiver::start().await;
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let ws = workspace(
-        port,
-        &hook.url,
+    let (hook, addr, ws, _troop) = plain_rig(
         "[[agent.http.tokens]]\nname = \"poster\"\ntoken = \"post-token\"\nscopes = [\"alerts:write\", \"read\"]\n",
         "[alerts.posted]\nresolve_timeout = \"3s\"\n",
-    );
-    let _troop = start(&ws, &addr, None);
+    )
+    .await;
     let auth = "Bearer post-token";
     let alert = |severity: &str, host: &str| {
         format!(r#"{{"labels": {{"alertname": "DiskFull", "host": "{host}", "severity": "{severity}"}}}}"#)
@@ -196,4 +202,75 @@ async fn posted_alerts_escalate_expire_and_a_bad_body_stores_nothing() {
     assert_eq!(found.as_array().unwrap().len(), 1, "one alert, one finding: {found}");
     assert_eq!(found[0]["state"], "resolved");
     assert_eq!(found[0]["severity"], "critical");
+}
+
+/// `amtool` (Debian's prometheus-alertmanager) against troop, with a bearer
+/// token from its HTTP config file.
+fn amtool(ws: &Workspace, addr: &str, args: &[&str]) -> crate::support::Run {
+    let bin = std::env::var("TROOP_AMTOOL").unwrap_or_else(|_| "/usr/bin/amtool".into());
+    let http = ws.file("amtool-http.yml");
+    std::fs::write(&http, "authorization:\n  credentials: ops-token\n").unwrap();
+    let out = Command::new(bin)
+        .arg(format!("--alertmanager.url=http://{addr}"))
+        .arg(format!("--http.config.file={}", http.display()))
+        .args(args)
+        .output()
+        .expect("amtool (deploy/test.sh installs prometheus-alertmanager)");
+    crate::support::Run::from(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amtool_silences_a_posted_alert_on_troop_and_troop_lists_the_silence() {
+    let (hook, addr, ws, _troop) = plain_rig(
+        "[[agent.http.tokens]]\nname = \"ops\"\ntoken = \"ops-token\"\nscopes = [\"read\", \"alerts:write\", \"silences:write\"]\n",
+        "",
+    )
+    .await;
+    let added = amtool(
+        &ws,
+        &addr,
+        &[
+            "silence",
+            "add",
+            "alertname=DiskFull",
+            "host=~db-.*",
+            "--comment=disk swap",
+            "--author=ana",
+            "--duration=1h",
+        ],
+    );
+    added.assert_code(0);
+    let id = added.stdout.trim().to_string();
+    assert!(id.starts_with("s-"), "amtool prints the new silence's id: {id}");
+    // troop's own verb lists what amtool added
+    let listed = ws.run(&["silence", "list", "--format", "json"]);
+    let listed = listed.json();
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed[0]["author"], "ana");
+    // amtool reads it back, filtered by a matcher
+    let queried = amtool(&ws, &addr, &["-o", "json", "silence", "query", "alertname=DiskFull"]);
+    queried.assert_code(0);
+    let q: serde_json::Value = serde_json::from_str(&queried.stdout).unwrap();
+    assert_eq!(q[0]["id"], id.as_str());
+    assert_eq!(q[0]["status"]["state"], "active");
+
+    // a posted alert it matches: stored silenced, nobody told
+    let alert = r#"[{"labels": {"alertname": "DiskFull", "host": "db-1", "severity": "critical"}}]"#;
+    assert_eq!(post(&addr, "Bearer ops-token", alert).status, 200);
+    let state = wait_for(Duration::from_secs(10), || {
+        let f = ws.run(&["findings", "--format", "json", "--state", "all"]).json();
+        (f[0]["state"] == "silenced").then(|| f[0]["silenced_by"].clone())
+    });
+    assert_eq!(state, Some(serde_json::Value::String(id.clone())), "the finding is silenced by amtool's silence");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(hook.accepted().is_empty(), "a silenced alert notifies nobody: {:?}", reasons(&hook));
+
+    // amtool expires it while the alert still fires: now it is told
+    amtool(&ws, &addr, &["silence", "expire", &id]).assert_code(0);
+    let told = wait_for(Duration::from_secs(15), || (!hook.accepted().is_empty()).then_some(()));
+    assert!(told.is_some(), "the alert was never told once its silence ended");
+    assert!(amtool(&ws, &addr, &["silence", "expire", &id]).code != 0, "an ended silence cannot end again");
+    let q = amtool(&ws, &addr, &["-o", "json", "silence", "query", "--expired"]);
+    let q: serde_json::Value = serde_json::from_str(&q.stdout).unwrap();
+    assert_eq!(q[0]["status"]["state"], "expired", "{q}");
 }

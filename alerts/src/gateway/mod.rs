@@ -216,7 +216,14 @@ impl Gateway {
                 st.groups.ingest(&self.tree, silences, Input { finding: &ev.finding, firing }, now);
             }
         }
-        st.groups.apply_silences(silences, now);
+        let ended = st.groups.apply_silences(silences, now);
+        if !ended.is_empty() {
+            // what the ended silences muted and still fires is told now, not
+            // at its next event (a posted alert may never be posted again)
+            for f in self.store.open_findings()? {
+                st.groups.ingest(&self.tree, silences, Input { finding: &f, firing: true }, now);
+            }
+        }
         let outbox = st.groups.flush(&self.tree, now, immediate);
         round.queued = outbox.len();
         let changed = st.groups.take_changed();

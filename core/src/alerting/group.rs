@@ -383,16 +383,20 @@ impl Groups {
 
     /// Members an active silence now matches leave their groups without a
     /// word (they re-enter as new when the silence ends and they still fire).
-    pub fn apply_silences(&mut self, silences: &[Silence], now: Millis) {
+    pub fn apply_silences(&mut self, silences: &[Silence], now: Millis) -> Vec<String> {
         let active: Vec<String> = silences.iter().filter(|s| s.active(now)).map(|s| s.id.clone()).collect();
         if self.applied_silences.as_ref() == Some(&active) {
             // members that joined since were checked on the way in
-            return;
+            return Vec::new();
         }
+        let ended: Vec<String> = match &self.applied_silences {
+            Some(before) => before.iter().filter(|id| !active.contains(id)).cloned().collect(),
+            None => Vec::new(),
+        };
         let nothing = active.is_empty();
         self.applied_silences = Some(active);
         if nothing {
-            return;
+            return ended;
         }
         let mut gone: Vec<(String, String)> = Vec::new();
         for g in self.groups.values() {
@@ -405,6 +409,7 @@ impl Groups {
         for (key, fp) in gone {
             self.remove_member(&key, &fp);
         }
+        ended
     }
 
     /// When the next group is due (a pending change or a repeat).

@@ -29,6 +29,11 @@ impl Silence {
     }
 }
 
+/// A new silence's id, made at `now`: `s-<unix seconds, hex>-<random>`.
+pub fn new_id(now: OffsetDateTime) -> String {
+    format!("s-{:x}-{:04x}", now.unix_timestamp(), fastrand::u16(..))
+}
+
 /// The first active silence matching `labels`.
 pub fn silenced_by<'a>(silences: &'a [Silence], labels: &BTreeMap<String, String>, now: Millis) -> Option<&'a Silence> {
     silences.iter().find(|s| s.silences(labels, now))
@@ -127,5 +132,224 @@ mod tests {
             assert_eq!(s.silences(labels, now), want, "{labels:?} at {now}");
         }
         assert_eq!(silenced_by(std::slice::from_ref(&s), &l, 150).map(|s| s.id.as_str()), Some("s1"));
+    }
+}
+
+/// Alertmanager's API v2 silences (`GET/POST /api/v2/silences`,
+/// `DELETE /api/v2/silence/{id}`), so `amtool silence add|query|expire`
+/// work on troop's silences, the same `troop silence` keeps. Shapes:
+/// <https://github.com/prometheus/alertmanager/blob/main/api/v2/openapi.yaml>
+/// (`postableSilence`, `gettableSilence`, `matcher`).
+pub mod api {
+    use super::super::matcher::{Matcher, Op};
+    use crate::alerting::posted::FieldError;
+    use crate::store::SilenceRecord;
+    use serde_json::{Value, json};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    fn bad(field: impl Into<String>, why: impl Into<String>) -> FieldError {
+        FieldError { field: field.into(), why: why.into() }
+    }
+
+    fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, FieldError> {
+        match v.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
+            Some(Value::String(_)) | None | Some(Value::Null) => Err(bad(key, "is required")),
+            Some(_) => Err(bad(key, "must be a string")),
+        }
+    }
+
+    fn time_of(v: &Value, key: &str) -> Result<OffsetDateTime, FieldError> {
+        let s = text(v, key)?;
+        OffsetDateTime::parse(s, &Rfc3339).map_err(|e| bad(key, format!("`{s}` is not an RFC 3339 time ({e})")))
+    }
+
+    /// What a `POST /api/v2/silences` body asks: the silence to store, and
+    /// the id of the one it replaces (`id` given: Alertmanager's update).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Posted {
+        pub record: SilenceRecord,
+        pub replaces: Option<String>,
+    }
+
+    /// Judge a `postableSilence` at `now`; `new_id` names a new silence.
+    /// As Alertmanager: at least one matcher, `createdBy` and `comment`
+    /// required, `endsAt` after `startsAt` and not in the past; a `startsAt`
+    /// in the past starts now. Errors name the field (`matchers[1].name`).
+    pub fn parse_postable(body: &[u8], now: OffsetDateTime, new_id: String) -> Result<Posted, FieldError> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| bad("body", format!("not JSON: {e}")))?;
+        if !v.is_object() {
+            return Err(bad("body", "must be a silence object"));
+        }
+        let Some(Value::Array(ms)) = v.get("matchers") else { return Err(bad("matchers", "must be an array")) };
+        if ms.is_empty() {
+            return Err(bad("matchers", "at least one matcher is required"));
+        }
+        let mut matchers = Vec::new();
+        for (i, m) in ms.iter().enumerate() {
+            let at = |k: &str| format!("matchers[{i}].{k}");
+            let name = m.get("name").and_then(Value::as_str).ok_or_else(|| bad(at("name"), "must be a string"))?;
+            let value = m.get("value").and_then(Value::as_str).ok_or_else(|| bad(at("value"), "must be a string"))?;
+            let flag = |k: &str, default: bool| match m.get(k) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(_) => Err(bad(at(k), "must be true or false")),
+            };
+            let op = match (flag("isRegex", false)?, flag("isEqual", true)?) {
+                (false, true) => Op::Eq,
+                (false, false) => Op::Ne,
+                (true, true) => Op::Re,
+                (true, false) => Op::NotRe,
+            };
+            let matcher = Matcher::new(name, op, value).map_err(|e| {
+                // the name is good on its own: the value is the regex at fault
+                let field = if Matcher::new(name, Op::Eq, "").is_ok() { "value" } else { "name" };
+                bad(at(field), e)
+            })?;
+            matchers.push(matcher.to_string());
+        }
+        let starts = time_of(&v, "startsAt")?.max(now);
+        let ends = time_of(&v, "endsAt")?;
+        if ends <= now {
+            return Err(bad("endsAt", "is in the past"));
+        }
+        if ends <= starts {
+            return Err(bad("endsAt", "must be after startsAt"));
+        }
+        let author = text(&v, "createdBy")?.to_string();
+        let reason = text(&v, "comment")?.to_string();
+        let replaces = match v.get("id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(bad("id", "must be a string")),
+        };
+        let rfc = |t: OffsetDateTime| crate::clock::rfc3339(t);
+        Ok(Posted {
+            record: SilenceRecord {
+                id: new_id,
+                matchers,
+                starts_at: rfc(starts),
+                ends_at: rfc(ends),
+                author,
+                reason,
+                created_at: rfc(now),
+            },
+            replaces,
+        })
+    }
+
+    /// A silence as `GET /api/v2/silences` shows it at `now`: `status.state`
+    /// is `pending`, `active` or `expired`. `None` for a record whose
+    /// matchers or times no longer parse.
+    pub fn gettable(r: &SilenceRecord, now: OffsetDateTime) -> Option<Value> {
+        let starts = OffsetDateTime::parse(&r.starts_at, &Rfc3339).ok()?;
+        let ends = OffsetDateTime::parse(&r.ends_at, &Rfc3339).ok()?;
+        let state = if now < starts {
+            "pending"
+        } else if now < ends {
+            "active"
+        } else {
+            "expired"
+        };
+        let mut matchers = Vec::new();
+        for m in &r.matchers {
+            let m = Matcher::parse(m).ok()?;
+            let (is_regex, is_equal) = match m.op {
+                Op::Eq => (false, true),
+                Op::Ne => (false, false),
+                Op::Re => (true, true),
+                Op::NotRe => (true, false),
+            };
+            matchers.push(json!({"name": m.label, "value": m.value, "isRegex": is_regex, "isEqual": is_equal}));
+        }
+        Some(json!({
+            "id": r.id,
+            "status": {"state": state},
+            "updatedAt": r.created_at,
+            "matchers": matchers,
+            "startsAt": r.starts_at,
+            "endsAt": r.ends_at,
+            "createdBy": r.author,
+            "comment": r.reason,
+        }))
+    }
+
+    /// Whether `r` has every matcher of `filter` (`GET /api/v2/silences
+    /// ?filter=…`, each as `name="value"`, `name=~"re"`…, compared as
+    /// written).
+    pub fn has_matchers(r: &SilenceRecord, filter: &[Matcher]) -> bool {
+        filter.iter().all(|f| r.matchers.iter().any(|m| Matcher::parse(m).is_ok_and(|m| &m == f)))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use time::macros::datetime;
+
+        const NOW: OffsetDateTime = datetime!(2026-11-30 10:00 UTC);
+
+        fn body(matchers: &str, starts: &str, ends: &str, extra: &str) -> String {
+            format!(
+                r#"{{"matchers": {matchers}, "startsAt": "{starts}", "endsAt": "{ends}", "createdBy": "ana", "comment": "maintenance"{extra}}}"#
+            )
+        }
+
+        #[test]
+        fn a_postable_silence_is_judged_as_alertmanager_does() {
+            let m = r#"[{"name": "alertname", "value": "DiskFull", "isRegex": false},
+                        {"name": "host", "value": "db-.*", "isRegex": true, "isEqual": false}]"#;
+            let p = parse_postable(
+                body(m, "2026-11-30T09:00:00Z", "2026-11-30T12:00:00Z", "").as_bytes(),
+                NOW,
+                "s-1".into(),
+            )
+            .unwrap();
+            assert_eq!(p.record.matchers, ["alertname=DiskFull", "host!~db-.*"]);
+            assert_eq!(p.record.starts_at, "2026-11-30T10:00:00Z", "a start in the past starts now");
+            assert_eq!((p.record.author.as_str(), p.record.reason.as_str()), ("ana", "maintenance"));
+            assert_eq!(p.replaces, None);
+            let g = gettable(&p.record, NOW).unwrap();
+            assert_eq!(g["status"]["state"], "active");
+            assert_eq!(g["matchers"][1], json!({"name": "host", "value": "db-.*", "isRegex": true, "isEqual": false}));
+            assert_eq!(gettable(&p.record, NOW + time::Duration::hours(3)).unwrap()["status"]["state"], "expired");
+            let later = parse_postable(
+                body(m, "2026-11-30T11:00:00Z", "2026-11-30T12:00:00Z", r#", "id": "s-0""#).as_bytes(),
+                NOW,
+                "s-2".into(),
+            )
+            .unwrap();
+            assert_eq!(gettable(&later.record, NOW).unwrap()["status"]["state"], "pending");
+            assert_eq!(later.replaces.as_deref(), Some("s-0"));
+            let filter = [Matcher::parse("alertname=DiskFull").unwrap()];
+            assert!(has_matchers(&p.record, &filter));
+            assert!(!has_matchers(&p.record, &[Matcher::parse("alertname=Other").unwrap()]));
+        }
+
+        #[test]
+        fn bad_silences_name_their_field() {
+            let ok = r#"[{"name": "a", "value": "b", "isRegex": false}]"#;
+            let (s, e) = ("2026-11-30T10:00:00Z", "2026-11-30T11:00:00Z");
+            // (body, field)
+            let cases = [
+                ("[]".to_string(), "body"),
+                (body("[]", s, e, ""), "matchers"),
+                (body(r#"[{"name": "a"}]"#, s, e, ""), "matchers[0].value"),
+                (body(r#"[{"name": "1a", "value": "b"}]"#, s, e, ""), "matchers[0].name"),
+                (body(r#"[{"name": "a", "value": "(", "isRegex": true}]"#, s, e, ""), "matchers[0].value"),
+                (body(r#"[{"name": "a", "value": "b", "isRegex": "yes"}]"#, s, e, ""), "matchers[0].isRegex"),
+                (body(ok, s, "2026-11-30T09:00:00Z", ""), "endsAt"),
+                (body(ok, "2026-11-30T12:00:00Z", e, ""), "endsAt"),
+                (body(ok, "soon", e, ""), "startsAt"),
+                (body(ok, s, e, "").replace(r#""createdBy": "ana""#, r#""createdBy": """#), "createdBy"),
+                (body(ok, s, e, "").replace(r#", "comment": "maintenance""#, ""), "comment"),
+                (body(ok, s, e, r#", "id": 7"#), "id"),
+            ];
+            for (b, field) in cases {
+                let err = parse_postable(b.as_bytes(), NOW, "s".into()).expect_err(&b);
+                assert_eq!(err.field, field, "{b}: {err}");
+            }
+        }
     }
 }

@@ -397,3 +397,25 @@ fn groups_stored_under_the_old_route_keys_keep_their_ids() {
     let want = hex::encode(&sha2::Sha256::digest(old_key.as_bytes())[..12]);
     assert_eq!(n[0].group_id, want, "the dedup key receivers already hold");
 }
+
+#[test]
+fn applying_silences_names_those_that_ended_since_the_last_time() {
+    let mute = |id: &str, from: Millis, to: Millis| silence::Silence {
+        id: id.into(),
+        matchers: vec![Matcher::parse("owner=shop").unwrap()],
+        starts_at: from,
+        ends_at: to,
+        author: "t".into(),
+        reason: "t".into(),
+    };
+    let silences = [mute("a", 0, 10 * S), mute("b", 0, 20 * S), mute("c", 15 * S, 30 * S)];
+    let mut g = Groups::default();
+    // (now, ended since the last application)
+    let steps: [(Millis, &[&str]); 6] =
+        [(S, &[]), (5 * S, &[]), (12 * S, &["a"]), (16 * S, &[]), (25 * S, &["b"]), (40 * S, &["c"])];
+    for (now, want) in steps {
+        assert_eq!(g.apply_silences(&silences, now), want, "at {now}");
+    }
+    // the first application after a start knows of nothing that ended
+    assert!(Groups::default().apply_silences(&silences, 40 * S).is_empty());
+}
