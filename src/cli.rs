@@ -85,6 +85,8 @@ pub enum Command {
     Findings(FindingsArgs),
     /// Security revisions recorded in a window ("what changed in the last hour?").
     Changes(ChangesArgs),
+    /// One time-ordered list of security revisions, posted change events and alert transitions ("what happened in the last hour?").
+    Timeline(TimelineArgs),
     /// Every revision of one item, or its state at a past time.
     History(HistoryArgs),
     /// A readable diff between two revisions of one item (default: the last two).
@@ -204,6 +206,19 @@ pub struct ChangesArgs {
     /// Only this AWS account id; repeatable.
     #[arg(long, value_name = "ID")]
     pub account: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TimelineArgs {
+    /// A duration back from now ("1h", "7d") or an RFC 3339 time.
+    #[arg(long, default_value = "1h", value_name = "DURATION|RFC3339")]
+    pub since: String,
+    /// Only lines of this source (a monkey, or who posted an event).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Only posted events of this type (deployment, config, ...).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -140,6 +140,7 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
             gateway_cli::alerts(&cfg, store, cmd, cli.format).await
         }
         Command::Changes(args) => blocking(|| views::changes(&*read_store(&load_config(&cli)?)?, args, cli.format)),
+        Command::Timeline(args) => blocking(|| views::timeline(&*read_store(&load_config(&cli)?)?, args, cli.format)),
         Command::History(args) => blocking(|| views::history(&*read_store(&load_config(&cli)?)?, args, cli.format)),
         Command::Diff(args) => blocking(|| views::diff(&*read_store(&load_config(&cli)?)?, args, cli.format)),
         Command::Certs => blocking(|| views::certs(&*read_store(&load_config(&cli)?)?, cli.format)),

@@ -1,7 +1,7 @@
 //! The read-only verbs: findings, changes, history, diff. Each reads the
 //! store and prints a table or JSON; the logic lives in troop-core.
 
-use crate::cli::{ChangesArgs, DiffArgs, FindingsArgs, Format, HistoryArgs, StateArg};
+use crate::cli::{ChangesArgs, DiffArgs, FindingsArgs, Format, HistoryArgs, StateArg, TimelineArgs};
 use crate::output;
 use crate::{Fail, runtime, usage};
 use anyhow::anyhow;
@@ -89,6 +89,39 @@ pub fn changes(store: &dyn Store, args: &ChangesArgs, format: Format) -> Result<
     print!("{}", output::table(&["AT", "ITEM", "NAME", "REV", "CHANGE", "WHO", "SUMMARY"], &rows));
     if rows.is_empty() {
         eprintln!("no changes since {}", troop_core::clock::rfc3339(from));
+    }
+    Ok(())
+}
+
+/// `troop timeline`: security revisions, posted events and alert
+/// transitions since `--since`, oldest first ([`troop_core::timeline`]).
+pub fn timeline(store: &dyn Store, args: &TimelineArgs, format: Format) -> Result<(), Fail> {
+    let from = since(&args.since)?;
+    let filter = troop_core::timeline::Filter { source: args.source.clone(), kind: args.kind.clone() };
+    let entries = troop_core::timeline::read(store, from, &filter).map_err(runtime)?;
+    if format == Format::Json {
+        return output::print_json(&entries).map_err(Fail::Runtime);
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let by = match &e.what {
+                troop_core::timeline::What::Revision { who: w, .. } => who(w.as_ref()),
+                _ => String::new(),
+            };
+            vec![
+                e.at.clone(),
+                e.kind.to_string(),
+                e.source.clone(),
+                e.resource.clone().unwrap_or_default(),
+                by,
+                e.summary.clone(),
+            ]
+        })
+        .collect();
+    print!("{}", output::table(&["AT", "KIND", "SOURCE", "RESOURCE", "WHO", "SUMMARY"], &rows));
+    if rows.is_empty() {
+        eprintln!("nothing happened since {}", troop_core::clock::rfc3339(from));
     }
     Ok(())
 }

@@ -28,6 +28,7 @@ pub mod shutdown;
 pub mod sink;
 pub mod status;
 pub mod store;
+pub mod timeline;
 
 pub use clock::{Clock, SystemClock};
 

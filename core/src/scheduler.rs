@@ -159,6 +159,15 @@ mod tests {
         fn serializes_commits(&self) -> bool {
             true
         }
+        fn record_event(&self, _: &crate::timeline::ChangeEvent, _: OffsetDateTime) -> Result<bool, StoreError> {
+            unimplemented!()
+        }
+        fn events_since(&self, _: OffsetDateTime) -> Result<Vec<crate::timeline::ChangeEvent>, StoreError> {
+            unimplemented!()
+        }
+        fn transitions_since(&self, _: OffsetDateTime) -> Result<Vec<crate::timeline::Transition>, StoreError> {
+            unimplemented!()
+        }
         fn commit_pass(&self, _: &PassMeta, _: &Report) -> Result<CommitOutcome, StoreError> {
             std::thread::sleep(Duration::from_millis(self.commit_ms.load(Ordering::SeqCst)));
             self.commits.fetch_add(1, Ordering::SeqCst);

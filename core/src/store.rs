@@ -327,6 +327,20 @@ pub trait Store: Send + Sync {
     /// changes nothing else.
     fn record_failed_pass(&self, pass: &PassMeta, error: &str) -> Result<(), StoreError>;
     fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError>;
+    /// Record a change event (`POST /api/v1/events`, see
+    /// [`crate::timeline`]) received at `received_at`: true when stored,
+    /// false when its source already has an event with its `id` (a retry;
+    /// nothing changes, the first one stands).
+    fn record_event(
+        &self,
+        event: &crate::timeline::ChangeEvent,
+        received_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Change events that happened at or after `since`, oldest first.
+    fn events_since(&self, since: OffsetDateTime) -> Result<Vec<crate::timeline::ChangeEvent>, StoreError>;
+    /// Alert transitions (opened, escalated, de-escalated, resolved) at or
+    /// after `since`, oldest first.
+    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<crate::timeline::Transition>, StoreError>;
     /// Revisions recorded at or after `since`, oldest first.
     fn revisions_since(&self, since: OffsetDateTime) -> Result<Vec<Revision>, StoreError>;
     /// Every revision of one item, oldest first (content included).

@@ -48,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/certs", get(certs))
         .route("/api/v1/limits", get(limits))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/timeline", get(timeline))
+        .route("/api/v1/events", axum::routing::post(post_event))
         .route("/api/v2/alerts", axum::routing::post(post_alerts))
         .route("/api/v2/silences", get(get_silences).post(post_silence))
         .route("/api/v2/silence/{id}", get(get_silence).delete(delete_silence))
@@ -112,6 +114,37 @@ async fn status(State(s): State<AppState>) -> Result<Response, ApiError> {
     let now = time::OffsetDateTime::now_utc();
     let records = call(&s, move |st| st.shard_records(now).map_err(store_error)).await?;
     Ok(axum::Json(troop_core::status::rows(&records, now.unix_timestamp())).into_response())
+}
+
+/// `GET /api/v1/timeline?since=1h[&source=…][&type=…]`: what `troop
+/// timeline --format json` prints ([`troop_core::timeline::read`]).
+async fn timeline(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    let since = q.get("since").map(String::as_str).unwrap_or("1h");
+    let from = troop_core::history::parse_since(since, time::OffsetDateTime::now_utc()).map_err(bad_request)?;
+    let filter = troop_core::timeline::Filter { source: q.get("source").cloned(), kind: q.get("type").cloned() };
+    let entries = call(&s, move |st| troop_core::timeline::read(st, from, &filter).map_err(store_error)).await?;
+    Ok(axum::Json(entries).into_response())
+}
+
+/// `POST /api/v1/events`: one change event ([`troop_core::timeline::parse_event`];
+/// CloudEvents structured mode with `Content-Type:
+/// application/cloudevents+json`). 201 when stored, 200 when its source
+/// already posted its `id` (a retry), 400 naming the bad field.
+async fn post_event(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let cloud = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/cloudevents+json"));
+    let now = time::OffsetDateTime::now_utc();
+    let event = troop_core::timeline::parse_event(&body, cloud, now).map_err(bad_request)?;
+    let shown = event.clone();
+    let stored = call(&s, move |st| st.record_event(&event, now).map_err(store_error)).await?;
+    let status = if stored { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(shown)).into_response())
 }
 
 /// `POST /api/v2/alerts`: Alertmanager's API v2 body, judged by

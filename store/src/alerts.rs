@@ -7,10 +7,15 @@ use troop_core::finding::FindingEvent;
 use troop_core::store::{AlertBatch, AlertStore, Delivery, OutboxEntry, OutboxStats, SilenceRecord, StoreError};
 
 /// Append a committed pass's events to the alert log (inside its transaction).
+/// Transitions (every event but `still_open`) are kept for the timeline too.
 pub(crate) fn log_events(tx: &Transaction, events: &[FindingEvent]) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached("INSERT INTO alert_events (event) VALUES (?1)")?;
+    let mut keep = tx.prepare_cached("INSERT INTO alert_transitions (at, event) VALUES (?1, ?2)")?;
     for ev in events {
         let json = serde_json::to_string(ev).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        if troop_core::timeline::transition_word(ev.event).is_some() {
+            keep.execute(params![troop_core::timeline::unix_seconds(&ev.at), json])?;
+        }
         st.execute([json])?;
     }
     Ok(())

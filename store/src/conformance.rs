@@ -35,7 +35,8 @@ macro_rules! suite {
             entries_of_sinks_no_longer_configured_fail_with_the_reason,
             outbox_order_retry_hold_back_marks_and_pruning,
             one_lease_holder_at_a_time,
-            posted_alerts_open_escalate_and_resolve_without_a_lease
+            posted_alerts_open_escalate_and_resolve_without_a_lease,
+            change_events_are_stored_once_per_id_and_transitions_outlive_the_alert_log
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -693,6 +694,56 @@ pub(crate) fn posted_alerts_open_escalate_and_resolve_without_a_lease(fresh: &Op
     // a shard's pass of another monkey leaves posted findings alone
     s.commit_pass(&pass(s, 600), &Report { coverage: vec![cover("*")], ..Default::default() }).unwrap();
     assert_eq!(s.findings(&FindingFilter::default()).unwrap()[0].state, FindingState::Open);
+}
+
+pub(crate) fn change_events_are_stored_once_per_id_and_transitions_outlive_the_alert_log(fresh: &Open) {
+    use troop_core::timeline::parse_event;
+    let (_g, s) = fresh();
+    let s = &*s;
+    let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let event = |body: &str| parse_event(body.as_bytes(), false, t0).unwrap();
+    let deploy = event(
+        r#"{"source": "ci", "id": "run-1", "type": "deployment", "summary": "shop 1.2", "labels": {"env": "prod"},
+            "at": "2023-11-14T22:10:00Z"}"#,
+    );
+    // (event, stored?)
+    let steps = [
+        (deploy.clone(), true),
+        (deploy.clone(), false),
+        // the same id from another source is another event
+        (event(r#"{"source": "cd", "id": "run-1", "type": "deployment", "summary": "shop 1.2"}"#), true),
+        // no id: every post is an event
+        (event(r#"{"source": "ci", "type": "config", "summary": "flag on"}"#), true),
+        (event(r#"{"source": "ci", "type": "config", "summary": "flag on"}"#), true),
+    ];
+    for (i, (e, want)) in steps.into_iter().enumerate() {
+        assert_eq!(s.record_event(&e, t0).unwrap(), want, "step {i}");
+    }
+    let all = s.events_since(t0 - time::Duration::hours(1)).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0], deploy, "oldest first, as posted");
+    assert_eq!(s.events_since(t0).unwrap().len(), 3, "`since` is when they happened");
+
+    // transitions are kept after the gateway consumed the alert log
+    let p = pass(s, 0);
+    s.commit_pass(
+        &p,
+        &Report { findings: vec![finding("a", Severity::Warning)], coverage: vec![cover("r1")], ..Default::default() },
+    )
+    .unwrap();
+    s.commit_pass(
+        &pass(s, 60),
+        &Report { findings: vec![finding("a", Severity::Warning)], coverage: vec![cover("r1")], ..Default::default() },
+    )
+    .unwrap();
+    s.commit_pass(&pass(s, 120), &Report { coverage: vec![cover("r1")], ..Default::default() }).unwrap();
+    let (last, _) = *s.alert_events(0, 100).unwrap().last().unwrap();
+    s.alert_apply(&AlertBatch { cursor: last, ..Default::default() }).unwrap();
+    assert!(s.alert_events(0, 100).unwrap().is_empty(), "the alert log is consumed");
+    let kept: Vec<(EventKind, String)> =
+        s.transitions_since(t0).unwrap().into_iter().map(|t| (t.event, t.finding.resource)).collect();
+    assert_eq!(kept, [(EventKind::Opened, "a".to_string()), (EventKind::Resolved, "a".to_string())]);
+    assert_eq!(s.transitions_since(t0 + time::Duration::seconds(100)).unwrap().len(), 1);
 }
 
 fn note(id: &str, at: i64) -> Notification {

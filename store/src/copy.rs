@@ -89,7 +89,14 @@ pub fn migrate(
         }
         // serial columns continue after the copied ids
         let serial = types.iter().find(|(c, _)| {
-            matches!((*table, c.as_str()), ("passes", "id") | ("alert_events", "seq") | ("outbox", "id"))
+            matches!(
+                (*table, c.as_str()),
+                ("passes", "id")
+                    | ("alert_events", "seq")
+                    | ("outbox", "id")
+                    | ("change_events", "seq")
+                    | ("alert_transitions", "seq")
+            )
         });
         if let Some((col, _)) = serial {
             target

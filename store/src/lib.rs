@@ -144,6 +144,8 @@ pub const TABLES: &[&str] = &[
     "pass_lease",
     "sink_health",
     "replicas",
+    "change_events",
+    "alert_transitions",
 ];
 
 #[cfg(test)]

@@ -184,4 +184,30 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE pass_lease ADD COLUMN committed_round INTEGER;
     "#,
+    // 12: change events posted by any process (`POST /api/v1/events`; `id`
+    // is the idempotency key per source), and the alert transitions kept
+    // for the timeline (the alert log itself is consumed by the gateway).
+    // Times in Unix seconds.
+    r#"
+    CREATE TABLE change_events (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        source      TEXT NOT NULL,
+        id          TEXT,
+        type        TEXT NOT NULL,
+        summary     TEXT NOT NULL,
+        resource    TEXT,
+        account     TEXT,
+        labels      TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX change_events_source_id ON change_events (source, id);
+    CREATE INDEX change_events_at ON change_events (at);
+    CREATE TABLE alert_transitions (
+        seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+        at    INTEGER NOT NULL,
+        event TEXT NOT NULL
+    );
+    CREATE INDEX alert_transitions_at ON alert_transitions (at);
+    "#,
 ];

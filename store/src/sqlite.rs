@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
+use troop_core::FindingEvent;
 use troop_core::alerting::millis;
 use troop_core::canonical;
 use troop_core::clock::rfc3339_unix;
@@ -12,6 +13,7 @@ use troop_core::finding::{FindingState, Severity, StoredFinding};
 use troop_core::lifecycle::{Change, FindingRow, Held, HeldItem, LiveItem, Plan};
 use troop_core::monkey::{Attribution, Report, Written};
 use troop_core::store::{CommitOutcome, FindingFilter, HeldLease, PassLease, PassMeta, Revision, Store, StoreError};
+use troop_core::timeline::{ChangeEvent, Transition};
 
 /// Fault injection for crash tests: hold the first shard commit's
 /// transaction open this many milliseconds before committing. Read once at
@@ -585,6 +587,68 @@ impl Store for SqliteStore {
             .query_map(params![filter.state.map(|s| s.as_str()), filter.monkey, rank], finding_from_row)
             .map_err(be)?;
         rows.collect::<Result<_, _>>().map_err(be)
+    }
+
+    fn record_event(&self, e: &ChangeEvent, received_at: OffsetDateTime) -> Result<bool, StoreError> {
+        let labels = serde_json::to_string(&e.labels).unwrap_or_else(|_| "{}".into());
+        let n = self
+            .lock()
+            .execute(
+                "INSERT INTO change_events (source, id, type, summary, resource, account, labels, at, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (source, id) DO NOTHING",
+                params![
+                    e.source,
+                    e.id,
+                    e.kind,
+                    e.summary,
+                    e.resource,
+                    e.account,
+                    labels,
+                    troop_core::timeline::unix_seconds(&e.at),
+                    received_at.unix_timestamp()
+                ],
+            )
+            .map_err(be)?;
+        Ok(n == 1)
+    }
+
+    fn events_since(&self, since: OffsetDateTime) -> Result<Vec<ChangeEvent>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT source, id, type, summary, resource, account, labels, at FROM change_events
+                 WHERE at >= ?1 ORDER BY at, seq",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map([since.unix_timestamp()], |r| {
+                Ok(ChangeEvent {
+                    source: r.get(0)?,
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    summary: r.get(3)?,
+                    resource: r.get(4)?,
+                    account: r.get(5)?,
+                    labels: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                    at: rfc3339_unix(r.get(7)?),
+                })
+            })
+            .map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
+    }
+
+    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<Transition>, StoreError> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare_cached("SELECT event FROM alert_transitions WHERE at >= ?1 ORDER BY at, seq").map_err(be)?;
+        let rows = st.query_map([since.unix_timestamp()], |r| r.get::<_, String>(0)).map_err(be)?;
+        let mut out = Vec::new();
+        for json in rows {
+            let ev: FindingEvent = serde_json::from_str(&json.map_err(be)?)
+                .map_err(|e| StoreError::Backend(format!("corrupt alert transition: {e}")))?;
+            out.push(Transition { at: ev.at, event: ev.event, finding: ev.finding });
+        }
+        Ok(out)
     }
 
     fn revisions_since(&self, since: OffsetDateTime) -> Result<Vec<Revision>, StoreError> {

@@ -23,3 +23,4 @@ mod races;
 mod scan;
 mod security;
 mod semantics;
+mod timeline;

@@ -26,6 +26,21 @@ pub(crate) async fn log_events(
     )
     .await
     .map_err(pe)?;
+    // transitions (every event but `still_open`) are kept for the timeline too
+    let (at, kept): (Vec<i64>, Vec<&String>) = events
+        .iter()
+        .zip(&json)
+        .filter(|(e, _)| troop_core::timeline::transition_word(e.event).is_some())
+        .map(|(e, j)| (troop_core::timeline::unix_seconds(&e.at), j))
+        .unzip();
+    if !kept.is_empty() {
+        tx.execute(
+            "INSERT INTO alert_transitions (at, event) SELECT a, e FROM UNNEST($1::bigint[], $2::text[]) AS u(a, e)",
+            &[&at, &kept],
+        )
+        .await
+        .map_err(pe)?;
+    }
     Ok(())
 }
 

@@ -877,6 +877,74 @@ impl Store for PgStore {
         Ok(rows.iter().map(|r| finding_row(r).stored()).collect())
     }
 
+    fn record_event(
+        &self,
+        e: &troop_core::timeline::ChangeEvent,
+        received_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let client = self.client()?;
+        let labels = serde_json::to_string(&e.labels).unwrap_or_else(|_| "{}".into());
+        let n = self
+            .block(client.execute(
+                "INSERT INTO change_events (source, id, type, summary, resource, account, labels, at, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (source, id) DO NOTHING",
+                &[
+                    &e.source,
+                    &e.id,
+                    &e.kind,
+                    &e.summary,
+                    &e.resource,
+                    &e.account,
+                    &labels,
+                    &troop_core::timeline::unix_seconds(&e.at),
+                    &received_at.unix_timestamp(),
+                ],
+            ))
+            .map_err(pe)?;
+        Ok(n == 1)
+    }
+
+    fn events_since(&self, since: OffsetDateTime) -> Result<Vec<troop_core::timeline::ChangeEvent>, StoreError> {
+        let client = self.client()?;
+        let rows = self
+            .block(client.query(
+                "SELECT source, id, type, summary, resource, account, labels, at FROM change_events
+                 WHERE at >= $1 ORDER BY at, seq",
+                &[&since.unix_timestamp()],
+            ))
+            .map_err(pe)?;
+        Ok(rows
+            .iter()
+            .map(|r| troop_core::timeline::ChangeEvent {
+                source: r.get(0),
+                id: r.get(1),
+                kind: r.get(2),
+                summary: r.get(3),
+                resource: r.get(4),
+                account: r.get(5),
+                labels: serde_json::from_str(&r.get::<_, String>(6)).unwrap_or_default(),
+                at: troop_core::clock::rfc3339_unix(r.get(7)),
+            })
+            .collect())
+    }
+
+    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<troop_core::timeline::Transition>, StoreError> {
+        let client = self.client()?;
+        let rows = self
+            .block(client.query(
+                "SELECT event FROM alert_transitions WHERE at >= $1 ORDER BY at, seq",
+                &[&since.unix_timestamp()],
+            ))
+            .map_err(pe)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let ev: troop_core::FindingEvent = serde_json::from_str(&r.get::<_, String>(0))
+                .map_err(|e| StoreError::Backend(format!("corrupt alert transition: {e}")))?;
+            out.push(troop_core::timeline::Transition { at: ev.at, event: ev.event, finding: ev.finding });
+        }
+        Ok(out)
+    }
+
     fn revisions_since(&self, since: OffsetDateTime) -> Result<Vec<Revision>, StoreError> {
         let client = self.client()?;
         let sql = format!(

@@ -166,4 +166,28 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE pass_lease ADD COLUMN committed_round BIGINT;
     "#,
+    // 4: change events posted by any process, and the alert transitions kept
+    // for the timeline (as SQLite's 12).
+    r#"
+    CREATE TABLE change_events (
+        seq         BIGSERIAL PRIMARY KEY,
+        source      TEXT NOT NULL,
+        id          TEXT,
+        type        TEXT NOT NULL,
+        summary     TEXT NOT NULL,
+        resource    TEXT,
+        account     TEXT,
+        labels      TEXT NOT NULL,
+        at          BIGINT NOT NULL,
+        received_at BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX change_events_source_id ON change_events (source, id);
+    CREATE INDEX change_events_at ON change_events (at);
+    CREATE TABLE alert_transitions (
+        seq   BIGSERIAL PRIMARY KEY,
+        at    BIGINT NOT NULL,
+        event TEXT NOT NULL
+    );
+    CREATE INDEX alert_transitions_at ON alert_transitions (at);
+    "#,
 ];
