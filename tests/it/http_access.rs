@@ -174,13 +174,38 @@ fn credentials_scopes_and_limits_decide_every_request_and_each_refusal_is_counte
     let a = post("/api/v2/alerts", &prometheus, &big);
     assert_eq!(a.status, 413, "{}", a.body);
     assert!(a.body.contains("max_body_bytes"), "{}", a.body);
+    // chunked, so no length is declared: refused once it passes the limit
+    let chunked = {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "POST /api/v2/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: {prometheus}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let chunk = vec![b' '; 64 << 10];
+        for _ in 0..32 {
+            if write!(s, "{:x}\r\n", chunk.len())
+                .and_then(|_| s.write_all(&chunk))
+                .and_then(|_| s.write_all(b"\r\n"))
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n");
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).to_string()
+    };
+    assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
 
     // every refusal so far is on /metrics
     let m = get("/metrics", Some(reader));
     assert_eq!(m.status, 200);
     assert_eq!(rejected(&m.body, "unauthorized"), 6, "{}", m.body);
     assert_eq!(rejected(&m.body, "forbidden"), 2);
-    assert_eq!(rejected(&m.body, "payload_too_large"), 1);
+    assert_eq!(rejected(&m.body, "payload_too_large"), 2);
     assert_eq!(rejected(&m.body, "rate_limited"), 0);
 
     // a burst over the rate: 429 with Retry-After, /healthz still open
