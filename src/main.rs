@@ -126,8 +126,9 @@ async fn dispatch(cli: Cli) -> Result<(), Fail> {
         // The store is synchronous: its calls leave the runtime's workers
         // (`block_in_place`; see `troop_core::store::Backend`).
         Command::Findings(args) => blocking(|| {
-            let store = read_store(&load_config(&cli)?)?;
-            views::findings(&*store, &*store, args, cli.format)
+            let cfg = load_config(&cli)?;
+            let store = read_store(&cfg)?;
+            views::findings(&*store, &*store, args, &cfg.alerts.posted.source, cli.format)
         }),
         Command::Silence(cmd) => blocking(|| {
             let cfg = load_config(&cli)?;

@@ -15,6 +15,7 @@ pub fn findings(
     store: &dyn Store,
     alerts: &dyn troop_core::store::AlertStore,
     args: &FindingsArgs,
+    posted_source: &str,
     format: Format,
 ) -> Result<(), Fail> {
     let state = match args.state {
@@ -24,7 +25,8 @@ pub fn findings(
         StateArg::All => None,
     };
     if let Some(m) = &args.monkey {
-        troop_core::known_name("monkey", m, troop_core::MONKEYS).map_err(|e| usage(anyhow!("--monkey: {e}")))?;
+        troop_core::known_name("monkey", m, &troop_core::finding_sources(posted_source))
+            .map_err(|e| usage(anyhow!("--monkey: {e}")))?;
     }
     let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
     let filter = troop_core::store::FindingFilter {

@@ -36,6 +36,12 @@ pub use clock::{Clock, SystemClock};
 /// (the registry builds them, filters check names against it).
 pub const MONKEYS: &[&str] = &[security::MONKEY, certs::MONKEY, limits::MONKEY];
 
+/// The monkeys findings come from: [`MONKEYS`], then the source posted
+/// alerts are filed under (`[alerts.posted] source`).
+pub fn finding_sources(posted_source: &str) -> Vec<&str> {
+    MONKEYS.iter().copied().chain(std::iter::once(posted_source)).collect()
+}
+
 /// The name of `known` closest to `name` (Levenshtein distance at most 3), for
 /// "did you mean" hints.
 pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {

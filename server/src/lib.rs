@@ -73,7 +73,8 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
     };
     let monkey = q.get("monkey").cloned();
     if let Some(m) = &monkey {
-        troop_core::known_name("monkey", m, troop_core::MONKEYS).map_err(bad_request)?;
+        let source = s.posted.read().unwrap_or_else(|e| e.into_inner()).source.clone();
+        troop_core::known_name("monkey", m, &troop_core::finding_sources(&source)).map_err(bad_request)?;
     }
     let min_severity = match q.get("severity").map(String::as_str) {
         None => None,

@@ -197,7 +197,7 @@ async fn posted_alerts_escalate_expire_and_a_bad_body_stores_nothing() {
     let told = wait_for(Duration::from_secs(20), || (reasons(&hook).len() == 3).then_some(()));
     assert!(told.is_some(), "never resolved by its endsAt: {:?}", reasons(&hook));
     assert_eq!(reasons(&hook)[2], "resolved");
-    let all = ws.run(&["findings", "--state", "all", "--format", "json"]);
+    let all = ws.run(&["findings", "--state", "all", "--monkey", "external", "--format", "json"]);
     let found = all.json();
     assert_eq!(found.as_array().unwrap().len(), 1, "one alert, one finding: {found}");
     assert_eq!(found[0]["state"], "resolved");
