@@ -38,6 +38,8 @@ pub struct Gateway {
     retry: RetryPolicy,
     state: Mutex<State>,
     metrics: Option<Arc<Metrics>>,
+    /// When the last scan for expired posted alerts ran (ms).
+    expiry_scanned: std::sync::atomic::AtomicI64,
 }
 
 struct State {
@@ -68,6 +70,11 @@ const NOT_CONFIGURED: &str = "sink no longer configured";
 /// How long the daemon's lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(15);
 
+/// How often the leader looks for posted alerts past their `endsAt`: a scan
+/// reads every unresolved posted finding, so it runs at most this often,
+/// not on every round (a busy gateway runs one per post).
+const EXPIRY_SCAN: Millis = 1000;
+
 impl Gateway {
     /// A gateway over `store`. It reads its state from the store when it
     /// takes the lease (`lease`), before its first round.
@@ -89,6 +96,7 @@ impl Gateway {
             retry,
             state: Mutex::new(State { cursor: 0, groups: Groups::default() }),
             metrics: None,
+            expiry_scanned: std::sync::atomic::AtomicI64::new(Millis::MIN),
         }
     }
 
@@ -164,9 +172,16 @@ impl Gateway {
     /// (one-shot scans). Blocking (store IO): call from a blocking thread.
     /// Resolve the posted alerts whose `endsAt` passed: nobody posted them
     /// again ([`alerting::posted::expired`]). The leader does it, before its
-    /// round, so one process writes each resolution and the round routes it.
-    /// Returns how many resolved.
+    /// round, so one process writes each resolution and the round routes it;
+    /// at most once per [`EXPIRY_SCAN`] (an alert resolves within a second
+    /// of its `endsAt`, or the next round after). Returns how many resolved.
     pub fn expire_posted(&self) -> Result<usize, StoreError> {
+        let now_ms = self.now();
+        let last = self.expiry_scanned.load(std::sync::atomic::Ordering::SeqCst);
+        if now_ms.saturating_sub(last) < EXPIRY_SCAN {
+            return Ok(0);
+        }
+        self.expiry_scanned.store(now_ms, std::sync::atomic::Ordering::SeqCst);
         let unresolved = self.store.posted_unresolved()?;
         if unresolved.is_empty() {
             return Ok(0);

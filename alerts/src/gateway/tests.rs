@@ -396,3 +396,35 @@ async fn a_delivery_task_that_dies_is_restarted_counted_and_delivers() {
     trigger.trigger();
     task.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn posted_alerts_past_their_end_resolve_with_at_most_one_scan_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap());
+    let retry = RetryPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(8) };
+    let clock = Arc::new(TokioClock::new());
+    let gw = Gateway::new(
+        store.clone(),
+        RouteTree::everything_to(&[], timing(Duration::from_secs(3600))),
+        vec![],
+        retry,
+        clock.clone(),
+    );
+    // posted ten minutes ago, ending a minute ago: nobody posted it again
+    let post = |name: &str| {
+        let at = clock.now() - time::Duration::minutes(10);
+        let ends = troop_core::clock::rfc3339(clock.now() - time::Duration::minutes(1));
+        let body = format!(r#"[{{"labels": {{"alertname": "{name}"}}, "endsAt": "{ends}"}}]"#);
+        let p =
+            troop_core::alerting::posted::parse(body.as_bytes(), "external", at, time::Duration::minutes(5)).unwrap();
+        assert_eq!(p.firing.len(), 1);
+        store.ingest("external", &Report { findings: p.firing, ..Default::default() }, at).unwrap();
+    };
+    post("A");
+    assert_eq!(gw.expire_posted().unwrap(), 1, "the first scan resolves it");
+    post("B");
+    assert_eq!(gw.expire_posted().unwrap(), 0, "a second scan within the second waits");
+    tokio::time::advance(Duration::from_millis(1000)).await;
+    assert_eq!(gw.expire_posted().unwrap(), 1);
+    assert!(store.posted_unresolved().unwrap().is_empty());
+}
