@@ -165,7 +165,7 @@ mod tests {
         fn events_since(&self, _: OffsetDateTime) -> Result<Vec<crate::timeline::ChangeEvent>, StoreError> {
             unimplemented!()
         }
-        fn transitions_since(&self, _: OffsetDateTime) -> Result<Vec<crate::timeline::Transition>, StoreError> {
+        fn transitions_since(&self, _: OffsetDateTime) -> Result<Vec<crate::FindingEvent>, StoreError> {
             unimplemented!()
         }
         fn commit_pass(&self, _: &PassMeta, _: &Report) -> Result<CommitOutcome, StoreError> {

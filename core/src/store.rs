@@ -338,9 +338,9 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Change events that happened at or after `since`, oldest first.
     fn events_since(&self, since: OffsetDateTime) -> Result<Vec<crate::timeline::ChangeEvent>, StoreError>;
-    /// Alert transitions (opened, escalated, de-escalated, resolved) at or
-    /// after `since`, oldest first.
-    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<crate::timeline::Transition>, StoreError>;
+    /// Alert transitions (the alert log's events but `still_open`: opened,
+    /// escalated, de-escalated, resolved) at or after `since`, oldest first.
+    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<crate::FindingEvent>, StoreError>;
     /// Revisions recorded at or after `since`, oldest first.
     fn revisions_since(&self, since: OffsetDateTime) -> Result<Vec<Revision>, StoreError>;
     /// Every revision of one item, oldest first (content included).

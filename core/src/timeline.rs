@@ -13,10 +13,11 @@
 //!
 //! The timeline merges three kinds ([`Entry`]): security revisions (with who
 //! made them), posted events, and alert transitions (opened, escalated,
-//! de-escalated, resolved), oldest first.
+//! de-escalated, resolved: the alert log's events but `still_open`, which
+//! the store keeps after the gateway consumed the log), oldest first.
 
 use crate::alerting::posted::FieldError;
-use crate::finding::{EventKind, StoredFinding};
+use crate::finding::{EventKind, FindingEvent};
 use crate::store::Revision;
 use serde::Serialize;
 use serde_json::Value;
@@ -37,15 +38,6 @@ pub struct ChangeEvent {
     pub account: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub at: String,
-}
-
-/// An alert transition kept for the timeline: a finding's event other than
-/// `still_open`, as the alert log had it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
-    pub at: String,
-    pub event: EventKind,
-    pub finding: StoredFinding,
 }
 
 /// The longest a field may be (bytes): `source`, `type`, `id`, `resource`,
@@ -222,7 +214,7 @@ fn unix_ms(at: &str) -> i128 {
 pub fn merge(
     revisions: &[Revision],
     events: &[ChangeEvent],
-    transitions: &[Transition],
+    transitions: &[FindingEvent],
     filter: &Filter,
 ) -> Vec<Entry> {
     let mut out: Vec<(i128, u8, Entry)> = Vec::new();
@@ -307,6 +299,7 @@ pub fn read(store: &dyn crate::Store, since: OffsetDateTime, filter: &Filter) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::StoredFinding;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-30 10:00 UTC);
@@ -424,9 +417,17 @@ mod tests {
             event("2026-11-30T09:10:00Z", "spinnaker", "deployment"),
         ];
         let transitions = [
-            Transition { at: "2026-11-30T09:10:00Z".into(), event: EventKind::Opened, finding: finding("security") },
-            Transition { at: "2026-11-30T09:11:00Z".into(), event: EventKind::StillOpen, finding: finding("security") },
-            Transition { at: "2026-11-30T09:20:00Z".into(), event: EventKind::Resolved, finding: finding("security") },
+            FindingEvent { at: "2026-11-30T09:10:00Z".into(), event: EventKind::Opened, finding: finding("security") },
+            FindingEvent {
+                at: "2026-11-30T09:11:00Z".into(),
+                event: EventKind::StillOpen,
+                finding: finding("security"),
+            },
+            FindingEvent {
+                at: "2026-11-30T09:20:00Z".into(),
+                event: EventKind::Resolved,
+                finding: finding("security"),
+            },
         ];
         let all = merge(std::slice::from_ref(&revision), &events, &transitions, &Filter::default());
         let got: Vec<(&str, &str, &str)> = all.iter().map(|e| (e.at.as_str(), e.kind, e.source.as_str())).collect();

@@ -1,6 +1,6 @@
 //! The alert gateway's tables: event log, groups, per-sink outbox, silences.
 
-use crate::sqlite::{SqliteStore, be};
+use crate::sqlite::{FINDING_COLS, SqliteStore, TxHeld, be, finding_from_row, persist};
 use rusqlite::{OptionalExtension, Transaction, params};
 use troop_core::alerting::{Group, Notification};
 use troop_core::finding::FindingEvent;
@@ -29,7 +29,14 @@ const CURSOR: &str = "cursor";
 
 impl AlertStore for SqliteStore {
     fn posted_unresolved(&self) -> Result<Vec<troop_core::StoredFinding>, StoreError> {
-        self.posted_unresolved_findings()
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {FINDING_COLS} FROM findings WHERE scope = ?1 AND state IN ('open', 'silenced') ORDER BY fingerprint"
+            ))
+            .map_err(be)?;
+        let rows = st.query_map([troop_core::alerting::posted::SCOPE], finding_from_row).map_err(be)?;
+        rows.collect::<Result<_, _>>().map_err(be)
     }
 
     fn ingest(
@@ -37,8 +44,14 @@ impl AlertStore for SqliteStore {
         source: &str,
         report: &troop_core::monkey::Report,
         at: time::OffsetDateTime,
-    ) -> Result<Vec<troop_core::FindingEvent>, StoreError> {
-        self.ingest_posted(source, report, at)
+    ) -> Result<Vec<FindingEvent>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        let plan = troop_core::lifecycle::plan(&TxHeld::new(&tx)?, report, source, at)?;
+        persist(&tx, &plan, 0, at.unix_timestamp()).map_err(be)?;
+        log_events(&tx, &plan.events).map_err(be)?;
+        tx.commit().map_err(be)?;
+        Ok(plan.events)
     }
 
     fn open_findings(&self) -> Result<Vec<troop_core::StoredFinding>, StoreError> {

@@ -13,7 +13,7 @@ use troop_core::finding::{FindingState, Severity, StoredFinding};
 use troop_core::lifecycle::{Change, FindingRow, Held, HeldItem, LiveItem, Plan};
 use troop_core::monkey::{Attribution, Report, Written};
 use troop_core::store::{CommitOutcome, FindingFilter, HeldLease, PassLease, PassMeta, Revision, Store, StoreError};
-use troop_core::timeline::{ChangeEvent, Transition};
+use troop_core::timeline::ChangeEvent;
 
 /// Fault injection for crash tests: hold the first shard commit's
 /// transaction open this many milliseconds before committing. Read once at
@@ -79,7 +79,7 @@ impl SqliteStore {
     }
 }
 
-const FINDING_COLS: &str = "fingerprint, monkey, kind, severity, state, account, region, resource, scope, title, details, labels, first_seen, last_seen, resolved_at, item";
+pub(crate) const FINDING_COLS: &str = "fingerprint, monkey, kind, severity, state, account, region, resource, scope, title, details, labels, first_seen, last_seen, resolved_at, item";
 
 fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<FindingRow> {
     let sev: String = r.get(3)?;
@@ -106,7 +106,7 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<FindingRow> {
     })
 }
 
-fn finding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFinding> {
+pub(crate) fn finding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFinding> {
     row_from_sql(r).map(|row| row.stored())
 }
 
@@ -132,13 +132,13 @@ const REVISION_SELECT: &str = "SELECT r.item, i.technology, i.account, i.region,
 
 /// What the planner reads, inside the pass transaction; the statement asked
 /// once per item of the pass is prepared once.
-struct TxHeld<'a, 't> {
+pub(crate) struct TxHeld<'a, 't> {
     tx: &'a Transaction<'t>,
     get_item: std::cell::RefCell<rusqlite::CachedStatement<'a>>,
 }
 
 impl<'a, 't> TxHeld<'a, 't> {
-    fn new(tx: &'a Transaction<'t>) -> Result<Self, StoreError> {
+    pub(crate) fn new(tx: &'a Transaction<'t>) -> Result<Self, StoreError> {
         let get_item = tx.prepare_cached("SELECT revision, hash, deleted FROM items WHERE item = ?1").map_err(be)?;
         Ok(TxHeld { tx, get_item: std::cell::RefCell::new(get_item) })
     }
@@ -210,7 +210,7 @@ impl Held for TxHeld<'_, '_> {
 }
 
 /// Persist a plan's writes (the planner decided them).
-fn persist(tx: &Transaction<'_>, plan: &Plan, pass_id: i64, now: i64) -> rusqlite::Result<()> {
+pub(crate) fn persist(tx: &Transaction<'_>, plan: &Plan, pass_id: i64, now: i64) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
         "INSERT INTO items (item, technology, account, region, name, revision, hash, deleted)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -306,36 +306,6 @@ impl SqliteStore {
 fn end_lease(conn: &Connection, lease: &PassLease) -> rusqlite::Result<()> {
     conn.execute("UPDATE pass_lease SET until = 0 WHERE shard = ?1 AND epoch = ?2", params![lease.shard, lease.epoch])
         .map(|_| ())
-}
-
-impl SqliteStore {
-    /// [`troop_core::store::AlertStore::posted_unresolved`].
-    pub(crate) fn posted_unresolved_findings(&self) -> Result<Vec<StoredFinding>, StoreError> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(&format!(
-                "SELECT {FINDING_COLS} FROM findings WHERE scope = ?1 AND state IN ('open', 'silenced') ORDER BY fingerprint"
-            ))
-            .map_err(be)?;
-        let rows = st.query_map([troop_core::alerting::posted::SCOPE], finding_from_row).map_err(be)?;
-        rows.collect::<Result<_, _>>().map_err(be)
-    }
-
-    /// [`troop_core::store::AlertStore::ingest`].
-    pub(crate) fn ingest_posted(
-        &self,
-        source: &str,
-        report: &Report,
-        at: OffsetDateTime,
-    ) -> Result<Vec<troop_core::FindingEvent>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
-        let plan = troop_core::lifecycle::plan(&TxHeld::new(&tx)?, report, source, at)?;
-        persist(&tx, &plan, 0, at.unix_timestamp()).map_err(be)?;
-        crate::alerts::log_events(&tx, &plan.events).map_err(be)?;
-        tx.commit().map_err(be)?;
-        Ok(plan.events)
-    }
 }
 
 impl Store for SqliteStore {
@@ -637,16 +607,17 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(be)
     }
 
-    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<Transition>, StoreError> {
+    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<FindingEvent>, StoreError> {
         let conn = self.lock();
         let mut st =
             conn.prepare_cached("SELECT event FROM alert_transitions WHERE at >= ?1 ORDER BY at, seq").map_err(be)?;
         let rows = st.query_map([since.unix_timestamp()], |r| r.get::<_, String>(0)).map_err(be)?;
         let mut out = Vec::new();
         for json in rows {
-            let ev: FindingEvent = serde_json::from_str(&json.map_err(be)?)
-                .map_err(|e| StoreError::Backend(format!("corrupt alert transition: {e}")))?;
-            out.push(Transition { at: ev.at, event: ev.event, finding: ev.finding });
+            out.push(
+                serde_json::from_str(&json.map_err(be)?)
+                    .map_err(|e| StoreError::Backend(format!("corrupt alert transition: {e}")))?,
+            );
         }
         Ok(out)
     }

@@ -167,30 +167,22 @@ impl Gateway {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Consume the log and queue what is due at `now`. `immediate` sends
-    /// pending group changes without waiting for group_wait/group_interval
-    /// (one-shot scans). Blocking (store IO): call from a blocking thread.
     /// Resolve the posted alerts whose `endsAt` passed: nobody posted them
     /// again ([`alerting::posted::expired`]). The leader does it, before its
     /// round, so one process writes each resolution and the round routes it;
     /// at most once per [`EXPIRY_SCAN`] (an alert resolves within a second
     /// of its `endsAt`, or the next round after). Returns how many resolved.
     pub fn expire_posted(&self) -> Result<usize, StoreError> {
-        let now_ms = self.now();
+        let now = self.clock.now();
+        let now_ms = alerting::millis(now);
         let last = self.expiry_scanned.load(std::sync::atomic::Ordering::SeqCst);
         if now_ms.saturating_sub(last) < EXPIRY_SCAN {
             return Ok(0);
         }
         self.expiry_scanned.store(now_ms, std::sync::atomic::Ordering::SeqCst);
         let unresolved = self.store.posted_unresolved()?;
-        if unresolved.is_empty() {
-            return Ok(0);
-        }
-        let now = self.clock.now();
-        let expired: std::collections::HashSet<String> =
-            alerting::posted::expired(&unresolved, now).into_iter().collect();
-        let mut by_source: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-        for f in unresolved.iter().filter(|f| expired.contains(&f.fingerprint)) {
+        let mut by_source: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for f in alerting::posted::expired(&unresolved, now) {
             by_source.entry(f.monkey.as_str()).or_default().push(f.fingerprint.clone());
         }
         let mut n = 0;
@@ -201,6 +193,9 @@ impl Gateway {
         Ok(n)
     }
 
+    /// Consume the log and queue what is due at `now`. `immediate` sends
+    /// pending group changes without waiting for group_wait/group_interval
+    /// (one-shot scans). Blocking (store IO): call from a blocking thread.
     pub fn round(&self, now: Millis, immediate: bool) -> Result<Round, StoreError> {
         let silences = alerting::silence::from_records(&self.store.silences()?);
         let mut st = self.lock();

@@ -197,22 +197,19 @@ fn finding(
     }
 }
 
-/// The fingerprints of open or silenced posted findings whose `endsAt` is at
-/// or before `now`: nobody posted them again, so they resolve (as
-/// Alertmanager resolves an alert whose `endsAt` passed).
-pub fn expired(findings: &[StoredFinding], now: OffsetDateTime) -> Vec<String> {
-    findings
-        .iter()
-        .filter(|f| f.scope == SCOPE && f.state != crate::finding::FindingState::Resolved)
-        .filter(|f| {
-            f.details
+/// The open or silenced posted findings whose `endsAt` is at or before
+/// `now`: nobody posted them again, so they resolve (as Alertmanager
+/// resolves an alert whose `endsAt` passed).
+pub fn expired(findings: &[StoredFinding], now: OffsetDateTime) -> impl Iterator<Item = &StoredFinding> {
+    findings.iter().filter(move |f| {
+        f.scope == SCOPE
+            && f.state != crate::finding::FindingState::Resolved
+            && f.details
                 .get("endsAt")
                 .and_then(Value::as_str)
                 .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
                 .is_some_and(|end| end <= now)
-        })
-        .map(|f| f.fingerprint.clone())
-        .collect()
+    })
 }
 
 #[cfg(test)]
@@ -352,11 +349,14 @@ mod tests {
                 .stored()
             })
             .collect();
-        assert!(expired(&stored, NOW + time::Duration::minutes(4)).is_empty());
-        assert_eq!(expired(&stored, NOW + time::Duration::minutes(5)), vec![stored[0].fingerprint.clone()]);
-        assert_eq!(expired(&stored, NOW + time::Duration::minutes(30)).len(), 2);
+        let fingerprints = |findings: &[StoredFinding], at| -> Vec<String> {
+            expired(findings, at).map(|f| f.fingerprint.clone()).collect()
+        };
+        assert!(fingerprints(&stored, NOW + time::Duration::minutes(4)).is_empty());
+        assert_eq!(fingerprints(&stored, NOW + time::Duration::minutes(5)), vec![stored[0].fingerprint.clone()]);
+        assert_eq!(fingerprints(&stored, NOW + time::Duration::minutes(30)).len(), 2);
         let mut pass_finding = stored[0].clone();
         pass_finding.scope = "ec2:security-group".into();
-        assert!(expired(&[pass_finding], NOW + time::Duration::hours(1)).is_empty());
+        assert!(fingerprints(&[pass_finding], NOW + time::Duration::hours(1)).is_empty());
     }
 }

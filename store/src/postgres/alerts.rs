@@ -1,7 +1,7 @@
 //! The alert gateway's tables on PostgreSQL: event log, groups, per-sink
 //! outbox, silences, the gateway lease.
 
-use super::{PgStore, pe, schema};
+use super::{FINDING_COLS, PgStore, TxHeld, finding_row, pe, persist, schema};
 use troop_core::alerting::{Group, Notification};
 use troop_core::finding::FindingEvent;
 use troop_core::store::{AlertBatch, AlertStore, Delivery, OutboxEntry, OutboxStats, SilenceRecord, StoreError};
@@ -52,7 +52,16 @@ const CURSOR: &str = "cursor";
 
 impl AlertStore for PgStore {
     fn posted_unresolved(&self) -> Result<Vec<troop_core::StoredFinding>, StoreError> {
-        self.posted_unresolved_findings()
+        let client = self.client()?;
+        let rows = self
+            .block(client.query(
+                &format!(
+                    "SELECT {FINDING_COLS} FROM findings WHERE scope = $1 AND state IN ('open', 'silenced') ORDER BY fingerprint"
+                ),
+                &[&troop_core::alerting::posted::SCOPE],
+            ))
+            .map_err(pe)?;
+        Ok(rows.iter().map(|r| finding_row(r).stored()).collect())
     }
 
     fn ingest(
@@ -60,8 +69,19 @@ impl AlertStore for PgStore {
         source: &str,
         report: &troop_core::monkey::Report,
         at: time::OffsetDateTime,
-    ) -> Result<Vec<troop_core::FindingEvent>, StoreError> {
-        self.ingest_posted(source, report, at)
+    ) -> Result<Vec<FindingEvent>, StoreError> {
+        let mut client = self.client()?;
+        let tx = self.block(client.transaction()).map_err(pe)?;
+        let plan = {
+            let held = TxHeld::new(self, &tx, report)?;
+            troop_core::lifecycle::plan(&held, report, source, at)?
+        };
+        self.block(async {
+            persist(&tx, &plan, 0, at.unix_timestamp()).await?;
+            log_events(&tx, &plan.events).await
+        })?;
+        self.block(tx.commit()).map_err(pe)?;
+        Ok(plan.events)
     }
 
     fn open_findings(&self) -> Result<Vec<troop_core::StoredFinding>, StoreError> {

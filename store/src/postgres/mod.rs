@@ -286,9 +286,9 @@ impl From<StoreError> for MigrateError {
     }
 }
 
-const FINDING_COLS: &str = "fingerprint, monkey, kind, severity, state, account, region, resource, scope, title, details, labels, first_seen, last_seen, resolved_at, item";
+pub(crate) const FINDING_COLS: &str = "fingerprint, monkey, kind, severity, state, account, region, resource, scope, title, details, labels, first_seen, last_seen, resolved_at, item";
 
-fn finding_row(r: &Row) -> FindingRow {
+pub(crate) fn finding_row(r: &Row) -> FindingRow {
     let sev: String = r.get(3);
     let state: String = r.get(4);
     let details: String = r.get(10);
@@ -337,7 +337,7 @@ fn revision(r: &Row) -> Revision {
 /// What the planner reads, inside the shard's transaction. The rows of the
 /// items the report names are read in one query up front (a round trip per
 /// item would cost more than the whole SQLite commit).
-struct TxHeld<'a, 't> {
+pub(crate) struct TxHeld<'a, 't> {
     store: &'a PgStore,
     tx: &'a tokio_postgres::Transaction<'t>,
     /// Every item the report names: its row, or `None` when it has none.
@@ -347,7 +347,11 @@ struct TxHeld<'a, 't> {
 }
 
 impl<'a, 't> TxHeld<'a, 't> {
-    fn new(store: &'a PgStore, tx: &'a tokio_postgres::Transaction<'t>, report: &Report) -> Result<Self, StoreError> {
+    pub(crate) fn new(
+        store: &'a PgStore,
+        tx: &'a tokio_postgres::Transaction<'t>,
+        report: &Report,
+    ) -> Result<Self, StoreError> {
         let ids: Vec<&str> = report.snapshots.iter().map(|s| s.item.as_str()).collect();
         let mut items: HashMap<String, Option<HeldItem>> = ids.iter().map(|i| (i.to_string(), None)).collect();
         for chunk in ids.chunks(CHUNK) {
@@ -445,7 +449,7 @@ impl Held for TxHeld<'_, '_> {
 }
 
 /// Persist a plan's writes in bulk (the planner decided them).
-async fn persist(
+pub(crate) async fn persist(
     tx: &tokio_postgres::Transaction<'_>,
     plan: &Plan<'_>,
     pass_id: i64,
@@ -578,43 +582,6 @@ async fn end_lease(c: &impl tokio_postgres::GenericClient, lease: &PassLease) ->
 
 fn time(t: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-impl PgStore {
-    /// [`troop_core::store::AlertStore::posted_unresolved`].
-    pub(crate) fn posted_unresolved_findings(&self) -> Result<Vec<StoredFinding>, StoreError> {
-        let client = self.client()?;
-        let rows = self
-            .block(client.query(
-                &format!(
-                    "SELECT {FINDING_COLS} FROM findings WHERE scope = $1 AND state IN ('open', 'silenced') ORDER BY fingerprint"
-                ),
-                &[&troop_core::alerting::posted::SCOPE],
-            ))
-            .map_err(pe)?;
-        Ok(rows.iter().map(|r| finding_row(r).stored()).collect())
-    }
-
-    /// [`troop_core::store::AlertStore::ingest`].
-    pub(crate) fn ingest_posted(
-        &self,
-        source: &str,
-        report: &Report,
-        at: OffsetDateTime,
-    ) -> Result<Vec<troop_core::FindingEvent>, StoreError> {
-        let mut client = self.client()?;
-        let tx = self.block(client.transaction()).map_err(pe)?;
-        let plan = {
-            let held = TxHeld::new(self, &tx, report)?;
-            troop_core::lifecycle::plan(&held, report, source, at)?
-        };
-        self.block(async {
-            persist(&tx, &plan, 0, at.unix_timestamp()).await?;
-            alerts::log_events(&tx, &plan.events).await
-        })?;
-        self.block(tx.commit()).map_err(pe)?;
-        Ok(plan.events)
-    }
 }
 
 impl Store for PgStore {
@@ -928,7 +895,7 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<troop_core::timeline::Transition>, StoreError> {
+    fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<troop_core::FindingEvent>, StoreError> {
         let client = self.client()?;
         let rows = self
             .block(client.query(
@@ -938,9 +905,10 @@ impl Store for PgStore {
             .map_err(pe)?;
         let mut out = Vec::new();
         for r in rows {
-            let ev: troop_core::FindingEvent = serde_json::from_str(&r.get::<_, String>(0))
-                .map_err(|e| StoreError::Backend(format!("corrupt alert transition: {e}")))?;
-            out.push(troop_core::timeline::Transition { at: ev.at, event: ev.event, finding: ev.finding });
+            out.push(
+                serde_json::from_str(&r.get::<_, String>(0))
+                    .map_err(|e| StoreError::Backend(format!("corrupt alert transition: {e}")))?,
+            );
         }
         Ok(out)
     }
