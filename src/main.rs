@@ -345,10 +345,13 @@ struct Wired {
 
 async fn wire(cfg: &Config, only: &[String], progress: Arc<dyn Progress>, json_stdout: bool) -> Result<Wired, Fail> {
     let store = open_store(cfg)?;
-    wire_on(cfg, only, progress, json_stdout, store, Arc::new(Metrics::default())).await
+    let committed = Arc::new(tokio::sync::Notify::new());
+    wire_on(cfg, only, progress, json_stdout, store, Arc::new(Metrics::default()), committed).await
 }
 
-/// Wire `cfg` onto a store and metrics already open (a reload keeps both).
+/// Wire `cfg` onto a store, metrics and commit signal already there (a
+/// reload keeps all three: the HTTP server wakes the gateway through the
+/// signal).
 async fn wire_on(
     cfg: &Config,
     only: &[String],
@@ -356,6 +359,7 @@ async fn wire_on(
     json_stdout: bool,
     store: StoreHandle,
     metrics: Arc<Metrics>,
+    committed: Arc<tokio::sync::Notify>,
 ) -> Result<Wired, Fail> {
     let sinks = troop_alerts::registry::build(&cfg.alerts, json_stdout).map_err(usage)?;
     let aws = Arc::new(AwsContext::new(&cfg.aws).await);
@@ -367,7 +371,8 @@ async fn wire_on(
         Engine::new(store.clone(), metrics.clone(), Arc::new(SystemClock), progress)
             .with_account_labels(aws.account_labels())
             .with_lease(cfg.agent.lease)
-            .with_renewal(cfg.agent.lease_renewal),
+            .with_renewal(cfg.agent.lease_renewal)
+            .with_committed(committed),
     );
     let retry = troop_alerts::retry::RetryPolicy { initial: cfg.alerts.retry_initial, max: cfg.alerts.retry_max };
     let gateway = troop_alerts::gateway::Gateway::new(
@@ -663,13 +668,12 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
         cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into()),
     );
     let posted = Arc::new(std::sync::RwLock::new(cfg.alerts.posted.clone()));
-    // posts wake the gateway of whichever generation runs
-    let posted_wake = Arc::new(tokio::sync::Notify::new());
     let state = troop_server::AppState {
         store: w.store.clone(),
         metrics: w.metrics.clone(),
         posted: posted.clone(),
-        committed: posted_wake.clone(),
+        // every generation's engine and gateway share this signal (wire_on)
+        committed: w.engine.committed(),
     };
     let server = tokio::spawn(troop_server::serve(listener, state, http, stop.clone()));
     tokio::spawn(heartbeat(w.store.clone(), stop.clone()));
@@ -689,17 +693,6 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
         ));
         let gateway =
             tokio::spawn(w.gateway.clone().run(w.engine.committed(), Duration::from_secs(5), generation.clone()));
-        tokio::spawn({
-            let (from, to, mut until) = (posted_wake.clone(), w.engine.committed(), generation.clone());
-            async move {
-                loop {
-                    tokio::select! {
-                        _ = from.notified() => to.notify_one(),
-                        _ = until.recv() => break,
-                    }
-                }
-            }
-        });
         let next = loop {
             let mut stopping = stop.clone();
             tokio::select! {
@@ -764,7 +757,9 @@ async fn reload(cli: &Cli, running: &Config, w: &Wired) -> Option<(Config, Wired
     {
         return refused("[agent] store, listen and [agent.http] change only with a restart".into());
     }
-    match wire_on(&cfg, &[], Arc::new(NoProgress), false, w.store.clone(), w.metrics.clone()).await {
+    match wire_on(&cfg, &[], Arc::new(NoProgress), false, w.store.clone(), w.metrics.clone(), w.engine.committed())
+        .await
+    {
         Ok(new) => {
             w.metrics.record_reload(true, now());
             Some((cfg, new))

@@ -232,6 +232,14 @@ impl Engine {
         self.committed.clone()
     }
 
+    /// Notify `committed` after every committed pass instead of a signal of
+    /// its own: a reload's new engine keeps the one the gateway and the
+    /// HTTP server (posted alerts) already wake.
+    pub fn with_committed(mut self, committed: Arc<tokio::sync::Notify>) -> Self {
+        self.committed = committed;
+        self
+    }
+
     /// This process as leases, pass records and `troop status` name it
     /// (`host:pid:random`).
     pub fn owner(&self) -> &str {

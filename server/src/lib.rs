@@ -1,7 +1,9 @@
 //! troop-server: the HTTP surface of `troop run` on `[agent] listen`.
 //! `/healthz`, `/metrics` (Prometheus text), `/api/v1/{findings,changes,
-//! certs,limits,status}`, `/api/v1/items/{item}/diff`, and the page at `/`.
-//! Read-only: it never changes the store.
+//! certs,limits,status,timeline}`, `/api/v1/items/{item}/diff`, the page at
+//! `/`, and the writes any process may make with a credential of their scope:
+//! `POST /api/v2/alerts`, Alertmanager's silence API, `POST /api/v1/events`
+//! (every route behind [`access`]).
 
 pub mod access;
 pub mod listener;
