@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A `troop run` killed when dropped.
-struct Daemon(Child);
+pub struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -90,7 +90,7 @@ fn basic(user: &str, password: &str) -> String {
 }
 
 /// `htpasswd -nbB -C 4 prometheus pr0m-pass` (cost 4: fast tests).
-const PROMETHEUS_HASH: &str = "$2y$04$vP5umTDAu2X.GzYjqzHzY..LsOws.F7HmmpGyaOnNoYfPHdl8gohm";
+pub const PROMETHEUS_HASH: &str = "$2y$04$vP5umTDAu2X.GzYjqzHzY..LsOws.F7HmmpGyaOnNoYfPHdl8gohm";
 
 /// A workspace whose `troop run` serves `http` ([agent.http] keys) on
 /// `127.0.0.1:port`, with every monkey off (only the HTTP surface runs).
@@ -101,7 +101,9 @@ fn workspace(port: u16, http: &str) -> Workspace {
     ))
 }
 
-fn start(mut run: std::process::Command, addr: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Daemon {
+/// Spawn `run` (a `troop run`) and wait until its `/healthz` answers 200
+/// (over TLS with `tls`).
+pub fn start(mut run: std::process::Command, addr: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Daemon {
     let d = Daemon(run.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
     let up = wait_for(Duration::from_secs(30), || {
         request(addr, tls, "GET", "/healthz", &[], b"").ok().filter(|a| a.status == 200)

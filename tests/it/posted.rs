@@ -2,25 +2,12 @@
 //! real Prometheus (basic auth over TLS) and from plain HTTP clients, through
 //! troop's routes, grouping and dedup to a webhook.
 
-use crate::http_access::{Answer, request};
+use crate::http_access::{Answer, Daemon, PROMETHEUS_HASH, request};
 use crate::support::receiver::Receiver;
 use crate::support::{Server, Workspace, free_port, tls, wait_for};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// A `troop run` killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `htpasswd -nbB -C 4 prometheus pr0m-pass`.
-const PROMETHEUS_HASH: &str = "$2y$04$vP5umTDAu2X.GzYjqzHzY..LsOws.F7HmmpGyaOnNoYfPHdl8gohm";
 
 /// A workspace whose `troop run` (every monkey off) takes posts on
 /// `127.0.0.1:port` and routes findings of monkey `external` to `hook`.
@@ -35,12 +22,7 @@ fn workspace(port: u16, hook: &str, http: &str, alerts: &str) -> Workspace {
 }
 
 fn start(ws: &Workspace, addr: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Daemon {
-    let d = Daemon(ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let up = wait_for(Duration::from_secs(30), || {
-        request(addr, tls, "GET", "/healthz", &[], b"").ok().filter(|a| a.status == 200)
-    });
-    assert!(up.is_some(), "/healthz never answered 200");
-    d
+    crate::http_access::start(ws.cmd(&["run"]), addr, tls)
 }
 
 /// The reasons of the notifications `hook` accepted, in order.

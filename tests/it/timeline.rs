@@ -2,18 +2,8 @@
 //! /api/v1/events` and `troop timeline` ("what happened in the last hour?").
 
 use crate::http_access::{Answer, request};
-use crate::support::{Moto, Workspace, free_port, wait_for, world_open_group};
-use std::process::{Child, Stdio};
+use crate::support::{Moto, Workspace, free_port, world_open_group};
 use std::time::Duration;
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn post_event(addr: &str, body: &str, content_type: &str) -> Answer {
     request(
@@ -43,11 +33,7 @@ async fn posted_events_sit_beside_security_revisions_in_time_order_and_a_retry_i
         &format!("store = \"sqlite://troop.db\"\nlisten = \"{addr}\"\n[monkeys.security]\nenabled = false\n"),
     );
     std::fs::write(ws.file("serve.toml"), text).unwrap();
-    let _d = Daemon(ws.cmd(&["-c", "serve.toml", "run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let up = wait_for(Duration::from_secs(30), || {
-        request(&addr, None, "GET", "/healthz", &[], b"").ok().filter(|a| a.status == 200)
-    });
-    assert!(up.is_some(), "/healthz never answered");
+    let _d = crate::http_access::start(ws.cmd(&["-c", "serve.toml", "run"]), &addr, None);
 
     // before: a config change, posted as a CloudEvent
     let a = post_event(

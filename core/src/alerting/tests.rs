@@ -418,4 +418,10 @@ fn applying_silences_names_those_that_ended_since_the_last_time() {
     }
     // the first application after a start knows of nothing that ended
     assert!(Groups::default().apply_silences(&silences, 40 * S).is_empty());
+    // a silence removed (or replaced by an update) ends as one that expires
+    let mut g = Groups::default();
+    assert!(g.apply_silences(&silences, 16 * S).is_empty());
+    let replaced = [silences[0].clone(), silences[2].clone(), mute("b2", 16 * S, 30 * S)];
+    assert_eq!(g.apply_silences(&replaced, 17 * S), ["b"]);
+    assert_eq!(g.apply_silences(&replaced[..1], 17 * S), ["c", "b2"]);
 }
