@@ -27,6 +27,8 @@ pub trait Sink: Send + Sync {
     fn name(&self) -> &str;
     /// The sink's type (`stdout`, `webhook`, ...).
     fn kind(&self) -> &'static str;
-    /// Deliver one notification. Called in order, one at a time per sink.
+    /// Deliver one notification. A group's notifications are sent in order,
+    /// one at a time; notifications of different groups may be sent at once
+    /// (up to the gateway's `PARALLEL_GROUPS`), so `send` takes `&self`.
     async fn send(&self, n: &Notification) -> Result<(), SinkError>;
 }

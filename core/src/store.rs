@@ -397,12 +397,21 @@ pub enum Delivery {
 }
 
 /// One gateway round, applied atomically: events consumed up to `cursor`,
-/// groups changed or removed, notifications queued.
+/// groups and members changed or removed, notifications queued. Only what
+/// changed is written: a group's members are rows of their own.
 #[derive(Debug, Clone, Default)]
 pub struct AlertBatch {
     pub cursor: i64,
+    /// Groups made or changed, as their [`crate::alerting::Group::header`]
+    /// (members empty; those that changed are in `members`).
     pub upsert: Vec<crate::alerting::Group>,
+    /// Keys of the groups gone, with every member row they had.
     pub remove: Vec<String>,
+    /// Members joined or changed: (group key, member); the member's
+    /// fingerprint is its finding's.
+    pub members: Vec<(String, crate::alerting::Member)>,
+    /// Members gone from a group that stays: (group key, fingerprint).
+    pub left: Vec<(String, String)>,
     pub outbox: Vec<crate::alerting::Notification>,
     /// Forget delivered and failed outbox entries finished before this time.
     pub prune_before: Option<i64>,
@@ -461,10 +470,13 @@ pub trait AlertStore: Send + Sync {
     fn alert_events(&self, after: i64, limit: usize) -> Result<Vec<(i64, FindingEvent)>, StoreError>;
     /// One transaction: cursor, groups, outbox; consumed events are dropped.
     fn alert_apply(&self, batch: &AlertBatch) -> Result<(), StoreError>;
-    /// Pending entries of one sink that are due, in order; an entry not yet
-    /// due holds back the ones after it (a sink receives in order).
+    /// Pending entries of one sink that are due, oldest first, at most
+    /// `limit`. Each group's notifications go out in order: an entry not yet
+    /// due (waiting for a retry) holds back the later ones of its group
+    /// (`Notification::group_id`), and no other group's.
     fn outbox_due(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
-    /// When the sink's first pending entry is due, if any.
+    /// When the sink's next pending entry is due, if any: the earliest of
+    /// each group's first pending entry.
     fn outbox_next(&self, sink: &str) -> Result<Option<i64>, StoreError>;
     fn outbox_mark(&self, id: i64, outcome: &Delivery, now: i64) -> Result<(), StoreError>;
     /// Per sink with an outbox entry or a recorded task restart, by name.

@@ -73,7 +73,14 @@ impl AlertStore for SqliteStore {
         for data in rows {
             groups.push(serde_json::from_str(&data.map_err(be)?).map_err(json_err)?);
         }
-        Ok((cursor, groups))
+        let mut st = conn.prepare("SELECT group_key, fingerprint, data FROM alert_group_members").map_err(be)?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)));
+        let mut members = Vec::new();
+        for row in rows.map_err(be)? {
+            let (key, fp, data) = row.map_err(be)?;
+            members.push((key, fp, serde_json::from_str(&data).map_err(json_err)?));
+        }
+        Ok((cursor, troop_core::alerting::group::assemble(groups, members)))
     }
 
     fn alert_events(&self, after: i64, limit: usize) -> Result<Vec<(i64, FindingEvent)>, StoreError> {
@@ -91,6 +98,14 @@ impl AlertStore for SqliteStore {
     }
 
     fn alert_apply(&self, batch: &AlertBatch) -> Result<(), StoreError> {
+        // serialized before the store is locked: a notification about a large
+        // group is megabytes of JSON, and posts wait for the lock
+        let headers: Vec<String> =
+            batch.upsert.iter().map(serde_json::to_string).collect::<Result<_, _>>().map_err(json_err)?;
+        let members: Vec<String> =
+            batch.members.iter().map(|(_, m)| serde_json::to_string(m)).collect::<Result<_, _>>().map_err(json_err)?;
+        let payloads: Vec<String> =
+            batch.outbox.iter().map(serde_json::to_string).collect::<Result<_, _>>().map_err(json_err)?;
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(be)?;
         tx.execute(
@@ -105,21 +120,39 @@ impl AlertStore for SqliteStore {
                     "INSERT INTO alert_groups (key, data) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET data = excluded.data",
                 )
                 .map_err(be)?;
-            for g in &batch.upsert {
-                up.execute(params![g.key, serde_json::to_string(g).map_err(json_err)?]).map_err(be)?;
+            for (g, data) in batch.upsert.iter().zip(&headers) {
+                up.execute(params![g.key, data]).map_err(be)?;
             }
             let mut del = tx.prepare_cached("DELETE FROM alert_groups WHERE key = ?1").map_err(be)?;
+            let mut del_members =
+                tx.prepare_cached("DELETE FROM alert_group_members WHERE group_key = ?1").map_err(be)?;
             for k in &batch.remove {
                 del.execute([k]).map_err(be)?;
+                del_members.execute([k]).map_err(be)?;
+            }
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO alert_group_members (group_key, fingerprint, data) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (group_key, fingerprint) DO UPDATE SET data = excluded.data",
+                )
+                .map_err(be)?;
+            for ((key, m), data) in batch.members.iter().zip(&members) {
+                put.execute(params![key, m.finding.fingerprint, data]).map_err(be)?;
+            }
+            let mut leave = tx
+                .prepare_cached("DELETE FROM alert_group_members WHERE group_key = ?1 AND fingerprint = ?2")
+                .map_err(be)?;
+            for (key, fp) in &batch.left {
+                leave.execute([key, fp]).map_err(be)?;
             }
             let mut q = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO outbox (notification_id, sink, payload, status, next_attempt_at, created_at) \
-                     VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+                    "INSERT OR IGNORE INTO outbox (notification_id, sink, group_id, payload, status, next_attempt_at, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
                 )
                 .map_err(be)?;
-            for n in &batch.outbox {
-                q.execute(params![n.id, n.sink, serde_json::to_string(n).map_err(json_err)?, n.at]).map_err(be)?;
+            for (n, payload) in batch.outbox.iter().zip(&payloads) {
+                q.execute(params![n.id, n.sink, n.group_id, payload, n.at]).map_err(be)?;
             }
         }
         if let Some(before) = batch.prune_before {
@@ -129,35 +162,40 @@ impl AlertStore for SqliteStore {
     }
 
     fn outbox_due(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(
-                "SELECT id, payload, attempts, next_attempt_at FROM outbox WHERE sink = ?1 AND status = 'pending' ORDER BY id LIMIT ?2",
-            )
-            .map_err(be)?;
-        let rows = st.query_map(params![sink, limit as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?, r.get::<_, i64>(3)?))
-        });
-        let mut out = Vec::new();
-        for row in rows.map_err(be)? {
-            let (id, payload, attempts, next) = row.map_err(be)?;
-            if next > now {
-                break;
-            }
-            let notification: Notification = serde_json::from_str(&payload).map_err(json_err)?;
-            out.push(OutboxEntry { id, sink: sink.to_string(), notification, attempts });
-        }
-        Ok(out)
+        let rows: Vec<(i64, String, u32)> = {
+            let conn = self.lock();
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT o.id, o.payload, o.attempts FROM outbox o \
+                     WHERE o.sink = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2 \
+                     AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.sink = o.sink AND w.status = 'pending' \
+                         AND w.group_id = o.group_id AND w.id < o.id AND w.next_attempt_at > ?2) \
+                     ORDER BY o.id LIMIT ?3",
+                )
+                .map_err(be)?;
+            st.query_map(params![sink, now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(be)?
+                .collect::<Result<_, _>>()
+                .map_err(be)?
+        };
+        // parsed with the store unlocked (a large group's payload is megabytes)
+        rows.into_iter()
+            .map(|(id, payload, attempts)| {
+                let notification: Notification = serde_json::from_str(&payload).map_err(json_err)?;
+                Ok(OutboxEntry { id, sink: sink.to_string(), notification, attempts })
+            })
+            .collect()
     }
 
     fn outbox_next(&self, sink: &str) -> Result<Option<i64>, StoreError> {
         let conn = self.lock();
         conn.query_row(
-            "SELECT next_attempt_at FROM outbox WHERE sink = ?1 AND status = 'pending' ORDER BY id LIMIT 1",
+            "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.sink = ?1 AND o.status = 'pending' \
+             AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.sink = o.sink AND w.status = 'pending' \
+                 AND w.group_id = o.group_id AND w.id < o.id)",
             [sink],
             |r| r.get(0),
         )
-        .optional()
         .map_err(be)
     }
 

@@ -36,7 +36,8 @@ macro_rules! suite {
             outbox_order_retry_hold_back_marks_and_pruning,
             one_lease_holder_at_a_time,
             posted_alerts_open_escalate_and_resolve_without_a_lease,
-            change_events_are_stored_once_per_id_and_transitions_outlive_the_alert_log
+            change_events_are_stored_once_per_id_and_transitions_outlive_the_alert_log,
+            groups_are_stored_a_member_at_a_time
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -786,16 +787,24 @@ pub(crate) fn outbox_order_retry_hold_back_marks_and_pruning(fresh: &Open) {
     s.alert_apply(&batch).unwrap(); // queued once, whatever happens
     let due = s.outbox_due("hook", 100, 10).unwrap();
     assert_eq!(due.iter().map(|e| e.notification.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-    // the head waits for its retry: nothing behind it is due either
+    // the head waits for its retry: nothing behind it in its group is due
+    // either, while another group's entry is
+    let other = Notification { group_id: "other".into(), ..note("c", 30) };
+    s.alert_apply(&AlertBatch { outbox: vec![other], ..Default::default() }).unwrap();
     s.outbox_mark(due[0].id, &Delivery::Retry { at: 500, error: "down".into() }, 100).unwrap();
+    let ids = |due: Vec<troop_core::store::OutboxEntry>| due.into_iter().map(|e| e.notification.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.outbox_due("hook", 200, 10).unwrap()), ["c"]);
+    assert_eq!(s.outbox_next("hook").unwrap(), Some(30), "c's group is due");
+    let c = s.outbox_due("hook", 200, 10).unwrap().remove(0);
+    s.outbox_mark(c.id, &Delivery::Delivered, 200).unwrap();
     assert!(s.outbox_due("hook", 200, 10).unwrap().is_empty());
-    assert_eq!(s.outbox_next("hook").unwrap(), Some(500));
+    assert_eq!(s.outbox_next("hook").unwrap(), Some(500), "then the waiting head's retry");
     let due = s.outbox_due("hook", 500, 10).unwrap();
     assert_eq!(due[0].attempts, 1);
     s.outbox_mark(due[0].id, &Delivery::Delivered, 500).unwrap();
     s.outbox_mark(due[1].id, &Delivery::Failed { error: "HTTP 400".into() }, 600).unwrap();
     let st = s.outbox_stats().unwrap().remove(0);
-    assert_eq!((st.pending, st.delivered, st.failed, st.failed_attempts), (0, 1, 1, 2));
+    assert_eq!((st.pending, st.delivered, st.failed, st.failed_attempts), (0, 2, 1, 2));
     assert_eq!(st.last_error.as_deref(), Some("HTTP 400"));
     s.alert_apply(&AlertBatch { prune_before: Some(550), ..Default::default() }).unwrap();
     let st = s.outbox_stats().unwrap().remove(0);
@@ -833,4 +842,77 @@ pub(crate) fn one_lease_holder_at_a_time(fresh: &Open) {
     s.alert_release("b").unwrap();
     assert!(!s.alert_lease_holds("b", 5, 450).unwrap());
     assert_eq!(s.alert_lease("c", 410, 510, &alive).unwrap(), Some(6));
+}
+
+/// A group's header and its members are written apart: a batch that
+/// changes one member leaves the others' rows as they were, a member that
+/// left is gone, a group removed takes its members along.
+pub(crate) fn groups_are_stored_a_member_at_a_time(fresh: &Open) {
+    use std::sync::Arc;
+    use troop_core::alerting::{Group, Member};
+    let (_g, s) = fresh();
+    let s = &*s;
+    let member = |fp: &str, severity: Severity, told: Option<Severity>| Member {
+        finding: Arc::new(troop_core::StoredFinding {
+            fingerprint: fp.into(),
+            monkey: "external".into(),
+            kind: "DiskFull".into(),
+            severity,
+            state: FindingState::Open,
+            account: String::new(),
+            region: String::new(),
+            resource: fp.into(),
+            title: format!("{fp} fired"),
+            details: json!({"alertname": "DiskFull"}),
+            labels: Default::default(),
+            scope: "posted".into(),
+            first_seen: "2023-11-14T22:13:20Z".into(),
+            last_seen: "2023-11-14T22:13:20Z".into(),
+            resolved_at: None,
+        }),
+        firing: true,
+        told,
+    };
+    let header = |key: &str, sent: u64| Group {
+        key: key.into(),
+        route: "default".into(),
+        sink: "hook".into(),
+        labels: [("alertname".to_string(), "DiskFull".to_string())].into(),
+        members: Default::default(),
+        created_at: 1,
+        last_notified: None,
+        due: Some(1),
+        sent,
+        id: Some(format!("id-{key}")),
+    };
+    let keyed = |key: &str, ms: &[Member]| -> Vec<(String, Member)> {
+        ms.iter().map(|m| (key.to_string(), m.clone())).collect()
+    };
+    let (a, b, c) =
+        (member("a", Severity::Warning, None), member("b", Severity::Warning, None), member("c", Severity::Info, None));
+    let mut members = keyed("g1", &[a.clone(), b.clone(), c.clone()]);
+    members.extend(keyed("g2", std::slice::from_ref(&a)));
+    s.alert_apply(&AlertBatch { upsert: vec![header("g1", 0), header("g2", 0)], members, ..Default::default() })
+        .unwrap();
+    // g1 notified: its header and one member change, `c` leaves; g2 goes
+    let a_told = member("a", Severity::Critical, Some(Severity::Critical));
+    s.alert_apply(&AlertBatch {
+        upsert: vec![header("g1", 1)],
+        members: keyed("g1", std::slice::from_ref(&a_told)),
+        left: vec![("g1".into(), "c".into())],
+        remove: vec!["g2".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let (_, groups) = s.alert_state().unwrap();
+    assert_eq!(groups.len(), 1, "g2 is gone");
+    let g1 = &groups[0];
+    assert_eq!((g1.key.as_str(), g1.sent), ("g1", 1));
+    assert_eq!(g1.members.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(g1.members["a"], a_told);
+    assert_eq!(g1.members["b"], b, "a member no batch changed keeps its row");
+    // a group made again under a removed key starts without the old members
+    s.alert_apply(&AlertBatch { upsert: vec![header("g2", 0)], ..Default::default() }).unwrap();
+    let (_, groups) = s.alert_state().unwrap();
+    assert!(groups.iter().find(|g| g.key == "g2").unwrap().members.is_empty());
 }

@@ -138,6 +138,7 @@ pub const TABLES: &[&str] = &[
     "alert_events",
     "alert_meta",
     "alert_groups",
+    "alert_group_members",
     "outbox",
     "silences",
     "alert_lease",

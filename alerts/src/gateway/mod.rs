@@ -2,8 +2,9 @@
 //! (events every committed pass appended), applies silences, routes, groups
 //! and dedups (`troop_core::alerting`), and queues notifications in each
 //! sink's outbox: one transaction per round. Each sink then delivers its
-//! outbox in order, on its own: retries with backoff and jitter, Retry-After
-//! honoured, permanent failures recorded and skipped. A restart resumes from
+//! outbox on its own, each group's notifications in order and groups side by
+//! side: retries with backoff and jitter, Retry-After honoured, permanent
+//! failures recorded and skipped. A restart resumes from
 //! the store: nothing delivered is sent again, nothing pending is lost.
 
 use crate::retry::RetryPolicy;
@@ -15,7 +16,7 @@ use troop_core::finding::EventKind;
 use troop_core::metrics::Metrics;
 use troop_core::monkey::Gauge;
 use troop_core::shutdown::Shutdown;
-use troop_core::store::{AlertBatch, AlertStore, Delivery, StoreError};
+use troop_core::store::{AlertBatch, AlertStore, Delivery, OutboxEntry, StoreError};
 use troop_core::{Clock, Sink, SinkError};
 
 /// Events read from the log per store query.
@@ -40,6 +41,10 @@ pub struct Gateway {
     metrics: Option<Arc<Metrics>>,
     /// When the last scan for expired posted alerts ran (ms).
     expiry_scanned: std::sync::atomic::AtomicI64,
+    /// The earliest `endsAt` (ms) of the posted alerts this gateway knows
+    /// unresolved: the last scan's, lowered by each round's events.
+    /// `Millis::MIN` = not known (scan first).
+    next_expiry: std::sync::atomic::AtomicI64,
 }
 
 struct State {
@@ -66,6 +71,9 @@ pub struct Delivered {
 
 /// Why an outbox entry of a sink the configuration dropped never went out.
 const NOT_CONFIGURED: &str = "sink no longer configured";
+
+/// Groups of one sink delivered at once ([`Gateway::deliver`]).
+pub const PARALLEL_GROUPS: usize = 8;
 
 /// How long the daemon's lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(15);
@@ -97,6 +105,7 @@ impl Gateway {
             state: Mutex::new(State { cursor: 0, groups: Groups::default() }),
             metrics: None,
             expiry_scanned: std::sync::atomic::AtomicI64::new(Millis::MIN),
+            next_expiry: std::sync::atomic::AtomicI64::new(Millis::MIN),
         }
     }
 
@@ -127,6 +136,8 @@ impl Gateway {
         let was = self.leader.swap(granted, std::sync::atomic::Ordering::SeqCst) && epoch == Some(previous);
         if granted && !was {
             *self.lock() = self.load()?;
+            // another process may have taken posts meanwhile
+            self.next_expiry.store(Millis::MIN, std::sync::atomic::Ordering::SeqCst);
             let keep: Vec<&str> = self.sinks.iter().map(|s| s.name()).collect();
             let dropped = self.store.outbox_abandon(&keep, NOT_CONFIGURED, now)?;
             if dropped > 0 {
@@ -169,22 +180,34 @@ impl Gateway {
 
     /// Resolve the posted alerts whose `endsAt` passed: nobody posted them
     /// again ([`alerting::posted::expired`]). The leader does it, before its
-    /// round, so one process writes each resolution and the round routes it;
-    /// at most once per [`EXPIRY_SCAN`] (an alert resolves within a second
-    /// of its `endsAt`, or the next round after). Returns how many resolved.
+    /// round, so one process writes each resolution and the round routes it.
+    /// A scan reads every unresolved posted alert, so it runs only once the
+    /// earliest `endsAt` known ([`Gateway::next_expiry_scan`]) has passed,
+    /// and at most once per [`EXPIRY_SCAN`]: an alert resolves within a
+    /// second of its `endsAt`, or the next round after. Returns how many
+    /// resolved.
     pub fn expire_posted(&self) -> Result<usize, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
         let now = self.clock.now();
         let now_ms = alerting::millis(now);
-        let last = self.expiry_scanned.load(std::sync::atomic::Ordering::SeqCst);
-        if now_ms.saturating_sub(last) < EXPIRY_SCAN {
+        let last = self.expiry_scanned.load(SeqCst);
+        if now_ms.saturating_sub(last) < EXPIRY_SCAN || now_ms < self.next_expiry.load(SeqCst) {
             return Ok(0);
         }
-        self.expiry_scanned.store(now_ms, std::sync::atomic::Ordering::SeqCst);
+        self.expiry_scanned.store(now_ms, SeqCst);
         let unresolved = self.store.posted_unresolved()?;
         let mut by_source: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for f in alerting::posted::expired(&unresolved, now) {
             by_source.entry(f.monkey.as_str()).or_default().push(f.fingerprint.clone());
         }
+        let later = unresolved
+            .iter()
+            .filter_map(alerting::posted::ends_at)
+            .map(alerting::millis)
+            .filter(|&end| end > now_ms)
+            .min()
+            .unwrap_or(Millis::MAX);
+        self.next_expiry.store(later, SeqCst);
         let mut n = 0;
         for (source, resolved) in by_source {
             let report = troop_core::monkey::Report { resolved, ..Default::default() };
@@ -223,6 +246,9 @@ impl Gateway {
             round.events += events.len();
             for (_, ev) in &events {
                 let firing = ev.event != EventKind::Resolved;
+                if let Some(end) = alerting::posted::ends_at(&ev.finding).filter(|_| firing) {
+                    self.next_expiry.fetch_min(alerting::millis(end), std::sync::atomic::Ordering::SeqCst);
+                }
                 st.groups.ingest(&self.tree, silences, Input { finding: &ev.finding, firing }, now);
             }
         }
@@ -238,15 +264,30 @@ impl Gateway {
         round.queued = outbox.len();
         let changed = st.groups.take_changed();
         let mut batch = AlertBatch { cursor, outbox, prune_before: Some(now - OUTBOX_RETENTION), ..Default::default() };
-        for key in changed {
+        for key in changed.groups {
             match st.groups.get(&key) {
-                Some(g) => batch.upsert.push(g.clone()),
+                Some(g) => batch.upsert.push(g.header()),
                 None => batch.remove.push(key),
+            }
+        }
+        for (key, fp) in changed.members {
+            match st.groups.get(&key).and_then(|g| g.members.get(&fp)) {
+                Some(m) => batch.members.push((key, m.clone())),
+                None if st.groups.get(&key).is_some() => batch.left.push((key, fp)),
+                // the group went: `remove` takes its members' rows
+                None => {}
             }
         }
         self.store.alert_apply(&batch)?;
         st.cursor = cursor;
         Ok(round)
+    }
+
+    /// When the next scan for expired posted alerts may run (ms): the
+    /// earliest `endsAt` known, or `None` when it is not known (the next
+    /// call of [`Gateway::expire_posted`] scans, throttle permitting).
+    pub fn next_expiry_scan(&self) -> Option<Millis> {
+        Some(self.next_expiry.load(std::sync::atomic::Ordering::SeqCst)).filter(|&t| t != Millis::MIN)
     }
 
     /// When the next group is due (group_wait, group_interval or repeat).
@@ -278,13 +319,17 @@ impl Gateway {
         Ok(holds)
     }
 
-    /// Deliver the sink's due outbox entries in order. A transient failure
-    /// stops the run (the entry waits for its retry, later ones wait behind
-    /// it); a permanent one is recorded and the run goes on. The lease is
-    /// checked in the store before each send: a process whose lease lapsed
-    /// or passed to another stops with [`StoreError::Superseded`], so two
-    /// processes never deliver the same outbox.
+    /// Deliver the sink's due outbox entries: each group's in order, up to
+    /// [`PARALLEL_GROUPS`] groups at once, so a group with a large or slow
+    /// notification holds back no other. A transient failure stops its
+    /// group (the entry waits for its retry, the group's later ones wait
+    /// behind it; other groups go on); a permanent one is recorded and the
+    /// group goes on. The lease is checked in the store before each send: a
+    /// process whose lease lapsed or passed to another stops with
+    /// [`StoreError::Superseded`], so two processes never deliver the same
+    /// outbox.
     pub async fn deliver(&self, sink: &dyn Sink) -> Result<Delivered, StoreError> {
+        use futures::StreamExt;
         let mut out = Delivered::default();
         loop {
             let (name, now) = (sink.name().to_string(), self.now());
@@ -292,40 +337,73 @@ impl Gateway {
             if due.is_empty() {
                 return Ok(out);
             }
+            // each group's entries, in order; groups by their oldest entry
+            let mut chains: Vec<Vec<OutboxEntry>> = Vec::new();
+            let mut at: BTreeMap<String, usize> = BTreeMap::new();
             for entry in due {
-                if !self.holds_lease().await? {
-                    return Err(StoreError::Superseded {
-                        shard: "alerts".into(),
-                        reason: "this process no longer holds the alert lease; delivery stopped".into(),
-                    });
-                }
-                let result = sink.send(&entry.notification).await;
-                let now = self.now();
-                match result {
-                    Ok(()) => {
-                        self.io(move |s| s.outbox_mark(entry.id, &Delivery::Delivered, now)).await?;
-                        out.delivered += 1;
-                    }
-                    Err(SinkError::Permanent(error)) => {
-                        tracing::warn!(sink = %sink.name(), notification = %entry.notification.id, %error, "delivery failed for good");
-                        let failed = Delivery::Failed { error: error.clone() };
-                        self.io(move |s| s.outbox_mark(entry.id, &failed, now)).await?;
-                        out.failed += 1;
-                        out.last_error = Some(error);
-                    }
-                    Err(SinkError::Transient { message, retry_after }) => {
-                        let wait = self.retry.delay(entry.attempts + 1, fastrand::f64(), retry_after);
-                        let at = now.saturating_add(Millis::try_from(wait.as_millis()).unwrap_or(Millis::MAX));
-                        tracing::info!(sink = %sink.name(), attempt = entry.attempts + 1, error = %message, retry_in = ?wait, "delivery failed; will retry");
-                        let retry = Delivery::Retry { at, error: message.clone() };
-                        self.io(move |s| s.outbox_mark(entry.id, &retry, now)).await?;
-                        out.retry_at = Some(at);
-                        out.last_error = Some(message);
-                        return Ok(out);
+                match at.get(&entry.notification.group_id) {
+                    Some(&i) => chains[i].push(entry),
+                    None => {
+                        at.insert(entry.notification.group_id.clone(), chains.len());
+                        chains.push(vec![entry]);
                     }
                 }
             }
+            let runs: Vec<Result<Delivered, StoreError>> = futures::stream::iter(chains)
+                .map(|chain| self.deliver_group(sink, chain))
+                .buffer_unordered(PARALLEL_GROUPS)
+                .collect()
+                .await;
+            for run in runs {
+                let run = run?;
+                out.delivered += run.delivered;
+                out.failed += run.failed;
+                out.retry_at = match (out.retry_at, run.retry_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                out.last_error = run.last_error.or(out.last_error);
+            }
         }
+    }
+
+    /// One group's due entries, in order (see [`Gateway::deliver`]).
+    async fn deliver_group(&self, sink: &dyn Sink, chain: Vec<OutboxEntry>) -> Result<Delivered, StoreError> {
+        let mut out = Delivered::default();
+        for entry in chain {
+            if !self.holds_lease().await? {
+                return Err(StoreError::Superseded {
+                    shard: "alerts".into(),
+                    reason: "this process no longer holds the alert lease; delivery stopped".into(),
+                });
+            }
+            let result = sink.send(&entry.notification).await;
+            let now = self.now();
+            match result {
+                Ok(()) => {
+                    self.io(move |s| s.outbox_mark(entry.id, &Delivery::Delivered, now)).await?;
+                    out.delivered += 1;
+                }
+                Err(SinkError::Permanent(error)) => {
+                    tracing::warn!(sink = %sink.name(), notification = %entry.notification.id, %error, "delivery failed for good");
+                    let failed = Delivery::Failed { error: error.clone() };
+                    self.io(move |s| s.outbox_mark(entry.id, &failed, now)).await?;
+                    out.failed += 1;
+                    out.last_error = Some(error);
+                }
+                Err(SinkError::Transient { message, retry_after }) => {
+                    let wait = self.retry.delay(entry.attempts + 1, fastrand::f64(), retry_after);
+                    let at = now.saturating_add(Millis::try_from(wait.as_millis()).unwrap_or(Millis::MAX));
+                    tracing::info!(sink = %sink.name(), attempt = entry.attempts + 1, error = %message, retry_in = ?wait, "delivery failed; will retry");
+                    let retry = Delivery::Retry { at, error: message.clone() };
+                    self.io(move |s| s.outbox_mark(entry.id, &retry, now)).await?;
+                    out.retry_at = Some(at);
+                    out.last_error = Some(message);
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Outbox depth and delivery failures per sink, for /metrics.

@@ -410,21 +410,93 @@ async fn posted_alerts_past_their_end_resolve_with_at_most_one_scan_a_second() {
         retry,
         clock.clone(),
     );
-    // posted ten minutes ago, ending a minute ago: nobody posted it again
-    let post = |name: &str| {
+    // posted ten minutes ago, ending `ends` from now; the round sees it
+    let post = |name: &str, ends: time::Duration| {
         let at = clock.now() - time::Duration::minutes(10);
-        let ends = troop_core::clock::rfc3339(clock.now() - time::Duration::minutes(1));
+        let ends = troop_core::clock::rfc3339(clock.now() + ends);
         let body = format!(r#"[{{"labels": {{"alertname": "{name}"}}, "endsAt": "{ends}"}}]"#);
         let p =
             troop_core::alerting::posted::parse(body.as_bytes(), "external", at, time::Duration::minutes(5)).unwrap();
-        assert_eq!(p.firing.len(), 1);
-        store.ingest("external", &Report { findings: p.firing, ..Default::default() }, at).unwrap();
+        store
+            .ingest("external", &Report { findings: p.firing, resolved: p.resolved, ..Default::default() }, at)
+            .unwrap();
+        gw.round(gw.now(), false).unwrap();
     };
-    post("A");
+    let ago = time::Duration::minutes(-1);
+    // ended a minute ago: nobody posted it again
+    post("A", ago);
     assert_eq!(gw.expire_posted().unwrap(), 1, "the first scan resolves it");
-    post("B");
+    post("B", ago);
     assert_eq!(gw.expire_posted().unwrap(), 0, "a second scan within the second waits");
     tokio::time::advance(Duration::from_millis(1000)).await;
     assert_eq!(gw.expire_posted().unwrap(), 1);
     assert!(store.posted_unresolved().unwrap().is_empty());
+    // ending in ten minutes: no scan before then
+    post("C", time::Duration::minutes(10));
+    // endsAt as posted: whole seconds
+    let end = (gw.now() + 10 * 60 * 1000) / 1000 * 1000;
+    assert_eq!(gw.next_expiry_scan(), Some(end));
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(gw.expire_posted().unwrap(), 0);
+    assert_eq!(gw.next_expiry_scan(), Some(end), "no scan ran");
+    tokio::time::advance(Duration::from_secs(600)).await;
+    assert_eq!(gw.expire_posted().unwrap(), 1, "the scan runs once C's endsAt passed");
+    assert_eq!(gw.next_expiry_scan(), Some(Millis::MAX), "nothing left to expire");
+}
+
+/// Holds back the notifications about `slow` until `release`; records the rest.
+struct Gate {
+    release: tokio::sync::Notify,
+    got: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Sink for Gate {
+    fn name(&self) -> &str {
+        "hook"
+    }
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    async fn send(&self, n: &Notification) -> Result<(), SinkError> {
+        let resource = n.firing[0].resource.clone();
+        if resource == "slow" {
+            self.release.notified().await;
+        }
+        self.got.lock().unwrap().push(resource);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_slow_group_holds_back_no_other_group_of_its_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap());
+    let gate = Arc::new(Gate { release: tokio::sync::Notify::new(), got: Mutex::new(vec![]) });
+    let mut tree = RouteTree::everything_to(&["hook".to_string()], timing(Duration::from_secs(3600)));
+    tree.default.group_by = vec!["resource".into()];
+    let retry = RetryPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(8) };
+    let gw = Arc::new(Gateway::new(store.clone(), tree, vec![gate.clone()], retry, Arc::new(TokioClock::new())));
+    assert!(gw.lease(Duration::from_secs(60)).unwrap());
+    // the slow group's notification is queued first
+    pass(&store, vec![finding("slow", Severity::Warning, "big")]);
+    gw.round(gw.now(), false).unwrap();
+    pass(&store, vec![finding("slow", Severity::Warning, "big"), finding("fast", Severity::Warning, "small")]);
+    assert_eq!(gw.round(gw.now(), false).unwrap().queued, 1);
+    let delivery = tokio::spawn({
+        let (gw, gate) = (gw.clone(), gate.clone());
+        async move { gw.deliver(&*gate).await.unwrap() }
+    });
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while gate.got.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the fast group was delivered while the slow one was still sending");
+    assert_eq!(*gate.got.lock().unwrap(), ["fast"]);
+    gate.release.notify_one();
+    let done = delivery.await.unwrap();
+    assert_eq!(done.delivered, 2);
+    assert_eq!(*gate.got.lock().unwrap(), ["fast", "slow"]);
 }

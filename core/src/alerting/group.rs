@@ -77,6 +77,10 @@ pub struct Group {
     pub route: String,
     pub sink: String,
     pub labels: BTreeMap<String, String>,
+    /// By fingerprint. Stored apart from the rest of the group (its header,
+    /// [`Group::header`]), a row per member, so a round writes only the
+    /// members it changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub members: BTreeMap<String, Member>,
     pub created_at: Millis,
     pub last_notified: Option<Millis>,
@@ -91,6 +95,22 @@ pub struct Group {
 }
 
 impl Group {
+    /// The group without its members (what the store keeps in one row).
+    pub fn header(&self) -> Group {
+        Group {
+            key: self.key.clone(),
+            route: self.route.clone(),
+            sink: self.sink.clone(),
+            labels: self.labels.clone(),
+            members: BTreeMap::new(),
+            created_at: self.created_at,
+            last_notified: self.last_notified,
+            due: self.due,
+            sent: self.sent,
+            id: self.id.clone(),
+        }
+    }
+
     fn group_id(&self) -> String {
         self.id.clone().unwrap_or_else(|| id_of(&self.key))
     }
@@ -113,13 +133,36 @@ pub struct Input<'a> {
     pub firing: bool,
 }
 
+/// Groups as the store keeps them: `headers` ([`Group::header`]) and
+/// `members` rows (group key, fingerprint, member), put back together.
+/// A member of no header is dropped (its group is gone).
+pub fn assemble(headers: Vec<Group>, members: Vec<(String, String, Member)>) -> Vec<Group> {
+    let mut by_key: BTreeMap<String, Group> = headers.into_iter().map(|g| (g.key.clone(), g)).collect();
+    for (key, fp, m) in members {
+        if let Some(g) = by_key.get_mut(&key) {
+            g.members.insert(fp, m);
+        }
+    }
+    by_key.into_values().collect()
+}
+
+/// What changed in the groups since they were last persisted
+/// ([`Groups::take_changed`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changed {
+    /// Groups whose header changed, or that are gone (with their members).
+    pub groups: BTreeSet<String>,
+    /// Members that joined, changed or left: (group key, fingerprint).
+    pub members: BTreeSet<(String, String)>,
+}
+
 /// Every group, with an index from fingerprint to the groups holding it.
 #[derive(Debug, Clone, Default)]
 pub struct Groups {
     groups: BTreeMap<String, Group>,
     index: HashMap<String, BTreeSet<String>>,
-    /// Groups changed since the last `take_changed` (to persist).
-    changed: BTreeSet<String>,
+    /// What changed since the last `take_changed` (to persist).
+    changed: Changed,
     /// The active silences `apply_silences` last applied (ids), to skip
     /// re-checking every member when they have not changed.
     applied_silences: Option<Vec<String>>,
@@ -139,14 +182,17 @@ impl Groups {
         for mut group in groups {
             let key = group.current_key();
             if key != group.key {
-                g.changed.insert(group.key.clone());
-                g.changed.insert(key.clone());
+                g.changed.groups.insert(group.key.clone());
+                g.changed.groups.insert(key.clone());
                 group.id.get_or_insert_with(|| id_of(&group.key));
                 group.key = key.clone();
+                // every member moves to the new key's rows
+                g.changed.members.extend(group.members.keys().map(|fp| (key.clone(), fp.clone())));
             }
             if let Some(existing) = g.groups.get_mut(&key) {
                 // two old groups (two routes to one sink) are one now
                 for (fp, m) in std::mem::take(&mut group.members) {
+                    g.changed.members.insert((key.clone(), fp.clone()));
                     existing.members.entry(fp).or_insert(m);
                 }
                 continue;
@@ -192,6 +238,7 @@ impl Groups {
                 }
                 g.members.insert(f.fingerprint.clone(), Member { finding: shared.clone(), firing: true, told: None });
                 self.index.entry(f.fingerprint.clone()).or_default().insert(key.clone());
+                self.changed.members.insert((key.clone(), f.fingerprint.clone()));
                 self.schedule(tree, &key, now);
             }
         }
@@ -213,7 +260,7 @@ impl Groups {
                     if let Some(g) = self.groups.get_mut(&key) {
                         g.route = id;
                     }
-                    self.changed.insert(key);
+                    self.changed.groups.insert(key);
                 }
                 None => self.remove_group(&key),
             }
@@ -232,8 +279,8 @@ impl Groups {
         self.groups.values()
     }
 
-    /// Keys of the groups changed or removed since the last call.
-    pub fn take_changed(&mut self) -> BTreeSet<String> {
+    /// What changed or went since the last call.
+    pub fn take_changed(&mut self) -> Changed {
         std::mem::take(&mut self.changed)
     }
 
@@ -265,7 +312,7 @@ impl Groups {
         });
         if g.route != route.id {
             g.route = route.id.clone();
-            self.changed.insert(key.to_string());
+            self.changed.groups.insert(key.to_string());
         }
         g
     }
@@ -274,8 +321,9 @@ impl Groups {
         if let Some(g) = self.groups.remove(key) {
             for fp in g.members.keys() {
                 self.unindex(fp, key);
+                self.changed.members.insert((key.to_string(), fp.clone()));
             }
-            self.changed.insert(key.to_string());
+            self.changed.groups.insert(key.to_string());
         }
     }
 
@@ -285,7 +333,7 @@ impl Groups {
         g.members.remove(fp);
         let empty = g.members.is_empty();
         self.unindex(fp, key);
-        self.changed.insert(key.to_string());
+        self.changed.members.insert((key.to_string(), fp.to_string()));
         if empty {
             self.remove_group(key);
         }
@@ -309,7 +357,7 @@ impl Groups {
             Some(last) => (last + ms(route.timing.group_interval)).max(now),
         };
         g.due = Some(g.due.map_or(at, |d| d.min(at)));
-        self.changed.insert(key.to_string());
+        self.changed.groups.insert(key.to_string());
     }
 
     /// Apply one finding's state: join the groups its labels route it to,
@@ -333,6 +381,7 @@ impl Groups {
                 // told it fired: tell it stopped (when the route sends resolved)
                 m.firing = false;
                 m.finding = shared.clone();
+                self.changed.members.insert((key.clone(), f.fingerprint.clone()));
                 self.schedule(tree, key, now);
             } else if silenced || m.told.is_none() {
                 self.remove_member(key, &f.fingerprint);
@@ -373,10 +422,11 @@ impl Groups {
                     self.index.insert(f.fingerprint.clone(), [key.clone()].into());
                 }
             }
+            if pending || material {
+                self.changed.members.insert((key.clone(), f.fingerprint.clone()));
+            }
             if pending {
                 self.schedule(tree, &key, now);
-            } else if material {
-                self.changed.insert(key);
             }
         }
     }
@@ -489,13 +539,16 @@ impl Groups {
                 });
                 g.sent += 1;
                 g.last_notified = Some(now);
-                for m in g.members.values_mut().filter(|m| m.firing) {
-                    m.told = Some(m.finding.severity);
+                for (fp, m) in g.members.iter_mut().filter(|(_, m)| m.firing) {
+                    if m.told != Some(m.finding.severity) {
+                        m.told = Some(m.finding.severity);
+                        self.changed.members.insert((key.clone(), fp.clone()));
+                    }
                 }
             }
             g.due = None;
             let gone: Vec<String> = g.members.iter().filter(|(_, m)| !m.firing).map(|(fp, _)| fp.clone()).collect();
-            self.changed.insert(key.clone());
+            self.changed.groups.insert(key.clone());
             for fp in &gone {
                 self.remove_member(&key, fp);
             }

@@ -12,7 +12,7 @@ pub mod silence;
 #[cfg(test)]
 mod tests;
 
-pub use group::{Group, Groups, Input, Member, Notification, Reason};
+pub use group::{Changed, Group, Groups, Input, Member, Notification, Reason};
 pub use matcher::{Matcher, Op};
 pub use route::{DEFAULT_GROUP_BY, Route, RouteTree, Timing};
 pub use silence::Silence;

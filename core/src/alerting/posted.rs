@@ -201,15 +201,18 @@ fn finding(
 /// `now`: nobody posted them again, so they resolve (as Alertmanager
 /// resolves an alert whose `endsAt` passed).
 pub fn expired(findings: &[StoredFinding], now: OffsetDateTime) -> impl Iterator<Item = &StoredFinding> {
-    findings.iter().filter(move |f| {
-        f.scope == SCOPE
-            && f.state != crate::finding::FindingState::Resolved
-            && f.details
-                .get("endsAt")
-                .and_then(Value::as_str)
-                .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-                .is_some_and(|end| end <= now)
-    })
+    findings
+        .iter()
+        .filter(move |f| f.state != crate::finding::FindingState::Resolved && ends_at(f).is_some_and(|end| end <= now))
+}
+
+/// A posted finding's `endsAt` (its `details.endsAt`, RFC 3339); `None` for
+/// a finding of a monkey, or a posted one without it.
+pub fn ends_at(f: &StoredFinding) -> Option<OffsetDateTime> {
+    if f.scope != SCOPE {
+        return None;
+    }
+    f.details.get("endsAt").and_then(Value::as_str).and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
 }
 
 #[cfg(test)]

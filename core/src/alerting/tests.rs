@@ -388,7 +388,10 @@ fn groups_stored_under_the_old_route_keys_keep_their_ids() {
     let moved: Vec<&Group> = restored.groups().collect();
     assert_eq!(moved.len(), 1);
     assert!(!moved[0].key.contains(&tree.default.id), "{}", moved[0].key);
-    assert!(restored.take_changed().contains(&old_key), "the move is persisted (the old row goes)");
+    let changed = restored.take_changed();
+    assert!(changed.groups.contains(&old_key), "the move is persisted (the old row goes)");
+    let new_key = restored.groups().next().unwrap().key.clone();
+    assert!(changed.members.contains(&(new_key, f.fingerprint.clone())), "its members move to the new key's rows");
     restored.reconcile(&tree, std::slice::from_ref(&f), &[], M);
     assert!(restored.flush(&tree, M, true).is_empty(), "nothing re-sent after the upgrade");
     let r = StoredFinding { state: FindingState::Resolved, ..f };
@@ -424,4 +427,37 @@ fn applying_silences_names_those_that_ended_since_the_last_time() {
     let replaced = [silences[0].clone(), silences[2].clone(), mute("b2", 16 * S, 30 * S)];
     assert_eq!(g.apply_silences(&replaced, 17 * S), ["b"]);
     assert_eq!(g.apply_silences(&replaced[..1], 17 * S), ["c", "b2"]);
+}
+
+#[test]
+fn a_round_persists_only_the_members_it_changed() {
+    let tree = one_sink(timing(0, 0, 4 * H, true));
+    let mut g = Groups::default();
+    let many: Vec<StoredFinding> = (0..1000).map(|i| finding(&format!("f{i}"), Severity::Warning, "o")).collect();
+    for f in &many {
+        g.ingest(&tree, &[], Input { finding: f, firing: true }, 0);
+    }
+    assert_eq!(g.flush(&tree, 0, true).len(), 1);
+    let first = g.take_changed();
+    assert_eq!(first.members.len(), 1000, "every member is new");
+    let key = g.groups().next().unwrap().key.clone();
+    let member = |fp: &str| (key.clone(), fp.to_string());
+    // one joins: it is the only member written, before and after the flush
+    let new = finding("new", Severity::Warning, "o");
+    g.ingest(&tree, &[], Input { finding: &new, firing: true }, S);
+    assert_eq!(g.flush(&tree, S, true)[0].reason, Reason::New);
+    let changed = g.take_changed();
+    assert_eq!(changed.members, [member("new")].into());
+    assert_eq!(changed.groups, [key.clone()].into(), "the header (sent, last_notified) changed");
+    // seen again, unchanged but for last_seen: nothing worth a write
+    let mut again = many[7].clone();
+    again.last_seen = "2026-01-02T00:00:00Z".into();
+    g.ingest(&tree, &[], Input { finding: &again, firing: true }, 2 * S);
+    assert_eq!(g.take_changed(), Changed::default());
+    // one resolves: it is written (firing false), then leaves with the flush
+    let gone = StoredFinding { state: FindingState::Resolved, ..many[3].clone() };
+    g.ingest(&tree, &[], Input { finding: &gone, firing: false }, 3 * S);
+    assert_eq!(g.flush(&tree, 3 * S, true)[0].reason, Reason::Resolved);
+    assert_eq!(g.take_changed().members, [member("f3")].into());
+    assert!(!g.get(&key).unwrap().members.contains_key("f3"));
 }

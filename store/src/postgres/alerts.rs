@@ -104,7 +104,13 @@ impl AlertStore for PgStore {
                 .iter()
                 .map(|r| serde_json::from_str(&r.get::<_, String>(0)).map_err(json_err))
                 .collect::<Result<_, _>>()?;
-            Ok((cursor, groups))
+            let rows =
+                client.query("SELECT group_key, fingerprint, data FROM alert_group_members", &[]).await.map_err(pe)?;
+            let members = rows
+                .iter()
+                .map(|r| Ok((r.get(0), r.get(1), serde_json::from_str(&r.get::<_, String>(2)).map_err(json_err)?)))
+                .collect::<Result<_, StoreError>>()?;
+            Ok((cursor, troop_core::alerting::group::assemble(groups, members)))
         })
     }
 
@@ -141,11 +147,37 @@ impl AlertStore for PgStore {
             .await
             .map_err(pe)?;
             tx.execute("DELETE FROM alert_groups WHERE key = ANY($1::text[])", &[&batch.remove]).await.map_err(pe)?;
+            tx.execute("DELETE FROM alert_group_members WHERE group_key = ANY($1::text[])", &[&batch.remove])
+                .await
+                .map_err(pe)?;
+            let (mut keys, mut fps, mut data) = (Vec::new(), Vec::new(), Vec::new());
+            for (key, m) in &batch.members {
+                keys.push(key.as_str());
+                fps.push(m.finding.fingerprint.as_str());
+                data.push(serde_json::to_string(m).map_err(json_err)?);
+            }
+            tx.execute(
+                "INSERT INTO alert_group_members (group_key, fingerprint, data)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
+                 ON CONFLICT (group_key, fingerprint) DO UPDATE SET data = excluded.data",
+                &[&keys, &fps, &data],
+            )
+            .await
+            .map_err(pe)?;
+            let keys: Vec<&str> = batch.left.iter().map(|(k, _)| k.as_str()).collect();
+            let fps: Vec<&str> = batch.left.iter().map(|(_, fp)| fp.as_str()).collect();
+            tx.execute(
+                "DELETE FROM alert_group_members m USING UNNEST($1::text[], $2::text[]) AS gone (k, fp)
+                 WHERE m.group_key = gone.k AND m.fingerprint = gone.fp",
+                &[&keys, &fps],
+            )
+            .await
+            .map_err(pe)?;
             for n in &batch.outbox {
                 tx.execute(
-                    "INSERT INTO outbox (notification_id, sink, payload, status, next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, 'pending', $4, $4) ON CONFLICT (sink, notification_id) DO NOTHING",
-                    &[&n.id, &n.sink, &serde_json::to_string(n).map_err(json_err)?, &n.at],
+                    "INSERT INTO outbox (notification_id, sink, group_id, payload, status, next_attempt_at, created_at)
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (sink, notification_id) DO NOTHING",
+                    &[&n.id, &n.sink, &n.group_id, &serde_json::to_string(n).map_err(json_err)?, &n.at],
                 )
                 .await
                 .map_err(pe)?;
@@ -163,15 +195,16 @@ impl AlertStore for PgStore {
         let client = self.client()?;
         let rows = self
             .block(client.query(
-                "SELECT id, payload, attempts, next_attempt_at FROM outbox WHERE sink = $1 AND status = 'pending' ORDER BY id LIMIT $2",
-                &[&sink, &(limit as i64)],
+                "SELECT o.id, o.payload, o.attempts FROM outbox o
+                 WHERE o.sink = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
+                 AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.sink = o.sink AND w.status = 'pending'
+                     AND w.group_id = o.group_id AND w.id < o.id AND w.next_attempt_at > $2)
+                 ORDER BY o.id LIMIT $3",
+                &[&sink, &now, &(limit as i64)],
             ))
             .map_err(pe)?;
         let mut out = Vec::new();
         for r in rows {
-            if r.get::<_, i64>(3) > now {
-                break;
-            }
             let notification: Notification = serde_json::from_str(&r.get::<_, String>(1)).map_err(json_err)?;
             out.push(OutboxEntry {
                 id: r.get(0),
@@ -186,12 +219,14 @@ impl AlertStore for PgStore {
     fn outbox_next(&self, sink: &str) -> Result<Option<i64>, StoreError> {
         let client = self.client()?;
         let row = self
-            .block(client.query_opt(
-                "SELECT next_attempt_at FROM outbox WHERE sink = $1 AND status = 'pending' ORDER BY id LIMIT 1",
+            .block(client.query_one(
+                "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.sink = $1 AND o.status = 'pending'
+                 AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.sink = o.sink AND w.status = 'pending'
+                     AND w.group_id = o.group_id AND w.id < o.id)",
                 &[&sink],
             ))
             .map_err(pe)?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.get(0))
     }
 
     fn outbox_mark(&self, id: i64, outcome: &Delivery, now: i64) -> Result<(), StoreError> {

@@ -190,4 +190,22 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alert_transitions_at ON alert_transitions (at);
     "#,
+    // 5: a group's members are rows of their own; outbox entries name their
+    // group (as SQLite's 13).
+    r#"
+    CREATE TABLE alert_group_members (
+        group_key   TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        data        TEXT NOT NULL,
+        PRIMARY KEY (group_key, fingerprint)
+    );
+    INSERT INTO alert_group_members (group_key, fingerprint, data)
+        SELECT g.key, m.key, m.value::text FROM alert_groups g, jsonb_each(g.data::jsonb -> 'members') m;
+    UPDATE alert_groups SET data = (data::jsonb - 'members')::text;
+    -- each group's notifications go out in order, groups apart: a group
+    -- waiting for a retry, or a slow one, holds back no other
+    ALTER TABLE outbox ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+    UPDATE outbox SET group_id = payload::jsonb ->> 'group_id' WHERE status = 'pending';
+    CREATE INDEX outbox_sink_group ON outbox (sink, status, group_id, id);
+    "#,
 ];

@@ -42,3 +42,52 @@ fn reopening_keeps_data_and_refuses_a_newer_schema() {
     assert!(matches!(SqliteStore::open(p), Err(OpenError::TooNew { found: 99, .. })));
     assert!(matches!(crate::open("mysql://x", None), Err(OpenError::Unsupported(_))));
 }
+
+#[test]
+fn an_older_troops_groups_and_outbox_move_to_member_rows_and_named_groups() {
+    use troop_core::store::AlertStore;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.db");
+    let p = p.to_str().unwrap();
+    let finding = |fp: &str| {
+        json!({"fingerprint": fp, "monkey": "certs", "kind": "certificate", "severity": "warning", "state": "open",
+               "account": "111", "region": "global", "resource": fp, "title": "t", "details": {}, "labels": {},
+               "scope": "certs", "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z",
+               "resolved_at": null})
+    };
+    let whole = json!({"key": "log|x", "route": "default", "sink": "log", "labels": {}, "created_at": 1,
+        "last_notified": 2, "due": null, "sent": 1, "id": "abc",
+        "members": {"a": {"finding": finding("a"), "firing": true, "told": "warning"},
+                    "b": {"finding": finding("b"), "firing": false, "told": null}}});
+    {
+        let s = SqliteStore::open(p).unwrap();
+        let conn = s.lock();
+        // as schema 12 had it: the group in one row, members inside
+        conn.execute_batch(
+            "DROP TABLE alert_group_members; DROP INDEX outbox_sink_group; ALTER TABLE outbox DROP COLUMN group_id;
+             PRAGMA user_version = 12;",
+        )
+        .unwrap();
+        conn.execute("INSERT INTO alert_groups (key, data) VALUES ('log|x', ?1)", [whole.to_string()]).unwrap();
+        let note = json!({"id": "n1", "group_id": "abc", "sink": "log", "route": "default", "group_labels": {},
+            "reason": "first", "status": "firing", "at": 5, "firing": [], "resolved": []});
+        conn.execute(
+            "INSERT INTO outbox (notification_id, sink, payload, status, next_attempt_at, created_at)
+             VALUES ('n1', 'log', ?1, 'pending', 5, 5)",
+            [note.to_string()],
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(p).unwrap();
+    let (_, groups) = s.alert_state().unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].members.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(groups[0].members["a"].told, Some(troop_core::Severity::Warning));
+    assert!(!groups[0].members["b"].firing);
+    let header: String = s.lock().query_row("SELECT data FROM alert_groups", [], |r| r.get(0)).unwrap();
+    assert!(!header.contains("members"), "{header}");
+    // the pending entry names its group
+    let group: String = s.lock().query_row("SELECT group_id FROM outbox", [], |r| r.get(0)).unwrap();
+    assert_eq!(group, "abc");
+    assert_eq!(s.outbox_due("log", 10, 10).unwrap().len(), 1);
+}
