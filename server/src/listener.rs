@@ -137,7 +137,9 @@ pub async fn serve(
             let origin = Instant::now();
             let last = Arc::new(AtomicU64::new(0));
             let tracked = Tracked { inner: stream, origin, last: last.clone() };
-            let service = TowerToHyperService::new(router.layer(axum::Extension(Peer(peer))));
+            // the peer joins each request's extensions around the router (as
+            // axum's ConnectInfo does), without rebuilding its routes
+            let service = TowerToHyperService::new(tower::Layer::layer(&axum::Extension(Peer(peer)), router));
             match acceptor {
                 None => connection(TokioIo::new(tracked), origin, last, service, &limits, sd).await,
                 Some(acceptor) => {
@@ -168,7 +170,7 @@ async fn connection<I>(
     io: TokioIo<I>,
     origin: Instant,
     last: Arc<AtomicU64>,
-    service: TowerToHyperService<axum::Router>,
+    service: TowerToHyperService<axum::middleware::AddExtension<axum::Router, Peer>>,
     limits: &HttpLimits,
     mut shutdown: Shutdown,
 ) where

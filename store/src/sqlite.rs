@@ -599,7 +599,9 @@ impl Store for SqliteStore {
                     summary: r.get(3)?,
                     resource: r.get(4)?,
                     account: r.get(5)?,
-                    labels: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                    labels: serde_json::from_str(&r.get::<_, String>(6)?).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+                    })?,
                     at: rfc3339_unix(r.get(7)?),
                 })
             })

@@ -222,8 +222,21 @@ fn credentials_scopes_and_limits_decide_every_request_and_each_refusal_is_counte
     assert!(rejected(&m.body, "rate_limited") >= 1, "{}", m.body);
 }
 
+/// A test CA, and in `ws` what `tls_server_config` names: `server.pem` and
+/// `server.key` (a certificate the CA signed for 127.0.0.1) and `ca.pem`
+/// (the CA); valid from a day ago for thirty days.
+pub fn server_certificates(ws: &Workspace) -> tls::Ca {
+    let (nb, na) = (tls::now() - tls::DAY, tls::now() + tls::DAY * 30);
+    let ca = tls::root("troop test CA", nb, na);
+    let server = tls::leaf(&ca, &["127.0.0.1"], nb, na);
+    std::fs::write(ws.file("server.pem"), &server.cert_pem).unwrap();
+    std::fs::write(ws.file("server.key"), &server.key_pem).unwrap();
+    std::fs::write(ws.file("ca.pem"), ca.pem()).unwrap();
+    ca
+}
+
 /// A client configuration that trusts `ca`, presenting `cert` when given.
-fn client(ca: &tls::Ca, cert: Option<&tls::Leaf>) -> Arc<rustls::ClientConfig> {
+pub fn client(ca: &tls::Ca, cert: Option<&tls::Leaf>) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -246,12 +259,8 @@ fn tls_with_client_certificates_serves_only_clients_the_ca_signed() {
         "[agent.http.tls_server_config]\ncert_file = \"server.pem\"\nkey_file = \"server.key\"\nclient_ca_file = \"ca.pem\"\n\
          [[agent.http.tokens]]\nname = \"poster\"\ntoken = \"post-token\"\nscopes = [\"alerts:write\"]\n",
     );
+    let ca = server_certificates(&ws);
     let (nb, na) = (tls::now() - tls::DAY, tls::now() + tls::DAY * 30);
-    let ca = tls::root("troop test CA", nb, na);
-    let server = tls::leaf(&ca, &["127.0.0.1"], nb, na);
-    std::fs::write(ws.file("server.pem"), &server.cert_pem).unwrap();
-    std::fs::write(ws.file("server.key"), &server.key_pem).unwrap();
-    std::fs::write(ws.file("ca.pem"), ca.pem()).unwrap();
     let anonymous = client(&ca, None);
     let client = client(&ca, Some(&tls::leaf(&ca, &["client"], nb, na)));
     let checked = ws.run(&["config", "check"]);

@@ -4,7 +4,7 @@
 
 use crate::http_access::{Answer, Daemon, PROMETHEUS_HASH, request};
 use crate::support::receiver::Receiver;
-use crate::support::{Server, Workspace, free_port, tls, wait_for};
+use crate::support::{Server, Workspace, free_port, wait_for};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,21 +45,8 @@ async fn a_real_prometheus_alert_reaches_a_route_once_and_its_resolution_once() 
         ),
         "",
     );
-    let (nb, na) = (tls::now() - tls::DAY, tls::now() + tls::DAY * 30);
-    let ca = tls::root("troop test CA", nb, na);
-    let server = tls::leaf(&ca, &["127.0.0.1"], nb, na);
-    std::fs::write(ws.file("server.pem"), &server.cert_pem).unwrap();
-    std::fs::write(ws.file("server.key"), &server.key_pem).unwrap();
-    std::fs::write(ws.file("ca.pem"), ca.pem()).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der()).unwrap();
-    let client = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let ca = crate::http_access::server_certificates(&ws);
+    let client = crate::http_access::client(&ca, None);
     let _troop = start(&ws, &addr, Some(&client));
 
     // Prometheus: a rule that fires until `until`, evaluated every second,

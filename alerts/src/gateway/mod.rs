@@ -246,7 +246,7 @@ impl Gateway {
             round.events += events.len();
             for (_, ev) in &events {
                 let firing = ev.event != EventKind::Resolved;
-                if let Some(end) = alerting::posted::ends_at(&ev.finding).filter(|_| firing) {
+                if let Some(end) = firing.then(|| alerting::posted::ends_at(&ev.finding)).flatten() {
                     self.next_expiry.fetch_min(alerting::millis(end), std::sync::atomic::Ordering::SeqCst);
                 }
                 st.groups.ingest(&self.tree, silences, Input { finding: &ev.finding, firing }, now);
@@ -271,11 +271,11 @@ impl Gateway {
             }
         }
         for (key, fp) in changed.members {
-            match st.groups.get(&key).and_then(|g| g.members.get(&fp)) {
+            // a group that went: `remove` takes its members' rows
+            let Some(g) = st.groups.get(&key) else { continue };
+            match g.members.get(&fp) {
                 Some(m) => batch.members.push((key, m.clone())),
-                None if st.groups.get(&key).is_some() => batch.left.push((key, fp)),
-                // the group went: `remove` takes its members' rows
-                None => {}
+                None => batch.left.push((key, fp)),
             }
         }
         self.store.alert_apply(&batch)?;

@@ -880,19 +880,21 @@ impl Store for PgStore {
                 &[&since.unix_timestamp()],
             ))
             .map_err(pe)?;
-        Ok(rows
-            .iter()
-            .map(|r| troop_core::timeline::ChangeEvent {
-                source: r.get(0),
-                id: r.get(1),
-                kind: r.get(2),
-                summary: r.get(3),
-                resource: r.get(4),
-                account: r.get(5),
-                labels: serde_json::from_str(&r.get::<_, String>(6)).unwrap_or_default(),
-                at: troop_core::clock::rfc3339_unix(r.get(7)),
+        rows.iter()
+            .map(|r| {
+                Ok(troop_core::timeline::ChangeEvent {
+                    source: r.get(0),
+                    id: r.get(1),
+                    kind: r.get(2),
+                    summary: r.get(3),
+                    resource: r.get(4),
+                    account: r.get(5),
+                    labels: serde_json::from_str(&r.get::<_, String>(6))
+                        .map_err(|e| StoreError::Backend(format!("corrupt change event labels: {e}")))?,
+                    at: troop_core::clock::rfc3339_unix(r.get(7)),
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<troop_core::FindingEvent>, StoreError> {

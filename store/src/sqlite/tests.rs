@@ -91,3 +91,18 @@ fn an_older_troops_groups_and_outbox_move_to_member_rows_and_named_groups() {
     assert_eq!(group, "abc");
     assert_eq!(s.outbox_due("log", 10, 10).unwrap().len(), 1);
 }
+
+#[test]
+fn a_change_event_with_corrupt_labels_is_an_error_not_an_event_without_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+    s.lock()
+        .execute(
+            "INSERT INTO change_events (source, id, type, summary, labels, at, received_at)
+             VALUES ('ci', '1', 'deploy', 'shipped', 'not json', 100, 100)",
+            [],
+        )
+        .unwrap();
+    let since = OffsetDateTime::from_unix_timestamp(0).unwrap();
+    assert!(matches!(s.events_since(since), Err(StoreError::Backend(_))), "{:?}", s.events_since(since));
+}
