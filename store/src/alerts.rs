@@ -147,15 +147,25 @@ impl AlertStore for SqliteStore {
             }
             let mut q = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO outbox (notification_id, sink, group_id, payload, status, next_attempt_at, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+                    "INSERT OR IGNORE INTO outbox (notification_id, sink, group_id, status, next_attempt_at, created_at) \
+                     VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
                 )
                 .map_err(be)?;
+            let mut body =
+                tx.prepare_cached("INSERT INTO outbox_payloads (id, payload) VALUES (?1, ?2)").map_err(be)?;
             for (n, payload) in batch.outbox.iter().zip(&payloads) {
-                q.execute(params![n.id, n.sink, n.group_id, payload, n.at]).map_err(be)?;
+                if q.execute(params![n.id, n.sink, n.group_id, n.at]).map_err(be)? == 1 {
+                    body.execute(params![tx.last_insert_rowid(), payload]).map_err(be)?;
+                }
             }
         }
         if let Some(before) = batch.prune_before {
+            tx.execute(
+                "DELETE FROM outbox_payloads WHERE id IN \
+                 (SELECT id FROM outbox WHERE status != 'pending' AND done_at < ?1)",
+                [before],
+            )
+            .map_err(be)?;
             tx.execute("DELETE FROM outbox WHERE status != 'pending' AND done_at < ?1", [before]).map_err(be)?;
         }
         tx.commit().map_err(be)
@@ -166,7 +176,7 @@ impl AlertStore for SqliteStore {
             let conn = self.lock();
             let mut st = conn
                 .prepare_cached(
-                    "SELECT o.id, o.payload, o.attempts FROM outbox o \
+                    "SELECT o.id, p.payload, o.attempts FROM outbox o JOIN outbox_payloads p ON p.id = o.id \
                      WHERE o.sink = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2 \
                      AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.sink = o.sink AND w.status = 'pending' \
                          AND w.group_id = o.group_id AND w.id < o.id AND w.next_attempt_at > ?2) \
@@ -200,12 +210,20 @@ impl AlertStore for SqliteStore {
     }
 
     fn outbox_mark(&self, id: i64, outcome: &Delivery, now: i64) -> Result<(), StoreError> {
-        let conn = self.lock();
+        let mut conn = self.lock();
         match outcome {
-            Delivery::Delivered => conn.execute(
-                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, done_at = ?2 WHERE id = ?1",
-                params![id, now],
-            ),
+            // what was delivered need not be kept (a failed entry keeps its
+            // payload until pruned)
+            Delivery::Delivered => {
+                let tx = conn.transaction().map_err(be)?;
+                tx.execute(
+                    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, done_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )
+                .map_err(be)?;
+                tx.execute("DELETE FROM outbox_payloads WHERE id = ?1", [id]).map_err(be)?;
+                tx.commit().map(|()| 0)
+            }
             Delivery::Retry { at, error } => conn.execute(
                 "UPDATE outbox SET attempts = attempts + 1, failed_attempts = failed_attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
                 params![id, at, error],

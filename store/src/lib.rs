@@ -140,6 +140,7 @@ pub const TABLES: &[&str] = &[
     "alert_groups",
     "alert_group_members",
     "outbox",
+    "outbox_payloads",
     "silences",
     "alert_lease",
     "pass_lease",

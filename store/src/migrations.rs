@@ -229,4 +229,17 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE outbox SET group_id = json_extract(payload, '$.group_id') WHERE status = 'pending';
     CREATE INDEX outbox_sink_group ON outbox (sink, status, group_id, id);
     "#,
+    // 14: a notification's payload (megabytes for a large group) lives in a
+    // table of its own: SQLite reads a column after a large value by walking
+    // its overflow pages, and rewrites the value when any column of its row
+    // changes, so the outbox's status, times and group are kept apart from
+    // it. A delivered entry's payload is not kept.
+    r#"
+    CREATE TABLE outbox_payloads (
+        id      INTEGER PRIMARY KEY,
+        payload TEXT NOT NULL
+    );
+    INSERT INTO outbox_payloads (id, payload) SELECT id, payload FROM outbox WHERE status != 'delivered';
+    ALTER TABLE outbox DROP COLUMN payload;
+    "#,
 ];

@@ -2,7 +2,8 @@ use crate::OpenError;
 use crate::migrations::MIGRATIONS;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 use troop_core::FindingEvent;
@@ -23,9 +24,57 @@ pub(crate) const FAULT_COMMIT_DELAY_ENV: &str = "TROOP_FAULT_COMMIT_DELAY_MS";
 /// How long a write waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How often the checkpointer moves the write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     fault_commit_delay: Mutex<Option<Duration>>,
+    /// Set when the store is dropped: the checkpointer thread ends.
+    checkpointer: Option<Arc<AtomicBool>>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.checkpointer {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Checkpoints the write-ahead log from a connection of its own, every
+/// [`CHECKPOINT_EVERY`], until the returned flag is set: SQLite's automatic
+/// checkpoint runs inside the commit that crosses its threshold, holding the
+/// store's one connection (and every request waiting on it) for the copy. A
+/// PASSIVE checkpoint waits for no reader or writer
+/// (<https://www.sqlite.org/c3ref/wal_checkpoint_v2.html>); the last
+/// connection to close checkpoints what is left. `None` (with a warning)
+/// when it cannot start: the automatic checkpoint stays on.
+fn spawn_checkpointer(path: &str) -> Option<Arc<AtomicBool>> {
+    let conn = match Connection::open(path).and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no background checkpoint: SQLite checkpoints on commit");
+            return None;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "write-ahead log checkpoint failed");
+            }
+        }
+    });
+    match spawned {
+        Ok(_) => Some(stop),
+        Err(e) => {
+            tracing::warn!(error = %e, "no background checkpoint: SQLite checkpoints on commit");
+            None
+        }
+    }
 }
 
 pub(crate) fn be(e: rusqlite::Error) -> StoreError {
@@ -47,8 +96,14 @@ impl SqliteStore {
             fault_commit_delay: Mutex::new(
                 std::env::var(FAULT_COMMIT_DELAY_ENV).ok().and_then(|v| v.parse().ok()).map(Duration::from_millis),
             ),
+            checkpointer: None,
         };
         store.migrate(path)?;
+        // checkpoints move off the commit path (see spawn_checkpointer)
+        store.checkpointer = spawn_checkpointer(path);
+        if store.checkpointer.is_some() {
+            store.lock().pragma_update(None, "wal_autocheckpoint", 0).map_err(err)?;
+        }
         Ok(store)
     }
 

@@ -126,6 +126,8 @@ impl AlertStore for PgStore {
     }
 
     fn alert_apply(&self, batch: &AlertBatch) -> Result<(), StoreError> {
+        let payloads: Vec<String> =
+            batch.outbox.iter().map(serde_json::to_string).collect::<Result<_, _>>().map_err(json_err)?;
         let mut client = self.client()?;
         self.block(async {
             let tx = client.transaction().await.map_err(pe)?;
@@ -173,16 +175,30 @@ impl AlertStore for PgStore {
             )
             .await
             .map_err(pe)?;
-            for n in &batch.outbox {
+            for (n, payload) in batch.outbox.iter().zip(&payloads) {
+                let id = tx
+                    .query_opt(
+                        "INSERT INTO outbox (notification_id, sink, group_id, status, next_attempt_at, created_at)
+                         VALUES ($1, $2, $3, 'pending', $4, $4) ON CONFLICT (sink, notification_id) DO NOTHING
+                         RETURNING id",
+                        &[&n.id, &n.sink, &n.group_id, &n.at],
+                    )
+                    .await
+                    .map_err(pe)?;
+                if let Some(row) = id {
+                    tx.execute("INSERT INTO outbox_payloads (id, payload) VALUES ($1, $2)", &[&row.get::<_, i64>(0), payload])
+                        .await
+                        .map_err(pe)?;
+                }
+            }
+            if let Some(before) = batch.prune_before {
                 tx.execute(
-                    "INSERT INTO outbox (notification_id, sink, group_id, payload, status, next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (sink, notification_id) DO NOTHING",
-                    &[&n.id, &n.sink, &n.group_id, &serde_json::to_string(n).map_err(json_err)?, &n.at],
+                    "DELETE FROM outbox_payloads WHERE id IN
+                     (SELECT id FROM outbox WHERE status <> 'pending' AND done_at < $1)",
+                    &[&before],
                 )
                 .await
                 .map_err(pe)?;
-            }
-            if let Some(before) = batch.prune_before {
                 tx.execute("DELETE FROM outbox WHERE status <> 'pending' AND done_at < $1", &[&before])
                     .await
                     .map_err(pe)?;
@@ -195,7 +211,7 @@ impl AlertStore for PgStore {
         let client = self.client()?;
         let rows = self
             .block(client.query(
-                "SELECT o.id, o.payload, o.attempts FROM outbox o
+                "SELECT o.id, p.payload, o.attempts FROM outbox o JOIN outbox_payloads p ON p.id = o.id
                  WHERE o.sink = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
                  AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.sink = o.sink AND w.status = 'pending'
                      AND w.group_id = o.group_id AND w.id < o.id AND w.next_attempt_at > $2)
@@ -233,10 +249,13 @@ impl AlertStore for PgStore {
         let client = self.client()?;
         self.block(async {
             match outcome {
+                // what was delivered need not be kept (a failed entry keeps
+                // its payload until pruned)
                 Delivery::Delivered => {
                     client
                         .execute(
-                            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, done_at = $2 WHERE id = $1",
+                            "WITH gone AS (DELETE FROM outbox_payloads WHERE id = $1)
+                             UPDATE outbox SET status = 'delivered', attempts = attempts + 1, done_at = $2 WHERE id = $1",
                             &[&id, &now],
                         )
                         .await

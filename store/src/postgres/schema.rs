@@ -208,4 +208,14 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE outbox SET group_id = payload::jsonb ->> 'group_id' WHERE status = 'pending';
     CREATE INDEX outbox_sink_group ON outbox (sink, status, group_id, id);
     "#,
+    // 6: a notification's payload lives in a table of its own, and a
+    // delivered entry's is not kept (as SQLite's 14).
+    r#"
+    CREATE TABLE outbox_payloads (
+        id      BIGINT PRIMARY KEY,
+        payload TEXT NOT NULL
+    );
+    INSERT INTO outbox_payloads (id, payload) SELECT id, payload FROM outbox WHERE status <> 'delivered';
+    ALTER TABLE outbox DROP COLUMN payload;
+    "#,
 ];

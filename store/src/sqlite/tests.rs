@@ -44,7 +44,7 @@ fn reopening_keeps_data_and_refuses_a_newer_schema() {
 }
 
 #[test]
-fn an_older_troops_groups_and_outbox_move_to_member_rows_and_named_groups() {
+fn an_older_troops_groups_and_outbox_move_to_member_rows_named_groups_and_payload_rows() {
     use troop_core::store::AlertStore;
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("t.db");
@@ -64,7 +64,8 @@ fn an_older_troops_groups_and_outbox_move_to_member_rows_and_named_groups() {
         let conn = s.lock();
         // as schema 12 had it: the group in one row, members inside
         conn.execute_batch(
-            "DROP TABLE alert_group_members; DROP INDEX outbox_sink_group; ALTER TABLE outbox DROP COLUMN group_id;
+            "DROP TABLE outbox_payloads; ALTER TABLE outbox ADD COLUMN payload TEXT NOT NULL DEFAULT '';
+             DROP TABLE alert_group_members; DROP INDEX outbox_sink_group; ALTER TABLE outbox DROP COLUMN group_id;
              PRAGMA user_version = 12;",
         )
         .unwrap();
@@ -74,6 +75,12 @@ fn an_older_troops_groups_and_outbox_move_to_member_rows_and_named_groups() {
         conn.execute(
             "INSERT INTO outbox (notification_id, sink, payload, status, next_attempt_at, created_at)
              VALUES ('n1', 'log', ?1, 'pending', 5, 5)",
+            [note.to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO outbox (notification_id, sink, payload, status, next_attempt_at, created_at, done_at)
+             VALUES ('n0', 'log', ?1, 'delivered', 4, 4, 4)",
             [note.to_string()],
         )
         .unwrap();
@@ -87,9 +94,18 @@ fn an_older_troops_groups_and_outbox_move_to_member_rows_and_named_groups() {
     let header: String = s.lock().query_row("SELECT data FROM alert_groups", [], |r| r.get(0)).unwrap();
     assert!(!header.contains("members"), "{header}");
     // the pending entry names its group
-    let group: String = s.lock().query_row("SELECT group_id FROM outbox", [], |r| r.get(0)).unwrap();
+    let group: String =
+        s.lock().query_row("SELECT group_id FROM outbox WHERE status = 'pending'", [], |r| r.get(0)).unwrap();
     assert_eq!(group, "abc");
-    assert_eq!(s.outbox_due("log", 10, 10).unwrap().len(), 1);
+    let due = s.outbox_due("log", 10, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].notification.id, "n1");
+    // its payload moved to a table of its own; a delivered entry's is not kept
+    let kept: i64 = s.lock().query_row("SELECT COUNT(*) FROM outbox_payloads", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 1);
+    s.outbox_mark(due[0].id, &troop_core::store::Delivery::Delivered, 11).unwrap();
+    let kept: i64 = s.lock().query_row("SELECT COUNT(*) FROM outbox_payloads", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 0);
 }
 
 #[test]
