@@ -10,7 +10,7 @@ ensure_venv
 # and Debian's tinyproxy, a real forward proxy for the proxy tests,
 # and Debian's PostgreSQL server: each PostgreSQL test starts a throw-away
 # cluster of its own on a free loopback port (troop_store::testing).
-ensure_apt prometheus-alertmanager prometheus tinyproxy postgresql
+ensure_apt prometheus-alertmanager prometheus tinyproxy postgresql chromium chromium-driver
 export TROOP_ALERTMANAGER=/usr/bin/prometheus-alertmanager
 export TROOP_PROMTOOL=/usr/bin/promtool
 export TROOP_TINYPROXY=/usr/bin/tinyproxy

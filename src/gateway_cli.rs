@@ -60,28 +60,13 @@ fn add(
             )));
         }
     }
-    let matchers: Vec<String> = parsed.iter().map(|m| m.to_string()).collect();
     let d = humantime::parse_duration(a.duration.trim())
         .map_err(|e| usage(anyhow!("--for {}: {e} (like 2h, 7d)", a.duration)))?;
-    if d.is_zero() {
-        return Err(usage(anyhow!("--for must be longer than 0")));
-    }
     let now = OffsetDateTime::now_utc();
-    let ends = time::Duration::try_from(d)
-        .ok()
-        .and_then(|d| now.checked_add(d))
-        .ok_or_else(|| usage(anyhow!("--for {}: too long to represent; use a shorter duration", a.duration)))?;
     let author = a.author.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
-    let id = troop_core::alerting::silence::new_id(now);
-    let rec = SilenceRecord {
-        id: id.clone(),
-        matchers,
-        starts_at: rfc3339(now),
-        ends_at: rfc3339(ends),
-        author,
-        reason: a.reason.clone(),
-        created_at: rfc3339(now),
-    };
+    let rec = troop_core::alerting::silence::record(&parsed, d, &author, &a.reason, now)
+        .map_err(|e| usage(anyhow!("--for {}: {e}", a.duration)))?;
+    let id = rec.id.clone();
     store.add_silence(&rec).map_err(runtime)?;
     match format {
         Format::Json => output::print_json(&[rec]).map_err(Fail::Runtime)?,

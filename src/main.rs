@@ -668,12 +668,15 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
         cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into()),
     );
     let posted = Arc::new(std::sync::RwLock::new(cfg.alerts.posted.clone()));
+    let ui = Arc::new(troop_server::ui::Ui::new());
+    ui.set_intervals(monkey_intervals(&w));
     let state = troop_server::AppState {
         store: w.store.clone(),
         metrics: w.metrics.clone(),
         posted: posted.clone(),
         // every generation's engine and gateway share this signal (wire_on)
         committed: w.engine.committed(),
+        ui: ui.clone(),
     };
     let server = tokio::spawn(troop_server::serve(listener, state, http, stop.clone()));
     tokio::spawn(heartbeat(w.store.clone(), stop.clone()));
@@ -723,6 +726,7 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
             Some((new_cfg, new_w)) => {
                 (cfg, w) = (new_cfg, new_w);
                 *posted.write().unwrap_or_else(|e| e.into_inner()) = cfg.alerts.posted.clone();
+                ui.set_intervals(monkey_intervals(&w));
                 let names: Vec<&str> = w.monkeys.iter().map(|b| b.monkey.name()).collect();
                 w.metrics.keep_gauges_of(&names);
                 eprintln!("troop: configuration reloaded; running {} monkey(s)", w.monkeys.len());
@@ -733,6 +737,12 @@ async fn run(cli: &Cli) -> Result<(), Fail> {
     let _ = tokio::time::timeout(Duration::from_millis(500), server).await;
     eprintln!("troop: stopped");
     Ok(())
+}
+
+/// Each running monkey's interval in seconds (the page marks a monkey whose
+/// last success is older than twice it as stale).
+fn monkey_intervals(w: &Wired) -> Vec<(String, i64)> {
+    w.monkeys.iter().map(|b| (b.monkey.name().to_string(), b.schedule.interval.as_secs() as i64)).collect()
 }
 
 /// SIGHUP: read and check the configuration again and wire it onto the

@@ -83,7 +83,7 @@ pub fn changes(store: &dyn Store, args: &ChangesArgs, format: Format) -> Result<
                 r.name.clone(),
                 r.revision.to_string(),
                 r.change.clone(),
-                who(r.who.as_ref()),
+                troop_core::history::who_text(r.who.as_ref()),
                 r.summary.join("; "),
             ]
         })
@@ -108,7 +108,7 @@ pub fn timeline(store: &dyn Store, args: &TimelineArgs, format: Format) -> Resul
         .iter()
         .map(|e| {
             let by = match &e.what {
-                troop_core::timeline::What::Revision { who: w, .. } => who(w.as_ref()),
+                troop_core::timeline::What::Revision { who: w, .. } => troop_core::history::who_text(w.as_ref()),
                 _ => String::new(),
             };
             vec![
@@ -126,30 +126,6 @@ pub fn timeline(store: &dyn Store, args: &TimelineArgs, format: Format) -> Resul
         eprintln!("nothing happened since {}", troop_core::clock::rfc3339(from));
     }
     Ok(())
-}
-
-/// "alice (198.51.100.7)", "pending", "unknown", or "" when never asked.
-fn who(w: Option<&serde_json::Value>) -> String {
-    let Some(w) = w else { return String::new() };
-    match w["status"].as_str() {
-        Some("found") => {
-            let mut names: Vec<String> = Vec::new();
-            for e in w["events"].as_array().into_iter().flatten() {
-                let p = e["principal"].as_str().unwrap_or("?");
-                let p = p.rsplit('/').next().unwrap_or(p);
-                let n = match e["source_ip"].as_str() {
-                    Some(ip) => format!("{p} ({ip})"),
-                    None => p.to_string(),
-                };
-                if !names.contains(&n) {
-                    names.push(n);
-                }
-            }
-            names.join(", ")
-        }
-        Some(other) => other.to_string(),
-        None => String::new(),
-    }
 }
 
 /// The one item id a user's words name.
@@ -239,33 +215,23 @@ pub fn diff(store: &dyn Store, args: &DiffArgs, format: Format) -> Result<(), Fa
 
 pub fn certs(store: &dyn Store, format: Format) -> Result<(), Fail> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let rows = troop_core::certs::rows_as_of(store.observations("cert").map_err(runtime)?, now);
+    let rows = troop_core::certs::rows_as_of(store.observations("cert").map_err(runtime)?, now)
+        .map_err(|e| Fail::Runtime(anyhow::anyhow!("a stored certificate row is unreadable: {e}")))?;
     if format == Format::Json {
         return output::print_json(&rows).map_err(Fail::Runtime);
     }
-    let s = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => "-".to_string(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let problems: Vec<String> =
-                r["problems"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect();
-            let place = match (r["address"].as_str(), r["reference"].as_str()) {
-                (Some(a), _) => format!("{a}:{}", s(&r["port"])),
-                (None, Some(reference)) => reference.to_string(),
-                (None, None) => "-".into(),
-            };
             vec![
-                s(&r["days_left"]),
-                s(&r["not_after"]),
-                s(&r["host"]),
-                place,
-                s(&r["source"]),
-                if problems.is_empty() { "-".into() } else { problems.join(",") },
-                r["error"].as_str().map(str::to_string).unwrap_or_else(|| s(&r["subject"])),
+                or_dash(r.days_left.map(|d| d.to_string())),
+                or_dash(r.not_after.clone()),
+                r.host.clone(),
+                or_dash(r.place()),
+                r.source.clone(),
+                if r.problems.is_empty() { "-".into() } else { r.problems.join(",") },
+                or_dash(r.error.clone().or_else(|| r.subject.clone())),
             ]
         })
         .collect();
@@ -288,31 +254,30 @@ fn bar(ratio: f64) -> String {
 }
 
 pub fn limits(store: &dyn Store, format: Format) -> Result<(), Fail> {
-    let mut rows = store.observations("quota").map_err(runtime)?;
-    troop_core::limits::sort_rows(&mut rows);
+    let rows = troop_core::limits::rows(store.observations("quota").map_err(runtime)?)
+        .map_err(|e| Fail::Runtime(anyhow::anyhow!("a stored quota row is unreadable: {e}")))?;
     if format == Format::Json {
         return output::print_json(&rows).map_err(Fail::Runtime);
     }
-    let num = |v: &serde_json::Value| match v.as_f64() {
-        Some(n) if n.fract() == 0.0 => format!("{}", n as i64),
-        Some(n) => format!("{n:.1}"),
+    let num = |v: Option<f64>| match v {
+        Some(n) => troop_core::limits::fmt_num(n),
         None => "?".into(),
     };
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let usage = match r["ratio"].as_f64() {
+            let usage = match r.ratio {
                 Some(ratio) => format!("{} {:>3.0}%", bar(ratio), ratio * 100.0),
-                None => format!("unknown: {}", r["unknown_reason"].as_str().unwrap_or("?")),
+                None => format!("unknown: {}", r.unknown_reason.as_deref().unwrap_or("?")),
             };
             vec![
                 usage,
-                format!("{}/{}", num(&r["usage"]), num(&r["limit"])),
-                r["limit_source"].as_str().unwrap_or("-").to_string(),
-                format!("{}/{}", r["account"].as_str().unwrap_or("?"), r["region"].as_str().unwrap_or("?")),
-                format!("{}/{}", r["service"].as_str().unwrap_or("?"), r["quota_code"].as_str().unwrap_or("?")),
-                r["resource"].as_str().unwrap_or("-").to_string(),
-                r["quota_name"].as_str().unwrap_or("").to_string(),
+                format!("{}/{}", num(r.usage), num(r.limit)),
+                r.limit_source.map(|s| s.as_str().to_string()).unwrap_or_else(|| "-".into()),
+                format!("{}/{}", r.account, r.region),
+                format!("{}/{}", r.service, r.quota_code),
+                r.resource.clone().unwrap_or_else(|| "-".into()),
+                r.quota_name.clone(),
             ]
         })
         .collect();

@@ -3,7 +3,8 @@
 //! the notification payload (`notification_json`): `reason`, `status`,
 //! `group_labels`, `firing`, `resolved` (findings with `severity`, `title`,
 //! `account`, `region`, `resource`, `labels`, `details`, ...), `at`, `id`.
-//! A template named `*.html` escapes HTML.
+//! A template named `*.html` escapes HTML; every value loses its control
+//! characters (`troop_core::clean_controls_keeping_lines`) in all of them.
 
 use std::path::Path;
 
@@ -55,7 +56,10 @@ pub struct Template {
 impl Template {
     fn parse(name: String, source: String) -> Result<Template, minijinja::Error> {
         let mut env = minijinja::Environment::new();
-        // the name's extension picks the escaping (`.html` escapes HTML)
+        // the name's extension picks the escaping (`.html` escapes HTML);
+        // every value loses its control characters first (a terminal escape
+        // in a resource's name must not reach a mail reader or a terminal)
+        env.set_formatter(troop_core::template_formatter);
         env.add_template_owned(name.clone(), source)?;
         Ok(Template { name, env: std::sync::Arc::new(env) })
     }

@@ -8,7 +8,8 @@
 //! - every other `GET` (the API, `/metrics`, the web UI) needs `read`;
 //! - `POST /api/v2/alerts` needs `alerts:write`, `POST /api/v1/events`
 //!   `events:write`, `POST /api/v2/silences` and `DELETE /api/v2/silence/{id}`
-//!   `silences:write`;
+//!   `silences:write`, as do the page's silence forms (`POST /silences`,
+//!   `POST /silences/{id}/end`);
 //! - a request without a credential may read only when anonymous reads are
 //!   open ([`anonymous_reads`]); a write always needs a credential;
 //! - a credential that does not check out is 401, a good one without the
@@ -26,7 +27,8 @@ pub enum Scope {
     AlertsWrite,
     /// `POST /api/v1/events`.
     EventsWrite,
-    /// `POST /api/v2/silences`, `DELETE /api/v2/silence/{id}`.
+    /// `POST /api/v2/silences`, `DELETE /api/v2/silence/{id}`, and the
+    /// page's `POST /silences`, `POST /silences/{id}/end`.
     SilencesWrite,
 }
 
@@ -66,6 +68,8 @@ pub fn required_scope(method: &str, path: &str) -> Option<Scope> {
         ("POST", "/api/v1/events") => Scope::EventsWrite,
         ("POST", "/api/v2/silences") => Scope::SilencesWrite,
         ("DELETE", p) if p.starts_with("/api/v2/silence/") => Scope::SilencesWrite,
+        ("POST", "/silences") => Scope::SilencesWrite,
+        ("POST", p) if p.starts_with("/silences/") => Scope::SilencesWrite,
         _ => Scope::Read,
     })
 }
@@ -168,6 +172,9 @@ mod tests {
             ("POST", "/api/v1/events", Some(EventsWrite)),
             ("POST", "/api/v2/silences", Some(SilencesWrite)),
             ("DELETE", "/api/v2/silence/0b8ad3c2", Some(SilencesWrite)),
+            ("GET", "/silences", Some(Read)),
+            ("POST", "/silences", Some(SilencesWrite)),
+            ("POST", "/silences/0b8ad3c2/end", Some(SilencesWrite)),
             ("POST", "/api/v1/findings", Some(Read)),
             ("HEAD", "/healthz", None),
         ];

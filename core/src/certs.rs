@@ -267,21 +267,109 @@ pub fn finding(o: &Observation, problems: &[&str], now: i64, thresholds: &[u32])
     })
 }
 
-/// `troop certs` rows (the views a pass stored) as of `now`: `days_left`
-/// counted again, soonest expiry (leaf or chain) first, rows without a
-/// certificate (failed probes) last.
-pub fn rows_as_of(mut rows: Vec<serde_json::Value>, now: i64) -> Vec<serde_json::Value> {
-    for r in &mut rows {
-        if let Some(t) = r["not_after_unix"].as_i64() {
-            r["days_left"] = days_left(t, now).into();
+/// One `troop certs` row (SPEC.md's certificate shape): what a pass stores
+/// as the `cert` observation of one certificate at one place, and what the
+/// CLI, `/api/v1/certs` and the page show. Times as RFC 3339 and as Unix
+/// seconds (`*_unix`); `days_left` as of the pass, counted again by
+/// [`rows_as_of`]. A field an older troop did not store reads as its
+/// default.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CertRow {
+    pub host: String,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    /// [`Observation::source`].
+    pub source: String,
+    pub subject: Option<String>,
+    pub sans: Vec<String>,
+    pub issuer: Option<String>,
+    pub serial: Option<String>,
+    pub not_before: Option<String>,
+    pub not_after: Option<String>,
+    pub not_after_unix: Option<i64>,
+    pub days_left: Option<i64>,
+    /// Earliest expiry along the verified path.
+    pub chain_not_after: Option<String>,
+    pub chain_not_after_unix: Option<i64>,
+    /// [`problems`]' names.
+    pub problems: Vec<String>,
+    pub key_type: Option<String>,
+    pub key_bits: Option<u32>,
+    pub signature_algorithm: Option<String>,
+    pub sha256: Option<String>,
+    pub owner: Option<String>,
+    pub account: Option<String>,
+    pub reference: Option<String>,
+    pub error: Option<String>,
+}
+
+impl CertRow {
+    /// The row of one observation with its `problems`, as of `now` (Unix
+    /// seconds).
+    pub fn new(o: &Observation, problems: &[&str], now: i64) -> CertRow {
+        let leaf = o.leaf.as_ref();
+        let rfc3339 = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).ok().map(crate::clock::rfc3339);
+        CertRow {
+            host: o.host.clone(),
+            address: o.address.clone(),
+            port: o.port,
+            source: o.source.clone(),
+            subject: leaf.map(|l| l.subject.clone()),
+            sans: leaf.map(|l| l.sans.clone()).unwrap_or_default(),
+            issuer: leaf.map(|l| l.issuer.clone()),
+            serial: leaf.map(|l| l.serial.clone()),
+            not_before: leaf.and_then(|l| rfc3339(l.not_before)),
+            not_after: leaf.and_then(|l| rfc3339(l.not_after)),
+            not_after_unix: leaf.map(|l| l.not_after),
+            days_left: leaf.map(|l| days_left(l.not_after, now)),
+            chain_not_after: o.chain_not_after.and_then(rfc3339),
+            chain_not_after_unix: o.chain_not_after,
+            problems: problems.iter().map(|p| p.to_string()).collect(),
+            key_type: leaf.map(|l| l.key_type.clone()),
+            key_bits: leaf.map(|l| l.key_bits),
+            signature_algorithm: leaf.map(|l| l.signature_algorithm.clone()),
+            sha256: leaf.map(|l| l.sha256.clone()),
+            owner: o.owner.clone(),
+            account: o.account.clone(),
+            reference: o.reference.clone(),
+            error: o.error.clone(),
         }
     }
-    let expiry = |r: &serde_json::Value| {
-        let leaf = r["not_after_unix"].as_i64().unwrap_or(i64::MAX);
-        r["chain_not_after_unix"].as_i64().map_or(leaf, |c| c.min(leaf))
-    };
-    rows.sort_by_key(|r| (expiry(r), r["host"].as_str().unwrap_or_default().to_string()));
-    rows
+
+    /// The earliest expiry, leaf or chain (Unix seconds).
+    pub fn expiry(&self) -> Option<i64> {
+        match (self.not_after_unix, self.chain_not_after_unix) {
+            (Some(l), Some(c)) => Some(l.min(c)),
+            (l, c) => l.or(c),
+        }
+    }
+
+    /// Where it was seen: `address:port`, else the ARN or path.
+    pub fn place(&self) -> Option<String> {
+        match (&self.address, &self.reference) {
+            (Some(a), _) => Some(match self.port {
+                Some(p) => format!("{a}:{p}"),
+                None => a.clone(),
+            }),
+            (None, r) => r.clone(),
+        }
+    }
+}
+
+/// `troop certs` rows (the `cert` observations a pass stored, read back
+/// into [`CertRow`]) as of `now`: `days_left` counted again, soonest expiry
+/// (leaf or chain) first, rows without a certificate (failed probes) last.
+/// Errors: a stored observation that is not a row (the store is corrupt).
+pub fn rows_as_of(stored: Vec<serde_json::Value>, now: i64) -> Result<Vec<CertRow>, serde_json::Error> {
+    let mut rows: Vec<CertRow> = stored.into_iter().map(serde_json::from_value).collect::<Result<_, _>>()?;
+    for r in &mut rows {
+        if let Some(t) = r.not_after_unix {
+            r.days_left = Some(days_left(t, now));
+        }
+    }
+    rows.sort_by(|a, b| (a.expiry().unwrap_or(i64::MAX), &a.host).cmp(&(b.expiry().unwrap_or(i64::MAX), &b.host)));
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -436,11 +524,52 @@ mod tests {
             json!({"host": "chain.test", "not_after_unix": 300 * DAY, "chain_not_after_unix": 50 * DAY}),
             json!({"host": "soon.test", "not_after_unix": 60 * DAY}),
         ];
-        let out = rows_as_of(rows, 10 * DAY);
-        let hosts: Vec<&str> = out.iter().map(|r| r["host"].as_str().unwrap()).collect();
+        let out = rows_as_of(rows, 10 * DAY).unwrap();
+        let hosts: Vec<&str> = out.iter().map(|r| r.host.as_str()).collect();
         assert_eq!(hosts, ["chain.test", "soon.test", "late.test", "failed.test"]);
-        assert_eq!(out[2]["days_left"], 90, "as of now, not as stored");
-        assert!(out[3].get("days_left").is_none());
+        assert_eq!(out[2].days_left, Some(90), "as of now, not as stored");
+        assert_eq!(out[3].days_left, None);
+        // a stored row that is not a certificate row is an error, not a blank row
+        assert!(rows_as_of(vec![json!({"host": 5})], 0).is_err());
+    }
+
+    #[test]
+    fn a_row_has_the_spec_keys_and_reads_back_as_stored() {
+        let o = probed("a.test", leaf(20, &["a.test"]));
+        let row = CertRow::new(&o, &["expiring"], NOW);
+        let j = serde_json::to_value(&row).unwrap();
+        let mut keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "account",
+                "address",
+                "chain_not_after",
+                "chain_not_after_unix",
+                "days_left",
+                "error",
+                "host",
+                "issuer",
+                "key_bits",
+                "key_type",
+                "not_after",
+                "not_after_unix",
+                "not_before",
+                "owner",
+                "port",
+                "problems",
+                "reference",
+                "sans",
+                "serial",
+                "sha256",
+                "signature_algorithm",
+                "source",
+                "subject",
+            ]
+        );
+        assert_eq!((row.days_left, row.place().as_deref()), (Some(20), Some("127.0.0.2:443")));
+        assert_eq!(rows_as_of(vec![j], NOW).unwrap(), vec![row]);
     }
 
     #[test]

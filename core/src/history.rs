@@ -172,6 +172,33 @@ impl ChangeFilter {
     }
 }
 
+/// Who made a change, as people read it (the `who` of a [`Revision`],
+/// see `troop_core::monkey::Attribution`): "alice (198.51.100.7)" (the
+/// principal's last ARN part and the source address of each CloudTrail
+/// event), "pending", "unknown", or "" when never asked.
+pub fn who_text(w: Option<&serde_json::Value>) -> String {
+    let Some(w) = w else { return String::new() };
+    match w["status"].as_str() {
+        Some("found") => {
+            let mut names: Vec<String> = Vec::new();
+            for e in w["events"].as_array().into_iter().flatten() {
+                let p = e["principal"].as_str().unwrap_or("?");
+                let p = p.rsplit('/').next().unwrap_or(p);
+                let n = match e["source_ip"].as_str() {
+                    Some(ip) => format!("{p} ({ip})"),
+                    None => p.to_string(),
+                };
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            names.join(", ")
+        }
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod certs;
 pub mod clock;
 pub mod engine;
 pub mod finding;
+pub mod finding_query;
 pub mod history;
 pub mod lifecycle;
 pub mod limits;
@@ -79,6 +80,35 @@ pub fn clean_controls(s: &str) -> std::borrow::Cow<'_, str> {
             })
             .collect(),
     )
+}
+
+/// [`clean_controls`] for a page, where a line break or a tab is text (a
+/// form's lines): those stay, every other control character becomes
+/// U+FFFD.
+pub fn clean_controls_keeping_lines(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t');
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(s.chars().map(|c| if bad(c) { '\u{FFFD}' } else { c }).collect())
+}
+
+/// The minijinja formatter of every template troop renders (the pages,
+/// the sinks' messages): a value loses its control characters
+/// ([`clean_controls_keeping_lines`]) and is then written as the template's
+/// auto-escaping says (HTML for a `.html` name).
+pub fn template_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if !value.is_safe()
+        && let Some(s) = value.as_str()
+        && let std::borrow::Cow::Owned(cleaned) = clean_controls_keeping_lines(s)
+    {
+        return minijinja::escape_formatter(out, state, &minijinja::Value::from(cleaned));
+    }
+    minijinja::escape_formatter(out, state, value)
 }
 
 pub use engine::{Engine, PassStatus, PassSummary};

@@ -3,12 +3,12 @@
 //! monkey does the counting and the API calls.
 
 use crate::finding::{Finding, Severity};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const MONKEY: &str = "limits";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LimitSource {
     /// `[monkeys.limits.overrides."svc/code"] limit`
@@ -21,6 +21,19 @@ pub enum LimitSource {
     Api,
     /// troop's built-in table of documented defaults.
     Builtin,
+}
+
+impl LimitSource {
+    /// Its name in rows and on the page (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitSource::Override => "override",
+            LimitSource::Applied => "applied",
+            LimitSource::Default => "default",
+            LimitSource::Api => "api",
+            LimitSource::Builtin => "builtin",
+        }
+    }
 }
 
 /// Every value known for one quota's limit; the first present wins, in the
@@ -97,26 +110,52 @@ impl Evaluation {
         self.ratio.is_some()
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
+    /// Its `troop limits` row.
+    pub fn row(&self) -> QuotaRow {
         let (usage, reason) = match &self.usage {
-            Usage::Known(u) => (serde_json::json!(u), None),
-            Usage::Unknown(r) => (serde_json::Value::Null, Some(r.clone())),
+            Usage::Known(u) => (Some(*u), None),
+            Usage::Unknown(r) => (None, Some(r.clone())),
         };
-        serde_json::json!({
-            "account": self.key.account,
-            "region": self.key.region,
-            "service": self.key.service,
-            "quota_code": self.key.quota_code,
-            "quota_name": self.key.quota_name,
-            "resource": self.key.resource,
-            "usage": usage,
-            "limit": self.limit.map(|l| l.0),
-            "ratio": self.ratio,
-            "limit_source": self.limit.map(|l| l.1),
-            "unknown_reason": reason.or_else(|| self.limit.is_none().then(|| "no limit known".to_string())),
-            "severity": self.severity,
-        })
+        QuotaRow {
+            account: self.key.account.clone(),
+            region: self.key.region.clone(),
+            service: self.key.service.clone(),
+            quota_code: self.key.quota_code.clone(),
+            quota_name: self.key.quota_name.clone(),
+            resource: self.key.resource.clone(),
+            usage,
+            limit: self.limit.map(|l| l.0),
+            ratio: self.ratio,
+            limit_source: self.limit.map(|l| l.1),
+            unknown_reason: reason.or_else(|| self.limit.is_none().then(|| "no limit known".to_string())),
+            severity: self.severity,
+        }
     }
+}
+
+/// One `troop limits` row (SPEC.md's quota shape): what a pass stores as
+/// the `quota` observation of one quota, and what the CLI, `/api/v1/limits`
+/// and the page show. `ratio` is usage over limit (`null` when either is
+/// unknown; JSON has no infinity, so a zero limit in use reads `null` too).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QuotaRow {
+    pub account: String,
+    pub region: String,
+    /// Service Quotas' service code (`ec2`, `vpc`, `iam`, ...).
+    pub service: String,
+    pub quota_code: String,
+    pub quota_name: String,
+    /// The resource a per-resource quota is counted on; `None` account-wide.
+    pub resource: Option<String>,
+    pub usage: Option<f64>,
+    pub limit: Option<f64>,
+    pub ratio: Option<f64>,
+    pub limit_source: Option<LimitSource>,
+    /// Why usage or the limit is unknown.
+    pub unknown_reason: Option<String>,
+    /// At or above a threshold: its severity.
+    pub severity: Option<Severity>,
 }
 
 /// Evaluate one quota. `None` thresholds mean the quota is ignored.
@@ -285,7 +324,9 @@ pub fn nat_gateway_counts(state: &str) -> bool {
     matches!(state, "pending" | "available" | "deleting")
 }
 
-fn fmt_num(v: f64) -> String {
+/// A usage or limit as people read it: whole numbers without a fraction,
+/// others to one decimal.
+pub fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.1}") }
 }
 
@@ -326,11 +367,14 @@ pub fn finding(e: &Evaluation) -> Option<Finding> {
     })
 }
 
-/// `troop limits` rows (the views a pass stored): highest usage ratio
-/// first, unknown usage or limit last.
-pub fn sort_rows(rows: &mut [serde_json::Value]) {
-    let r = |v: &serde_json::Value| v["ratio"].as_f64().unwrap_or(-1.0);
+/// `troop limits` rows (the `quota` observations a pass stored, read back
+/// into [`QuotaRow`]): highest usage ratio first, unknown usage or limit
+/// last. Errors: a stored observation that is not a row.
+pub fn rows(stored: Vec<serde_json::Value>) -> Result<Vec<QuotaRow>, serde_json::Error> {
+    let mut rows: Vec<QuotaRow> = stored.into_iter().map(serde_json::from_value).collect::<Result<_, _>>()?;
+    let r = |v: &QuotaRow| v.ratio.unwrap_or(-1.0);
     rows.sort_by(|a, b| r(b).total_cmp(&r(a)));
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -496,7 +540,7 @@ mod tests {
         assert_eq!(evaluate(key(None), Usage::Known(1.0), &zero, Some(T)).severity, Some(Severity::Critical));
         let none = evaluate(key(None), Usage::Known(1.0), &LimitCandidates::default(), Some(T));
         assert_eq!((none.ratio, none.severity), (None, None));
-        assert_eq!(none.to_json()["unknown_reason"], "no limit known");
+        assert_eq!(none.row().unknown_reason.as_deref(), Some("no limit known"));
     }
 
     #[test]
@@ -509,15 +553,34 @@ mod tests {
         assert_eq!(f.title, "VPCs per Region (vpc/L-F678F1CE) for sg-1: 58 of 60 used (97%)");
         assert_eq!(f.details["limit_source"], "applied");
         assert_eq!(f.scope, "limits:vpc/L-F678F1CE");
-        let j = e.to_json();
+        // the stored row keeps SPEC.md's keys and reads back as it was
+        let j = serde_json::to_value(e.row()).unwrap();
         assert_eq!(
-            (j["usage"].clone(), j["limit"].clone(), j["limit_source"].clone()),
-            (58.0.into(), 60.0.into(), "applied".into())
+            (j["usage"].clone(), j["limit"].clone(), j["limit_source"].clone(), j["ratio"].clone()),
+            (58.0.into(), 60.0.into(), "applied".into(), (58.0 / 60.0).into())
         );
+        let keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = vec![
+            "account",
+            "region",
+            "service",
+            "quota_code",
+            "quota_name",
+            "resource",
+            "usage",
+            "limit",
+            "ratio",
+            "limit_source",
+            "unknown_reason",
+            "severity",
+        ];
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(super::rows(vec![j]).unwrap(), vec![e.row()]);
         let unknown = evaluate(key(None), Usage::Unknown("AccessDenied".into()), &lim, Some(T));
         assert!(finding(&unknown).is_none());
-        assert_eq!(unknown.to_json()["usage"], serde_json::Value::Null);
-        assert_eq!(unknown.to_json()["unknown_reason"], "AccessDenied");
+        assert_eq!(serde_json::to_value(unknown.row()).unwrap()["usage"], serde_json::Value::Null);
+        assert_eq!(unknown.row().unknown_reason.as_deref(), Some("AccessDenied"));
     }
 
     #[test]

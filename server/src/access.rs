@@ -193,6 +193,15 @@ impl Guard {
 /// names (cost 10, as `htpasswd -B` writes).
 const UNKNOWN_USER_HASH: &str = "$2y$10$YsvkvdDT6heeRixqWJWBb.IQBZuQqu4/BbULwdj1fhSew9Q0rmObK";
 
+/// Who a request was admitted for (a request extension): the credential's
+/// name (the basic-auth user or the token's `name`) and its scopes. Absent
+/// on an anonymous read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub who: String,
+    pub scopes: Vec<Scope>,
+}
+
 /// An owned [`Presented`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checked {
@@ -243,7 +252,13 @@ async fn admit(g: &Arc<Guard>, req: Request, next: Next) -> Response {
     }
     let checked = g.presented(req.headers()).await;
     match decide(needed, &checked.as_presented(), g.anonymous_reads) {
-        Decision::Allow => next.run(req).await,
+        Decision::Allow => {
+            let mut req = req;
+            if let Checked::Valid { who, scopes } = checked {
+                req.extensions_mut().insert(Caller { who, scopes });
+            }
+            next.run(req).await
+        }
         Decision::Unauthorized(why) => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"troop\", Bearer realm=\"troop\""))],

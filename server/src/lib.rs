@@ -1,7 +1,8 @@
 //! troop-server: the HTTP surface of `troop run` on `[agent] listen`.
 //! `/healthz`, `/metrics` (Prometheus text), `/api/v1/{findings,changes,
-//! certs,limits,status,timeline}`, `/api/v1/items/{item}/diff`, the page at
-//! `/`, and the writes any process may make with a credential of their scope:
+//! certs,limits,status,timeline}`, `/api/v1/items/{item}/diff`, the web UI
+//! ([`ui`]: `/`, `/findings`, `/items/{item}`, `/changes`, `/certs`,
+//! `/limits`, `/silences`), and the writes any process may make with a credential of their scope:
 //! `POST /api/v2/alerts`, Alertmanager's silence API, `POST /api/v1/events`
 //! (every route behind [`access`]).
 
@@ -35,13 +36,14 @@ pub struct AppState {
     /// Woken when posted alerts changed what the gateway must route (the
     /// engine's commit signal: the gateway runs a round at once).
     pub committed: Arc<tokio::sync::Notify>,
+    /// The web UI's templates, form-token key and monkey intervals.
+    pub ui: Arc<ui::Ui>,
 }
 
-mod page;
+pub mod ui;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(index))
+    ui::routes()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/api/v1/findings", get(findings))
@@ -56,11 +58,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/silences", get(get_silences).post(post_silence))
         .route("/api/v2/silence/{id}", get(get_silence).delete(delete_silence))
         .with_state(state)
-}
-
-async fn index(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let html = call(&s, move |st| page::render(st, st, time::OffsetDateTime::now_utc()).map_err(store_error)).await?;
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
@@ -100,14 +97,15 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
 async fn certs(State(s): State<AppState>) -> Result<Response, ApiError> {
     let rows = call(&s, |st| st.observations("cert").map_err(store_error)).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    Ok(axum::Json(troop_core::certs::rows_as_of(rows, now)).into_response())
+    let rows = troop_core::certs::rows_as_of(rows, now).map_err(unreadable)?;
+    Ok(axum::Json(rows).into_response())
 }
 
 /// What `troop limits --format json` prints: every quota evaluated, highest
 /// usage ratio first.
 async fn limits(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let mut rows = call(&s, |st| st.observations("quota").map_err(store_error)).await?;
-    troop_core::limits::sort_rows(&mut rows);
+    let rows = call(&s, |st| st.observations("quota").map_err(store_error)).await?;
+    let rows = troop_core::limits::rows(rows).map_err(unreadable)?;
     Ok(axum::Json(rows).into_response())
 }
 
@@ -241,6 +239,12 @@ async fn delete_silence(State(s): State<AppState>, Path(id): Path<String>) -> Re
 /// An API error: a status and a one-line message.
 struct ApiError(StatusCode, String);
 
+impl From<troop_core::StoreError> for ApiError {
+    fn from(e: troop_core::StoreError) -> Self {
+        store_error(e)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, format!("{}\n", self.1)).into_response()
@@ -249,6 +253,11 @@ impl IntoResponse for ApiError {
 
 fn bad_request(msg: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.to_string())
+}
+
+/// A stored row that does not read back as its type: the store is corrupt.
+fn unreadable(e: serde_json::Error) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("a stored row is unreadable: {e}"))
 }
 
 fn store_error(e: troop_core::StoreError) -> ApiError {

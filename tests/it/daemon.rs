@@ -116,7 +116,7 @@ async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
     assert_eq!(http_get(&addr, "/api/v1/items/nope/diff").unwrap().0, 404);
     let (status, page) = http_get(&addr, "/").unwrap();
     assert_eq!(status, 200);
-    assert!(page.contains("<h2>Changes in the last 24 hours") && page.contains("created"), "{page}");
+    assert!(page.contains("Changes in the last hour: ") && page.contains("created"), "{page}");
     assert_eq!(http_get(&addr, "/api/v1/changes?since=yesterday").unwrap().0, 400);
     for (query, some) in [("technology=ec2", true), ("technology=iam,s3", false), ("account=111111111111", false)] {
         let (status, body) = http_get(&addr, &format!("/api/v1/changes?since=1h&{query}")).unwrap();

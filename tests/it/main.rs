@@ -24,3 +24,4 @@ mod scan;
 mod security;
 mod semantics;
 mod timeline;
+mod ui;

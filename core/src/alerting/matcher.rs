@@ -39,10 +39,50 @@ impl PartialEq for Matcher {
     }
 }
 
+/// A value written as it is when [`Matcher::parse`] reads it back
+/// unchanged; otherwise quoted, with `\\`, `\"` and `\n` escaped (as
+/// Alertmanager's matchers are).
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}{}", self.label, self.op.as_str(), self.value)
+        let v = &self.value;
+        let plain = !v.starts_with('"') && v.trim() == v && !v.contains(['\\', '\n', ',', '{', '}']);
+        if plain {
+            return write!(f, "{}{}{}", self.label, self.op.as_str(), v);
+        }
+        let escaped = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        write!(f, "{}{}\"{escaped}\"", self.label, self.op.as_str())
     }
+}
+
+/// A double-quoted value's content (`s` starts with `"`): `\"`, `\\` and
+/// `\n` unescaped; an unescaped quote before the end, a missing closing
+/// quote or anything after it is an error (Alertmanager's matcher syntax,
+/// `pkg/labels/parse.go`).
+fn unquote(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s[1..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(e @ ('"' | '\\')) => out.push(e),
+                Some(e) => return Err(format!("`{s}`: unknown escape `\\{e}` (\\\", \\\\ and \\n are)")),
+                None => return Err(format!("`{s}`: the closing quote is missing")),
+            },
+            '"' => {
+                let rest: String = chars.collect();
+                if !rest.trim().is_empty() {
+                    return Err(format!(
+                        "`{s}`: `{}` after the closing quote (one matcher per entry; a quote inside a value is written \\\")",
+                        rest.trim()
+                    ));
+                }
+                return Ok(out);
+            }
+            c => out.push(c),
+        }
+    }
+    Err(format!("`{s}`: the closing quote is missing"))
 }
 
 fn valid_label(s: &str) -> bool {
@@ -86,7 +126,9 @@ impl Matcher {
             return Err(format!("`{s}` is not a matcher (operators: =, !=, =~, !~)"));
         };
         let value = value.trim();
-        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        if value.starts_with('"') {
+            return Matcher::new(label.trim(), op, &unquote(value)?);
+        }
         Matcher::new(label.trim(), op, value)
     }
 
@@ -151,5 +193,32 @@ mod tests {
             assert!(e.contains(want), "{m}: {e}");
         }
         assert_eq!(Matcher::parse(" severity =~ warning|critical ").unwrap().to_string(), "severity=~warning|critical");
+    }
+
+    #[test]
+    fn quoted_values_unescape_and_round_trip() {
+        // (written, the value read)
+        let cases = [
+            (r#"title="a \"quoted\" word""#, r#"a "quoted" word"#),
+            (r#"path="C:\\temp""#, r"C:\temp"),
+            (r#"msg="two\nlines""#, "two\nlines"),
+            (r#"resource="sg-1""#, "sg-1"),
+            (r#"empty="""#, ""),
+            (r#"spaced=" padded ""#, " padded "),
+        ];
+        for (text, value) in cases {
+            let m = Matcher::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(m.value, value, "{text}");
+            assert_eq!(Matcher::parse(&m.to_string()).unwrap(), m, "{text} written as {m}");
+        }
+        assert_eq!(Matcher::parse("monkey=certs").unwrap().to_string(), "monkey=certs", "plain values stay plain");
+        for (text, want) in [
+            (r#"monkey="security" kind="sg""#, "after the closing quote"),
+            (r#"monkey="security"#, "closing quote is missing"),
+            (r#"monkey="a\qb""#, "unknown escape"),
+        ] {
+            let e = Matcher::parse(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 }

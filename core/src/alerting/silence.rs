@@ -34,6 +34,35 @@ pub fn new_id(now: OffsetDateTime) -> String {
     format!("s-{:x}-{:04x}", now.unix_timestamp(), fastrand::u16(..))
 }
 
+/// A new silence from now for `duration`: what `troop silence add` and the
+/// page's silence form store. Errors (a zero or unrepresentable duration)
+/// say what to change.
+pub fn record(
+    matchers: &[Matcher],
+    duration: std::time::Duration,
+    author: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<SilenceRecord, String> {
+    if duration.is_zero() {
+        return Err("must be longer than 0".into());
+    }
+    let ends = time::Duration::try_from(duration)
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .ok_or("too long to represent; use a shorter duration")?;
+    let at = crate::clock::rfc3339(now);
+    Ok(SilenceRecord {
+        id: new_id(now),
+        matchers: matchers.iter().map(|m| m.to_string()).collect(),
+        starts_at: at.clone(),
+        ends_at: crate::clock::rfc3339(ends),
+        author: author.to_string(),
+        reason: reason.to_string(),
+        created_at: at,
+    })
+}
+
 /// The first active silence matching `labels`.
 pub fn silenced_by<'a>(silences: &'a [Silence], labels: &BTreeMap<String, String>, now: Millis) -> Option<&'a Silence> {
     silences.iter().find(|s| s.silences(labels, now))

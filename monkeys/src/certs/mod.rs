@@ -187,40 +187,6 @@ fn domain_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-fn rfc3339(t: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp(t).ok().map(troop_core::clock::rfc3339)
-}
-
-/// The `troop certs` row (SPEC.md shape) for one observation.
-pub fn view(o: &Observation, problems: &[&str], now: i64) -> serde_json::Value {
-    let leaf = o.leaf.as_ref();
-    serde_json::json!({
-        "host": o.host,
-        "address": o.address,
-        "port": o.port,
-        "source": o.source,
-        "subject": leaf.map(|l| l.subject.clone()),
-        "sans": leaf.map(|l| l.sans.clone()).unwrap_or_default(),
-        "issuer": leaf.map(|l| l.issuer.clone()),
-        "serial": leaf.map(|l| l.serial.clone()),
-        "not_before": leaf.and_then(|l| rfc3339(l.not_before)),
-        "not_after": leaf.and_then(|l| rfc3339(l.not_after)),
-        "not_after_unix": leaf.map(|l| l.not_after),
-        "days_left": leaf.map(|l| certs::days_left(l.not_after, now)),
-        "chain_not_after": o.chain_not_after.and_then(rfc3339),
-        "chain_not_after_unix": o.chain_not_after,
-        "problems": problems,
-        "key_type": leaf.map(|l| l.key_type.clone()),
-        "key_bits": leaf.map(|l| l.key_bits),
-        "signature_algorithm": leaf.map(|l| l.signature_algorithm.clone()),
-        "sha256": leaf.map(|l| l.sha256.clone()),
-        "owner": o.owner,
-        "account": o.account,
-        "reference": o.reference,
-        "error": o.error,
-    })
-}
-
 #[async_trait]
 impl Monkey for CertsMonkey {
     fn name(&self) -> &'static str {
@@ -394,7 +360,7 @@ impl Monkey for CertsMonkey {
             report.observations.push(Observed {
                 kind: "cert".into(),
                 key: certs::resource(o),
-                data: view(o, &problems, now),
+                data: serde_json::to_value(certs::CertRow::new(o, &problems, now)).unwrap_or_default(),
             });
         }
         report.coverage.push(Coverage {

@@ -269,7 +269,11 @@ impl Monkey for LimitsMonkey {
                 k.id(),
                 k.resource.as_ref().map(|r| format!("/{r}")).unwrap_or_default()
             );
-            report.observations.push(Observed { kind: "quota".into(), key, data: e.to_json() });
+            report.observations.push(Observed {
+                kind: "quota".into(),
+                key,
+                data: serde_json::to_value(e.row()).unwrap_or_default(),
+            });
         }
         // Only a quota whose every usage and limit is known can resolve its findings.
         for ((scope, account, region), conclusive) in covered {

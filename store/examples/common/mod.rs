@@ -21,6 +21,7 @@ pub fn rss_parts_mib() -> (f64, f64, f64) {
 }
 
 /// This process's peak resident set (VmHWM), MiB.
+#[allow(dead_code)]
 pub fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: f64 = status

@@ -12,6 +12,7 @@ pub mod receiver;
 pub mod servicequotas;
 pub mod smtp;
 pub mod tls;
+pub mod webdriver;
 
 pub use moto::Moto;
 pub use server::Server;

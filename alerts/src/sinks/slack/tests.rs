@@ -22,6 +22,20 @@ fn block_kit_with_every_user_string_escaped() {
 }
 
 #[test]
+fn a_hostile_resource_is_text_in_slack() {
+    let mut n = test_notification(Reason::First);
+    let mut f = (*n.firing[0]).clone();
+    f.title = "<script>alert(1)</script> \"onmouseover=alert(2) x \u{1b}[2J\u{1b}]0;owned\u{7}".into();
+    f.resource = "sg-<b>\u{1b}[31m".into();
+    n.firing = vec![std::sync::Arc::new(f)];
+    let m = message(&n, &Template::default_named("slack", SLACK)).unwrap();
+    let text = m["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt; \"onmouseover=alert(2) x \u{FFFD}[2J"), "{text:?}");
+    assert!(text.contains("sg-&lt;b&gt;\u{FFFD}[31m"), "{text:?}");
+    assert!(!m.to_string().contains("\\u001b") && !text.contains('\u{1b}'), "{m}");
+}
+
+#[test]
 fn a_template_file_replaces_the_default() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("slack.j2");

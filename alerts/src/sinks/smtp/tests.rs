@@ -56,6 +56,27 @@ fn text_and_html_bodies() {
 }
 
 #[test]
+fn a_hostile_resource_is_text_in_both_bodies() {
+    let mut n = test_notification(Reason::First);
+    let mut f = (*n.firing[0]).clone();
+    f.title = "<script>alert(1)</script> \"onmouseover=alert(2) x \u{1b}[2J\u{1b}]0;owned\u{7}".into();
+    n.firing = vec![std::sync::Arc::new(f)];
+    let ctx = crate::notification_json(&n);
+    let html = Template::default_named("email.html", crate::template::HTML).render(&ctx).unwrap();
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;") && !html.contains("<script>"), "{html}");
+    assert!(html.contains("&quot;onmouseover=alert(2)") && html.contains("\u{FFFD}[2J"), "{html}");
+    let text = Template::default_named("email.txt", crate::template::TEXT).render(&ctx).unwrap();
+    assert!(
+        text.contains("<script>alert(1)</script> \"onmouseover=alert(2) x \u{FFFD}[2J\u{FFFD}]0;owned\u{FFFD}"),
+        "{text:?}"
+    );
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'));
+    // and the message built from them says the same
+    let raw = String::from_utf8(sink(&["ops@example.com"], false, None).message(&n).unwrap().formatted()).unwrap();
+    assert!(!raw.contains('\u{1b}'));
+}
+
+#[test]
 fn bad_addresses_fail_at_build() {
     let to = vec!["not an address".to_string()];
     let e = SmtpSink::build(

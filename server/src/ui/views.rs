@@ -1,0 +1,492 @@
+//! What each page shows, read from the store through the views the CLI and
+//! the JSON API use, arranged for its template. Each returns the page's
+//! template context; store failures become error pages.
+
+use crate::{ApiError, bad_request, store_error, unreadable};
+use axum::http::StatusCode;
+use minijinja::{Value, context};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use troop_core::FindingState;
+use troop_core::alerting::Matcher;
+use troop_core::alerting::silence::findings_view;
+use troop_core::finding::{Severity, StoredFinding};
+use troop_core::finding_query::{FindingQuery, PAGE_SIZE, SORTS, count_by_severity, encode};
+use troop_core::store::{Backend, FindingFilter, Revision, SilenceRecord};
+
+/// How many rows the overview shows of each list.
+const OVERVIEW_ROWS: usize = 10;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// "3m", "2h", "5d": how long ago `secs` was, as people glance at it.
+fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7_200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3_600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// The link to an item's page.
+pub(crate) fn item_href(item: &str) -> String {
+    format!("/items/{}", encode(item))
+}
+
+/// The silence form, prefilled with matchers on a finding's identity.
+fn silence_href(f: &StoredFinding) -> String {
+    let mut q: Vec<String> =
+        [("monkey", &f.monkey), ("kind", &f.kind), ("account", &f.account), ("resource", &f.resource)]
+            .iter()
+            .map(|(k, v)| {
+                format!("matcher={}", encode(&format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))))
+            })
+            .collect();
+    q.push(format!("reason={}", encode(&format!("{}: ", f.title))));
+    format!("/silences?{}", q.join("&"))
+}
+
+/// One finding as a row of a page.
+#[derive(Serialize)]
+struct FindingLine {
+    severity: Severity,
+    state: FindingState,
+    monkey: String,
+    kind: String,
+    account: String,
+    region: String,
+    resource: String,
+    title: String,
+    first_seen: String,
+    last_seen: String,
+    resolved_at: Option<String>,
+    owner: Option<String>,
+    /// The item's page, for findings about a security item.
+    item_href: Option<String>,
+    silenced_by: Option<String>,
+    silence_href: String,
+}
+
+impl FindingLine {
+    fn new(f: &StoredFinding, silenced_by: Option<&str>) -> FindingLine {
+        FindingLine {
+            severity: f.severity,
+            state: f.state,
+            monkey: f.monkey.clone(),
+            kind: f.kind.clone(),
+            account: f.account.clone(),
+            region: f.region.clone(),
+            resource: f.resource.clone(),
+            title: f.title.clone(),
+            first_seen: f.first_seen.clone(),
+            last_seen: f.last_seen.clone(),
+            resolved_at: f.resolved_at.clone(),
+            owner: f.labels.get("owner").cloned(),
+            item_href: f.details.get("item").and_then(|i| i.as_str()).map(item_href),
+            silenced_by: silenced_by.map(str::to_string),
+            silence_href: silence_href(f),
+        }
+    }
+}
+
+/// One revision as a line of the changes list or an item's timeline.
+#[derive(Serialize)]
+struct ChangeLine {
+    at: String,
+    /// `revision` or `event`.
+    kind: String,
+    /// The technology, or a posted event's `type`.
+    what: String,
+    account: String,
+    region: String,
+    name: String,
+    /// Who made it, or the event's source.
+    who: String,
+    summary: Vec<String>,
+    change: String,
+    href: Option<String>,
+    revision: Option<i64>,
+}
+
+impl ChangeLine {
+    fn revision(r: &Revision) -> ChangeLine {
+        ChangeLine {
+            at: r.at.clone(),
+            kind: "revision".into(),
+            what: r.technology.clone(),
+            account: r.account.clone(),
+            region: r.region.clone(),
+            name: r.name.clone(),
+            who: troop_core::history::who_text(r.who.as_ref()),
+            summary: r.summary.clone(),
+            change: r.change.clone(),
+            href: Some(item_href(&r.item)),
+            revision: Some(r.revision),
+        }
+    }
+
+    fn event(e: &troop_core::timeline::ChangeEvent) -> ChangeLine {
+        ChangeLine {
+            at: e.at.clone(),
+            kind: "event".into(),
+            what: e.kind.clone(),
+            account: e.account.clone().unwrap_or_default(),
+            region: String::new(),
+            name: e.resource.clone().unwrap_or_default(),
+            who: e.source.clone(),
+            summary: vec![e.summary.clone()],
+            change: String::new(),
+            href: None,
+            revision: None,
+        }
+    }
+}
+
+/// `/`: open findings by severity and monkey, the last hour's changes, the
+/// soonest certificate expiries, quotas at or above warning, each monkey's
+/// last successful pass (stale past twice its interval), each sink's outbox.
+pub(super) fn overview(st: &dyn Backend, intervals: &BTreeMap<String, i64>) -> Result<Value, ApiError> {
+    let now = now();
+    let unix = now.unix_timestamp();
+    let open = findings_view(st, st, FindingFilter { state: Some(FindingState::Open), ..Default::default() }, ms(now))?;
+    let silenced =
+        findings_view(st, st, FindingFilter { state: Some(FindingState::Silenced), ..Default::default() }, ms(now))?;
+    let by_severity: Vec<Value> = count_by_severity(open.iter().map(|(f, _)| f))
+        .into_iter()
+        .map(|(s, n)| context! { severity => s, n => n, href => format!("/findings?severity={s}") })
+        .collect();
+    let mut monkeys: BTreeMap<String, usize> = BTreeMap::new();
+    for (f, _) in &open {
+        *monkeys.entry(f.monkey.clone()).or_default() += 1;
+    }
+    let by_monkey: Vec<Value> = monkeys
+        .into_iter()
+        .map(|(m, n)| context! { href => format!("/findings?monkey={}", encode(&m)), monkey => m, n => n })
+        .collect();
+    let mut changes = st.revisions_since(now - time::Duration::hours(1)).map_err(store_error)?;
+    changes.reverse();
+    let changes_total = changes.len();
+    let changes: Vec<ChangeLine> = changes.iter().take(OVERVIEW_ROWS).map(ChangeLine::revision).collect();
+    let certs =
+        troop_core::certs::rows_as_of(st.observations("cert").map_err(store_error)?, unix).map_err(unreadable)?;
+    let certs: Vec<_> =
+        certs.into_iter().filter(|c| c.expiry().is_some() || c.error.is_some()).take(OVERVIEW_ROWS).collect();
+    let quotas: Vec<_> = troop_core::limits::rows(st.observations("quota").map_err(store_error)?)
+        .map_err(unreadable)?
+        .into_iter()
+        .filter(|q| q.severity.is_some())
+        .collect();
+    let successes = st.last_successes().map_err(store_error)?;
+    let mut names: Vec<String> = intervals.keys().cloned().collect();
+    names.extend(successes.keys().filter(|k| !intervals.contains_key(*k)).cloned());
+    let passes: Vec<Value> = names
+        .iter()
+        .map(|m| {
+            let last = successes.get(m).map(|t| t.unix_timestamp());
+            let stale = match (last, intervals.get(m)) {
+                (Some(t), Some(i)) => unix - t > 2 * i,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            context! {
+                monkey => m,
+                last_success => last.map(troop_core::clock::rfc3339_unix),
+                age => last.map(|t| age(unix - t)),
+                interval => intervals.get(m).map(|i| age(*i)),
+                stale => stale,
+            }
+        })
+        .collect();
+    let outboxes = st.outbox_stats().map_err(store_error)?;
+    Ok(context! {
+        open_total => open.len(),
+        silenced_total => silenced.len(),
+        by_severity => by_severity,
+        by_monkey => by_monkey,
+        changes => changes,
+        changes_total => changes_total,
+        certs => certs,
+        quotas => quotas,
+        passes => passes,
+        outboxes => outboxes,
+        now => troop_core::clock::rfc3339(now),
+    })
+}
+
+fn ms(t: OffsetDateTime) -> troop_core::alerting::Millis {
+    troop_core::alerting::millis(t)
+}
+
+/// `/findings?…`: [`FindingQuery`]'s filters, sorted, a page of
+/// [`PAGE_SIZE`], with counts.
+pub(super) fn findings(st: &dyn Backend, pairs: &[(String, String)], source: &str) -> Result<Value, ApiError> {
+    let q = FindingQuery::parse(pairs).map_err(bad_request)?;
+    if let Some(m) = &q.monkey {
+        troop_core::known_name("monkey", m, &troop_core::finding_sources(source)).map_err(bad_request)?;
+    }
+    // the store narrows by state, monkey and severity; the rest here
+    let filter = FindingFilter { state: q.state, monkey: q.monkey.clone(), min_severity: q.min_severity };
+    let mut found = findings_view(st, st, filter, ms(now()))?;
+    found.retain(|(f, _)| q.keeps(f));
+    q.sort(&mut found, |(f, _)| f);
+    let total = found.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = q.page.min(pages);
+    let rows: Vec<FindingLine> = found
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|(f, by)| FindingLine::new(f, by.as_deref()))
+        .collect();
+    let counts: Vec<Value> = count_by_severity(found.iter().map(|(f, _)| f))
+        .into_iter()
+        .map(|(s, n)| context! { severity => s, n => n })
+        .collect();
+    let sorts: BTreeMap<&str, Value> = SORTS
+        .iter()
+        .map(|s| {
+            // a column's link sorts by it; on the current one, flips it
+            let dir = if q.sort == *s && q.descending {
+                "asc"
+            } else if q.sort == *s {
+                "desc"
+            } else {
+                ""
+            };
+            let link = context! {
+                current => q.sort == *s,
+                descending => q.descending,
+                href => format!("/findings{}", q.href(&[("sort", s), ("dir", dir), ("page", "")])),
+            };
+            (*s, link)
+        })
+        .collect();
+    let label = q.label.as_ref().map(|(k, v)| format!("{k}={v}"));
+    Ok(context! {
+        rows => rows,
+        total => total,
+        counts => counts,
+        page => page,
+        pages => pages,
+        prev => (page > 1).then(|| format!("/findings{}", q.href(&[("page", &(page - 1).to_string())]))),
+        next => (page < pages).then(|| format!("/findings{}", q.href(&[("page", &(page + 1).to_string())]))),
+        sorts => sorts,
+        f => context! {
+            state => q.state.map(|s| s.as_str()).unwrap_or("all"),
+            severity => q.min_severity.map(|s| s.as_str()).unwrap_or(""),
+            monkey => q.monkey, kind => q.kind, account => q.account, region => q.region,
+            technology => q.technology, owner => q.owner, label => label, q => q.text,
+        },
+        states => ["open", "silenced", "resolved", "all"],
+        severities => Severity::THRESHOLDS,
+        monkeys => troop_core::finding_sources(source),
+    })
+}
+
+/// One line of an item's unified diff, classified for colour: `add`,
+/// `del`, `hunk` (a jump over unchanged lines) or `same`; the file headers
+/// are left out (the page names the revisions).
+#[derive(Debug, PartialEq, Serialize)]
+pub(crate) struct DiffLine {
+    pub class: &'static str,
+    pub text: String,
+}
+
+pub(crate) fn diff_lines(diff: &str) -> Vec<DiffLine> {
+    diff.lines()
+        .filter(|l| !l.starts_with("--- ") && !l.starts_with("+++ "))
+        .map(|l| {
+            let class = match l.chars().next() {
+                Some('+') => "add",
+                Some('-') => "del",
+                Some('@') => "hunk",
+                _ => "same",
+            };
+            DiffLine { class, text: l.to_string() }
+        })
+        .collect()
+}
+
+/// `/items/{item}[?from=N&to=N]`: identity, state, every revision with who
+/// and the reviewer's sentences, the diff between two revisions (default:
+/// the latest and the one before), the findings on it.
+pub(super) fn item(st: &dyn Backend, query: &str, pairs: &[(String, String)]) -> Result<Value, ApiError> {
+    let num = |k: &str| -> Result<Option<i64>, ApiError> {
+        pairs
+            .iter()
+            .find(|(n, v)| n == k && !v.is_empty())
+            .map(|(_, v)| v.parse::<i64>().map_err(|_| bad_request(format!("`{k}` must be a revision number"))))
+            .transpose()
+    };
+    let (from, to) = (num("from")?, num("to")?);
+    let found = st.find_items(query).map_err(store_error)?;
+    let status = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+    let item = troop_core::history::resolve_item(query, found).map_err(|e| ApiError(status, e))?;
+    let history = st.history(&item).map_err(store_error)?;
+    let view = troop_core::history::diff_view(&history, from, to).map_err(bad_request)?;
+    let last = history.last().ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("`{item}` has no revisions")))?;
+    let mut timeline: Vec<ChangeLine> = history.iter().map(ChangeLine::revision).collect();
+    timeline.reverse();
+    let all = FindingFilter { state: None, ..Default::default() };
+    let on_it: Vec<FindingLine> = findings_view(st, st, all, ms(now()))?
+        .iter()
+        .filter(|(f, _)| f.details.get("item").and_then(|i| i.as_str()) == Some(item.as_str()))
+        .map(|(f, by)| FindingLine::new(f, by.as_deref()))
+        .collect();
+    let (open, past): (Vec<_>, Vec<_>) = on_it.into_iter().partition(|f| f.state != FindingState::Resolved);
+    let revisions: Vec<i64> = history.iter().map(|r| r.revision).rev().collect();
+    Ok(context! {
+        item => item,
+        technology => last.technology,
+        account => last.account,
+        region => last.region,
+        name => last.name,
+        deleted => last.content.is_none(),
+        current => context! { revision => last.revision, change => last.change, at => last.at },
+        timeline => timeline,
+        from => view.from.as_ref().map(|r| r.revision),
+        to => view.to.revision,
+        from_label => view.from.as_ref().map(|r| format!("revision {} ({}, {})", r.revision, r.change, r.at)),
+        to_label => format!("revision {} ({}, {})", view.to.revision, view.to.change, view.to.at),
+        summary => view.summary,
+        diff => diff_lines(&view.diff),
+        revisions => revisions,
+        open => open,
+        past => past,
+        href => item_href(&item),
+    })
+}
+
+/// `/changes?since=1h&technology=…&account=…`: revisions with name and who,
+/// and posted change events, newest first.
+pub(super) fn changes(st: &dyn Backend, pairs: &[(String, String)]) -> Result<Value, ApiError> {
+    let get = |k: &str| pairs.iter().find(|(n, v)| n == k && !v.trim().is_empty()).map(|(_, v)| v.trim().to_string());
+    // the form's own entry ("or since") comes after the window's choice
+    let since = pairs
+        .iter()
+        .rev()
+        .find(|(n, v)| n == "since" && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_else(|| "1h".into());
+    let from = troop_core::history::parse_since(&since, now()).map_err(|e| bad_request(format!("since: {e}")))?;
+    let list = |k: &str| -> Vec<String> {
+        get(k)
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    };
+    let filter = troop_core::history::ChangeFilter::new(list("technology"), list("account")).map_err(bad_request)?;
+    let mut lines: Vec<ChangeLine> = st
+        .revisions_since(from)
+        .map_err(store_error)?
+        .iter()
+        .filter(|r| filter.keeps(r))
+        .map(ChangeLine::revision)
+        .collect();
+    // events carry no technology: shown unless a technology is asked for
+    if filter.technologies.is_empty() {
+        lines.extend(
+            st.events_since(from)
+                .map_err(store_error)?
+                .iter()
+                .filter(|e| {
+                    filter.accounts.is_empty() || e.account.as_ref().is_some_and(|a| filter.accounts.contains(a))
+                })
+                .map(ChangeLine::event),
+        );
+    }
+    lines.sort_by(|a, b| b.at.cmp(&a.at));
+    Ok(context! {
+        rows => lines,
+        since => since,
+        technology => get("technology"),
+        account => get("account"),
+        windows => [("1h", "last hour"), ("24h", "last day"), ("7d", "last week")],
+        technologies => troop_core::security::TECHNOLOGIES,
+    })
+}
+
+/// `/certs`: every certificate, soonest expiry first.
+pub(super) fn certs(st: &dyn Backend) -> Result<Value, ApiError> {
+    let rows = troop_core::certs::rows_as_of(st.observations("cert").map_err(store_error)?, now().unix_timestamp())
+        .map_err(unreadable)?;
+    let rows: Vec<Value> = rows.iter().map(|r| context! { row => r, place => r.place() }).collect();
+    Ok(context! { rows => rows })
+}
+
+/// `/limits`: every quota, highest usage first, with a bar.
+pub(super) fn limits(st: &dyn Backend) -> Result<Value, ApiError> {
+    let rows = troop_core::limits::rows(st.observations("quota").map_err(store_error)?).map_err(unreadable)?;
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let num = |v: Option<f64>| v.map(troop_core::limits::fmt_num).unwrap_or_else(|| "?".into());
+            context! {
+                row => r,
+                percent => r.ratio.map(|x| (x * 100.0).round() as i64),
+                // the bar's width in 5% steps (the stylesheet has a class per step: no inline style)
+                step => r.ratio.map(|x| ((x.clamp(0.0, 1.0) * 20.0).round() as i64) * 5),
+                used => format!("{} / {}", num(r.usage), num(r.limit)),
+                source => r.limit_source.map(|s| s.as_str()),
+            }
+        })
+        .collect();
+    Ok(context! { rows => rows })
+}
+
+/// `/silences[?matcher=…&reason=…]`: silences in force (and recently
+/// ended), and the form to add one, prefilled, for a caller who may write
+/// (`writer`: who, and their form token).
+pub(super) fn silences(
+    st: &dyn Backend,
+    pairs: &[(String, String)],
+    writer: Option<(String, String)>,
+) -> Result<Value, ApiError> {
+    let now_text = troop_core::clock::rfc3339(now());
+    let mut records: Vec<SilenceRecord> = st.silences().map_err(store_error)?;
+    records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    let (active, ended): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.ends_at > now_text);
+    let matchers: Vec<&str> = pairs.iter().filter(|(k, _)| k == "matcher").map(|(_, v)| v.as_str()).collect();
+    let reason = pairs.iter().find(|(k, _)| k == "reason").map(|(_, v)| v.as_str()).unwrap_or("");
+    let added = pairs.iter().find(|(k, _)| k == "added").map(|(_, v)| v.as_str());
+    Ok(context! {
+        active => active,
+        ended => ended.into_iter().take(20).collect::<Vec<_>>(),
+        matchers => matchers.join("\n"),
+        reason => reason,
+        added => added,
+        who => writer.as_ref().map(|w| w.0.clone()),
+        csrf => writer.map(|w| w.1),
+    })
+}
+
+/// The silence a form asks for: `matchers` (one per line, Alertmanager's
+/// `name="value"`, `=~`, `!=`, `!~`), `duration` (`2h`, `7d`), `reason`
+/// (required: a justification). Errors name the field.
+pub(super) fn silence_from_form(
+    form: &[(String, String)],
+    who: &str,
+    now: OffsetDateTime,
+) -> Result<SilenceRecord, String> {
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim()).unwrap_or("");
+    let matchers: Vec<Matcher> = field("matchers")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| Matcher::parse(l).map_err(|e| format!("matchers: `{l}`: {e}")))
+        .collect::<Result<_, _>>()?;
+    if matchers.is_empty() {
+        return Err("matchers: at least one is needed (a silence without matchers would mute everything)".into());
+    }
+    let reason = field("reason");
+    if reason.is_empty() {
+        return Err("reason: say why (it is shown to everyone the silence mutes)".into());
+    }
+    let text = field("duration");
+    let duration = humantime::parse_duration(text).map_err(|e| format!("duration: `{text}`: {e} (like 2h, 7d)"))?;
+    troop_core::alerting::silence::record(&matchers, duration, who, reason, now).map_err(|e| format!("duration: {e}"))
+}
