@@ -199,6 +199,9 @@ mod tests {
         fn revisions_since(&self, _: OffsetDateTime) -> Result<Vec<Revision>, StoreError> {
             Ok(vec![])
         }
+        fn revisions_latest(&self, _: OffsetDateTime, _: usize) -> Result<(u64, Vec<Revision>), StoreError> {
+            Ok((0, vec![]))
+        }
         fn history(&self, _: &str) -> Result<Vec<Revision>, StoreError> {
             Ok(vec![])
         }

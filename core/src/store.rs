@@ -343,6 +343,10 @@ pub trait Store: Send + Sync {
     fn transitions_since(&self, since: OffsetDateTime) -> Result<Vec<crate::FindingEvent>, StoreError>;
     /// Revisions recorded at or after `since`, oldest first.
     fn revisions_since(&self, since: OffsetDateTime) -> Result<Vec<Revision>, StoreError>;
+    /// How many revisions were recorded at or after `since`, and the newest
+    /// `limit` of them, newest first (a page's "the last hour: N changes"
+    /// without reading them all).
+    fn revisions_latest(&self, since: OffsetDateTime, limit: usize) -> Result<(u64, Vec<Revision>), StoreError>;
     /// Every revision of one item, oldest first (content included).
     fn history(&self, item: &str) -> Result<Vec<Revision>, StoreError>;
     /// The item as it was at `at`: its latest revision recorded at or before

@@ -128,6 +128,11 @@ pub(crate) fn revisions_follow_content_changes_and_complete_listings(fresh: &Ope
             want.into_iter().map(|(n, r, c)| (n.to_string(), r, c.to_string())).collect();
         assert_eq!(got, want, "step {i}");
         assert_eq!(out.revisions_written, want.len(), "step {i}");
+        // the count and the newest first, at most the limit
+        let (n, latest) = s.revisions_latest(since, 1).unwrap();
+        assert_eq!(n as usize, want.len(), "step {i}");
+        let newest: Vec<(String, i64, String)> = latest.into_iter().map(|r| (r.name, r.revision, r.change)).collect();
+        assert_eq!(newest, want.iter().rev().take(1).cloned().collect::<Vec<_>>(), "step {i}");
     }
     let h = s.history("ec2:security-group/111/r1/b").unwrap();
     assert_eq!(h.iter().map(|r| r.change.as_str()).collect::<Vec<_>>(), ["created", "deleted", "created"]);

@@ -691,6 +691,20 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(be)
     }
 
+    fn revisions_latest(&self, since: OffsetDateTime, limit: usize) -> Result<(u64, Vec<Revision>), StoreError> {
+        let conn = self.lock();
+        let at = since.unix_timestamp();
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM revisions WHERE at >= ?1", [at], |r| r.get(0)).map_err(be)?;
+        let mut st = conn
+            .prepare(&format!(
+                "{} WHERE r.at >= ?1 ORDER BY r.at DESC, r.item DESC, r.revision DESC LIMIT ?2",
+                REVISION_SELECT.replace("r.content", "NULL")
+            ))
+            .map_err(be)?;
+        let rows = st.query_map(params![at, limit as i64], revision_from_row).map_err(be)?;
+        Ok((n as u64, rows.collect::<Result<_, _>>().map_err(be)?))
+    }
+
     fn history(&self, item: &str) -> Result<Vec<Revision>, StoreError> {
         let conn = self.lock();
         let mut st = conn.prepare(&format!("{REVISION_SELECT} WHERE r.item = ?1 ORDER BY r.revision")).map_err(be)?;

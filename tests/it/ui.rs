@@ -122,6 +122,9 @@ async fn a_reviewer_filters_reads_the_diff_and_silences_a_finding_in_a_real_brow
     for row in b.find_all("#findings tbody tr").await {
         assert!(b.text(&row).await.contains("123456789012/us-east-1"));
     }
+    // the filter can be silenced whole: its matchers prefilled
+    let whole = b.attribute(&b.find("#silence-filter").await, "href").await.unwrap_or_default();
+    assert!(whole.ends_with("/silences?matcher=account%3D%22123456789012%22"), "{whole}");
     b.screenshot(&shots.join("findings.png")).await;
 
     // the security group's page: the reviewer's sentence, the coloured diff

@@ -110,9 +110,30 @@ pub fn findings_view(
         Some(FindingState::Open | FindingState::Silenced) => Some(FindingState::Open),
         other => other,
     };
+    view(store, alerts, FindingFilter { state: stored, ..filter }, now, |s| state.is_none_or(|want| want == s))
+}
+
+/// [`findings_view`] of every finding not resolved, open and silenced
+/// alike, in one read (the overview counts both).
+pub fn unresolved_view(
+    store: &dyn Store,
+    alerts: &dyn AlertStore,
+    now: Millis,
+) -> Result<Vec<(StoredFinding, Option<String>)>, StoreError> {
+    let open = FindingFilter { state: Some(FindingState::Open), ..Default::default() };
+    view(store, alerts, open, now, |_| true)
+}
+
+fn view(
+    store: &dyn Store,
+    alerts: &dyn AlertStore,
+    stored: FindingFilter,
+    now: Millis,
+    keep: impl Fn(FindingState) -> bool,
+) -> Result<Vec<(StoredFinding, Option<String>)>, StoreError> {
     let silences = from_records(&alerts.silences()?);
     let mut out = Vec::new();
-    for mut f in store.findings(&FindingFilter { state: stored, ..filter })? {
+    for mut f in store.findings(&stored)? {
         let mut by = None;
         if f.state == FindingState::Open
             && let Some(s) = silenced_by(&silences, &f.routing_labels(), now)
@@ -120,7 +141,7 @@ pub fn findings_view(
             f.state = FindingState::Silenced;
             by = Some(s.id.clone());
         }
-        if state.is_none_or(|want| want == f.state) {
+        if keep(f.state) {
             out.push((f, by));
         }
     }

@@ -18,6 +18,10 @@ use troop_core::store::{Backend, FindingFilter, Revision, SilenceRecord};
 /// How many rows the overview shows of each list.
 const OVERVIEW_ROWS: usize = 10;
 
+/// The most changes one page lists (newest first; a narrower window or a
+/// filter, or `/api/v1/changes`, gives the rest).
+const CHANGES_ROWS: usize = 1_000;
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -49,6 +53,34 @@ fn silence_href(f: &StoredFinding) -> String {
             .collect();
     q.push(format!("reason={}", encode(&format!("{}: ", f.title))));
     format!("/silences?{}", q.join("&"))
+}
+
+/// The silence form, prefilled with matchers for everything a findings
+/// filter shows: `None` when the filter has none that are labels (or asks
+/// for a technology or text, which no matcher expresses).
+fn silence_filter_href(q: &FindingQuery) -> Option<String> {
+    if q.technology.is_some() || q.text.is_some() {
+        return None;
+    }
+    let quote = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut matchers: Vec<String> =
+        [("monkey", &q.monkey), ("kind", &q.kind), ("account", &q.account), ("region", &q.region), ("owner", &q.owner)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", quote(v))))
+            .collect();
+    if let Some((k, v)) = &q.label {
+        matchers.push(format!("{k}={}", quote(v)));
+    }
+    match q.min_severity {
+        Some(Severity::Critical) => matchers.push("severity=\"critical\"".into()),
+        Some(Severity::Warning) => matchers.push("severity=~\"warning|critical\"".into()),
+        _ => {}
+    }
+    if matchers.is_empty() {
+        return None;
+    }
+    let query: Vec<String> = matchers.iter().map(|m| format!("matcher={}", encode(m))).collect();
+    Some(format!("/silences?{}", query.join("&")))
 }
 
 /// One finding as a row of a page.
@@ -153,9 +185,9 @@ impl ChangeLine {
 pub(super) fn overview(st: &dyn Backend, intervals: &BTreeMap<String, i64>) -> Result<Value, ApiError> {
     let now = now();
     let unix = now.unix_timestamp();
-    let open = findings_view(st, st, FindingFilter { state: Some(FindingState::Open), ..Default::default() }, ms(now))?;
-    let silenced =
-        findings_view(st, st, FindingFilter { state: Some(FindingState::Silenced), ..Default::default() }, ms(now))?;
+    let (open, silenced): (Vec<_>, Vec<_>) = troop_core::alerting::silence::unresolved_view(st, st, ms(now))?
+        .into_iter()
+        .partition(|(f, _)| f.state == FindingState::Open);
     let by_severity: Vec<Value> = count_by_severity(open.iter().map(|(f, _)| f))
         .into_iter()
         .map(|(s, n)| context! { severity => s, n => n, href => format!("/findings?severity={s}") })
@@ -168,10 +200,9 @@ pub(super) fn overview(st: &dyn Backend, intervals: &BTreeMap<String, i64>) -> R
         .into_iter()
         .map(|(m, n)| context! { href => format!("/findings?monkey={}", encode(&m)), monkey => m, n => n })
         .collect();
-    let mut changes = st.revisions_since(now - time::Duration::hours(1)).map_err(store_error)?;
-    changes.reverse();
-    let changes_total = changes.len();
-    let changes: Vec<ChangeLine> = changes.iter().take(OVERVIEW_ROWS).map(ChangeLine::revision).collect();
+    let (changes_total, changes) =
+        st.revisions_latest(now - time::Duration::hours(1), OVERVIEW_ROWS).map_err(store_error)?;
+    let changes: Vec<ChangeLine> = changes.iter().map(ChangeLine::revision).collect();
     let certs =
         troop_core::certs::rows_as_of(st.observations("cert").map_err(store_error)?, unix).map_err(unreadable)?;
     let certs: Vec<_> =
@@ -276,6 +307,7 @@ pub(super) fn findings(st: &dyn Backend, pairs: &[(String, String)], source: &st
         prev => (page > 1).then(|| format!("/findings{}", q.href(&[("page", &(page - 1).to_string())]))),
         next => (page < pages).then(|| format!("/findings{}", q.href(&[("page", &(page + 1).to_string())]))),
         sorts => sorts,
+        silence_filter => silence_filter_href(&q),
         f => context! {
             state => q.state.map(|s| s.as_str()).unwrap_or("all"),
             severity => q.min_severity.map(|s| s.as_str()).unwrap_or(""),
@@ -380,13 +412,18 @@ pub(super) fn changes(st: &dyn Backend, pairs: &[(String, String)]) -> Result<Va
             .unwrap_or_default()
     };
     let filter = troop_core::history::ChangeFilter::new(list("technology"), list("account")).map_err(bad_request)?;
-    let mut lines: Vec<ChangeLine> = st
-        .revisions_since(from)
-        .map_err(store_error)?
-        .iter()
-        .filter(|r| filter.keeps(r))
-        .map(ChangeLine::revision)
-        .collect();
+    // unfiltered, the store counts and reads only the newest; a filter
+    // reads the window and keeps what it asks for
+    let (mut total, revisions) = if filter == Default::default() {
+        let (n, newest) = st.revisions_latest(from, CHANGES_ROWS).map_err(store_error)?;
+        (n as usize, newest)
+    } else {
+        let kept: Vec<Revision> =
+            st.revisions_since(from).map_err(store_error)?.into_iter().filter(|r| filter.keeps(r)).collect();
+        (kept.len(), kept)
+    };
+    let mut lines: Vec<ChangeLine> = revisions.iter().map(ChangeLine::revision).collect();
+    let revision_lines = lines.len();
     // events carry no technology: shown unless a technology is asked for
     if filter.technologies.is_empty() {
         lines.extend(
@@ -399,8 +436,11 @@ pub(super) fn changes(st: &dyn Backend, pairs: &[(String, String)]) -> Result<Va
                 .map(ChangeLine::event),
         );
     }
+    total += lines.len() - revision_lines;
     lines.sort_by(|a, b| b.at.cmp(&a.at));
+    lines.truncate(CHANGES_ROWS);
     Ok(context! {
+        total => total,
         rows => lines,
         since => since,
         technology => get("technology"),

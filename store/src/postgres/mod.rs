@@ -925,6 +925,19 @@ impl Store for PgStore {
         Ok(rows.iter().map(revision).collect())
     }
 
+    fn revisions_latest(&self, since: OffsetDateTime, limit: usize) -> Result<(u64, Vec<Revision>), StoreError> {
+        let client = self.client()?;
+        let at = since.unix_timestamp();
+        let n: i64 =
+            self.block(client.query_one("SELECT COUNT(*) FROM revisions WHERE at >= $1", &[&at])).map_err(pe)?.get(0);
+        let sql = format!(
+            "{} WHERE r.at >= $1 ORDER BY r.at DESC, r.item DESC, r.revision DESC LIMIT $2",
+            REVISION_SELECT.replace("r.content", "NULL::text")
+        );
+        let rows = self.block(client.query(&sql, &[&at, &(limit as i64)])).map_err(pe)?;
+        Ok((n as u64, rows.iter().map(revision).collect()))
+    }
+
     fn history(&self, item: &str) -> Result<Vec<Revision>, StoreError> {
         let client = self.client()?;
         let rows = self
