@@ -16,6 +16,9 @@ use std::path::PathBuf;
 const HOSTILE_NAME: &str = "<script>alert(1)</script>";
 const HOSTILE_DESCRIPTION: &str = "\"onmouseover=alert(2) x='";
 const HOSTILE_ESCAPES: &str = "db\u{1b}[2J\u{1b}]0;owned\u{7}";
+/// A tag value (EC2 takes any character in a tag but control characters,
+/// which its XML cannot carry).
+const HOSTILE_TAG: &str = "\"onmouseover=alert(5) <script>alert(6)</script>";
 
 fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
@@ -58,6 +61,12 @@ async fn review() -> Review {
         .group_name(HOSTILE_NAME)
         .description(HOSTILE_DESCRIPTION)
         .vpc_id(&vpc)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+                .tags(aws_sdk_ec2::types::Tag::builder().key("owner").value(HOSTILE_TAG).build())
+                .build(),
+        )
         .send()
         .await
         .unwrap()
@@ -179,7 +188,8 @@ async fn a_reviewer_filters_reads_the_diff_and_silences_a_finding_in_a_real_brow
     // a 390 px phone: every page fits its width (wide tables scroll inside
     // their own box)
     let phone = Browser::start(390).await;
-    for path in ["/", "/findings", "/changes?since=24h", "/silences", "/certs", "/limits"] {
+    let item = format!("/items/ec2%3Asecurity-group%2F123456789012%2Fus-east-1%2F{}", r.group);
+    for path in ["/", "/findings", "/changes?since=24h", "/silences", "/certs", "/limits", item.as_str()] {
         phone.goto(&format!("{base}{path}")).await;
         let widths = phone.eval("return [window.innerWidth, document.documentElement.scrollWidth]").await;
         assert_eq!(widths[0], 390, "the phone's viewport");
@@ -223,6 +233,7 @@ async fn hostile_names_are_text_on_every_page_and_no_script_runs() {
     assert_eq!(b.text(&b.find("#item-name").await).await, HOSTILE_NAME);
     let diff = b.text(&b.find("#diff").await).await;
     assert!(diff.contains("onmouseover=alert(2)"), "{diff}");
+    assert!(diff.contains("onmouseover=alert(5) <script>alert(6)</script>"), "the tag, as text: {diff}");
     b.goto(&format!("http://ana:pr0m-pass@{}/findings?q=%3Cscript%3E", r.addr)).await;
     let rows = b.text(&b.find("#findings").await).await;
     assert!(rows.contains(HOSTILE_NAME), "{rows}");
