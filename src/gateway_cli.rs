@@ -64,6 +64,9 @@ fn add(
         .map_err(|e| usage(anyhow!("--for {}: {e} (like 2h, 7d)", a.duration)))?;
     let now = OffsetDateTime::now_utc();
     let author = a.author.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
+    if let Some(why) = troop_core::alerting::silence::too_broad(&parsed) {
+        return Err(usage(anyhow!("--match: {why}")));
+    }
     let rec = troop_core::alerting::silence::record(&parsed, d, &author, &a.reason, now)
         .map_err(|e| usage(anyhow!("--for {}: {e}", a.duration)))?;
     let id = rec.id.clone();

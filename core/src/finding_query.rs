@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 /// The columns a findings list sorts by (`sort=`).
 pub const SORTS: &[&str] = &["severity", "last_seen", "first_seen", "account", "resource", "kind", "monkey"];
 
+/// Every severity a page filters by, lowest first.
+pub const SEVERITIES: &[&str] = &["info", "warning", "critical"];
+
 /// Findings per page of the list.
 pub const PAGE_SIZE: usize = 100;
 
@@ -19,8 +22,10 @@ pub const PAGE_SIZE: usize = 100;
 pub struct FindingQuery {
     /// `None`: every state. Default (an absent `state=`): open.
     pub state: Option<FindingState>,
-    /// At or above.
+    /// At or above (`severity=`), or exactly (with `only=1`).
     pub min_severity: Option<Severity>,
+    /// `min_severity` is the only severity kept (the overview's counts).
+    pub exact_severity: bool,
     pub monkey: Option<String>,
     pub kind: Option<String>,
     pub account: Option<String>,
@@ -67,15 +72,21 @@ impl FindingQuery {
                     }
                 }
                 "severity" => {
-                    q.min_severity = Some(Severity::parse_threshold(v).ok_or_else(|| {
-                        format!("severity: unknown `{v}` (one of: {})", Severity::THRESHOLDS.join(", "))
-                    })?)
+                    q.min_severity = Some(
+                        Severity::parse(v)
+                            .ok_or_else(|| format!("severity: unknown `{v}` (one of: {})", SEVERITIES.join(", ")))?,
+                    )
                 }
+                "only" => q.exact_severity = v == "1",
                 "monkey" => q.monkey = some(),
                 "kind" => q.kind = some(),
                 "account" => q.account = some(),
                 "region" => q.region = some(),
-                "technology" => q.technology = some(),
+                "technology" => {
+                    let known = crate::security::technology_filters();
+                    crate::known_name("technology", v, &known).map_err(|e| format!("technology: {e}"))?;
+                    q.technology = some()
+                }
                 "owner" => q.owner = some(),
                 "label" => {
                     let (name, value) = v.split_once('=').ok_or_else(|| format!("label: `{v}` is not name=value"))?;
@@ -120,8 +131,11 @@ impl FindingQuery {
     /// answers the question.
     pub fn keeps(&self, f: &StoredFinding) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        // label filters see what silences and routes see (a finding's own
+        // label of a routing name, `severity` say, is replaced by troop's)
+        let labels = f.routing_labels();
         self.state.is_none_or(|s| s == f.state)
-            && self.min_severity.is_none_or(|s| f.severity >= s)
+            && self.min_severity.is_none_or(|s| if self.exact_severity { f.severity == s } else { f.severity >= s })
             && eq(&self.monkey, &f.monkey)
             && eq(&self.kind, &f.kind)
             && eq(&self.account, &f.account)
@@ -129,8 +143,8 @@ impl FindingQuery {
             && self.technology.as_deref().is_none_or(|t| {
                 Self::technology_of(f).is_some_and(|have| have == t || have.split(':').next() == Some(t))
             })
-            && self.owner.as_deref().is_none_or(|o| f.labels.get("owner").is_some_and(|v| v == o))
-            && self.label.as_ref().is_none_or(|(k, v)| f.labels.get(k).is_some_and(|have| have == v))
+            && self.owner.as_deref().is_none_or(|o| labels.get("owner").is_some_and(|v| v == o))
+            && self.label.as_ref().is_none_or(|(k, v)| labels.get(k).is_some_and(|have| have == v))
             && self.text.as_deref().is_none_or(|t| {
                 let t = t.to_lowercase();
                 [&f.title, &f.resource, &f.kind, &f.account, &f.region]
@@ -175,6 +189,9 @@ impl FindingQuery {
         }
         if let Some(s) = self.min_severity {
             pairs.insert("severity", s.to_string());
+            if self.exact_severity {
+                pairs.insert("only", "1".into());
+            }
         }
         for (k, v) in [
             ("monkey", &self.monkey),
@@ -279,6 +296,10 @@ mod tests {
             (vec![("monkey", "certs")], [false, false, true]),
             (vec![("severity", "critical")], [true, false, false]),
             (vec![("severity", "warning")], [true, true, false]),
+            (vec![("severity", "info")], [true, true, true]),
+            (vec![("severity", "warning"), ("only", "1")], [false, true, false]),
+            (vec![("label", "severity=critical")], [true, false, false]),
+            (vec![("label", "monkey=certs")], [false, false, true]),
             (vec![("technology", "ec2:security-group")], [true, false, false]),
             (vec![("technology", "iam")], [false, true, false]),
             (vec![("technology", "iam:user")], [false, false, false]),
@@ -304,6 +325,7 @@ mod tests {
         let cases = [
             (("state", "gone"), "state: unknown `gone`"),
             (("severity", "loud"), "severity: unknown `loud`"),
+            (("technology", "ec2:nothing"), "technology: unknown technology `ec2:nothing`"),
             (("label", "owner"), "label: `owner` is not name=value"),
             (("sort", "colour"), "sort: unknown `colour`"),
             (("dir", "up"), "dir: unknown `up`"),

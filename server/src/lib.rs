@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/alerts", axum::routing::post(post_alerts))
         .route("/api/v2/silences", get(get_silences).post(post_silence))
         .route("/api/v2/silence/{id}", get(get_silence).delete(delete_silence))
+        .fallback(ui::not_found)
         .with_state(state)
 }
 
@@ -373,6 +374,8 @@ pub async fn serve(
     let metrics = state.metrics.clone();
     let app = router(state)
         .layer(axum::extract::DefaultBodyLimit::max(http.guard.max_body_bytes()))
-        .layer(axum::middleware::from_fn_with_state(http.guard.clone(), access::guard));
+        .layer(axum::middleware::from_fn_with_state(http.guard.clone(), access::guard))
+        // outermost: the guard's refusals carry the headers too
+        .layer(axum::middleware::map_response(ui::surface_headers));
     listener::serve(listener, app, &http.limits, http.tls, metrics, shutdown).await
 }

@@ -34,9 +34,25 @@ pub fn new_id(now: OffsetDateTime) -> String {
     format!("s-{:x}-{:04x}", now.unix_timestamp(), fastrand::u16(..))
 }
 
+/// Why a silence with these matchers would be refused: none at all, or
+/// every one matching the empty string, which a label that is absent has
+/// (`team=`, `team!=x`, `name=~".*"`): such a silence mutes every finding.
+/// Alertmanager refuses the same ("at least one matcher must not match the
+/// empty string").
+pub fn too_broad(matchers: &[Matcher]) -> Option<String> {
+    let nothing = BTreeMap::new();
+    if matchers.is_empty() {
+        return Some("at least one matcher is needed (a silence without matchers would mute everything)".into());
+    }
+    matchers.iter().all(|m| m.matches(&nothing)).then(|| {
+        "at least one matcher must not match an empty or absent label (as written, the silence would mute every finding)"
+            .to_string()
+    })
+}
+
 /// A new silence from now for `duration`: what `troop silence add` and the
-/// page's silence form store. Errors (a zero or unrepresentable duration)
-/// say what to change.
+/// page's silence form store. Errors (matchers [`too_broad`], a duration
+/// under a second or too long to represent) say what to change.
 pub fn record(
     matchers: &[Matcher],
     duration: std::time::Duration,
@@ -44,8 +60,12 @@ pub fn record(
     reason: &str,
     now: OffsetDateTime,
 ) -> Result<SilenceRecord, String> {
-    if duration.is_zero() {
-        return Err("must be longer than 0".into());
+    if let Some(why) = too_broad(matchers) {
+        return Err(why);
+    }
+    // times are kept to the second: a shorter silence would end as it starts
+    if duration < std::time::Duration::from_secs(1) {
+        return Err("must be at least a second".into());
     }
     let ends = time::Duration::try_from(duration)
         .ok()
@@ -161,6 +181,30 @@ pub fn finding_json(f: &StoredFinding, silenced_by: Option<&str>) -> serde_json:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_silence_that_would_mute_everything_or_nothing_in_time_is_refused() {
+        let m = |s: &str| Matcher::parse(s).unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        // (matchers, duration, refused because)
+        let cases: Vec<(Vec<Matcher>, std::time::Duration, Option<&str>)> = vec![
+            (vec![m("kind=DiskFull")], hour, None),
+            (vec![m("team="), m("kind=DiskFull")], hour, None),
+            (vec![], hour, Some("at least one matcher is needed")),
+            (vec![m("alertname=")], hour, Some("must not match an empty")),
+            (vec![m("team!=x")], hour, Some("must not match an empty")),
+            (vec![m("alertname=~\".*\""), m("team!=x")], hour, Some("must not match an empty")),
+            (vec![m("kind=DiskFull")], std::time::Duration::from_nanos(1), Some("at least a second")),
+        ];
+        for (matchers, d, want) in cases {
+            let got = record(&matchers, d, "ana", "why", now);
+            match want {
+                None => assert!(got.is_ok(), "{matchers:?}: {got:?}"),
+                Some(w) => assert!(got.as_ref().is_err_and(|e| e.contains(w)), "{matchers:?}: {got:?}"),
+            }
+        }
+    }
 
     #[test]
     fn window_and_matchers() {

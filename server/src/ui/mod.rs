@@ -26,6 +26,7 @@ mod views;
 use crate::access::Caller;
 use crate::{ApiError, AppState};
 use axum::Router;
+use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -176,6 +177,46 @@ pub fn routes() -> Router<AppState> {
         .route("/silences", get(silences).post(add_silence))
         .route("/silences/{id}/end", post(end_silence))
         .route("/static/troop.css", get(stylesheet))
+        .route("/login", get(login))
+}
+
+/// `/login`: where an anonymous reader (with `allow_anonymous_reads`)
+/// signs in: without a credential the browser is asked for one (401 with a
+/// basic-auth challenge); with one, back to the overview.
+async fn login(c: MaybeCaller) -> Response {
+    if caller(c).is_some() {
+        return see_other("/");
+    }
+    let mut r = html_response(
+        StatusCode::UNAUTHORIZED,
+        "<!doctype html><title>sign in · troop</title><p>Sign in with a troop user ([agent.http]).</p><p><a href=\"/\">Overview</a></p>"
+            .into(),
+    );
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"troop\""));
+    r
+}
+
+/// An unknown path: a page saying so (404), with the page headers.
+pub async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
+    s.ui.error(StatusCode::NOT_FOUND, &format!("nothing at {}", uri.path()))
+}
+
+/// Headers every response of the HTTP surface carries, pages or not (an
+/// error from the guard or a JSON answer included): no content sniffing, and
+/// a Content-Security-Policy that lets nothing run where a page did not set
+/// its own.
+pub async fn surface_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    if !h.contains_key(header::X_CONTENT_TYPE_OPTIONS) {
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    }
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    r
 }
 
 async fn stylesheet() -> Response {
@@ -219,9 +260,12 @@ async fn findings(State(s): State<AppState>, c: MaybeCaller, Query(q): Query<Vec
 async fn item(
     State(s): State<AppState>,
     c: MaybeCaller,
-    Path(item): Path<String>,
+    item: Result<Path<String>, PathRejection>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
+    let Ok(Path(item)) = item else {
+        return s.ui.error(StatusCode::BAD_REQUEST, "the item id is not valid UTF-8 once URL-decoded");
+    };
     page(&s, caller(c), "item.html", "Item", move |st| views::item(st, &item, &q)).await
 }
 
@@ -254,9 +298,11 @@ fn form_refusal(s: &AppState, headers: &HeaderMap, who: &str, token: Option<&str
     if header("sec-fetch-site").is_some_and(|v| v == "cross-site" || v == "same-site") {
         return Some("the form was posted from another site");
     }
-    if let (Some(origin), Some(host)) = (header("origin"), header("host")) {
-        let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
-        if origin != "null" && origin_host != host {
+    // a browser names the origin of a post; "null" (a sandboxed or opaque
+    // origin) or one that is not this host is another site
+    if let Some(origin) = header("origin") {
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+        if origin_host.is_none() || origin_host != header("host") {
             return Some("the form was posted from another origin");
         }
     }
@@ -276,11 +322,13 @@ async fn add_silence(
     State(s): State<AppState>,
     c: MaybeCaller,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<Vec<(String, String)>>,
+    form: Result<axum::Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
     let Some(c) = caller(c) else {
         return s.ui.error(StatusCode::UNAUTHORIZED, "silencing needs a credential with the silences:write scope");
     };
+    // a body that is not a form has no token either: refused as such below
+    let form = form.map(|axum::Form(f)| f).unwrap_or_default();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if let Some(why) = form_refusal(&s, &headers, &c.who, field("csrf")) {
         return s.ui.error(StatusCode::FORBIDDEN, why);
@@ -305,14 +353,16 @@ async fn end_silence(
     State(s): State<AppState>,
     c: MaybeCaller,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Form(form): axum::Form<Vec<(String, String)>>,
+    id: Result<Path<String>, PathRejection>,
+    form: Result<axum::Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
     let Some(c) = caller(c) else {
         return s
             .ui
             .error(StatusCode::UNAUTHORIZED, "ending a silence needs a credential with the silences:write scope");
     };
+    let form = form.map(|axum::Form(f)| f).unwrap_or_default();
+    let Ok(Path(id)) = id else { return s.ui.error(StatusCode::BAD_REQUEST, "the silence id is not valid UTF-8") };
     let token = form.iter().find(|(n, _)| n == "csrf").map(|(_, v)| v.as_str());
     if let Some(why) = form_refusal(&s, &headers, &c.who, token) {
         return s.ui.error(StatusCode::FORBIDDEN, why);

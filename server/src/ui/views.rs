@@ -42,14 +42,20 @@ pub(crate) fn item_href(item: &str) -> String {
     format!("/items/{}", encode(item))
 }
 
+/// A matcher's text as the silence form takes it (`name="value"`, quoted
+/// and escaped as [`Matcher`] writes it, so a value with a quote or a line
+/// break survives the form).
+fn matcher_text(label: &str, value: &str) -> Option<String> {
+    Matcher::new(label, troop_core::alerting::matcher::Op::Eq, value).ok().map(|m| m.to_string())
+}
+
 /// The silence form, prefilled with matchers on a finding's identity.
 fn silence_href(f: &StoredFinding) -> String {
     let mut q: Vec<String> =
         [("monkey", &f.monkey), ("kind", &f.kind), ("account", &f.account), ("resource", &f.resource)]
             .iter()
-            .map(|(k, v)| {
-                format!("matcher={}", encode(&format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))))
-            })
+            .filter_map(|(k, v)| matcher_text(k, v))
+            .map(|m| format!("matcher={}", encode(&m)))
             .collect();
     q.push(format!("reason={}", encode(&format!("{}: ", f.title))));
     format!("/silences?{}", q.join("&"))
@@ -62,18 +68,17 @@ fn silence_filter_href(q: &FindingQuery) -> Option<String> {
     if q.technology.is_some() || q.text.is_some() {
         return None;
     }
-    let quote = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
     let mut matchers: Vec<String> =
         [("monkey", &q.monkey), ("kind", &q.kind), ("account", &q.account), ("region", &q.region), ("owner", &q.owner)]
             .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", quote(v))))
+            .filter_map(|(k, v)| v.as_ref().and_then(|v| matcher_text(k, v)))
             .collect();
     if let Some((k, v)) = &q.label {
-        matchers.push(format!("{k}={}", quote(v)));
+        matchers.push(matcher_text(k, v)?);
     }
-    match q.min_severity {
-        Some(Severity::Critical) => matchers.push("severity=\"critical\"".into()),
-        Some(Severity::Warning) => matchers.push("severity=~\"warning|critical\"".into()),
+    match (q.min_severity, q.exact_severity) {
+        (Some(s), true) | (Some(s @ Severity::Critical), false) => matchers.push(format!("severity={s}")),
+        (Some(Severity::Warning), false) => matchers.push("severity=~warning|critical".into()),
         _ => {}
     }
     if matchers.is_empty() {
@@ -190,7 +195,7 @@ pub(super) fn overview(st: &dyn Backend, intervals: &BTreeMap<String, i64>) -> R
         .partition(|(f, _)| f.state == FindingState::Open);
     let by_severity: Vec<Value> = count_by_severity(open.iter().map(|(f, _)| f))
         .into_iter()
-        .map(|(s, n)| context! { severity => s, n => n, href => format!("/findings?severity={s}") })
+        .map(|(s, n)| context! { severity => s, n => n, href => format!("/findings?severity={s}&only=1") })
         .collect();
     let mut monkeys: BTreeMap<String, usize> = BTreeMap::new();
     for (f, _) in &open {
@@ -315,7 +320,8 @@ pub(super) fn findings(st: &dyn Backend, pairs: &[(String, String)], source: &st
             technology => q.technology, owner => q.owner, label => label, q => q.text,
         },
         states => ["open", "silenced", "resolved", "all"],
-        severities => Severity::THRESHOLDS,
+        severities => troop_core::finding_query::SEVERITIES,
+        only => q.exact_severity,
         monkeys => troop_core::finding_sources(source),
     })
 }
@@ -355,7 +361,14 @@ pub(super) fn item(st: &dyn Backend, query: &str, pairs: &[(String, String)]) ->
             .map(|(_, v)| v.parse::<i64>().map_err(|_| bad_request(format!("`{k}` must be a revision number"))))
             .transpose()
     };
-    let (from, to) = (num("from")?, num("to")?);
+    let (mut from, to) = (num("from")?, num("to")?);
+    // the compare form may pair a revision with itself or a later one:
+    // compare with the one before instead
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        from = None;
+    }
     let found = st.find_items(query).map_err(store_error)?;
     let status = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
     let item = troop_core::history::resolve_item(query, found).map_err(|e| ApiError(status, e))?;
@@ -492,7 +505,12 @@ pub(super) fn silences(
     let (active, ended): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.ends_at > now_text);
     let matchers: Vec<&str> = pairs.iter().filter(|(k, _)| k == "matcher").map(|(_, v)| v.as_str()).collect();
     let reason = pairs.iter().find(|(k, _)| k == "reason").map(|(_, v)| v.as_str()).unwrap_or("");
-    let added = pairs.iter().find(|(k, _)| k == "added").map(|(_, v)| v.as_str());
+    // only a silence that exists is announced (the parameter is anyone's)
+    let added = pairs
+        .iter()
+        .find(|(k, _)| k == "added")
+        .map(|(_, v)| v.as_str())
+        .filter(|id| active.iter().any(|r| r.id == *id));
     Ok(context! {
         active => active,
         ended => ended.into_iter().take(20).collect::<Vec<_>>(),
@@ -519,8 +537,8 @@ pub(super) fn silence_from_form(
         .filter(|l| !l.is_empty())
         .map(|l| Matcher::parse(l).map_err(|e| format!("matchers: `{l}`: {e}")))
         .collect::<Result<_, _>>()?;
-    if matchers.is_empty() {
-        return Err("matchers: at least one is needed (a silence without matchers would mute everything)".into());
+    if let Some(why) = troop_core::alerting::silence::too_broad(&matchers) {
+        return Err(format!("matchers: {why}"));
     }
     let reason = field("reason");
     if reason.is_empty() {
