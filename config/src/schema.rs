@@ -832,6 +832,19 @@ fn http_access(h: &mut Tbl, sink: &mut Sink) -> HttpAccess {
             && token_names.insert(n.v.clone(), ()).is_some()
         {
             sink.error(codes::DUPLICATE_NAME, n.span.clone(), format!("token name \"{}\" is used twice", n.v));
+        } else if let Some(n) = &name
+            && out.basic_auth_users.contains_key(&n.v)
+        {
+            // one name, one caller: the name authors silences and binds the
+            // page's form tokens
+            sink.error(
+                codes::DUPLICATE_NAME,
+                n.span.clone(),
+                format!(
+                    "token name \"{}\" is also a user of [agent.http.basic_auth_users]: a name is one caller (the author of its silences); rename one",
+                    n.v
+                ),
+            );
         }
         if let (Some(name), Some(token), Some(names)) = (name, token, names) {
             out.tokens.push(HttpToken { name: name.v, token, scopes: scopes(sink, names) });
@@ -1772,6 +1785,10 @@ mod tests {
             (
                 "[[agent.http.tokens]]\nname = \"a\"\ntoken = { env = \"T\" }\nscopes = [\"write\"]\n[[agent.http.tokens]]\nname = \"a\"\nscopes = []\n",
                 vec![(4, 11, codes::INVALID_VALUE), (5, 1, codes::MISSING_KEY), (6, 8, codes::DUPLICATE_NAME)],
+            ),
+            (
+                "[agent.http.basic_auth_users]\nana = \"$2y$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W\"\n[[agent.http.tokens]]\nname = \"ana\"\ntoken = \"t\"\nscopes = [\"read\"]\n",
+                vec![(4, 8, codes::DUPLICATE_NAME)],
             ),
             (
                 "[agent.http.tls_server_config]\ncert_file = \"c.pem\"\nmin_version = \"TLS11\"\nclient_auth_type = \"RequireAndVerifyClientCert\"\n",
