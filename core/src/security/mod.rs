@@ -15,10 +15,57 @@ use std::collections::BTreeMap;
 
 pub const MONKEY: &str = "security";
 
+/// Reviewer sentences for a change of a canonical model, and the top-level
+/// keys they covered.
+pub type Summary = (Vec<String>, &'static [&'static str]);
+
+/// One security technology, as the pure side knows it: its name (SPEC's
+/// `technology`), what a reviewer calls one of its items, and its reviewer
+/// sentences. Registered in [`REGISTRY`], one line each.
+#[derive(Debug, Clone, Copy)]
+pub struct Technology {
+    /// `ec2:security-group`, `iam:role`, ...: `service:kind`.
+    pub name: &'static str,
+    /// "security group": the noun of "security group web created".
+    pub label: &'static str,
+    /// The sentences for a change between two revisions of its canonical
+    /// model, and the top-level keys they covered (the rest get generic
+    /// per-key sentences). Content that does not parse as the model gets
+    /// none here: see [`summarize`].
+    pub summarize: fn(&Value, &Value) -> Summary,
+}
+
 /// Every technology the security monkey records: the one list (filters,
-/// docs, the fuzzers' inputs).
-pub const TECHNOLOGIES: &[&str] =
-    &[sg::TECHNOLOGY, iam::ROLE, iam::USER, iam::GROUP, iam::POLICY, s3::TECHNOLOGY, account::TECHNOLOGY];
+/// labels, sentences, docs, the fuzzers' inputs).
+pub const REGISTRY: &[Technology] = &[
+    Technology { name: sg::TECHNOLOGY, label: "security group", summarize: |o, n| with(o, n, sg::summarize) },
+    Technology { name: iam::ROLE, label: "role", summarize: |o, n| with(o, n, iam::summarize_role) },
+    Technology { name: iam::USER, label: "user", summarize: |o, n| with(o, n, iam::summarize_user) },
+    Technology { name: iam::GROUP, label: "group", summarize: |o, n| with(o, n, iam::summarize_group) },
+    Technology { name: iam::POLICY, label: "managed policy", summarize: |o, n| with(o, n, iam::summarize_policy) },
+    Technology { name: s3::TECHNOLOGY, label: "bucket", summarize: |o, n| with(o, n, s3::summarize) },
+    Technology {
+        name: account::TECHNOLOGY,
+        label: "account settings",
+        summarize: |o, n| with(o, n, account::summarize),
+    },
+];
+
+/// Every technology's name, in [`REGISTRY`] order.
+pub const TECHNOLOGIES: &[&str] = &{
+    let mut names = [""; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        names[i] = REGISTRY[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// The technology named `name`.
+pub fn technology(name: &str) -> Option<&'static Technology> {
+    REGISTRY.iter().find(|t| t.name == name)
+}
 
 /// The names a `--technology` filter accepts: every technology and every
 /// service part of one (`iam` for every `iam:*`).
@@ -56,17 +103,8 @@ pub(crate) fn tag_changes(out: &mut Vec<String>, old: &BTreeMap<String, String>,
     }
 }
 
-fn label(technology: &str) -> &str {
-    match technology {
-        sg::TECHNOLOGY => "security group",
-        iam::ROLE => "role",
-        iam::USER => "user",
-        iam::GROUP => "group",
-        iam::POLICY => "managed policy",
-        s3::TECHNOLOGY => "bucket",
-        account::TECHNOLOGY => "account settings",
-        other => other,
-    }
+fn label(name: &str) -> &str {
+    technology(name).map_or(name, |t| t.label)
 }
 
 fn short(v: &Value) -> String {
@@ -124,15 +162,9 @@ pub fn summarize(technology: &str, name: &str, old: Option<&Value>, new: Option<
         (None, Some(_)) => vec![format!("{what} {name} created")],
         (Some(_), None) => vec![format!("{what} {name} deleted")],
         (Some(o), Some(n)) => {
-            let (mut out, covered): (Vec<String>, &[&str]) = match technology {
-                sg::TECHNOLOGY => with(o, n, sg::summarize),
-                iam::ROLE => with(o, n, iam::summarize_role),
-                iam::USER => with(o, n, iam::summarize_user),
-                iam::GROUP => with(o, n, iam::summarize_group),
-                iam::POLICY => with(o, n, iam::summarize_policy),
-                s3::TECHNOLOGY => with(o, n, s3::summarize),
-                account::TECHNOLOGY => with(o, n, account::summarize),
-                _ => (vec![], &[]),
+            let (mut out, covered): (Vec<String>, &[&str]) = match self::technology(technology) {
+                Some(t) => (t.summarize)(o, n),
+                None => (vec![], &[]),
             };
             generic(&mut out, o, n, covered);
             out
@@ -144,6 +176,19 @@ pub fn summarize(technology: &str, name: &str, old: Option<&Value>, new: Option<
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_technology_is_registered_once() {
+        let mut names: Vec<&str> = TECHNOLOGIES.to_vec();
+        assert_eq!(names.len(), REGISTRY.len());
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len(), "a name registered twice");
+        for t in REGISTRY {
+            assert!(t.name.split_once(':').is_some_and(|(s, k)| !s.is_empty() && !k.is_empty()), "{}", t.name);
+            assert_eq!(technology(t.name).map(|f| f.name), Some(t.name));
+        }
+    }
 
     #[test]
     fn created_deleted_and_uncovered_keys() {
