@@ -539,7 +539,8 @@ async fn scan(cli: &Cli, args: &cli::ScanArgs) -> Result<(), Fail> {
     if let Some(threshold) = args.fail_on {
         let min = Severity::from(threshold);
         // Open as users see them: a silenced finding is a reviewed justification.
-        let filter = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: Some(min) };
+        let filter =
+            FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: Some(min), item: None };
         let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
         let view = blocking(|| troop_core::alerting::silence::findings_view(&*w.store, &*w.store, filter, now));
         let n = view.map_err(runtime)?.len();
@@ -603,7 +604,7 @@ async fn alert(gateway: &Arc<troop_alerts::gateway::Gateway>, stored: bool) {
 /// monkey's gauges of its last successful pass).
 fn restore_metrics(w: &Wired) -> Result<(), troop_core::StoreError> {
     w.metrics.set_build_info(env!("CARGO_PKG_VERSION"), env!("TROOP_COMMIT"), env!("TROOP_BUILD_DATE"));
-    let open = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: None };
+    let open = FindingFilter { state: Some(FindingState::Open), monkey: None, min_severity: None, item: None };
     let mut open_by_monkey = std::collections::BTreeMap::new();
     for f in w.store.findings(&open)? {
         *open_by_monkey.entry(f.monkey).or_insert(0usize) += 1;

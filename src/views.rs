@@ -33,6 +33,7 @@ pub fn findings(
         state,
         monkey: args.monkey.clone(),
         min_severity: args.severity.map(troop_core::Severity::from),
+        item: None,
     };
     let view = troop_core::alerting::silence::findings_view(store, alerts, filter, now).map_err(runtime)?;
     if format == Format::Json {

@@ -136,6 +136,19 @@ pub struct StoredFinding {
 pub const ROUTING_LABELS: &[&str] = &["monkey", "kind", "severity", "account", "region", "resource"];
 
 impl StoredFinding {
+    /// One of [`Self::routing_labels`], without building them all.
+    pub fn routing_label(&self, name: &str) -> Option<&str> {
+        match name {
+            "monkey" => Some(&self.monkey),
+            "kind" => Some(&self.kind),
+            "severity" => Some(self.severity.as_str()),
+            "account" => Some(&self.account),
+            "region" => Some(&self.region),
+            "resource" => Some(&self.resource),
+            other => self.labels.get(other).map(String::as_str),
+        }
+    }
+
     /// Labels used for routing: the fixed ones ([`ROUTING_LABELS`]) plus the finding's own.
     pub fn routing_labels(&self) -> BTreeMap<String, String> {
         let mut l = self.labels.clone();

@@ -133,7 +133,6 @@ impl FindingQuery {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         // label filters see what silences and routes see (a finding's own
         // label of a routing name, `severity` say, is replaced by troop's)
-        let labels = f.routing_labels();
         self.state.is_none_or(|s| s == f.state)
             && self.min_severity.is_none_or(|s| if self.exact_severity { f.severity == s } else { f.severity >= s })
             && eq(&self.monkey, &f.monkey)
@@ -143,8 +142,8 @@ impl FindingQuery {
             && self.technology.as_deref().is_none_or(|t| {
                 Self::technology_of(f).is_some_and(|have| have == t || have.split(':').next() == Some(t))
             })
-            && self.owner.as_deref().is_none_or(|o| labels.get("owner").is_some_and(|v| v == o))
-            && self.label.as_ref().is_none_or(|(k, v)| labels.get(k).is_some_and(|have| have == v))
+            && self.owner.as_deref().is_none_or(|o| f.routing_label("owner") == Some(o))
+            && self.label.as_ref().is_none_or(|(k, v)| f.routing_label(k) == Some(v.as_str()))
             && self.text.as_deref().is_none_or(|t| {
                 let t = t.to_lowercase();
                 [&f.title, &f.resource, &f.kind, &f.account, &f.region]
@@ -315,6 +314,13 @@ mod tests {
             let got: Vec<bool> = all.iter().map(|f| query.keeps(f)).collect();
             assert_eq!(got, want, "{pairs:?}");
         }
+        // one label looked up is the one of the whole set
+        let mut own = sg.clone();
+        own.labels.insert("severity".into(), "page".into());
+        for (k, v) in own.routing_labels() {
+            assert_eq!(own.routing_label(&k), Some(v.as_str()), "{k}");
+        }
+        assert_eq!(own.routing_label("nothing"), None);
         assert!(!q(&[]).unwrap().keeps(&silenced), "open means open, not silenced");
         assert!(q(&[("state", "silenced")]).unwrap().keeps(&silenced));
         assert!(q(&[("state", "all")]).unwrap().keeps(&silenced));

@@ -247,6 +247,9 @@ pub struct FindingFilter {
     pub monkey: Option<String>,
     /// Only findings at or above this severity.
     pub min_severity: Option<crate::finding::Severity>,
+    /// Only findings about this item (`details.item`, an item id): an item
+    /// page's findings, read without reading every finding.
+    pub item: Option<String>,
 }
 
 /// One stored revision of an item (the JSON shape of `troop changes`).

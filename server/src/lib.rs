@@ -82,7 +82,7 @@ async fn findings(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
             bad_request(format!("unknown severity `{v}` (one of: {})", troop_core::Severity::THRESHOLDS.join(", ")))
         })?),
     };
-    let filter = troop_core::store::FindingFilter { state, monkey, min_severity };
+    let filter = troop_core::store::FindingFilter { state, monkey, min_severity, item: None };
     let found = call(&s, move |st| {
         let now = troop_core::alerting::millis(time::OffsetDateTime::now_utc());
         troop_core::alerting::silence::findings_view(st, st, filter, now).map_err(store_error)

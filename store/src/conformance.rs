@@ -76,7 +76,7 @@ fn finding(resource: &str, severity: Severity) -> Finding {
         region: "r1".into(),
         resource: resource.into(),
         title: format!("{resource} is open"),
-        details: json!({"port": 22}),
+        details: json!({"port": 22, "item": format!("ec2:security-group/111/r1/{resource}")}),
         labels: Default::default(),
         scope: "ec2:security-group".into(),
     }
@@ -192,6 +192,11 @@ pub(crate) fn finding_lifecycle(fresh: &Open) {
         .unwrap();
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0].resolved_at.as_deref(), Some("2023-11-14T22:13:50Z"));
+    // an item's findings, whatever their state, without the others
+    for (item, want) in [("ec2:security-group/111/r1/sg-2", vec!["sg-2"]), ("ec2:security-group/111/r1/sg-9", vec![])] {
+        let on = s.findings(&FindingFilter { item: Some(item.into()), ..Default::default() }).unwrap();
+        assert_eq!(on.iter().map(|f| f.resource.as_str()).collect::<Vec<_>>(), want, "{item}");
+    }
 
     // it comes back: opened again, first_seen reset
     let out = s

@@ -599,6 +599,7 @@ impl Store for SqliteStore {
             .prepare(&format!(
                 "SELECT {FINDING_COLS} FROM findings WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR monkey = ?2)
                      AND (?3 IS NULL OR CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END <= ?3)
+                     AND (?4 IS NULL OR json_extract(details, '$.item') = ?4)
                  ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, monkey, kind, account, region, resource"
             ))
             .map_err(be)?;
@@ -609,7 +610,7 @@ impl Store for SqliteStore {
             Severity::Info => 2,
         });
         let rows = st
-            .query_map(params![filter.state.map(|s| s.as_str()), filter.monkey, rank], finding_from_row)
+            .query_map(params![filter.state.map(|s| s.as_str()), filter.monkey, rank, filter.item], finding_from_row)
             .map_err(be)?;
         rows.collect::<Result<_, _>>().map_err(be)
     }

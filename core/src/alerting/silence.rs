@@ -151,11 +151,14 @@ fn view(
     now: Millis,
     keep: impl Fn(FindingState) -> bool,
 ) -> Result<Vec<(StoredFinding, Option<String>)>, StoreError> {
-    let silences = from_records(&alerts.silences()?);
+    // only the silences in force now can silence (and with none, no
+    // finding's labels need building)
+    let silences: Vec<Silence> = from_records(&alerts.silences()?).into_iter().filter(|s| s.active(now)).collect();
     let mut out = Vec::new();
     for mut f in store.findings(&stored)? {
         let mut by = None;
         if f.state == FindingState::Open
+            && !silences.is_empty()
             && let Some(s) = silenced_by(&silences, &f.routing_labels(), now)
         {
             f.state = FindingState::Silenced;

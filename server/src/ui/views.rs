@@ -266,7 +266,7 @@ pub(super) fn findings(st: &dyn Backend, pairs: &[(String, String)], source: &st
         troop_core::known_name("monkey", m, &troop_core::finding_sources(source)).map_err(bad_request)?;
     }
     // the store narrows by state, monkey and severity; the rest here
-    let filter = FindingFilter { state: q.state, monkey: q.monkey.clone(), min_severity: q.min_severity };
+    let filter = FindingFilter { state: q.state, monkey: q.monkey.clone(), min_severity: q.min_severity, item: None };
     let mut found = findings_view(st, st, filter, ms(now()))?;
     found.retain(|(f, _)| q.keeps(f));
     q.sort(&mut found, |(f, _)| f);
@@ -377,12 +377,9 @@ pub(super) fn item(st: &dyn Backend, query: &str, pairs: &[(String, String)]) ->
     let last = history.last().ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("`{item}` has no revisions")))?;
     let mut timeline: Vec<ChangeLine> = history.iter().map(ChangeLine::revision).collect();
     timeline.reverse();
-    let all = FindingFilter { state: None, ..Default::default() };
-    let on_it: Vec<FindingLine> = findings_view(st, st, all, ms(now()))?
-        .iter()
-        .filter(|(f, _)| f.details.get("item").and_then(|i| i.as_str()) == Some(item.as_str()))
-        .map(|(f, by)| FindingLine::new(f, by.as_deref()))
-        .collect();
+    let on_item = FindingFilter { state: None, item: Some(item.clone()), ..Default::default() };
+    let on_it: Vec<FindingLine> =
+        findings_view(st, st, on_item, ms(now()))?.iter().map(|(f, by)| FindingLine::new(f, by.as_deref())).collect();
     let (open, past): (Vec<_>, Vec<_>) = on_it.into_iter().partition(|f| f.state != FindingState::Resolved);
     let revisions: Vec<i64> = history.iter().map(|r| r.revision).rev().collect();
     Ok(context! {

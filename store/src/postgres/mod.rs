@@ -836,9 +836,10 @@ impl Store for PgStore {
                 &format!(
                     "SELECT {FINDING_COLS} FROM findings WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR monkey = $2)
                          AND ($3::int IS NULL OR CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END <= $3)
+                         AND ($4::text IS NULL OR details::jsonb ->> 'item' = $4)
                      ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, monkey, kind, account, region, resource"
                 ),
-                &[&state, &filter.monkey, &rank],
+                &[&state, &filter.monkey, &rank, &filter.item],
             ))
             .map_err(pe)?;
         Ok(rows.iter().map(|r| finding_row(r).stored()).collect())

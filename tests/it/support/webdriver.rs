@@ -191,13 +191,27 @@ impl Browser {
     /// End the session (and the browser), then ChromeDriver.
     pub async fn quit(mut self) {
         let _ = self.call("DELETE", "", None).await;
+        // ended: Drop has no session left to end
+        self.session.clear();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
+    /// A test that panics drops its browser unquit: the session is ended
+    /// first (a plain blocking DELETE), so ChromeDriver closes Chromium
+    /// rather than leaving it orphaned when ChromeDriver is killed.
     fn drop(&mut self) {
+        if let Some(rest) = self.session.strip_prefix("http://")
+            && let Some((addr, path)) = rest.split_once('/')
+            && let Ok(mut s) = std::net::TcpStream::connect(addr)
+        {
+            use std::io::{Read, Write};
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(s, "DELETE /{path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let _ = s.read_to_end(&mut Vec::new());
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
