@@ -275,10 +275,10 @@ pub fn limits(store: &dyn Store, format: Format) -> Result<(), Fail> {
                 usage,
                 format!("{}/{}", num(r.usage), num(r.limit)),
                 r.limit_source.map(|s| s.as_str().to_string()).unwrap_or_else(|| "-".into()),
-                format!("{}/{}", r.account, r.region),
-                format!("{}/{}", r.service, r.quota_code),
-                r.resource.clone().unwrap_or_else(|| "-".into()),
-                r.quota_name.clone(),
+                format!("{}/{}", r.key.account, r.key.region),
+                r.key.id(),
+                r.key.resource.clone().unwrap_or_else(|| "-".into()),
+                r.key.quota_name.clone(),
             ]
         })
         .collect();

@@ -36,6 +36,13 @@ impl From<&Revision> for RevisionRef {
     }
 }
 
+impl RevisionRef {
+    /// "revision 2 (modified, 2026-11-30T14:07:06Z)": how a diff names it.
+    pub fn label(&self) -> String {
+        format!("revision {} ({}, {})", self.revision, self.change, self.at)
+    }
+}
+
 /// Two revisions of one item: reviewer sentences, then a unified diff of the
 /// canonical documents for anything the sentences do not cover.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -123,10 +130,7 @@ pub fn diff_view(history: &[Revision], from: Option<i64>, to: Option<i64>) -> Re
     let old = from_rev.and_then(|r| r.content.as_ref());
     let new = to_rev.content.as_ref();
     let summary = crate::security::summarize(&to_rev.technology, &to_rev.name, old, new);
-    let label = |r: Option<&Revision>| match r {
-        Some(r) => format!("revision {} ({}, {})", r.revision, r.change, r.at),
-        None => "nothing".to_string(),
-    };
+    let label = |r: Option<&Revision>| r.map_or_else(|| "nothing".to_string(), |r| RevisionRef::from(r).label());
     Ok(DiffView {
         item: to_rev.item.clone(),
         technology: to_rev.technology.clone(),

@@ -75,7 +75,8 @@ pub struct Thresholds {
 }
 
 /// One quota, possibly for one resource (rules per security group...).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct QuotaKey {
     pub account: String,
     pub region: String,
@@ -117,12 +118,7 @@ impl Evaluation {
             Usage::Unknown(r) => (None, Some(r.clone())),
         };
         QuotaRow {
-            account: self.key.account.clone(),
-            region: self.key.region.clone(),
-            service: self.key.service.clone(),
-            quota_code: self.key.quota_code.clone(),
-            quota_name: self.key.quota_name.clone(),
-            resource: self.key.resource.clone(),
+            key: self.key.clone(),
             usage,
             limit: self.limit.map(|l| l.0),
             ratio: self.ratio,
@@ -140,14 +136,10 @@ impl Evaluation {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QuotaRow {
-    pub account: String,
-    pub region: String,
-    /// Service Quotas' service code (`ec2`, `vpc`, `iam`, ...).
-    pub service: String,
-    pub quota_code: String,
-    pub quota_name: String,
-    /// The resource a per-resource quota is counted on; `None` account-wide.
-    pub resource: Option<String>,
+    /// Which quota (its fields at the row's top level: `account`, `region`,
+    /// `service`, `quota_code`, `quota_name`, `resource`).
+    #[serde(flatten)]
+    pub key: QuotaKey,
     pub usage: Option<f64>,
     pub limit: Option<f64>,
     pub ratio: Option<f64>,

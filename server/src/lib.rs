@@ -307,15 +307,22 @@ async fn diff(
     };
     let (from, to) = (num("from")?, num("to")?);
     let view = call(&s, move |st| {
-        // the same item names the CLI takes: id, unique suffix, name or prefix
-        let found = st.find_items(&item).map_err(store_error)?;
-        let status = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
-        let item = troop_core::history::resolve_item(&item, found).map_err(|e| ApiError(status, e))?;
-        let h = st.history(&item).map_err(store_error)?;
+        let (_, h) = item_history(st, &item)?;
         troop_core::history::diff_view(&h, from, to).map_err(bad_request)
     })
     .await?;
     Ok(axum::Json(view.rows()).into_response())
+}
+
+/// The item `query` names (the names the CLI takes: id, unique suffix, name
+/// or prefix) and its every revision, oldest first. 404 when nothing has
+/// the name, 400 naming the candidates when several do.
+fn item_history(st: &dyn Backend, query: &str) -> Result<(String, Vec<troop_core::store::Revision>), ApiError> {
+    let found = st.find_items(query)?;
+    let status = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+    let item = troop_core::history::resolve_item(query, found).map_err(|e| ApiError(status, e))?;
+    let history = st.history(&item)?;
+    Ok((item, history))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -107,7 +107,7 @@ impl Ui {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key).ok()?;
         mac.update(b"troop-form\0");
         mac.update(who.as_bytes());
-        Some(hex_encode(&mac.finalize().into_bytes()))
+        Some(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// Whether `token` is `who`'s form token (compared in constant time).
@@ -146,10 +146,6 @@ impl Ui {
             .unwrap_or_else(|_| String::from("error"));
         html_response(status, html)
     }
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An HTML response with the page headers: CSP, no sniffing, no referrer
@@ -219,11 +215,9 @@ pub async fn surface_headers(mut r: Response) -> Response {
     r
 }
 
+/// The stylesheet (`nosniff` comes with every answer: [`surface_headers`]).
 async fn stylesheet() -> Response {
-    let mut r = STYLESHEET.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    r
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLESHEET).into_response()
 }
 
 /// A page's data is built on a blocking thread (store calls); its errors
@@ -291,25 +285,40 @@ async fn silences(State(s): State<AppState>, c: MaybeCaller, Query(q): Query<Vec
     page(&s, c, "silences.html", "Silences", move |st| views::silences(st, &q, writer)).await
 }
 
-/// Why a form post is refused before it is read: a cross-site origin, or a
-/// token that is not the caller's.
-fn form_refusal(s: &AppState, headers: &HeaderMap, who: &str, token: Option<&str>) -> Option<&'static str> {
+/// A posted form's fields, in order.
+type FormFields = Vec<(String, String)>;
+
+/// A form post admitted: the caller and the form's fields. Refused (the
+/// status and why, for an error page) without a caller, from another site or origin (a browser
+/// names the origin of a post; "null", an opaque origin, or one that is not
+/// this host is another site), or without the caller's token; a body that
+/// is not a form has no token either.
+fn admit_form(
+    s: &AppState,
+    c: MaybeCaller,
+    headers: &HeaderMap,
+    form: Result<axum::Form<FormFields>, FormRejection>,
+    what: &str,
+) -> Result<(Caller, FormFields), (StatusCode, String)> {
+    let Some(c) = caller(c) else {
+        return Err((StatusCode::UNAUTHORIZED, format!("{what} needs a credential with the silences:write scope")));
+    };
+    let form = form.map(|axum::Form(f)| f).unwrap_or_default();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if header("sec-fetch-site").is_some_and(|v| v == "cross-site" || v == "same-site") {
-        return Some("the form was posted from another site");
+    let origin_host = header("origin").map(|o| o.split_once("://").map(|(_, rest)| rest));
+    let refusal = if header("sec-fetch-site").is_some_and(|v| v == "cross-site" || v == "same-site") {
+        Some("the form was posted from another site")
+    } else if origin_host.is_some_and(|h| h.is_none() || h != header("host")) {
+        Some("the form was posted from another origin")
+    } else if !form.iter().find(|(n, _)| n == "csrf").is_some_and(|(_, t)| s.ui.csrf_ok(&c.who, t)) {
+        Some("the form's token is missing or not yours: reload the page and try again")
+    } else {
+        None
+    };
+    match refusal {
+        Some(why) => Err((StatusCode::FORBIDDEN, why.to_string())),
+        None => Ok((c, form)),
     }
-    // a browser names the origin of a post; "null" (a sandboxed or opaque
-    // origin) or one that is not this host is another site
-    if let Some(origin) = header("origin") {
-        let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-        if origin_host.is_none() || origin_host != header("host") {
-            return Some("the form was posted from another origin");
-        }
-    }
-    if !token.is_some_and(|t| s.ui.csrf_ok(who, t)) {
-        return Some("the form's token is missing or not yours: reload the page and try again");
-    }
-    None
 }
 
 fn see_other(to: &str) -> Response {
@@ -322,17 +331,12 @@ async fn add_silence(
     State(s): State<AppState>,
     c: MaybeCaller,
     headers: HeaderMap,
-    form: Result<axum::Form<Vec<(String, String)>>, FormRejection>,
+    form: Result<axum::Form<FormFields>, FormRejection>,
 ) -> Response {
-    let Some(c) = caller(c) else {
-        return s.ui.error(StatusCode::UNAUTHORIZED, "silencing needs a credential with the silences:write scope");
+    let (c, form) = match admit_form(&s, c, &headers, form, "silencing") {
+        Ok(admitted) => admitted,
+        Err((status, why)) => return s.ui.error(status, &why),
     };
-    // a body that is not a form has no token either: refused as such below
-    let form = form.map(|axum::Form(f)| f).unwrap_or_default();
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if let Some(why) = form_refusal(&s, &headers, &c.who, field("csrf")) {
-        return s.ui.error(StatusCode::FORBIDDEN, why);
-    }
     let now = time::OffsetDateTime::now_utc();
     let record = match views::silence_from_form(&form, &c.who, now) {
         Ok(r) => r,
@@ -354,18 +358,11 @@ async fn end_silence(
     c: MaybeCaller,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    form: Result<axum::Form<Vec<(String, String)>>, FormRejection>,
+    form: Result<axum::Form<FormFields>, FormRejection>,
 ) -> Response {
-    let Some(c) = caller(c) else {
-        return s
-            .ui
-            .error(StatusCode::UNAUTHORIZED, "ending a silence needs a credential with the silences:write scope");
-    };
-    let form = form.map(|axum::Form(f)| f).unwrap_or_default();
     let Ok(Path(id)) = id else { return s.ui.error(StatusCode::BAD_REQUEST, "the silence id is not valid UTF-8") };
-    let token = form.iter().find(|(n, _)| n == "csrf").map(|(_, v)| v.as_str());
-    if let Some(why) = form_refusal(&s, &headers, &c.who, token) {
-        return s.ui.error(StatusCode::FORBIDDEN, why);
+    if let Err((status, why)) = admit_form(&s, c, &headers, form, "ending a silence") {
+        return s.ui.error(status, &why);
     }
     let at = troop_core::clock::rfc3339(time::OffsetDateTime::now_utc());
     let key = id.clone();

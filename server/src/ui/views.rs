@@ -2,7 +2,7 @@
 //! the JSON API use, arranged for its template. Each returns the page's
 //! template context; store failures become error pages.
 
-use crate::{ApiError, bad_request, store_error, unreadable};
+use crate::{ApiError, bad_request, unreadable};
 use axum::http::StatusCode;
 use minijinja::{Value, context};
 use serde::Serialize;
@@ -49,16 +49,21 @@ fn matcher_text(label: &str, value: &str) -> Option<String> {
     Matcher::new(label, troop_core::alerting::matcher::Op::Eq, value).ok().map(|m| m.to_string())
 }
 
+/// The silence form, prefilled with `matchers` and a `reason`.
+fn silence_form_href(matchers: &[String], reason: Option<&str>) -> String {
+    let mut q: Vec<String> = matchers.iter().map(|m| format!("matcher={}", encode(m))).collect();
+    q.extend(reason.map(|r| format!("reason={}", encode(r))));
+    format!("/silences?{}", q.join("&"))
+}
+
 /// The silence form, prefilled with matchers on a finding's identity.
 fn silence_href(f: &StoredFinding) -> String {
-    let mut q: Vec<String> =
+    let matchers: Vec<String> =
         [("monkey", &f.monkey), ("kind", &f.kind), ("account", &f.account), ("resource", &f.resource)]
             .iter()
             .filter_map(|(k, v)| matcher_text(k, v))
-            .map(|m| format!("matcher={}", encode(&m)))
             .collect();
-    q.push(format!("reason={}", encode(&format!("{}: ", f.title))));
-    format!("/silences?{}", q.join("&"))
+    silence_form_href(&matchers, Some(&format!("{}: ", f.title)))
 }
 
 /// The silence form, prefilled with matchers for everything a findings
@@ -81,51 +86,29 @@ fn silence_filter_href(q: &FindingQuery) -> Option<String> {
         (Some(Severity::Warning), false) => matchers.push("severity=~warning|critical".into()),
         _ => {}
     }
-    if matchers.is_empty() {
-        return None;
-    }
-    let query: Vec<String> = matchers.iter().map(|m| format!("matcher={}", encode(m))).collect();
-    Some(format!("/silences?{}", query.join("&")))
+    (!matchers.is_empty()).then(|| silence_form_href(&matchers, None))
 }
 
-/// One finding as a row of a page.
+/// One finding as a row of a page: the finding as stored (its state as
+/// shown) and the links a page adds.
 #[derive(Serialize)]
-struct FindingLine {
-    severity: Severity,
-    state: FindingState,
-    monkey: String,
-    kind: String,
-    account: String,
-    region: String,
-    resource: String,
-    title: String,
-    first_seen: String,
-    last_seen: String,
-    resolved_at: Option<String>,
-    owner: Option<String>,
+struct FindingLine<'a> {
+    #[serde(flatten)]
+    finding: &'a StoredFinding,
+    owner: Option<&'a str>,
     /// The item's page, for findings about a security item.
     item_href: Option<String>,
-    silenced_by: Option<String>,
+    silenced_by: Option<&'a str>,
     silence_href: String,
 }
 
-impl FindingLine {
-    fn new(f: &StoredFinding, silenced_by: Option<&str>) -> FindingLine {
+impl<'a> FindingLine<'a> {
+    fn new(f: &'a StoredFinding, silenced_by: Option<&'a str>) -> FindingLine<'a> {
         FindingLine {
-            severity: f.severity,
-            state: f.state,
-            monkey: f.monkey.clone(),
-            kind: f.kind.clone(),
-            account: f.account.clone(),
-            region: f.region.clone(),
-            resource: f.resource.clone(),
-            title: f.title.clone(),
-            first_seen: f.first_seen.clone(),
-            last_seen: f.last_seen.clone(),
-            resolved_at: f.resolved_at.clone(),
-            owner: f.labels.get("owner").cloned(),
+            finding: f,
+            owner: f.labels.get("owner").map(String::as_str),
             item_href: f.details.get("item").and_then(|i| i.as_str()).map(item_href),
-            silenced_by: silenced_by.map(str::to_string),
+            silenced_by,
             silence_href: silence_href(f),
         }
     }
@@ -205,19 +188,17 @@ pub(super) fn overview(st: &dyn Backend, intervals: &BTreeMap<String, i64>) -> R
         .into_iter()
         .map(|(m, n)| context! { href => format!("/findings?monkey={}", encode(&m)), monkey => m, n => n })
         .collect();
-    let (changes_total, changes) =
-        st.revisions_latest(now - time::Duration::hours(1), OVERVIEW_ROWS).map_err(store_error)?;
+    let (changes_total, changes) = st.revisions_latest(now - time::Duration::hours(1), OVERVIEW_ROWS)?;
     let changes: Vec<ChangeLine> = changes.iter().map(ChangeLine::revision).collect();
-    let certs =
-        troop_core::certs::rows_as_of(st.observations("cert").map_err(store_error)?, unix).map_err(unreadable)?;
+    let certs = troop_core::certs::rows_as_of(st.observations("cert")?, unix).map_err(unreadable)?;
     let certs: Vec<_> =
         certs.into_iter().filter(|c| c.expiry().is_some() || c.error.is_some()).take(OVERVIEW_ROWS).collect();
-    let quotas: Vec<_> = troop_core::limits::rows(st.observations("quota").map_err(store_error)?)
+    let quotas: Vec<_> = troop_core::limits::rows(st.observations("quota")?)
         .map_err(unreadable)?
         .into_iter()
         .filter(|q| q.severity.is_some())
         .collect();
-    let successes = st.last_successes().map_err(store_error)?;
+    let successes = st.last_successes()?;
     let mut names: Vec<String> = intervals.keys().cloned().collect();
     names.extend(successes.keys().filter(|k| !intervals.contains_key(*k)).cloned());
     let passes: Vec<Value> = names
@@ -238,7 +219,7 @@ pub(super) fn overview(st: &dyn Backend, intervals: &BTreeMap<String, i64>) -> R
             }
         })
         .collect();
-    let outboxes = st.outbox_stats().map_err(store_error)?;
+    let outboxes = st.outbox_stats()?;
     Ok(context! {
         open_total => open.len(),
         silenced_total => silenced.len(),
@@ -369,18 +350,17 @@ pub(super) fn item(st: &dyn Backend, query: &str, pairs: &[(String, String)]) ->
     {
         from = None;
     }
-    let found = st.find_items(query).map_err(store_error)?;
-    let status = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
-    let item = troop_core::history::resolve_item(query, found).map_err(|e| ApiError(status, e))?;
-    let history = st.history(&item).map_err(store_error)?;
+    let (item, history) = crate::item_history(st, query)?;
     let view = troop_core::history::diff_view(&history, from, to).map_err(bad_request)?;
     let last = history.last().ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("`{item}` has no revisions")))?;
     let mut timeline: Vec<ChangeLine> = history.iter().map(ChangeLine::revision).collect();
     timeline.reverse();
     let on_item = FindingFilter { state: None, item: Some(item.clone()), ..Default::default() };
-    let on_it: Vec<FindingLine> =
-        findings_view(st, st, on_item, ms(now()))?.iter().map(|(f, by)| FindingLine::new(f, by.as_deref())).collect();
-    let (open, past): (Vec<_>, Vec<_>) = on_it.into_iter().partition(|f| f.state != FindingState::Resolved);
+    let on_it = findings_view(st, st, on_item, ms(now()))?;
+    let (open, past): (Vec<FindingLine>, Vec<FindingLine>) = on_it
+        .iter()
+        .map(|(f, by)| FindingLine::new(f, by.as_deref()))
+        .partition(|l| l.finding.state != FindingState::Resolved);
     let revisions: Vec<i64> = history.iter().map(|r| r.revision).rev().collect();
     Ok(context! {
         item => item,
@@ -393,8 +373,8 @@ pub(super) fn item(st: &dyn Backend, query: &str, pairs: &[(String, String)]) ->
         timeline => timeline,
         from => view.from.as_ref().map(|r| r.revision),
         to => view.to.revision,
-        from_label => view.from.as_ref().map(|r| format!("revision {} ({}, {})", r.revision, r.change, r.at)),
-        to_label => format!("revision {} ({}, {})", view.to.revision, view.to.change, view.to.at),
+        from_label => view.from.as_ref().map(|r| r.label()),
+        to_label => view.to.label(),
         summary => view.summary,
         diff => diff_lines(&view.diff),
         revisions => revisions,
@@ -425,11 +405,10 @@ pub(super) fn changes(st: &dyn Backend, pairs: &[(String, String)]) -> Result<Va
     // unfiltered, the store counts and reads only the newest; a filter
     // reads the window and keeps what it asks for
     let (mut total, revisions) = if filter == Default::default() {
-        let (n, newest) = st.revisions_latest(from, CHANGES_ROWS).map_err(store_error)?;
+        let (n, newest) = st.revisions_latest(from, CHANGES_ROWS)?;
         (n as usize, newest)
     } else {
-        let kept: Vec<Revision> =
-            st.revisions_since(from).map_err(store_error)?.into_iter().filter(|r| filter.keeps(r)).collect();
+        let kept: Vec<Revision> = st.revisions_since(from)?.into_iter().filter(|r| filter.keeps(r)).collect();
         (kept.len(), kept)
     };
     let mut lines: Vec<ChangeLine> = revisions.iter().map(ChangeLine::revision).collect();
@@ -437,8 +416,7 @@ pub(super) fn changes(st: &dyn Backend, pairs: &[(String, String)]) -> Result<Va
     // events carry no technology: shown unless a technology is asked for
     if filter.technologies.is_empty() {
         lines.extend(
-            st.events_since(from)
-                .map_err(store_error)?
+            st.events_since(from)?
                 .iter()
                 .filter(|e| {
                     filter.accounts.is_empty() || e.account.as_ref().is_some_and(|a| filter.accounts.contains(a))
@@ -462,15 +440,14 @@ pub(super) fn changes(st: &dyn Backend, pairs: &[(String, String)]) -> Result<Va
 
 /// `/certs`: every certificate, soonest expiry first.
 pub(super) fn certs(st: &dyn Backend) -> Result<Value, ApiError> {
-    let rows = troop_core::certs::rows_as_of(st.observations("cert").map_err(store_error)?, now().unix_timestamp())
-        .map_err(unreadable)?;
+    let rows = troop_core::certs::rows_as_of(st.observations("cert")?, now().unix_timestamp()).map_err(unreadable)?;
     let rows: Vec<Value> = rows.iter().map(|r| context! { row => r, place => r.place() }).collect();
     Ok(context! { rows => rows })
 }
 
 /// `/limits`: every quota, highest usage first, with a bar.
 pub(super) fn limits(st: &dyn Backend) -> Result<Value, ApiError> {
-    let rows = troop_core::limits::rows(st.observations("quota").map_err(store_error)?).map_err(unreadable)?;
+    let rows = troop_core::limits::rows(st.observations("quota")?).map_err(unreadable)?;
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -497,7 +474,7 @@ pub(super) fn silences(
     writer: Option<(String, String)>,
 ) -> Result<Value, ApiError> {
     let now_text = troop_core::clock::rfc3339(now());
-    let mut records: Vec<SilenceRecord> = st.silences().map_err(store_error)?;
+    let mut records: Vec<SilenceRecord> = st.silences()?;
     records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     let (active, ended): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.ends_at > now_text);
     let matchers: Vec<&str> = pairs.iter().filter(|(k, _)| k == "matcher").map(|(_, v)| v.as_str()).collect();
