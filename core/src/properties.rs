@@ -89,7 +89,7 @@ mod tests {
         r#"{"group_id":"sg-1","ingress":[{"protocol":"all","from_port":null,"to_port":null,"source":{"type":"group","group_id":"sg-2","account":"111"},"description":"x"}],"egress":[{"protocol":"tcp","from_port":0,"to_port":65535,"source":{"type":"prefix-list","id":"pl-1"},"description":null}]}"#,
         r#"{"trust_policy":{"Statement":[{"Effect":"Allow","Principal":{"AWS":"999999999999"}}]},"attached_policies":["arn:aws:iam::aws:policy/AdministratorAccess"],"inline_policies":{"p":{"Statement":[]}}}"#,
         r#"{"acl":[{"grantee":"AllUsers","permission":"READ"}],"public_access_block":{"BlockPublicAcls":false},"policy":null}"#,
-        r#"{"access_keys":[{"id":"AKIA","status":"Active"}],"groups":["g"],"mfa_devices":[]}"#,
+        r#"{"access_keys":[{"created":"2026-01-01T00:00:00Z","status":"Active"}],"groups":["g"],"mfa_active":false}"#,
         "[1, 2.5, -0, 1e300, \"\\u0000\\u001f\\\"\", true, null, {\"\": {}}]",
         "\"just a string\"",
         "{not json",

@@ -20,6 +20,7 @@ mod organization;
 mod posted;
 mod postgres;
 mod races;
+mod resources;
 mod scan;
 mod security;
 mod semantics;

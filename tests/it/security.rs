@@ -3,7 +3,7 @@
 //! resolved, history kept), and failed listings that must not delete anything.
 
 use crate::support::proxy::{Fault, FaultProxy};
-use crate::support::{Moto, Workspace, world_ingress};
+use crate::support::{Moto, Workspace, after_now, world_ingress};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -68,20 +68,6 @@ async fn put_block(s3: &aws_sdk_s3::Client, bucket: &str, acls_blocked: bool) {
         .unwrap();
 }
 
-fn json(ws: &Workspace, args: &[&str]) -> Vec<Value> {
-    let mut a = args.to_vec();
-    a.extend(["--format", "json"]);
-    let r = ws.run(&a);
-    r.assert_code(0);
-    r.json().as_array().unwrap().clone()
-}
-
-/// A `--since` that excludes everything recorded so far.
-fn after_now() -> String {
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    troop_core::clock::rfc3339(time::OffsetDateTime::now_utc())
-}
-
 /// name → summary sentences of the revisions in the window.
 fn summaries(changes: &[Value]) -> BTreeMap<String, Vec<String>> {
     changes
@@ -94,7 +80,7 @@ fn summaries(changes: &[Value]) -> BTreeMap<String, Vec<String>> {
 }
 
 fn open_findings(ws: &Workspace) -> BTreeMap<String, (String, String)> {
-    json(ws, &["findings"])
+    ws.rows(&["findings"])
         .iter()
         .map(|f| {
             let name = f["resource"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
@@ -105,7 +91,7 @@ fn open_findings(ws: &Workspace) -> BTreeMap<String, (String, String)> {
 
 /// (resource name, kind) of every open finding.
 fn open_kinds(ws: &Workspace) -> std::collections::BTreeSet<(String, String)> {
-    json(ws, &["findings"])
+    ws.rows(&["findings"])
         .iter()
         .map(|f| {
             let name = f["resource"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
@@ -150,7 +136,7 @@ async fn review_scenario_change_then_revert() {
         .unwrap();
     ws.run(&["scan"]).assert_code(0);
 
-    let changes = json(&ws, &["changes", "--since", &since]);
+    let changes = ws.rows(&["changes", "--since", &since]);
     assert_eq!(changes.len(), 4, "{changes:#?}");
     assert!(changes.iter().all(|c| c["change"] == "modified" && c["revision"] == 2));
     let want: BTreeMap<String, Vec<String>> = [
@@ -175,16 +161,17 @@ async fn review_scenario_change_then_revert() {
         assert!(techs.contains(&t), "{techs:?}");
     }
     // "what changed in IAM?", and in one account
-    let iam = json(&ws, &["changes", "--since", &since, "--technology", "iam"]);
+    let iam = ws.rows(&["changes", "--since", &since, "--technology", "iam"]);
     let mut names: Vec<&str> = iam.iter().map(|c| c["name"].as_str().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["app-server", "ci-deployer"]);
-    let two = json(&ws, &["changes", "--since", &since, "--technology", "s3:bucket", "--technology", "ec2"]);
+    let two = ws.rows(&["changes", "--since", &since, "--technology", "s3:bucket", "--technology", "ec2"]);
     assert_eq!(two.len(), 2, "{two:#?}");
-    assert_eq!(json(&ws, &["changes", "--since", &since, "--account", "123456789012"]).len(), 4);
-    assert!(json(&ws, &["changes", "--since", &since, "--account", "999999999999"]).is_empty());
+    assert_eq!(ws.rows(&["changes", "--since", &since, "--account", "123456789012"]).len(), 4);
+    assert!(ws.rows(&["changes", "--since", &since, "--account", "999999999999"]).is_empty());
 
-    let open: std::collections::BTreeSet<(String, String, String)> = json(&ws, &["findings"])
+    let open: std::collections::BTreeSet<(String, String, String)> = ws
+        .rows(&["findings"])
         .iter()
         .map(|f| {
             let name = f["resource"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
@@ -202,12 +189,12 @@ async fn review_scenario_change_then_revert() {
     .map(|(k, a, b)| (k.to_string(), a.to_string(), b.to_string()))
     .collect();
     assert_eq!(open, want);
-    let critical = json(&ws, &["findings", "--severity", "critical"]);
+    let critical = ws.rows(&["findings", "--severity", "critical"]);
     assert_eq!(critical.len(), 3, "the trust-policy warning left out: {critical:#?}");
     assert!(critical.iter().all(|f| f["severity"] == "critical"));
-    assert_eq!(json(&ws, &["findings", "--severity", "warning"]).len(), 5, "warning and above");
+    assert_eq!(ws.rows(&["findings", "--severity", "warning"]).len(), 5, "warning and above");
     // findings carry the item, the revision, the rule and the diff summary
-    let f = json(&ws, &["findings"]).into_iter().find(|f| f["kind"] == "iam-admin").unwrap();
+    let f = ws.rows(&["findings"]).into_iter().find(|f| f["kind"] == "iam-admin").unwrap();
     assert_eq!(f["details"]["item"], "iam:role/123456789012/global/app-server");
     assert_eq!(f["details"]["revision"], 2);
     assert_eq!(f["details"]["rule"], "iam-admin");
@@ -229,8 +216,8 @@ async fn review_scenario_change_then_revert() {
     e.iam.update_assume_role_policy().role_name("ci-deployer").policy_document(trust(None)).send().await.unwrap();
     ws.run(&["scan"]).assert_code(0);
     assert!(open_findings(&ws).is_empty(), "{:?}", open_findings(&ws));
-    assert_eq!(json(&ws, &["findings", "--state", "resolved"]).len(), 5);
-    let reverted = summaries(&json(&ws, &["changes", "--since", &since]));
+    assert_eq!(ws.rows(&["findings", "--state", "resolved"]).len(), 5);
+    let reverted = summaries(&ws.rows(&["changes", "--since", &since]));
     assert_eq!(reverted["app"], ["ingress tcp/22 from 0.0.0.0/0 removed"]);
     assert_eq!(reverted["app-server"], ["managed policy AdministratorAccess detached"]);
     assert_eq!(reverted["ci-deployer"], ["trust policy no longer allows account 999999999999"]);
@@ -242,13 +229,13 @@ async fn review_scenario_change_then_revert() {
             "public-access block IgnorePublicAcls turned on"
         ]
     );
-    let h = json(&ws, &["history", "app-server"]);
+    let h = ws.rows(&["history", "app-server"]);
     let revs: Vec<(i64, &str)> =
         h.iter().map(|r| (r["revision"].as_i64().unwrap(), r["change"].as_str().unwrap())).collect();
     assert_eq!(revs, [(1, "created"), (2, "modified"), (3, "modified")]);
     assert_eq!(h[1]["content"]["attached_policies"][0], ADMIN);
     // time travel: the role as it was while it had admin
-    let then = json(&ws, &["history", "app-server", "--at", &while_admin]);
+    let then = ws.rows(&["history", "app-server", "--at", &while_admin]);
     assert_eq!(then[0]["revision"], 2);
     assert_eq!(then[0]["content"]["attached_policies"][0], ADMIN);
     let t = ws.run(&["history", "app-server", "--at", &while_admin]);
@@ -306,9 +293,9 @@ async fn failed_listings_delete_nothing_and_resolve_nothing() {
     assert_eq!(r.json()[0]["revisions"], 0, "a failed listing wrote revisions");
     // GAAD throttled on all 4 attempts; access denied is not retried (1 + 1).
     assert_eq!(proxy.hits(), 6, "faults served");
-    assert!(json(&ws, &["changes", "--since", &since]).is_empty());
+    assert!(ws.rows(&["changes", "--since", &since]).is_empty());
 
-    let findings = json(&ws, &["findings"]);
+    let findings = ws.rows(&["findings"]);
     let read_errors: Vec<String> = findings
         .iter()
         .filter(|f| f["kind"] == "read-error")
@@ -342,7 +329,7 @@ async fn failed_listings_delete_nothing_and_resolve_nothing() {
     // Listings work again: now the deletions and fixes are real.
     proxy.set(vec![]);
     ws.run(&["scan"]).assert_code(0);
-    let changes = json(&ws, &["changes", "--since", &since]);
+    let changes = ws.rows(&["changes", "--since", &since]);
     let got: BTreeMap<String, String> = changes
         .iter()
         .map(|c| (c["name"].as_str().unwrap().to_string(), c["change"].as_str().unwrap().to_string()))
@@ -374,7 +361,7 @@ async fn volatile_fields_never_make_a_revision() {
     iam.attach_role_policy().role_name("other").policy_arn(&arn).send().await.unwrap();
     sts.assume_role().role_arn("arn:aws:iam::123456789012:role/app").role_session_name("use").send().await.unwrap();
     ws.run(&["scan"]).assert_code(0);
-    let changes = json(&ws, &["changes", "--since", &since]);
+    let changes = ws.rows(&["changes", "--since", &since]);
     let got: Vec<(String, Vec<String>)> = changes
         .iter()
         .map(|c| (c["name"].as_str().unwrap().to_string(), serde_json::from_value(c["summary"].clone()).unwrap()))

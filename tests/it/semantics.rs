@@ -8,17 +8,9 @@ use crate::support::{Moto, Workspace};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-fn rows(ws: &Workspace, args: &[&str]) -> Vec<Value> {
-    let mut a = args.to_vec();
-    a.extend(["--format", "json"]);
-    let r = ws.run(&a);
-    r.assert_code(0);
-    r.json().as_array().unwrap().clone()
-}
-
 /// (resource's last path segment, kind, severity) of every open finding.
 fn open_findings(ws: &Workspace) -> BTreeSet<(String, String, String)> {
-    rows(ws, &["findings"])
+    ws.rows(&["findings"])
         .iter()
         .map(|f| {
             let name = f["resource"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
@@ -130,7 +122,8 @@ async fn policy_semantics_as_aws_defines_them() {
     assert!(kinds_of(&open, "one-repo").is_empty(), "{open:#?}");
     assert!(critical("any-value-deny", "s3-policy-public"), "{open:#?}");
     assert_eq!(kinds_of(&open, "spared"), ["iam-trust-foreign-account"], "{open:#?}");
-    let f = rows(&ws, &["findings"])
+    let f = ws
+        .rows(&["findings"])
         .into_iter()
         .find(|f| f["kind"] == "s3-policy-public" && f["resource"] == "tls-only")
         .unwrap();
@@ -165,7 +158,7 @@ async fn the_account_public_access_block_is_an_item_and_combines_with_each_bucke
     crate::support::policy::scan(&ws, &[]);
     let open = open_findings(&ws);
     assert!(kinds_of(&open, "legacy-assets").is_empty(), "the account block makes the ACL moot: {open:#?}");
-    let item = rows(&ws, &["history", "account:settings/123456789012/global/account"]);
+    let item = ws.rows(&["history", "account:settings/123456789012/global/account"]);
     assert_eq!(item.len(), 1, "{item:#?}");
     assert_eq!(item[0]["content"]["s3_public_access_block"]["IgnorePublicAcls"], true, "{item:#?}");
 
@@ -180,7 +173,7 @@ async fn the_account_public_access_block_is_an_item_and_combines_with_each_bucke
         .await
         .unwrap();
     ws.run(&["scan"]).assert_code(0);
-    let changes = rows(&ws, &["changes", "--since", &since]);
+    let changes = ws.rows(&["changes", "--since", &since]);
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(changes[0]["technology"], "account:settings");
     let summary: Vec<String> = serde_json::from_value(changes[0]["summary"].clone()).unwrap();
@@ -190,7 +183,7 @@ async fn the_account_public_access_block_is_an_item_and_combines_with_each_bucke
         open.contains(&("legacy-assets".into(), "s3-acl-public".into(), "critical".into())),
         "public again: {open:#?}"
     );
-    assert_eq!(rows(&ws, &["changes", "--since", &since, "--technology", "account:settings"]).len(), 1);
+    assert_eq!(ws.rows(&["changes", "--since", &since, "--technology", "account:settings"]).len(), 1);
 }
 
 #[tokio::test]
@@ -293,7 +286,7 @@ async fn security_group_rules_and_routes_count_per_direction_and_ip_family() {
         moto.endpoint
     ));
     crate::support::policy::scan(&ws, &["--monkey", "limits"]);
-    let limits = rows(&ws, &["limits"]);
+    let limits = ws.rows(&["limits"]);
     let usage = |id: &str| {
         let row = limits
             .iter()
@@ -310,7 +303,8 @@ async fn security_group_rules_and_routes_count_per_direction_and_ip_family() {
         .find(|r| r["quota_code"] == "L-93826ACB" && r["resource"] == rt.as_str())
         .unwrap_or_else(|| panic!("{rt}: {limits:#?}"));
     assert_eq!(routes["usage"].as_f64(), Some(24.0), "{routes:#}");
-    let quota_findings: BTreeSet<String> = rows(&ws, &["findings"])
+    let quota_findings: BTreeSet<String> = ws
+        .rows(&["findings"])
         .iter()
         .filter(|f| f["kind"] == "quota" && f["details"]["quota_code"] == "L-0EA8095F")
         .map(|f| {

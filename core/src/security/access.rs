@@ -428,6 +428,9 @@ pub struct Grant {
     pub narrowed_by: Option<String>,
     /// The statement's Action/NotAction.
     pub actions: Matcher,
+    /// The statement's position in the document (0-based) and its `Sid`.
+    pub index: usize,
+    pub sid: Option<String>,
 }
 
 fn base_operator(op: &str) -> (&str, bool) {
@@ -651,7 +654,7 @@ pub fn grants(doc: &Value, action: &str) -> Vec<Grant> {
     let sts = statements(doc);
     let denies: Vec<&Statement> = sts.iter().filter(|s| !s.allow && s.to_everyone()).collect();
     let mut out = Vec::new();
-    for st in sts.iter().filter(|s| s.allow && s.actions.overlaps(action, true)) {
+    for (index, st) in sts.iter().enumerate().filter(|(_, s)| s.allow && s.actions.overlaps(action, true)) {
         let mut who: Vec<Principal> = match (&st.principals, &st.not_principals) {
             (Some(ps), _) => ps.clone(),
             // Allow + NotPrincipal: everyone it does not list.
@@ -710,7 +713,15 @@ pub fn grants(doc: &Value, action: &str) -> Vec<Grant> {
                 },
                 other => (other, None),
             };
-            out.push(Grant { reach, statement: description.clone(), narrowed_by, actions: st.actions.clone() });
+            let sid = st.raw.get("Sid").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+            out.push(Grant {
+                reach,
+                statement: description.clone(),
+                narrowed_by,
+                actions: st.actions.clone(),
+                index,
+                sid,
+            });
         }
     }
     out

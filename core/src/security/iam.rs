@@ -31,10 +31,62 @@ pub struct Role {
     pub tags: BTreeMap<String, String>,
 }
 
+/// An access key as both the credential report and ListAccessKeys give it.
+/// The report names no key id, so a key is known by when it was created
+/// (the report's `access_key_N_last_rotated`, ListAccessKeys' `CreateDate`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AccessKey {
-    pub id: String,
+    /// RFC 3339 UTC, to the second.
+    pub created: String,
+    /// `Active` or `Inactive`.
     pub status: String,
+}
+
+/// A user's credentials: access keys (sorted by creation) and whether an
+/// MFA device is active.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    pub access_keys: Vec<AccessKey>,
+    pub mfa_active: bool,
+}
+
+/// The IAM credential report
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_getting-report.html>):
+/// its CSV, as GetCredentialReport returns it (base64-decoded), by user
+/// name. The root row (`<root_account>`) is kept under that name. Columns
+/// are found by header, so added columns change nothing; a key slot whose
+/// `access_key_N_last_rotated` is `N/A` holds no key. Errors: not CSV, or a
+/// column this reading needs is missing.
+pub fn credential_report(csv_text: &str) -> Result<BTreeMap<String, Credentials>, String> {
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().map_err(|e| format!("credential report: {e}"))?.clone();
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| format!("credential report has no `{name}` column"))
+    };
+    let user = column("user")?;
+    let mfa = column("mfa_active")?;
+    let slots = [
+        (column("access_key_1_active")?, column("access_key_1_last_rotated")?),
+        (column("access_key_2_active")?, column("access_key_2_last_rotated")?),
+    ];
+    let mut out = BTreeMap::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| format!("credential report: {e}"))?;
+        let field = |i: usize| row.get(i).unwrap_or_default();
+        let mut access_keys: Vec<AccessKey> = slots
+            .iter()
+            .filter_map(|&(active, rotated)| {
+                let created =
+                    time::OffsetDateTime::parse(field(rotated), &time::format_description::well_known::Rfc3339).ok()?;
+                let status = if field(active) == "true" { "Active" } else { "Inactive" };
+                Some(AccessKey { created: crate::clock::rfc3339(created), status: status.into() })
+            })
+            .collect();
+        access_keys.sort();
+        out.insert(field(user).to_string(), Credentials { access_keys, mfa_active: field(mfa) == "true" });
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -48,8 +100,15 @@ pub struct User {
     pub groups: Vec<String>,
     pub permissions_boundary: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Sorted by creation.
     pub access_keys: Vec<AccessKey>,
-    pub mfa_devices: Vec<String>,
+    /// An MFA device is active (the credential report's `mfa_active`).
+    pub mfa_active: bool,
+    /// Revisions stored before troop read the credential report listed
+    /// MFA device serials and key ids instead: read, never written, so a
+    /// change from that form is told as what it is.
+    #[serde(rename = "mfa_devices", skip_serializing)]
+    pub legacy_mfa_devices: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -84,29 +143,14 @@ pub fn policy_name(arn: &str) -> &str {
 
 // ---------------------------------------------------------------- summaries
 
-fn statement_changes(out: &mut Vec<String>, old: &Value, new: &Value, place: &str) {
-    let o: Vec<String> = policy::statements(old).iter().map(|s| crate::canonical::to_string(s)).collect();
-    let n: Vec<String> = policy::statements(new).iter().map(|s| crate::canonical::to_string(s)).collect();
-    for (i, st) in policy::statements(new).into_iter().enumerate() {
-        if !o.contains(&n[i]) {
-            out.push(format!("statement {} added to {place}", policy::describe(st)));
-        }
-    }
-    for (i, st) in policy::statements(old).into_iter().enumerate() {
-        if !n.contains(&o[i]) {
-            out.push(format!("statement {} removed from {place}", policy::describe(st)));
-        }
-    }
-}
-
 fn inline_changes(out: &mut Vec<String>, old: &BTreeMap<String, Value>, new: &BTreeMap<String, Value>) {
     for (name, doc) in new {
         match old.get(name) {
             None => {
                 out.push(format!("inline policy '{name}' added"));
-                statement_changes(out, &Value::Null, doc, &format!("inline policy '{name}'"));
+                policy::statement_changes(out, &Value::Null, doc, &format!("inline policy '{name}'"));
             }
-            Some(o) if o != doc => statement_changes(out, o, doc, &format!("inline policy '{name}'")),
+            Some(o) if o != doc => policy::statement_changes(out, o, doc, &format!("inline policy '{name}'")),
             _ => {}
         }
     }
@@ -168,7 +212,7 @@ pub fn summarize_role(old: &Role, new: &Role) -> (Vec<String>, &'static [&'stati
             out.push(format!("trust policy no longer allows {w}"));
         }
         if a == b {
-            statement_changes(&mut out, &old.trust_policy, &new.trust_policy, "trust policy");
+            policy::statement_changes(&mut out, &old.trust_policy, &new.trust_policy, "trust policy");
         }
     }
     inline_changes(&mut out, &old.inline_policies, &new.inline_policies);
@@ -189,24 +233,10 @@ pub fn summarize_user(old: &User, new: &User) -> (Vec<String>, &'static [&'stati
     for g in old.groups.iter().filter(|g| !new.groups.contains(g)) {
         out.push(format!("removed from group {g}"));
     }
-    for k in &new.access_keys {
-        match old.access_keys.iter().find(|o| o.id == k.id) {
-            None => out.push(format!("access key {} created ({})", k.id, k.status)),
-            Some(o) if o.status != k.status => {
-                let verb = if k.status == "Active" { "activated" } else { "deactivated" };
-                out.push(format!("access key {} {verb}", k.id));
-            }
-            _ => {}
-        }
-    }
-    for k in old.access_keys.iter().filter(|o| !new.access_keys.iter().any(|n| n.id == o.id)) {
-        out.push(format!("access key {} deleted", k.id));
-    }
-    for d in new.mfa_devices.iter().filter(|d| !old.mfa_devices.contains(d)) {
-        out.push(format!("MFA device {d} added"));
-    }
-    for d in old.mfa_devices.iter().filter(|d| !new.mfa_devices.contains(d)) {
-        out.push(format!("MFA device {d} removed"));
+    if let Some(devices) = &old.legacy_mfa_devices {
+        credentials_from_legacy(&mut out, old, devices, new);
+    } else {
+        credential_changes(&mut out, old, new);
     }
     super::tag_changes(&mut out, &old.tags, &new.tags);
     (
@@ -217,10 +247,43 @@ pub fn summarize_user(old: &User, new: &User) -> (Vec<String>, &'static [&'stati
             "permissions_boundary",
             "groups",
             "access_keys",
+            "mfa_active",
             "mfa_devices",
             "tags",
         ],
     )
+}
+
+/// From a revision that listed key ids and MFA serials: what can be
+/// compared (MFA on or off, how many keys are active), said as such.
+fn credentials_from_legacy(out: &mut Vec<String>, old: &User, devices: &[String], new: &User) {
+    out.push("access keys and MFA now read from the credential report".into());
+    if devices.is_empty() == new.mfa_active {
+        out.push(format!("MFA turned {}", if new.mfa_active { "on" } else { "off" }));
+    }
+    let active = |u: &User| u.access_keys.iter().filter(|k| k.status == "Active").count();
+    if active(old) != active(new) {
+        out.push(format!("active access keys changed from {} to {}", active(old), active(new)));
+    }
+}
+
+fn credential_changes(out: &mut Vec<String>, old: &User, new: &User) {
+    for k in &new.access_keys {
+        match old.access_keys.iter().find(|o| o.created == k.created) {
+            None => out.push(format!("access key created {} added ({})", k.created, k.status)),
+            Some(o) if o.status != k.status => {
+                let verb = if k.status == "Active" { "activated" } else { "deactivated" };
+                out.push(format!("access key created {} {verb}", k.created));
+            }
+            _ => {}
+        }
+    }
+    for k in old.access_keys.iter().filter(|o| !new.access_keys.iter().any(|n| n.created == o.created)) {
+        out.push(format!("access key created {} deleted", k.created));
+    }
+    if old.mfa_active != new.mfa_active {
+        out.push(format!("MFA turned {}", if new.mfa_active { "on" } else { "off" }));
+    }
 }
 
 pub fn summarize_group(old: &Group, new: &Group) -> (Vec<String>, &'static [&'static str]) {
@@ -232,7 +295,7 @@ pub fn summarize_group(old: &Group, new: &Group) -> (Vec<String>, &'static [&'st
 
 pub fn summarize_policy(old: &ManagedPolicy, new: &ManagedPolicy) -> (Vec<String>, &'static [&'static str]) {
     let mut out = Vec::new();
-    statement_changes(&mut out, &old.document, &new.document, "the policy document");
+    policy::statement_changes(&mut out, &old.document, &new.document, "the policy document");
     (out, &["document"])
 }
 
@@ -367,13 +430,13 @@ pub fn audit_role(r: &Role, ctx: &AuditContext) -> Vec<Finding> {
 pub fn audit_user(u: &User, ctx: &AuditContext) -> Vec<Finding> {
     let mut hits = Vec::new();
     identity_hits(&u.inline_policies, &u.attached_policies, &ctx.account, &mut hits);
-    if u.mfa_devices.is_empty()
+    if !u.mfa_active
         && let Some(k) = u.access_keys.iter().find(|k| k.status == "Active")
     {
         hits.push(Hit {
             rule: rules::KEY_NO_MFA,
             severity: Severity::Warning,
-            why: format!("active access key {} and no MFA device", k.id),
+            why: format!("active access key created {} and no MFA device", k.created),
         });
     }
     findings(USER, &ctx.account, &u.arn, &u.name, hits)
@@ -477,19 +540,41 @@ mod tests {
     fn user_summary_table() {
         let base = User { name: "alice".into(), groups: vec!["dev".into()], ..Default::default() };
         let mut keyed = base.clone();
-        keyed.access_keys.push(AccessKey { id: "AKIA1".into(), status: "Active".into() });
+        keyed.access_keys.push(AccessKey { created: "2026-11-30T10:00:00Z".into(), status: "Active".into() });
         let mut inactive = keyed.clone();
         inactive.access_keys[0].status = "Inactive".into();
         let mut moved = base.clone();
         moved.groups = vec!["ops".into()];
         let mut mfa = base.clone();
-        mfa.mfa_devices.push("arn:aws:iam::1:mfa/alice".into());
+        mfa.mfa_active = true;
         let cases: Vec<(&User, &User, Vec<&str>)> = vec![
-            (&base, &keyed, vec!["access key AKIA1 created (Active)"]),
-            (&keyed, &inactive, vec!["access key AKIA1 deactivated"]),
-            (&keyed, &base, vec!["access key AKIA1 deleted"]),
+            (&base, &keyed, vec!["access key created 2026-11-30T10:00:00Z added (Active)"]),
+            (&keyed, &inactive, vec!["access key created 2026-11-30T10:00:00Z deactivated"]),
+            (&keyed, &base, vec!["access key created 2026-11-30T10:00:00Z deleted"]),
             (&base, &moved, vec!["added to group ops", "removed from group dev"]),
-            (&base, &mfa, vec!["MFA device arn:aws:iam::1:mfa/alice added"]),
+            (&base, &mfa, vec!["MFA turned on"]),
+            (&mfa, &base, vec!["MFA turned off"]),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(summarize_user(a, b).0, want);
+        }
+        // a revision stored before the credential report, read as stored
+        let legacy: User = serde_json::from_value(serde_json::json!({"name": "alice", "groups": ["dev"],
+            "access_keys": [{"id": "AKIA1", "status": "Active"}], "mfa_devices": ["arn:aws:iam::1:mfa/alice"]}))
+        .unwrap();
+        let mut now = keyed.clone();
+        now.mfa_active = true;
+        let cases: Vec<(&User, &User, Vec<&str>)> = vec![
+            (&legacy, &now, vec!["access keys and MFA now read from the credential report"]),
+            (
+                &legacy,
+                &base,
+                vec![
+                    "access keys and MFA now read from the credential report",
+                    "MFA turned off",
+                    "active access keys changed from 1 to 0",
+                ],
+            ),
         ];
         for (a, b, want) in cases {
             assert_eq!(summarize_user(a, b).0, want);
@@ -696,11 +781,35 @@ mod tests {
     fn user_audit_needs_mfa_for_active_keys() {
         let mut u = User { name: "bob".into(), arn: "arn:aws:iam::111111111111:user/bob".into(), ..Default::default() };
         assert!(audit_user(&u, &ctx()).is_empty());
-        u.access_keys.push(AccessKey { id: "AKIA2".into(), status: "Inactive".into() });
+        u.access_keys.push(AccessKey { created: "2026-01-01T00:00:00Z".into(), status: "Inactive".into() });
         assert!(audit_user(&u, &ctx()).is_empty());
-        u.access_keys.push(AccessKey { id: "AKIA3".into(), status: "Active".into() });
+        u.access_keys.push(AccessKey { created: "2026-02-01T00:00:00Z".into(), status: "Active".into() });
         assert_eq!(kinds(audit_user(&u, &ctx())), vec![(rules::KEY_NO_MFA.to_string(), Severity::Warning)]);
-        u.mfa_devices.push("arn:aws:iam::111111111111:mfa/bob".into());
+        u.mfa_active = true;
         assert!(audit_user(&u, &ctx()).is_empty());
+    }
+
+    #[test]
+    fn credential_report_table() {
+        // as IAM writes it (root row included), columns found by name
+        let csv = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n\
+<root_account>,arn:aws:iam::111111111111:root,2020-01-01T00:00:00+00:00,not_supported,2026-11-01T00:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
+alice,arn:aws:iam::111111111111:user/alice,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-02-01T00:00:00+00:00,N/A,N/A,N/A,false,2025-02-01T10:30:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A\n\
+bob,arn:aws:iam::111111111111:user/bob,2024-01-01T00:00:00+00:00,true,no_information,N/A,N/A,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n";
+        let r = credential_report(csv).unwrap();
+        assert_eq!(r.len(), 3);
+        assert!(r["<root_account>"].mfa_active && r["<root_account>"].access_keys.is_empty());
+        assert_eq!(
+            r["alice"],
+            Credentials {
+                access_keys: vec![
+                    AccessKey { created: "2025-02-01T10:30:00Z".into(), status: "Inactive".into() },
+                    AccessKey { created: "2026-02-01T00:00:00Z".into(), status: "Active".into() },
+                ],
+                mfa_active: false,
+            }
+        );
+        assert_eq!(r["bob"], Credentials { access_keys: vec![], mfa_active: true });
+        assert!(credential_report("user,arn\nx,y\n").unwrap_err().contains("mfa_active"));
     }
 }

@@ -5,10 +5,14 @@
 
 pub mod access;
 pub mod account;
+pub mod exposure;
 pub mod iam;
+pub mod kms;
 pub mod policy;
 pub mod s3;
 pub mod sg;
+pub mod sns;
+pub mod sqs;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -44,6 +48,9 @@ pub const REGISTRY: &[Technology] = &[
     Technology { name: iam::GROUP, label: "group", summarize: |o, n| with(o, n, iam::summarize_group) },
     Technology { name: iam::POLICY, label: "managed policy", summarize: |o, n| with(o, n, iam::summarize_policy) },
     Technology { name: s3::TECHNOLOGY, label: "bucket", summarize: |o, n| with(o, n, s3::summarize) },
+    Technology { name: kms::TECHNOLOGY, label: "key", summarize: |o, n| with(o, n, kms::summarize) },
+    Technology { name: sqs::TECHNOLOGY, label: "queue", summarize: |o, n| with(o, n, sqs::summarize) },
+    Technology { name: sns::TECHNOLOGY, label: "topic", summarize: |o, n| with(o, n, sns::summarize) },
     Technology {
         name: account::TECHNOLOGY,
         label: "account settings",
@@ -88,6 +95,40 @@ pub struct AuditContext {
     /// The account's own settings, when they could be read; `None` means
     /// unknown, and audits then assume nothing is blocked account-wide.
     pub account_settings: Option<account::Settings>,
+}
+
+/// A finding about one item of `technology`: titled "<label> <name>:
+/// <reasons joined by "; ">", with `details` holding the item id, the
+/// technology, the rule (= `kind`), the reasons and `extra`'s keys.
+pub fn item_finding(
+    technology: &str,
+    kind: &str,
+    severity: crate::Severity,
+    (account, region, name): (&str, &str, &str),
+    reasons: &[String],
+    extra: Value,
+) -> crate::Finding {
+    let mut details = serde_json::json!({
+        "item": crate::monkey::Snapshot::item_id(technology, account, region, name),
+        "technology": technology,
+        "rule": kind,
+        "reasons": reasons,
+    });
+    if let (Some(d), Value::Object(more)) = (details.as_object_mut(), extra) {
+        d.extend(more);
+    }
+    crate::Finding {
+        monkey: MONKEY.into(),
+        kind: kind.into(),
+        severity,
+        account: account.into(),
+        region: region.into(),
+        resource: name.into(),
+        title: format!("{} {name}: {}", label(technology), reasons.join("; ")),
+        details,
+        labels: Default::default(),
+        scope: technology.into(),
+    }
 }
 
 pub(crate) fn tag_changes(out: &mut Vec<String>, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) {

@@ -19,6 +19,16 @@ pub fn parse(raw: &str) -> Result<Value, String> {
     Ok(normalize(&v))
 }
 
+/// A policy as an item's content: `Null` when there is none, the
+/// normalised document, or, when it does not parse, `{"unparsed": raw,
+/// "error": why}` (kept, so a change to it is still a revision).
+pub fn content(raw: Option<&str>) -> Value {
+    match raw {
+        None => Value::Null,
+        Some(r) => parse(r).unwrap_or_else(|e| serde_json::json!({ "unparsed": r, "error": e })),
+    }
+}
+
 fn percent_decode(s: &str) -> Result<String, String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -204,6 +214,24 @@ pub fn principal_account(p: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// "statement Allow ... added to {place}" / "... removed from {place}" for
+/// each statement of `new` not in `old` and each of `old` not in `new`
+/// (compared canonically: key order and list spelling do not count).
+pub fn statement_changes(out: &mut Vec<String>, old: &Value, new: &Value, place: &str) {
+    let o: Vec<String> = statements(old).iter().map(|s| crate::canonical::to_string(s)).collect();
+    let n: Vec<String> = statements(new).iter().map(|s| crate::canonical::to_string(s)).collect();
+    for (i, st) in statements(new).into_iter().enumerate() {
+        if !o.contains(&n[i]) {
+            out.push(format!("statement {} added to {place}", describe(st)));
+        }
+    }
+    for (i, st) in statements(old).into_iter().enumerate() {
+        if !n.contains(&o[i]) {
+            out.push(format!("statement {} removed from {place}", describe(st)));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -631,6 +631,18 @@ impl AwsContext {
         client!(self, aws_sdk_servicequotas, "servicequotas", &t.sdk, &t.id, region, calls)
     }
 
+    pub fn kms(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_kms::Client {
+        client!(self, aws_sdk_kms, "kms", &t.sdk, &t.id, region, calls)
+    }
+
+    pub fn sqs(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_sqs::Client {
+        client!(self, aws_sdk_sqs, "sqs", &t.sdk, &t.id, region, calls)
+    }
+
+    pub fn sns(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_sns::Client {
+        client!(self, aws_sdk_sns, "sns", &t.sdk, &t.id, region, calls)
+    }
+
     /// CloudTrail answers are best-effort extras: two attempts, short waits.
     pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_cloudtrail::Client {
         let retry = RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2));

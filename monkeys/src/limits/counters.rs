@@ -257,7 +257,7 @@ async fn vpc(ec2: &aws_sdk_ec2::Client, ep: Option<&str>, out: &mut RegionCounts
         "ec2:DescribeSecurityGroups",
         ep,
         ec2.describe_security_groups().max_results(1000).into_paginator().send(),
-        |p| p.security_groups().iter().map(crate::security::collect::convert).collect::<Vec<_>>()
+        |p| p.security_groups().iter().map(crate::security::sources::sg::convert).collect::<Vec<_>>()
     );
     // Prefix-list references (security-group rules, routes) weigh their
     // list's maximum entries: read the lists only when something references one.

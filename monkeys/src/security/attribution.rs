@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use troop_core::clock::rfc3339;
 use troop_core::monkey::{Attribution, Written};
-use troop_core::security::{iam, s3, sg};
 
 /// Events kept per revision at most (the newest).
 const MAX_EVENTS: usize = 50;
@@ -61,13 +60,13 @@ pub(crate) fn who(events: &[Event]) -> Value {
     })
 }
 
-/// The name CloudTrail files the resource under, and the region its events are in.
+/// The name CloudTrail files the resource under, and the region its events
+/// are in (the technology's source says: global services file theirs in one).
 fn lookup_key(w: &Written) -> (String, String) {
     let name = w.item.rsplit('/').next().unwrap_or(&w.name).to_string();
-    let region = match w.technology.as_str() {
-        iam::ROLE | iam::USER | iam::GROUP | iam::POLICY => "us-east-1".to_string(),
-        sg::TECHNOLOGY | s3::TECHNOLOGY => w.region.clone(),
-        _ => w.region.clone(),
+    let region = match super::sources::source_of(&w.technology) {
+        Some(source) => source.events_region(&w.technology, &w.region),
+        None => w.region.clone(),
     };
     (name, region)
 }

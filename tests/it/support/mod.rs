@@ -214,6 +214,21 @@ path = "events.jsonl"
         let out = self.cmd(args).output().expect("run troop");
         Run::from(out)
     }
+
+    /// The rows of `troop ARGS --format json`, which must succeed.
+    pub fn rows(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        let r = self.run(&a);
+        r.assert_code(0);
+        r.json().as_array().expect("a JSON array").clone()
+    }
+}
+
+/// A `--since` after everything recorded so far (times are kept to the second).
+pub fn after_now() -> String {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    troop_core::clock::rfc3339(time::OffsetDateTime::now_utc())
 }
 
 /// Only the variables a test means to set: dummy credentials, no instance

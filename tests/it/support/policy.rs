@@ -22,6 +22,9 @@ fn action(service: &str, operation: &str) -> String {
         "Auto Scaling" => "autoscaling",
         "Service Quotas" => "servicequotas",
         "Organizations" => "organizations",
+        "KMS" => "kms",
+        "SQS" => "sqs",
+        "SNS" => "sns",
         other => panic!("no IAM prefix known for the SDK service `{other}`: add it here and to the policy"),
     };
     // where the permission's name is not the operation's

@@ -1,9 +1,40 @@
-//! IO: list security groups through paginated DescribeSecurityGroups.
+//! EC2 security groups of one region: paginated DescribeSecurityGroups
+//! (1,000 a page), every rule flattened to one source.
 
+use super::{Part, Reader, Scope};
 use crate::aws::{AwsError, classify};
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, SecurityGroup};
 use std::collections::BTreeMap;
 use troop_core::security::sg::{self, Group, Rule, Source};
+
+pub(crate) struct SecurityGroups;
+
+#[async_trait]
+impl super::Source for SecurityGroups {
+    fn technologies(&self) -> &'static [&'static str] {
+        &[sg::TECHNOLOGY]
+    }
+    fn scope(&self) -> Scope {
+        Scope::Regional
+    }
+    fn actions(&self) -> &'static [&'static str] {
+        &["ec2:DescribeSecurityGroups"]
+    }
+    async fn read(&self, r: &Reader<'_>, part: &mut Part) {
+        let client = r.aws.ec2(r.target, r.region, r.calls);
+        match security_groups(&client, r.aws.endpoint()).await {
+            Ok(groups) => {
+                for g in groups {
+                    part.report.findings.extend(sg::audit(&g, r.account(), r.region));
+                    part.report.snapshots.push(g.snapshot(r.account(), r.region));
+                }
+                part.covered(self.technologies(), r.account(), r.region);
+            }
+            Err(e) => part.failed(self.technologies(), r.account(), r.region, e),
+        }
+    }
+}
 
 pub(crate) async fn security_groups(
     client: &aws_sdk_ec2::Client,

@@ -2,13 +2,74 @@
 //! and public-access block of each bucket, at bounded concurrency, from a
 //! client in the bucket's own region.
 
+use super::{Part, Reader, Scope};
 use crate::aws::{AccountTarget, AwsContext, AwsError, Counters, classify};
+use async_trait::async_trait;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::StreamExt;
 use std::sync::Arc;
-use troop_core::security::account::Settings;
+use troop_core::security::AuditContext;
+use troop_core::security::account::{self, Settings};
 use troop_core::security::policy;
-use troop_core::security::s3::{Bucket, Grant, PublicAccessBlock, grantee_name};
+use troop_core::security::s3::{self as model, Bucket, Grant, PublicAccessBlock, grantee_name};
+
+/// S3: the account's own settings (S3 Control), then every bucket, audited
+/// with the account's block combined with the bucket's.
+pub(crate) struct S3;
+
+#[async_trait]
+impl super::Source for S3 {
+    fn technologies(&self) -> &'static [&'static str] {
+        &[model::TECHNOLOGY, account::TECHNOLOGY]
+    }
+    fn scope(&self) -> Scope {
+        Scope::Account
+    }
+    fn actions(&self) -> &'static [&'static str] {
+        &[
+            "s3:ListAllMyBuckets",
+            "s3:GetBucketLocation",
+            "s3:GetBucketAcl",
+            "s3:GetBucketPolicy",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:GetAccountPublicAccessBlock",
+        ]
+    }
+    /// S3 Control's account settings are asked in the home region, where
+    /// their events are; a bucket's are in its own region.
+    fn events_region(&self, technology: &str, item_region: &str) -> String {
+        if technology == account::TECHNOLOGY { "us-east-1".into() } else { item_region.into() }
+    }
+    async fn read(&self, r: &Reader<'_>, part: &mut Part) {
+        let acct = r.account();
+        let settings = match account_settings(r.aws, r.target, r.calls).await {
+            Ok(s) => {
+                part.report.snapshots.push(s.snapshot(acct));
+                part.covered(&[account::TECHNOLOGY], acct, account::GLOBAL);
+                Some(s)
+            }
+            Err(e) => {
+                // Unknown: buckets are judged as if nothing were blocked account-wide.
+                part.failed(&[account::TECHNOLOGY], acct, account::GLOBAL, e);
+                None
+            }
+        };
+        match buckets(r.aws, r.target, r.region, r.calls, r.concurrency).await {
+            Ok(l) => {
+                let ctx = AuditContext { account_settings: settings, ..r.audit.clone() };
+                for b in &l.buckets {
+                    part.report.findings.extend(model::audit(b, &ctx));
+                    part.report.snapshots.push(b.snapshot(acct));
+                }
+                for (name, region, why) in &l.unreadable {
+                    part.unreadable(model::TECHNOLOGY, acct, region, name, why);
+                }
+                part.covered(&[model::TECHNOLOGY], acct, "*");
+            }
+            Err(e) => part.failed(&[model::TECHNOLOGY], acct, "*", e),
+        }
+    }
+}
 
 /// A public-access block as S3 and S3 Control return it (two SDK types of
 /// one shape): an unset setting is off.
@@ -23,13 +84,13 @@ macro_rules! block {
     };
 }
 
-pub(crate) struct S3Listing {
+struct S3Listing {
     pub buckets: Vec<Bucket>,
     /// Buckets whose details could not be read: (name, region, reason).
     pub unreadable: Vec<(String, String, String)>,
 }
 
-pub(crate) async fn buckets(
+async fn buckets(
     aws: &AwsContext,
     t: &AccountTarget,
     home_region: &str,
@@ -119,9 +180,7 @@ async fn bucket(
     let owner = acl.owner().and_then(|o| o.id()).map(str::to_string).or(owner);
 
     let policy = match client.get_bucket_policy().bucket(&name).send().await {
-        Ok(p) => p
-            .policy()
-            .map(|raw| policy::parse(raw).unwrap_or_else(|e| serde_json::json!({"unparsed": raw, "error": e}))),
+        Ok(p) => p.policy().map(|raw| policy::content(Some(raw))),
         Err(e) if e.code() == Some("NoSuchBucketPolicy") => None,
         Err(e) => return Err(classify("s3:GetBucketPolicy", endpoint, e)),
     };
@@ -135,11 +194,7 @@ async fn bucket(
 
 /// The account's own S3 Block Public Access (S3 Control GetPublicAccessBlock,
 /// asked in the account's home region); `None` when none is configured.
-pub(crate) async fn account_settings(
-    aws: &AwsContext,
-    t: &AccountTarget,
-    calls: &Arc<Counters>,
-) -> Result<Settings, AwsError> {
+async fn account_settings(aws: &AwsContext, t: &AccountTarget, calls: &Arc<Counters>) -> Result<Settings, AwsError> {
     let endpoint = aws.endpoint_for("s3control");
     let client = aws.s3control(t, calls);
     let block = match client.get_public_access_block().account_id(&t.id).send().await {

@@ -1,0 +1,200 @@
+//! Resource-policy technologies end to end against the emulator (issue 17):
+//! each resource is created private, scanned, opened to the world or shared
+//! with a foreign account through the SDK, scanned (a revision naming who
+//! gained access, a finding with its severity), closed again and scanned
+//! (the finding resolved, the history kept).
+
+use crate::support::{Moto, Workspace, after_now};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+const ACCOUNT: &str = "123456789012";
+const FOREIGN: &str = "999999999999";
+
+/// (technology, name) → sentences of the revisions in the window.
+fn sentences(changes: &[Value]) -> BTreeMap<(String, String), Vec<String>> {
+    changes
+        .iter()
+        .map(|c| {
+            let key = (c["technology"].as_str().unwrap().to_string(), c["name"].as_str().unwrap().to_string());
+            (key, c["summary"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        })
+        .collect()
+}
+
+/// (resource, kind, severity) of every open security finding.
+fn open(ws: &Workspace) -> BTreeSet<(String, String, String)> {
+    ws.rows(&["findings", "--monkey", "security"])
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_string();
+            (s("resource"), s("kind"), s("severity"))
+        })
+        .collect()
+}
+
+fn doc(statements: Vec<Value>) -> String {
+    json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+#[tokio::test]
+async fn kms_sqs_and_sns_opened_then_closed() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+
+    let key = kms.create_key().description("app data").send().await.unwrap().key_metadata.unwrap().key_id;
+    kms.create_alias().alias_name("alias/app").target_key_id(&key).send().await.unwrap();
+    kms.enable_key_rotation().key_id(&key).send().await.unwrap();
+    let private_key_policy =
+        kms.get_key_policy().key_id(&key).policy_name("default").send().await.unwrap().policy.unwrap();
+    let queue = sqs.create_queue().queue_name("jobs").send().await.unwrap().queue_url.unwrap();
+    let topic = sns.create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
+    let private_topic_policy =
+        sns.get_topic_attributes().topic_arn(&topic).send().await.unwrap().attributes.unwrap()["Policy"].clone();
+
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    crate::support::policy::scan(&ws, &[]);
+    let first = ws.rows(&["changes", "--technology", "kms", "--technology", "sqs", "--technology", "sns"]);
+    let created: BTreeSet<(String, String)> = sentences(&first).keys().cloned().collect::<BTreeSet<_>>();
+    let want: BTreeSet<(String, String)> = [("kms:key", key.as_str()), ("sqs:queue", "jobs"), ("sns:topic", "alerts")]
+        .into_iter()
+        .map(|(t, n)| (t.to_string(), n.to_string()))
+        .collect();
+    assert_eq!(created, want, "{first:#?}");
+    assert!(open(&ws).is_empty(), "private resources raised findings: {:?}", open(&ws));
+
+    // Open them.
+    let since = after_now();
+    let mut opened: Value = serde_json::from_str(&private_key_policy).unwrap();
+    opened["Statement"].as_array_mut().unwrap().push(json!({"Sid": "Open", "Effect": "Allow",
+        "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}));
+    kms.put_key_policy().key_id(&key).policy_name("default").policy(opened.to_string()).send().await.unwrap();
+    kms.disable_key_rotation().key_id(&key).send().await.unwrap();
+    let shared = doc(vec![json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{FOREIGN}:root")},
+        "Action": "sqs:SendMessage", "Resource": format!("arn:aws:sqs:us-east-1:{ACCOUNT}:jobs")})]);
+    sqs.set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::Policy, shared)
+        .send()
+        .await
+        .unwrap();
+    let public = doc(vec![json!({"Sid": "Anyone", "Effect": "Allow", "Principal": "*",
+        "Action": "sns:Publish", "Resource": topic})]);
+    sns.set_topic_attributes().topic_arn(&topic).attribute_name("Policy").attribute_value(public).send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+
+    let changes = ws.rows(&["changes", "--since", &since]);
+    let got = sentences(&changes);
+    let says = |tech: &str, name: &str, sentence: &str| {
+        let s = got
+            .get(&(tech.to_string(), name.to_string()))
+            .unwrap_or_else(|| panic!("no revision of {tech} {name}: {got:#?}"));
+        assert!(s.iter().any(|x| x == sentence), "{tech} {name} does not say {sentence:?}: {s:#?}");
+    };
+    says("kms:key", &key, "key policy now allows any AWS principal kms:Decrypt through statement \"Open\"");
+    says("kms:key", &key, "automatic rotation turned off");
+    says("sqs:queue", "jobs", "queue policy now allows account 999999999999 sqs:SendMessage through statement 1");
+    says("sns:topic", "alerts", "topic policy now allows any AWS principal sns:Publish through statement \"Anyone\"");
+    assert_eq!(changes.len(), 3, "{changes:#?}");
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    let want: BTreeSet<_> = [
+        s(&key, "kms-policy-public", "critical"),
+        s(&key, "kms-rotation-off", "warning"),
+        s("jobs", "sqs-policy-foreign-account", "warning"),
+        s("alerts", "sns-policy-public", "critical"),
+    ]
+    .into();
+    assert_eq!(open(&ws), want);
+    // the finding says who and through which statement
+    let f = ws.rows(&["findings", "--monkey", "security"]);
+    let kms_public = f.iter().find(|f| f["kind"] == "kms-policy-public").unwrap();
+    assert_eq!(
+        kms_public["title"],
+        format!("key {key}: key policy allows any AWS principal kms:Decrypt through statement \"Open\"")
+    );
+    // "what changed in KMS?"
+    let only_kms = ws.rows(&["changes", "--since", &since, "--technology", "kms"]);
+    assert_eq!(only_kms.len(), 1);
+    assert_eq!(only_kms[0]["technology"], "kms:key");
+
+    // Close them again: every finding resolves, the history stays.
+    kms.put_key_policy().key_id(&key).policy_name("default").policy(private_key_policy).send().await.unwrap();
+    kms.enable_key_rotation().key_id(&key).send().await.unwrap();
+    sqs.set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::Policy, "")
+        .send()
+        .await
+        .unwrap();
+    sns.set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("Policy")
+        .attribute_value(private_topic_policy)
+        .send()
+        .await
+        .unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    assert!(open(&ws).is_empty(), "closing did not resolve: {:?}", open(&ws));
+    let history = ws.rows(&["history", &format!("sqs:queue/{ACCOUNT}/us-east-1/jobs")]);
+    assert_eq!(history.len(), 3, "{history:#?}");
+}
+
+/// Keys and MFA of IAM users come from the credential report: two calls for
+/// any number of users. When the report cannot be had, each user is read on
+/// its own, with the same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_users_keys_and_mfa_from_the_credential_report() {
+    use crate::support::proxy::{Fault, FaultProxy};
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    for u in ["alice", "bob", "carol"] {
+        iam.create_user().user_name(u).send().await.unwrap();
+    }
+    let key = iam.create_access_key().user_name("alice").send().await.unwrap().access_key.unwrap().access_key_id;
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let ws = Workspace::for_emulator(&proxy.endpoint, "");
+    let r = crate::support::policy::scan(&ws, &["--monkey", "security"]);
+    let ops = &r.json()[0]["aws_api_calls_by_operation"];
+    // none yet: asked, generated (STARTED, then COMPLETE), read
+    assert_eq!(ops["IAM:GetCredentialReport"], 2, "{ops:#}");
+    assert_eq!(ops["IAM:GenerateCredentialReport"], 2, "{ops:#}");
+    assert!(ops.get("IAM:ListAccessKeys").is_none() && ops.get("IAM:ListMFADevices").is_none(), "{ops:#}");
+    let kinds: BTreeSet<(String, String, String)> =
+        open(&ws).into_iter().filter(|(r, _, _)| r.contains(":user/")).collect();
+    let alice = "arn:aws:iam::123456789012:user/alice".to_string();
+    assert_eq!(kinds, [(alice.clone(), "iam-user-key-without-mfa".to_string(), "warning".to_string())].into());
+
+    // Then one call reads it.
+    let r = ws.run(&["scan", "--monkey", "security", "--format", "json"]);
+    let ops = &r.json()[0]["aws_api_calls_by_operation"];
+    assert_eq!((ops["IAM:GetCredentialReport"].as_u64(), ops.get("IAM:GenerateCredentialReport")), (Some(1), None));
+
+    // The report refused: each user is asked on its own, and nothing changes.
+    proxy.set(vec![Fault::query(&["Action=GetCredentialReport"], 403, "AccessDenied")]);
+    let r = ws.run(&["scan", "--monkey", "security", "--format", "json"]);
+    r.assert_code(0);
+    let summary = &r.json()[0];
+    assert_eq!(summary["revisions"], 0, "the per-user reading differs from the report's: {summary:#}");
+    assert_eq!(summary["aws_api_calls_by_operation"]["IAM:ListAccessKeys"], 3, "{summary:#}");
+    proxy.set(vec![]);
+
+    // The key deactivated: one sentence, the finding resolved.
+    let since = after_now();
+    iam.update_access_key()
+        .user_name("alice")
+        .access_key_id(&key)
+        .status(aws_sdk_iam::types::StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+    ws.run(&["scan", "--monkey", "security"]).assert_code(0);
+    let changes = ws.rows(&["changes", "--since", &since]);
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let said = changes[0]["summary"][0].as_str().unwrap();
+    assert!(said.starts_with("access key created ") && said.ends_with(" deactivated"), "{said}");
+    assert!(!open(&ws).iter().any(|(r, _, _)| r == &alice), "{:?}", open(&ws));
+}
