@@ -249,6 +249,10 @@ pub struct Monkeys {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Security {
     pub common: MonkeyCommon,
+    /// `technologies`: the technologies to read, as full names
+    /// (`troop_core::security::TECHNOLOGIES`, in that order); the config may
+    /// name a service for all of its own (`iam`). Default: every one.
+    pub technologies: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -504,7 +508,10 @@ impl Default for Config {
                 organization: None,
             },
             monkeys: Monkeys {
-                security: Security { common: common(true, 15 * 60) },
+                security: Security {
+                    common: common(true, 15 * 60),
+                    technologies: troop_core::security::TECHNOLOGIES.iter().map(|t| t.to_string()).collect(),
+                },
                 certs: Certs {
                     common: common(true, 6 * 3600),
                     thresholds_days: vec![30, 14, 7, 1],
@@ -1167,6 +1174,7 @@ fn monkey_common(t: &mut Tbl, sink: &mut Sink, c: &mut MonkeyCommon) {
 fn monkeys(t: &mut Tbl, sink: &mut Sink, m: &mut Monkeys) {
     if let Some(mut s) = t.table(sink, "security") {
         monkey_common(&mut s, sink, &mut m.security.common);
+        security(&mut s, sink, &mut m.security);
         s.finish(sink);
     }
     if let Some(mut c) = t.table(sink, "certs") {
@@ -1178,6 +1186,24 @@ fn monkeys(t: &mut Tbl, sink: &mut Sink, m: &mut Monkeys) {
         monkey_common(&mut l, sink, &mut m.limits.common);
         limits(&mut l, sink, &mut m.limits);
         l.finish(sink);
+    }
+}
+
+fn security(t: &mut Tbl, sink: &mut Sink, s: &mut Security) {
+    let span = t.raw("technologies").map(|v| v.span());
+    let filters = troop_core::security::technology_filters();
+    if let Some(named) = known_names(t, sink, "technologies", &filters, "technology") {
+        if named.is_empty() {
+            sink.error(
+                codes::INVALID_VALUE,
+                span.unwrap_or(0..0),
+                "`technologies` is empty: name at least one, or set `enabled = false` to stop the monkey",
+            );
+            return;
+        }
+        let wanted = |t: &str| named.iter().any(|n| n == t || t.split_once(':').is_some_and(|(svc, _)| svc == n));
+        s.technologies =
+            troop_core::security::TECHNOLOGIES.iter().filter(|t| wanted(t)).map(|t| t.to_string()).collect();
     }
 }
 
@@ -1806,6 +1832,8 @@ mod tests {
             ("[monkeys.security]\ninterval = \"15 parsecs\"\n", vec![(2, 12, codes::INVALID_DURATION)]),
             ("[monkeys.security]\ninterval = 15\n", vec![(2, 12, codes::WRONG_TYPE)]),
             ("[monkeys.security]\nenabled = \"yes\"\n", vec![(2, 11, codes::WRONG_TYPE)]),
+            ("[monkeys.security]\ntechnologies = [\"kms\", \"ec2:vpc\"]\n", vec![(2, 24, codes::INVALID_VALUE)]),
+            ("[monkeys.security]\ntechnologies = []\n", vec![(2, 16, codes::INVALID_VALUE)]),
             ("[monkeys.limits]\nwarning = 0.9\ncritical = 0.8\n", vec![(3, 12, codes::INVALID_THRESHOLD)]),
             ("[monkeys.limits]\nwarning = 0\n", vec![(2, 11, codes::INVALID_THRESHOLD)]),
             ("[monkeys.limits]\ncritical = 1.5\n", vec![(2, 12, codes::INVALID_THRESHOLD)]),
@@ -1934,6 +1962,7 @@ labels = { team = "core" }
 [monkeys.security]
 interval = "5m"
 jitter = 0
+technologies = ["iam", "s3:bucket"]
 [monkeys.limits]
 service_quotas = false
 services = ["vpc", "iam"]
@@ -1989,6 +2018,7 @@ repeat_interval = "1d"
         assert_eq!(c.aws.request_rate["cloudtrail"], 0.5);
         assert_eq!(c.aws.accounts[0].labels["team"], "core");
         assert_eq!(c.monkeys.security.common.interval, Duration::from_secs(300));
+        assert_eq!(c.monkeys.security.technologies, ["iam:role", "iam:user", "iam:group", "iam:policy", "s3:bucket"]);
         assert_eq!(c.monkeys.security.common.jitter, 0.0);
         assert_eq!(c.monkeys.certs.thresholds_days, vec![30, 14, 7]);
         assert_eq!(c.monkeys.certs.nameservers[1], "10.0.0.2:53".parse().unwrap());

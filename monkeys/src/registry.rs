@@ -44,6 +44,7 @@ pub fn build(cfg: &Config, aws: &Arc<AwsContext>, only: &[String]) -> Result<Vec
                 aws.clone(),
                 cfg.aws.known_accounts.iter().chain(cfg.aws.accounts.iter().map(|a| &a.id)).cloned().collect(),
                 cfg.aws.concurrency,
+                m.security.technologies.clone(),
             )),
             schedule: schedule(&m.security.common),
         });

@@ -465,11 +465,11 @@ fn smtp_over_starttls_and_implicit_tls_with_an_internal_ca() {
             )
         };
         // without the internal CA the server is not trusted: nothing is sent in clear
-        std::fs::write(ws.file("troop.toml"), config("")).unwrap();
+        ws.write_config(&config(""));
         let r = ws.run(&["alerts", "test", "mail"]);
         r.assert_code(1);
         assert!(smtp.mails().is_empty(), "{security}: sent to an untrusted server");
-        std::fs::write(ws.file("troop.toml"), config("ca_file = \"root.pem\"\n")).unwrap();
+        ws.write_config(&config("ca_file = \"root.pem\"\n"));
         ws.run(&["alerts", "test", "mail"]).assert_code(0);
         let got = wait_for(Duration::from_secs(10), || smtp.mails().into_iter().next()).unwrap();
         assert_eq!(got.rcpt_to, ["ops@example.com"], "{security}");
@@ -508,7 +508,7 @@ async fn a_sink_removed_from_the_config_has_its_pending_entries_failed_and_liste
 
     // the operator renames the sink: the old name's outbox has no reader
     let config = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
-    std::fs::write(ws.file("troop.toml"), config.replace("name = \"hook\"", "name = \"hook2\"")).unwrap();
+    ws.write_config(&config.replace("name = \"hook\"", "name = \"hook2\""));
     hook.answer(200);
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(reasons(&hook), ["first"], "the renamed sink hears of what still fires, once");
@@ -555,11 +555,7 @@ async fn adding_a_sink_resends_nothing_and_the_new_sink_hears_the_open_groups_on
     // Add a sink to the route (the route's content, so its id, changes) and scan again.
     let hook_sink =
         format!("[[alerts.sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\nsecret = \"s3cret\"\n", hook.url);
-    std::fs::write(
-        ws.file("troop.toml"),
-        sinks_config(&moto.endpoint, &format!("{pager}{hook_sink}{}", route("\"hook\", \"pager\""))),
-    )
-    .unwrap();
+    ws.write_config(&sinks_config(&moto.endpoint, &format!("{pager}{hook_sink}{}", route("\"hook\", \"pager\""))));
     ws.run(&["scan"]).assert_code(0);
     assert_eq!(pd.accepted().len(), 1, "the pager heard nothing again");
     assert_eq!(reasons(&hook), ["first"], "the new sink hears the open group once");

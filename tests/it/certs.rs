@@ -460,7 +460,7 @@ async fn aws_sources_against_the_emulator() {
 
     // a troop that cannot reach the load balancers leaves them unprobed
     let config = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
-    std::fs::write(ws.file("troop.toml"), config + "probe_load_balancers = false\n").unwrap();
+    ws.write_config(&(config + "probe_load_balancers = false\n"));
     ws.run(&["scan", "--monkey", "certs"]).assert_code(0);
     let lb = by_source("elbv2");
     assert_eq!(lb.len(), 2, "the listeners' certificates only: {lb:#?}");

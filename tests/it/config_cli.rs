@@ -103,11 +103,7 @@ fn config_check_resolves_what_start_up_resolves() {
     // Fixed: the variable set, the key file present (relative to the config), a SQLite store.
     let secret_value = "s3cr3t-never-printed";
     std::fs::write(ws.file("hook.key"), secret_value).unwrap();
-    std::fs::write(
-        ws.file("troop.toml"),
-        NEEDS.replace("postgres://troop@db/troop?sslmode=sometimes", "sqlite://troop.db"),
-    )
-    .unwrap();
+    ws.write_config(&NEEDS.replace("postgres://troop@db/troop?sslmode=sometimes", "sqlite://troop.db"));
     let r = ws.cmd(&["config", "check"]).env("TROOP_TEST_HOOK_URL", "http://127.0.0.1:9/hook").output().unwrap();
     let r = crate::support::Run::from(r);
     r.assert_code(0);

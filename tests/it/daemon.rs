@@ -59,8 +59,8 @@ fn started(ws: &Workspace, addr: &str) -> Daemon {
 }
 
 fn daemon_config(endpoint: &str, port: u16) -> String {
-    format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n[monkeys.security]\ninterval = \"1h\"\njitter = 0\n")
-        + &Workspace::for_emulator(endpoint, "").config_tail()
+    format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n")
+        + &Workspace::for_emulator(endpoint, "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n").config_tail()
 }
 
 impl Workspace {
@@ -74,6 +74,9 @@ impl Workspace {
 #[tokio::test]
 async fn run_serves_health_and_metrics_and_stops_within_5s_of_sigterm() {
     let moto = Moto::start();
+    // an item with a name no other has (each region has its group "default")
+    let ec2 = moto.ec2("us-east-1").await;
+    ec2.create_security_group().group_name("web").description("web").send().await.unwrap();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let ws = Workspace::new(&daemon_config(&moto.endpoint, port));
@@ -220,7 +223,7 @@ async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
     let first = metrics_with(&["troop_passes_total{monkey=\"security\",result=\"ok\"} 1"]);
     assert!(first.expect("no first pass").contains("troop_config_last_reload_successful 1"));
 
-    std::fs::write(ws.file("troop.toml"), format!("{config}[monkeys.bogus]\n")).unwrap();
+    ws.write_config(&format!("{config}[monkeys.bogus]\n"));
     signal(&child, "-HUP");
     assert!(metrics_with(&["troop_config_last_reload_successful 0"]).is_some(), "a broken file was taken");
     assert_eq!(http_get(&addr, "/healthz").unwrap().0, 200, "still serving");
@@ -230,7 +233,7 @@ async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
         "[monkeys.limits]\nservices = [\"vpc\"]\nservice_quotas = false\njitter = 0\n",
     );
     assert_ne!(limits_on, config);
-    std::fs::write(ws.file("troop.toml"), &limits_on).unwrap();
+    ws.write_config(&limits_on);
     signal(&child, "-HUP");
     let reloaded = metrics_with(&[
         "troop_config_last_reload_successful 1",
@@ -240,7 +243,7 @@ async fn sighup_reloads_the_configuration_and_refuses_what_it_cannot_take() {
     assert!(reloaded.is_some(), "the limits monkey never ran after the reload: {}", stderr());
 
     let moved = limits_on.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{}", free_port()));
-    std::fs::write(ws.file("troop.toml"), moved).unwrap();
+    ws.write_config(&moved);
     signal(&child, "-HUP");
     assert!(metrics_with(&["troop_config_last_reload_successful 0"]).is_some(), "a new listen address was taken");
 
@@ -277,12 +280,9 @@ async fn metrics_are_honest_from_the_first_scrape_and_pass_promtool() {
     // A daemon whose monkeys do not run: everything it exports comes from the store.
     let idle = format!(
         "[agent]\nlisten = \"127.0.0.1:{port}\"\n{}",
-        tail.replace(
-            "[monkeys.limits]\nenabled = false\n",
-            "[monkeys.limits]\nenabled = false\n[monkeys.security]\nenabled = false\n"
-        )
+        tail.replace("[monkeys.security]\n", "[monkeys.security]\nenabled = false\n")
     );
-    std::fs::write(ws.file("troop.toml"), idle).unwrap();
+    ws.write_config(&idle);
     let mut child = started(&ws, &addr);
     let (status, body) = http_get(&addr, "/metrics").unwrap();
     sigterm(&child);

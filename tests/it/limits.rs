@@ -195,8 +195,7 @@ async fn applied_beats_default_override_beats_both_and_unknown_resolves_nothing(
     );
     assert_eq!(v["severity"], Value::Null);
 
-    std::fs::write(ws.file("troop.toml"), config("[monkeys.limits.overrides.\"vpc/L-F678F1CE\"]\nlimit = 4\n"))
-        .unwrap();
+    ws.write_config(&config("[monkeys.limits.overrides.\"vpc/L-F678F1CE\"]\nlimit = 4\n"));
     ws.run(&["scan", "--monkey", "limits"]).assert_code(0);
     let v = vpc_row(&ws);
     assert_eq!(

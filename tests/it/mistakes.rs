@@ -118,7 +118,7 @@ async fn history_tells_unknown_from_absent_and_items_are_found_by_prefix() {
     let ws = {
         // one region keeps the test short
         let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
-        std::fs::write(ws.file("troop.toml"), cfg.replace("\"us-east-1\", \"eu-west-1\"", "\"us-east-1\"")).unwrap();
+        ws.write_config(&cfg.replace("\"us-east-1\", \"eu-west-1\"", "\"us-east-1\""));
         ws
     };
     ws.run(&["scan"]).assert_code(0);
@@ -199,7 +199,7 @@ async fn a_region_that_is_not_one_is_named_with_the_closest_real_one() {
     let ws = Workspace::for_emulator(&moto.endpoint, "");
     let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
     let typo = cfg.replace("\"us-east-1\", \"eu-west-1\"", "\"us-east-1\", \"eu-wset-1\"");
-    std::fs::write(ws.file("troop.toml"), &typo).unwrap();
+    ws.write_config(&typo);
     ws.run(&["scan"]).assert_code(0);
     let findings = ws.run(&["findings", "--format", "json"]).json();
     let bad: Vec<&serde_json::Value> =
@@ -211,7 +211,7 @@ async fn a_region_that_is_not_one_is_named_with_the_closest_real_one() {
     // the real region is still read
     assert!(findings.as_array().unwrap().iter().any(|f| f["kind"] == "sg-open-ingress"), "{findings:#}");
     // fixed: the read-error resolves
-    std::fs::write(ws.file("troop.toml"), cfg).unwrap();
+    ws.write_config(&cfg);
     ws.run(&["scan"]).assert_code(0);
     let open = ws.run(&["findings", "--format", "json"]).json();
     assert!(open.as_array().unwrap().iter().all(|f| f["region"] != "eu-wset-1"), "{open:#}");

@@ -280,11 +280,9 @@ fn replicas_config(ws: &Workspace, aws: &str, ou: &str, interval: &str, lease: &
         .replace("[agent]\n", &format!("[agent]\nlease = \"{lease}\"\nlisten = \"127.0.0.1:{}\"\n", free_port()))
         .replace(
             "[monkeys.certs]\n",
-            &format!(
-                "[aws.organization]\nrole_name = \"troop-readonly\"\nou_ids = [\"{ou}\"]\n\
-                 [monkeys.security]\ninterval = \"{interval}\"\njitter = 0\n[monkeys.certs]\n"
-            ),
+            &format!("[aws.organization]\nrole_name = \"troop-readonly\"\nou_ids = [\"{ou}\"]\n[monkeys.certs]\n"),
         )
+        .replace("[monkeys.security]\n", &format!("[monkeys.security]\ninterval = \"{interval}\"\njitter = 0\n"))
 }
 
 /// Successful passes per shard, from the pass log (`passes`): (count, owners).

@@ -34,11 +34,7 @@ async fn every_verb_and_the_http_api_work_on_postgres() {
     let port = free_port();
     let ws = Workspace::for_emulator_on(Backend::Postgres, &moto.endpoint, "");
     let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
-    std::fs::write(
-        ws.file("troop.toml"),
-        cfg.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n")),
-    )
-    .unwrap();
+    ws.write_config(&cfg.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n")));
     ws.run(&["config", "check"]).assert_code(0);
     // a read verb does not make a store of an empty database
     let missing = ws.run(&["findings"]);
@@ -163,7 +159,7 @@ async fn store_migrate_copies_a_sqlite_store_into_postgres_and_refuses_a_non_emp
 
     // the same answers from the copy
     let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
-    std::fs::write(ws.file("troop.toml"), cfg.replace("sqlite://troop.db", &target)).unwrap();
+    ws.write_config(&cfg.replace("sqlite://troop.db", &target));
     let after: Vec<Value> = ["findings --state all", "changes --since 1h", "silence list"]
         .iter()
         .map(|v| json(&ws, &v.split(' ').collect::<Vec<_>>()))
@@ -210,7 +206,7 @@ fn sslmode_is_libpqs_against_a_tls_only_server() {
     let silence = ["silence", "add", "--match", "kind=x", "--for", "1h", "--reason", "tls", "--force"];
     let findings_with = |query: &str| {
         let cfg = format!("[agent]\nstore = \"{db}?{query}\"\n");
-        std::fs::write(ws.file("troop.toml"), cfg).unwrap();
+        ws.write_config(&cfg);
         ws.run(&silence)
     };
     let ca_file = ws.file("ca.pem").display().to_string();
@@ -231,7 +227,7 @@ fn sslmode_is_libpqs_against_a_tls_only_server() {
     let cluster = troop_store::testing::PgCluster::start_tls(&elsewhere.cert_pem, &elsewhere.key_pem).unwrap();
     let db2 = cluster.fresh_db().unwrap().replace("?sslmode=disable", "");
     let run = |query: &str| {
-        std::fs::write(ws.file("troop.toml"), format!("[agent]\nstore = \"{db2}?{query}\"\n")).unwrap();
+        ws.write_config(&format!("[agent]\nstore = \"{db2}?{query}\"\n"));
         ws.run(&silence)
     };
     run(&format!("sslmode=verify-ca&sslrootcert={ca_file}")).assert_code(0);
@@ -251,7 +247,7 @@ async fn two_replicas_read_each_shard_once_per_interval() {
     let base = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
     let with = |port: u16| {
         base.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n"))
-            + "[monkeys.security]\ninterval = \"15s\"\njitter = 0\n"
+            .replace("[monkeys.security]\n", "[monkeys.security]\ninterval = \"15s\"\njitter = 0\n")
     };
     let (pa, pb) = (free_port(), free_port());
     std::fs::write(ws.file("a.toml"), with(pa)).unwrap();
@@ -306,7 +302,7 @@ async fn a_replica_stalled_past_its_lease_cannot_write_when_it_wakes() {
     open_group(&moto, "stalled", 22).await;
     let ws = Workspace::for_emulator_on(Backend::Postgres, &moto.endpoint, "");
     let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap().replace("[agent]\n", "[agent]\nlease = \"3s\"\n");
-    std::fs::write(ws.file("troop.toml"), &cfg).unwrap();
+    ws.write_config(&cfg);
     // the stalled replica reads through a proxy that holds its S3 listing
     let proxy = FaultProxy::start(&moto.endpoint).await;
     std::fs::write(ws.file("slow.toml"), cfg.replace(&moto.endpoint, &proxy.endpoint)).unwrap();
@@ -372,7 +368,7 @@ async fn the_gateway_passes_to_another_replica_and_delivers_what_was_pending_onc
     // the first pass at once (no jitter in the first delay)
     let with = |port: u16| {
         base.replace("[agent]\n", &format!("[agent]\nlisten = \"127.0.0.1:{port}\"\n"))
-            + "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n"
+            .replace("[monkeys.security]\n", "[monkeys.security]\ninterval = \"1h\"\njitter = 0\n")
     };
     std::fs::write(ws.file("a.toml"), with(free_port())).unwrap();
     std::fs::write(ws.file("b.toml"), with(free_port())).unwrap();

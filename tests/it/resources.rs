@@ -198,3 +198,87 @@ async fn iam_users_keys_and_mfa_from_the_credential_report() {
     assert!(said.starts_with("access key created ") && said.ends_with(" deactivated"), "{said}");
     assert!(!open(&ws).iter().any(|(r, _, _)| r == &alice), "{:?}", open(&ws));
 }
+
+/// The account's posture: the account-wide item (root user, password
+/// policy) and each region's (EBS encryption by default), weakened and
+/// restored. moto's root user never has MFA (none can be added through an
+/// API), so `account-root-mfa-off` stays open throughout; the table tests in
+/// `troop_core::security::account` cover its other side.
+#[tokio::test]
+async fn account_posture_weakened_then_restored() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let strong = || {
+        iam.update_account_password_policy()
+            .minimum_password_length(14)
+            .password_reuse_prevention(24)
+            .require_symbols(true)
+            .send()
+    };
+    strong().await.unwrap();
+    let ec2 = |region: &'static str| {
+        let moto = &moto;
+        async move { moto.ec2(region).await }
+    };
+    let (us, eu) = (ec2("us-east-1").await, ec2("eu-west-1").await);
+    for c in [&us, &eu] {
+        c.enable_ebs_encryption_by_default().send().await.unwrap();
+    }
+    let ws = Workspace::for_emulator(&moto.endpoint, "[monkeys.security]\ntechnologies = [\"account\"]\n");
+    crate::support::policy::scan(&ws, &[]);
+    let items: BTreeSet<String> =
+        ws.rows(&["changes"]).iter().map(|c| c["item"].as_str().unwrap().to_string()).collect();
+    let item = |region: &str| format!("account:settings/{ACCOUNT}/{region}/account");
+    assert_eq!(items, [item("eu-west-1"), item("global"), item("us-east-1")].into());
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(open(&ws), [s("account", "account-root-mfa-off", "critical")].into());
+
+    // Weakened: no password policy, EBS encryption off in one region.
+    let since = after_now();
+    iam.delete_account_password_policy().send().await.unwrap();
+    eu.disable_ebs_encryption_by_default().send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    // the items share the name `account`: one per region, so by item id
+    let by_item: BTreeMap<String, Vec<String>> = ws
+        .rows(&["changes", "--since", &since])
+        .iter()
+        .map(|c| {
+            let s = c["summary"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+            (c["item"].as_str().unwrap().to_string(), s)
+        })
+        .collect();
+    assert_eq!(
+        by_item,
+        [
+            (item("global"), vec!["password policy removed".to_string()]),
+            (item("eu-west-1"), vec!["EBS encryption by default turned off".to_string()]),
+        ]
+        .into()
+    );
+    let findings = ws.rows(&["findings", "--monkey", "security"]);
+    let regions: BTreeSet<(String, String, String)> = findings
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_string();
+            (s("region"), s("kind"), s("severity"))
+        })
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            s("global", "account-root-mfa-off", "critical"),
+            s("global", "account-password-policy-weak", "warning"),
+            s("eu-west-1", "account-ebs-encryption-by-default-off", "warning"),
+        ]
+        .into()
+    );
+    let weak = findings.iter().find(|f| f["kind"] == "account-password-policy-weak").unwrap();
+    assert!(weak["title"].as_str().unwrap().contains("no password policy"), "{weak:#}");
+
+    // Restored: both resolve.
+    strong().await.unwrap();
+    eu.enable_ebs_encryption_by_default().send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    assert_eq!(open(&ws), [s("account", "account-root-mfa-off", "critical")].into());
+}

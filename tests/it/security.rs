@@ -271,8 +271,7 @@ async fn failed_listings_delete_nothing_and_resolve_nothing() {
     // Throttling is retried (4 attempts) with short waits, to keep the test quick.
     let ws = Workspace::for_emulator(&proxy.endpoint, "");
     let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
-    std::fs::write(ws.file("troop.toml"), cfg.replace("[aws]\n", "[aws]\nmax_attempts = 4\nmax_backoff = \"200ms\"\n"))
-        .unwrap();
+    ws.write_config(&cfg.replace("[aws]\n", "[aws]\nmax_attempts = 4\nmax_backoff = \"200ms\"\n"));
     ws.run(&["scan"]).assert_code(0);
     let before = open_kinds(&ws);
     assert!(has(&before, &eu_group, "sg-open-ingress") && has(&before, "open-bucket", "s3-acl-public"), "{before:?}");

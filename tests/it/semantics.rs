@@ -154,10 +154,18 @@ async fn the_account_public_access_block_is_an_item_and_combines_with_each_bucke
         .await
         .unwrap();
 
-    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    // Buckets alone are recorded: the account's block is still read for them.
+    let ws = Workspace::for_emulator(&moto.endpoint, "[monkeys.security]\ntechnologies = [\"s3\"]\n");
     crate::support::policy::scan(&ws, &[]);
     let open = open_findings(&ws);
     assert!(kinds_of(&open, "legacy-assets").is_empty(), "the account block makes the ACL moot: {open:#?}");
+    assert!(ws.rows(&["changes", "--technology", "account"]).is_empty(), "account settings recorded unasked");
+
+    // With the account's settings recorded too, the block is an item.
+    let cfg = std::fs::read_to_string(ws.file("troop.toml")).unwrap();
+    ws.write_config(&cfg.replace("technologies = [\"s3\"]", "technologies = [\"s3\", \"account\"]"));
+    crate::support::policy::scan(&ws, &[]);
+    assert!(kinds_of(&open_findings(&ws), "legacy-assets").is_empty());
     let item = ws.rows(&["history", "account:settings/123456789012/global/account"]);
     assert_eq!(item.len(), 1, "{item:#?}");
     assert_eq!(item[0]["content"]["s3_public_access_block"]["IgnorePublicAcls"], true, "{item:#?}");

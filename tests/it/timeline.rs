@@ -28,10 +28,10 @@ async fn posted_events_sit_beside_security_revisions_in_time_order_and_a_retry_i
         "[[agent.http.tokens]]\nname = \"ci\"\ntoken = \"ci-token\"\nscopes = [\"read\", \"events:write\"]\n",
     );
     // the daemon serves HTTP only; `troop scan` reads the emulator
-    let text = std::fs::read_to_string(ws.file("troop.toml")).unwrap().replace(
-        "store = \"sqlite://troop.db\"\n",
-        &format!("store = \"sqlite://troop.db\"\nlisten = \"{addr}\"\n[monkeys.security]\nenabled = false\n"),
-    );
+    let text = std::fs::read_to_string(ws.file("troop.toml"))
+        .unwrap()
+        .replace("store = \"sqlite://troop.db\"\n", &format!("store = \"sqlite://troop.db\"\nlisten = \"{addr}\"\n"))
+        .replace("[monkeys.security]\n", "[monkeys.security]\nenabled = false\n");
     std::fs::write(ws.file("serve.toml"), text).unwrap();
     let _d = crate::http_access::start(ws.cmd(&["-c", "serve.toml", "run"]), &addr, None);
 

@@ -400,7 +400,10 @@ mod tests {
         for (b, account, want) in cases {
             let ctx = AuditContext {
                 account: "1".into(),
-                account_settings: Some(super::super::account::Settings { s3_public_access_block: account }),
+                account_settings: Some(super::super::account::Settings {
+                    s3_public_access_block: account,
+                    ..Default::default()
+                }),
                 ..Default::default()
             };
             let got: Vec<String> = audit(&b, &ctx).into_iter().map(|f| f.kind).collect();

@@ -64,7 +64,7 @@ pub(crate) fn who(events: &[Event]) -> Value {
 /// are in (the technology's source says: global services file theirs in one).
 fn lookup_key(w: &Written) -> (String, String) {
     let name = w.item.rsplit('/').next().unwrap_or(&w.name).to_string();
-    let region = match super::sources::source_of(&w.technology) {
+    let region = match super::sources::source_of(&w.technology, &w.region) {
         Some(source) => source.events_region(&w.technology, &w.region),
         None => w.region.clone(),
     };

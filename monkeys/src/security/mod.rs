@@ -24,13 +24,20 @@ pub struct SecurityMonkey {
     aws: Arc<AwsContext>,
     known_accounts: Vec<String>,
     concurrency: usize,
+    technologies: Vec<String>,
 }
 
 impl SecurityMonkey {
     /// `known_accounts`: accounts trusted in IAM trust policies besides the
-    /// item's own (`[aws] known_accounts` and every configured account).
-    pub fn new(aws: Arc<AwsContext>, known_accounts: Vec<String>, concurrency: usize) -> Self {
-        SecurityMonkey { aws, known_accounts, concurrency }
+    /// item's own (`[aws] known_accounts` and every configured account);
+    /// `technologies`: what to record (`[monkeys.security] technologies`).
+    pub fn new(
+        aws: Arc<AwsContext>,
+        known_accounts: Vec<String>,
+        concurrency: usize,
+        technologies: Vec<String>,
+    ) -> Self {
+        SecurityMonkey { aws, known_accounts, concurrency, technologies }
     }
 
     /// What the audits judge by: `known_accounts` and, with
@@ -85,12 +92,14 @@ impl Monkey for SecurityMonkey {
             calls,
             concurrency: self.concurrency,
             audit: self.audit_ctx(&t.id),
+            technologies: &self.technologies,
         };
-        for source in SOURCES.iter().filter(|s| s.scope() == scope) {
+        for source in SOURCES.iter().filter(|s| s.scope() == scope && reader.needs(**s)) {
             let what = source.technologies().join(", ");
             ctx.progress.update(NAME, &format!("reading {what} of {}/{region}", t.id));
             source.read(&reader, &mut part).await;
         }
+        part.keep_recorded(&reader);
         let mut report = part.report;
         if !part.failures.is_empty() && part.failures.len() == part.reads {
             // Nothing of the shard could be read: its read-error findings only.

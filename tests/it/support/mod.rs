@@ -108,11 +108,19 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// A workspace whose `troop.toml` is `config`, the security monkey's
+    /// technologies defaulting to [`TECHNOLOGIES`].
     pub fn new(config: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
+        let config = with_default_technologies(config);
         std::fs::write(dir.path().join("troop.toml"), config).expect("write config");
         let store_url = format!("sqlite://{}", dir.path().join("troop.db").display());
         Workspace { dir, store_url, pg: None }
+    }
+
+    /// Replace `troop.toml` (technologies defaulted as in [`Self::new`]).
+    pub fn write_config(&self, config: &str) {
+        std::fs::write(self.file("troop.toml"), with_default_technologies(config)).expect("write config");
     }
 
     /// A config reading only the security monkey from `endpoint`.
@@ -222,6 +230,26 @@ path = "events.jsonl"
         let r = self.run(&a);
         r.assert_code(0);
         r.json().as_array().expect("a JSON array").clone()
+    }
+}
+
+/// What the security monkey records in a test workspace unless the test says
+/// otherwise: every technology but the account's posture, which in the
+/// emulator is never clean (moto's root user has no MFA and none can be
+/// added), so every scan would raise its findings beside the ones a test is
+/// about. Tests of the posture name `account:settings` themselves.
+pub const TECHNOLOGIES: &str = r#"technologies = ["ec2:security-group", "iam", "s3", "kms", "sqs", "sns"]"#;
+
+/// `config` with [`TECHNOLOGIES`] in its `[monkeys.security]` table (added
+/// when it has none) when it reads AWS (an `[aws]` table or `endpoint_url`)
+/// and names no technologies of its own.
+fn with_default_technologies(config: &str) -> String {
+    if config.contains("technologies =") || !(config.contains("endpoint_url") || config.contains("[aws]")) {
+        config.to_string()
+    } else if config.contains("[monkeys.security]\n") {
+        config.replacen("[monkeys.security]\n", &format!("[monkeys.security]\n{TECHNOLOGIES}\n"), 1)
+    } else {
+        format!("{config}\n[monkeys.security]\n{TECHNOLOGIES}\n")
     }
 }
 

@@ -10,6 +10,7 @@
 //! fails pushes a `read-error` for its technologies instead of coverage, so
 //! nothing in their scope is deleted or resolved.
 
+pub(crate) mod account;
 pub(crate) mod iam;
 pub(crate) mod kms;
 pub(crate) mod s3;
@@ -27,8 +28,19 @@ use troop_core::security::AuditContext;
 use troop_core::{Finding, Severity};
 
 /// Every source of the security monkey: adding a technology's reads is one
-/// file here and one line in this list.
-pub(crate) const SOURCES: &[&dyn Source] = &[&sg::SecurityGroups, &iam::Iam, &s3::S3, &kms::Kms, &sqs::Sqs, &sns::Sns];
+/// file here and one line in this list. A shard runs its scope's sources in
+/// this order: the account source comes before S3, whose audits combine the
+/// account's block ([`Part::account_settings`]).
+pub(crate) const SOURCES: &[&dyn Source] = &[
+    &account::Account,
+    &account::AccountRegion,
+    &sg::SecurityGroups,
+    &iam::Iam,
+    &s3::S3,
+    &kms::Kms,
+    &sqs::Sqs,
+    &sns::Sns,
+];
 
 /// Where a source reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +65,8 @@ pub(crate) struct Reader<'a> {
     /// What audits judge by (`known_accounts`, the organization's accounts);
     /// its account settings are unset (the S3 source reads them).
     pub audit: AuditContext,
+    /// `[monkeys.security] technologies`: what is recorded.
+    pub technologies: &'a [String],
 }
 
 impl Reader<'_> {
@@ -60,15 +74,31 @@ impl Reader<'_> {
     pub fn account(&self) -> &str {
         &self.target.id
     }
+
+    /// `technology` is recorded (`[monkeys.security] technologies`).
+    pub fn records(&self, technology: &str) -> bool {
+        self.technologies.iter().any(|t| t == technology)
+    }
+
+    /// `source` has something to do: it records a technology that is
+    /// recorded, or reads what one of those needs.
+    pub fn needs(&self, source: &dyn Source) -> bool {
+        source.technologies().iter().chain(source.needed_by()).any(|t| self.records(t))
+    }
 }
 
 /// One service's reads for the security monkey.
 #[async_trait]
 pub(crate) trait Source: Send + Sync {
     /// The technologies it records (each in `troop_core::security::REGISTRY`,
-    /// each read by exactly one source).
+    /// each read by exactly one source per scope).
     fn technologies(&self) -> &'static [&'static str];
     fn scope(&self) -> Scope;
+    /// Technologies of other sources whose audits need what this one reads
+    /// (S3 buckets need the account's block): it runs for them too.
+    fn needed_by(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The IAM actions its reads need (`service:Action`, as IAM spells
     /// them): what the policy test holds `deploy/iam/troop-readonly.json` to.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -83,9 +113,14 @@ pub(crate) trait Source: Send + Sync {
     async fn read(&self, r: &Reader<'_>, part: &mut Part);
 }
 
-/// The source that reads `technology`.
-pub(crate) fn source_of(technology: &str) -> Option<&'static dyn Source> {
-    SOURCES.iter().copied().find(|s| s.technologies().contains(&technology))
+/// The source that reads the items of `technology` in `region`: where two
+/// scopes share a technology (account settings), the account-wide one
+/// reads region `global`.
+pub(crate) fn source_of(technology: &str, region: &str) -> Option<&'static dyn Source> {
+    let mut of = SOURCES.iter().copied().filter(|s| s.technologies().contains(&technology));
+    let first = of.next()?;
+    let scope = if region == troop_core::security::account::GLOBAL { Scope::Account } else { Scope::Regional };
+    Some(std::iter::once(first).chain(of).find(|s| s.scope() == scope).unwrap_or(first))
 }
 
 /// What a per-item read found: the item, or nothing when it went away
@@ -156,9 +191,24 @@ pub(crate) struct Part {
     /// Listings attempted (a failed one counts): when every one failed,
     /// the shard read nothing.
     pub reads: usize,
+    /// The account's settings as the account source read them (its S3
+    /// block even when the rest failed), for the audits that combine them.
+    pub account_settings: Option<troop_core::security::account::Settings>,
 }
 
 impl Part {
+    /// Keep only what concerns recorded technologies: a source that reads
+    /// several (IAM's four) or runs for another's sake reports them all.
+    pub fn keep_recorded(&mut self, r: &Reader<'_>) {
+        // scopes that are not technologies (account access, regions) stay
+        let keep = |scope: &str| !troop_core::security::TECHNOLOGIES.contains(&scope) || r.records(scope);
+        let report = &mut self.report;
+        report.snapshots.retain(|s| keep(&s.technology));
+        report.findings.retain(|f| keep(&f.scope));
+        report.coverage.retain(|c| keep(&c.scope));
+        report.untouched.retain(|item| keep(troop_core::monkey::Snapshot::item_scope(item).0));
+    }
+
     /// A listing of `technologies` in `account`/`region` failed: a
     /// `read-error` for each, no coverage.
     pub fn failed(&mut self, technologies: &[&str], account: &str, region: &str, e: AwsError) {
@@ -193,12 +243,24 @@ mod tests {
     use troop_core::security::TECHNOLOGIES;
 
     #[test]
-    fn every_technology_is_read_by_exactly_one_source() {
-        let mut read: Vec<&str> = SOURCES.iter().flat_map(|s| s.technologies().iter().copied()).collect();
+    fn every_technology_is_read_by_exactly_one_source_per_scope() {
+        let mut read: Vec<(&str, bool)> =
+            SOURCES.iter().flat_map(|s| s.technologies().iter().map(|t| (*t, s.scope() == Scope::Account))).collect();
         read.sort_unstable();
+        let pairs = read.len();
+        read.dedup();
+        assert_eq!(read.len(), pairs, "a technology has two sources of one scope");
+        let mut names: Vec<&str> = read.iter().map(|(t, _)| *t).collect();
+        names.dedup();
         let mut registered = TECHNOLOGIES.to_vec();
         registered.sort_unstable();
-        assert_eq!(read, registered, "REGISTRY and SOURCES disagree, or a technology has two sources");
+        assert_eq!(names, registered, "REGISTRY and SOURCES disagree");
+        // the account source runs before S3, which reads what it found
+        let at = |name: &str| SOURCES.iter().position(|s| s.technologies().contains(&name)).unwrap();
+        assert!(at(troop_core::security::account::TECHNOLOGY) < at(troop_core::security::s3::TECHNOLOGY));
+        assert_eq!(source_of("account:settings", "global").map(|s| s.scope()), Some(Scope::Account));
+        assert_eq!(source_of("account:settings", "eu-west-1").map(|s| s.scope()), Some(Scope::Regional));
+        assert_eq!(source_of("s3:bucket", "eu-west-1").map(|s| s.scope()), Some(Scope::Account));
     }
 
     /// `deploy/iam/troop-readonly.json`'s SecurityMonkey statement allows

@@ -9,18 +9,17 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::StreamExt;
 use std::sync::Arc;
 use troop_core::security::AuditContext;
-use troop_core::security::account::{self, Settings};
 use troop_core::security::policy;
 use troop_core::security::s3::{self as model, Bucket, Grant, PublicAccessBlock, grantee_name};
 
-/// S3: the account's own settings (S3 Control), then every bucket, audited
-/// with the account's block combined with the bucket's.
+/// S3: every bucket, audited with the account's block combined with the
+/// bucket's.
 pub(crate) struct S3;
 
 #[async_trait]
 impl super::Source for S3 {
     fn technologies(&self) -> &'static [&'static str] {
-        &[model::TECHNOLOGY, account::TECHNOLOGY]
+        &[model::TECHNOLOGY]
     }
     fn scope(&self) -> Scope {
         Scope::Account
@@ -32,28 +31,14 @@ impl super::Source for S3 {
             "s3:GetBucketAcl",
             "s3:GetBucketPolicy",
             "s3:GetBucketPublicAccessBlock",
-            "s3:GetAccountPublicAccessBlock",
         ]
     }
-    /// S3 Control's account settings are asked in the home region, where
-    /// their events are; a bucket's are in its own region.
-    fn events_region(&self, technology: &str, item_region: &str) -> String {
-        if technology == account::TECHNOLOGY { "us-east-1".into() } else { item_region.into() }
-    }
+    /// Buckets are judged with the account's own block, which the account
+    /// source (before this one in `SOURCES`) read; unknown, they are judged
+    /// as if nothing were blocked account-wide.
     async fn read(&self, r: &Reader<'_>, part: &mut Part) {
         let acct = r.account();
-        let settings = match account_settings(r.aws, r.target, r.calls).await {
-            Ok(s) => {
-                part.report.snapshots.push(s.snapshot(acct));
-                part.covered(&[account::TECHNOLOGY], acct, account::GLOBAL);
-                Some(s)
-            }
-            Err(e) => {
-                // Unknown: buckets are judged as if nothing were blocked account-wide.
-                part.failed(&[account::TECHNOLOGY], acct, account::GLOBAL, e);
-                None
-            }
-        };
+        let settings = part.account_settings.clone();
         match buckets(r.aws, r.target, r.region, r.calls, r.concurrency).await {
             Ok(l) => {
                 let ctx = AuditContext { account_settings: settings, ..r.audit.clone() };
@@ -194,13 +179,16 @@ async fn bucket(
 
 /// The account's own S3 Block Public Access (S3 Control GetPublicAccessBlock,
 /// asked in the account's home region); `None` when none is configured.
-async fn account_settings(aws: &AwsContext, t: &AccountTarget, calls: &Arc<Counters>) -> Result<Settings, AwsError> {
+pub(super) async fn account_block(
+    aws: &AwsContext,
+    t: &AccountTarget,
+    calls: &Arc<Counters>,
+) -> Result<Option<PublicAccessBlock>, AwsError> {
     let endpoint = aws.endpoint_for("s3control");
     let client = aws.s3control(t, calls);
-    let block = match client.get_public_access_block().account_id(&t.id).send().await {
-        Ok(p) => p.public_access_block_configuration().map(|c| block!(c)),
-        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => None,
-        Err(e) => return Err(classify("s3control:GetPublicAccessBlock", endpoint, e)),
-    };
-    Ok(Settings { s3_public_access_block: block })
+    match client.get_public_access_block().account_id(&t.id).send().await {
+        Ok(p) => Ok(p.public_access_block_configuration().map(|c| block!(c))),
+        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => Ok(None),
+        Err(e) => Err(classify("s3control:GetPublicAccessBlock", endpoint, e)),
+    }
 }
