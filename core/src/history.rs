@@ -229,7 +229,8 @@ mod tests {
         assert!(e.contains("unknown technology `iam:rol`") && e.contains("did you mean `iam:role`?"), "{e}");
         let e = ok(&["IAM"], &[]).unwrap_err();
         assert!(e.contains("did you mean `iam`?"), "{e}");
-        assert!(ok(&["lambda"], &[]).unwrap_err().contains("known: account, account:settings"));
+        assert!(ok(&["cloudformation"], &[]).unwrap_err().contains("known: account, account:settings"));
+        assert!(ok(&["lambda", "ecr:repository", "secretsmanager"], &[]).is_ok());
         assert!(ok(&[], &["12345"]).unwrap_err().contains("not an AWS account id"));
     }
 

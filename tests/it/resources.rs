@@ -282,3 +282,102 @@ async fn account_posture_weakened_then_restored() {
     crate::support::policy::scan(&ws, &[]);
     assert_eq!(open(&ws), [s("account", "account-root-mfa-off", "critical")].into());
 }
+
+/// The smallest zip archive (no entries): what a function's code is, here.
+const EMPTY_ZIP: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+#[tokio::test]
+async fn lambda_ecr_and_secrets_manager_opened_then_closed() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+
+    let trust = doc(vec![json!({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole"})]);
+    let role = iam.create_role().role_name("hook").assume_role_policy_document(trust).send().await.unwrap();
+    lambda
+        .create_function()
+        .function_name("hook")
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role.role.unwrap().arn)
+        .handler("app.handler")
+        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(EMPTY_ZIP.into()).build())
+        .send()
+        .await
+        .unwrap();
+    ecr.create_repository().repository_name("app").send().await.unwrap();
+    let secret = sm.create_secret().name("db").secret_string("s3cr3t").send().await.unwrap().arn.unwrap();
+
+    let ws = Workspace::for_emulator(&moto.endpoint, "");
+    crate::support::policy::scan(&ws, &[]);
+    assert!(open(&ws).is_empty(), "private resources raised findings: {:?}", open(&ws));
+
+    // Open them: a function URL anyone may call, a repository anyone may
+    // pull from, a secret a foreign account may read.
+    let since = after_now();
+    use aws_sdk_lambda::types::FunctionUrlAuthType;
+    lambda
+        .create_function_url_config()
+        .function_name("hook")
+        .auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .add_permission()
+        .function_name("hook")
+        .statement_id("FunctionURLAllowPublicAccess")
+        .action("lambda:InvokeFunctionUrl")
+        .principal("*")
+        .function_url_auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap();
+    let pull = doc(vec![json!({"Sid": "Pull", "Effect": "Allow", "Principal": "*",
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]})]);
+    ecr.set_repository_policy().repository_name("app").policy_text(pull).send().await.unwrap();
+    let read =
+        doc(vec![json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{FOREIGN}:role/reader")},
+        "Action": "secretsmanager:GetSecretValue", "Resource": "*"})]);
+    sm.put_resource_policy().secret_id(&secret).resource_policy(read).send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+
+    let got = sentences(&ws.rows(&["changes", "--since", &since]));
+    let says = |tech: &str, name: &str, start: &str| {
+        let s = got
+            .get(&(tech.to_string(), name.to_string()))
+            .unwrap_or_else(|| panic!("no revision of {tech} {name}: {got:#?}"));
+        assert!(s.iter().any(|x| x.starts_with(start)), "{tech} {name} does not say {start:?}: {s:#?}");
+    };
+    says("lambda:function", "hook", "function policy now allows any AWS principal lambda:InvokeFunctionUrl");
+    says("lambda:function", "hook", "function URL ");
+    says(
+        "ecr:repository",
+        "app",
+        "repository policy now allows any AWS principal ecr:BatchGetImage, ecr:GetDownloadUrlForLayer through statement \"Pull\"",
+    );
+    says("secretsmanager:secret", "db", "secret policy now allows account 999999999999 secretsmanager:GetSecretValue");
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        open(&ws),
+        [
+            s("hook", "lambda-policy-public", "critical"),
+            s("hook", "lambda-url-auth-none", "critical"),
+            s("app", "ecr-policy-public", "critical"),
+            s("db", "secretsmanager-policy-foreign-account", "warning"),
+        ]
+        .into()
+    );
+    assert_eq!(ws.rows(&["changes", "--since", &since, "--technology", "lambda"]).len(), 1);
+
+    // Closed again: every finding resolves.
+    lambda.remove_permission().function_name("hook").statement_id("FunctionURLAllowPublicAccess").send().await.unwrap();
+    lambda.delete_function_url_config().function_name("hook").send().await.unwrap();
+    ecr.delete_repository_policy().repository_name("app").send().await.unwrap();
+    sm.delete_resource_policy().secret_id(&secret).send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    assert!(open(&ws).is_empty(), "closing did not resolve: {:?}", open(&ws));
+}

@@ -5,11 +5,14 @@
 
 pub mod access;
 pub mod account;
+pub mod ecr;
 pub mod exposure;
 pub mod iam;
 pub mod kms;
+pub mod lambda;
 pub mod policy;
 pub mod s3;
+pub mod secretsmanager;
 pub mod sg;
 pub mod sns;
 pub mod sqs;
@@ -51,6 +54,13 @@ pub const REGISTRY: &[Technology] = &[
     Technology { name: kms::TECHNOLOGY, label: "key", summarize: |o, n| with(o, n, kms::summarize) },
     Technology { name: sqs::TECHNOLOGY, label: "queue", summarize: |o, n| with(o, n, sqs::summarize) },
     Technology { name: sns::TECHNOLOGY, label: "topic", summarize: |o, n| with(o, n, sns::summarize) },
+    Technology { name: lambda::TECHNOLOGY, label: "function", summarize: |o, n| with(o, n, lambda::summarize) },
+    Technology { name: ecr::TECHNOLOGY, label: "repository", summarize: |o, n| with(o, n, ecr::summarize) },
+    Technology {
+        name: secretsmanager::TECHNOLOGY,
+        label: "secret",
+        summarize: |o, n| with(o, n, secretsmanager::summarize),
+    },
     Technology {
         name: account::TECHNOLOGY,
         label: "account settings",

@@ -643,6 +643,23 @@ impl AwsContext {
         client!(self, aws_sdk_sns, "sns", &t.sdk, &t.id, region, calls)
     }
 
+    pub fn lambda(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_lambda::Client {
+        client!(self, aws_sdk_lambda, "lambda", &t.sdk, &t.id, region, calls)
+    }
+
+    pub fn ecr(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_ecr::Client {
+        client!(self, aws_sdk_ecr, "ecr", &t.sdk, &t.id, region, calls)
+    }
+
+    pub fn secretsmanager(
+        &self,
+        t: &AccountTarget,
+        region: &str,
+        calls: &Arc<Counters>,
+    ) -> aws_sdk_secretsmanager::Client {
+        client!(self, aws_sdk_secretsmanager, "secretsmanager", &t.sdk, &t.id, region, calls)
+    }
+
     /// CloudTrail answers are best-effort extras: two attempts, short waits.
     pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_cloudtrail::Client {
         let retry = RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2));

@@ -238,7 +238,8 @@ path = "events.jsonl"
 /// emulator is never clean (moto's root user has no MFA and none can be
 /// added), so every scan would raise its findings beside the ones a test is
 /// about. Tests of the posture name `account:settings` themselves.
-pub const TECHNOLOGIES: &str = r#"technologies = ["ec2:security-group", "iam", "s3", "kms", "sqs", "sns"]"#;
+pub const TECHNOLOGIES: &str =
+    r#"technologies = ["ec2:security-group", "iam", "s3", "kms", "sqs", "sns", "lambda", "ecr", "secretsmanager"]"#;
 
 /// `config` with [`TECHNOLOGIES`] in its `[monkeys.security]` table (added
 /// when it has none) when it reads AWS (an `[aws]` table or `endpoint_url`)

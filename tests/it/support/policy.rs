@@ -25,6 +25,9 @@ fn action(service: &str, operation: &str) -> String {
         "KMS" => "kms",
         "SQS" => "sqs",
         "SNS" => "sns",
+        "Lambda" => "lambda",
+        "ECR" => "ecr",
+        "Secrets Manager" => "secretsmanager",
         other => panic!("no IAM prefix known for the SDK service `{other}`: add it here and to the policy"),
     };
     // where the permission's name is not the operation's

@@ -11,9 +11,12 @@
 //! nothing in their scope is deleted or resolved.
 
 pub(crate) mod account;
+pub(crate) mod ecr;
 pub(crate) mod iam;
 pub(crate) mod kms;
+pub(crate) mod lambda;
 pub(crate) mod s3;
+pub(crate) mod secretsmanager;
 pub(crate) mod sg;
 pub(crate) mod sns;
 pub(crate) mod sqs;
@@ -40,6 +43,9 @@ pub(crate) const SOURCES: &[&dyn Source] = &[
     &kms::Kms,
     &sqs::Sqs,
     &sns::Sns,
+    &lambda::Lambda,
+    &ecr::Ecr,
+    &secretsmanager::SecretsManager,
 ];
 
 /// Where a source reads.
