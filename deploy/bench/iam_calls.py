@@ -7,8 +7,9 @@ Two tables (docs/benchmarks.md):
    only GetAccountAuthorizationDetails pages, users' keys and MFA only the
    credential report, so the count stays flat.
 2. K items of every resource technology (KMS keys, SQS queues, SNS topics,
-   Lambda functions, ECR repositories, Secrets Manager secrets, S3 buckets):
-   list pages plus the per-item reads no bulk call replaces.
+   Lambda functions, ECR repositories, Secrets Manager secrets, S3 buckets,
+   network ACLs, trails, load balancers with a listener, EBS snapshots, AMIs,
+   RDS snapshots): list pages plus the per-item reads no bulk call replaces.
 
 usage: iam_calls.py ENDPOINT TROOP_BINARY N [N ...]
 """
@@ -22,6 +23,7 @@ import boto3
 
 endpoint, troop, sizes = sys.argv[1], sys.argv[2], [int(n) for n in sys.argv[3:]]
 regions = ["us-east-1", "eu-west-1"]
+ACCOUNT = "123456789012"
 ITEMS = 20  # resources of each technology in table 2
 
 
@@ -73,6 +75,33 @@ def minimum():
         sm = client("secretsmanager", r)
         m[f"{r}: secretsmanager ListSecrets + 1 per secret"] = \
             pages(sm, "list_secrets", PaginationConfig={"PageSize": 100}) + count(sm, "list_secrets", "SecretList")
+        ec2 = client("ec2", r)
+        m[f"{r}: ec2 DescribeNetworkAcls"] = pages(ec2, "describe_network_acls", PaginationConfig={"PageSize": 1000})
+        ct = client("cloudtrail", r)
+        trails = [t for t in ct.describe_trails(includeShadowTrails=False)["trailList"] if t.get("HomeRegion", r) == r]
+        m[f"{r}: cloudtrail DescribeTrails + 1 per trail"] = 1 + len(trails)
+        elb = client("elbv2", r)
+        lbs = count(elb, "describe_load_balancers", "LoadBalancers")
+        policies = {l.get("SslPolicy") for p in elb.get_paginator("describe_load_balancers").paginate()
+                    for lb in p["LoadBalancers"]
+                    for l in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+                    if l["Protocol"] in ("HTTPS", "TLS")}
+        m[f"{r}: elbv2 DescribeLoadBalancers + 1 per load balancer (+ DescribeSSLPolicies)"] = \
+            pages(elb, "describe_load_balancers", PaginationConfig={"PageSize": 400}) + lbs + (1 if policies else 0)
+        # moto returns other owners' snapshots for OwnerIds=self: only our own cost a call
+        own_snaps = sum(1 for p in ec2.get_paginator("describe_snapshots").paginate(
+            OwnerIds=["self"], PaginationConfig={"PageSize": 1000}) for x in p["Snapshots"] if x["OwnerId"] == ACCOUNT)
+        m[f"{r}: ec2 DescribeSnapshots + 1 per own snapshot"] = \
+            pages(ec2, "describe_snapshots", OwnerIds=["self"], PaginationConfig={"PageSize": 1000}) + own_snaps
+        m[f"{r}: ec2 DescribeImages + 1 per image"] = \
+            pages(ec2, "describe_images", Owners=["self"], PaginationConfig={"PageSize": 1000}) + \
+            count(ec2, "describe_images", "Images", Owners=["self"])
+        rds = client("rds", r)
+        m[f"{r}: rds DescribeDBSnapshots, DescribeDBClusterSnapshots + 1 per snapshot"] = \
+            pages(rds, "describe_db_snapshots", SnapshotType="manual", PaginationConfig={"PageSize": 100}) + \
+            pages(rds, "describe_db_cluster_snapshots", SnapshotType="manual", PaginationConfig={"PageSize": 100}) + \
+            count(rds, "describe_db_snapshots", "DBSnapshots", SnapshotType="manual") + \
+            count(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", SnapshotType="manual")
     return sum(m.values()), m
 
 
@@ -97,6 +126,26 @@ def seed_resources(k):
         client("ecr").create_repository(repositoryName=f"bench-{i}")
         client("secretsmanager").create_secret(Name=f"bench-{i}", SecretString="x")
         s3.create_bucket(Bucket=f"bench-{i}")
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z)["Subnet"]["SubnetId"]
+               for c, z in [("10.77.1.0/24", "us-east-1a"), ("10.77.2.0/24", "us-east-1b")]]
+    elb = client("elbv2")
+    tg = elb.create_target_group(Name="bench", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+    s3.create_bucket(Bucket="bench-trails")
+    rds = client("rds")
+    rds.create_db_instance(DBInstanceIdentifier="bench", DBInstanceClass="db.t3.micro", Engine="postgres",
+                           MasterUsername="admin", MasterUserPassword="not-a-secret-1", AllocatedStorage=20)
+    for i in range(k):
+        ec2.create_network_acl(VpcId=vpc)
+        client("cloudtrail").create_trail(Name=f"bench-{i}", S3BucketName="bench-trails")
+        lb = elb.create_load_balancer(Name=f"bench-{i}", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+        elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+        volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+        ec2.create_snapshot(VolumeId=volume)
+        ec2.register_image(Name=f"bench-{i}", RootDeviceName="/dev/xvda")
+        rds.create_db_snapshot(DBInstanceIdentifier="bench", DBSnapshotIdentifier=f"bench-{i}")
 
 
 def table(rows, head):

@@ -381,3 +381,280 @@ async fn lambda_ecr_and_secrets_manager_opened_then_closed() {
     crate::support::policy::scan(&ws, &[]);
     assert!(open(&ws).is_empty(), "closing did not resolve: {:?}", open(&ws));
 }
+
+/// Network ACLs (first match decides) and CloudTrail trails (logging
+/// stopped is a change and a critical finding), opened and closed.
+#[tokio::test]
+async fn network_acls_and_trails_opened_then_closed() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let ec2 = moto.ec2("us-east-1").await;
+    let trail_api = aws_sdk_cloudtrail::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let acl = ec2.create_network_acl().vpc_id(&vpc).send().await.unwrap().network_acl.unwrap().network_acl_id.unwrap();
+    s3.create_bucket().bucket("trail-logs").send().await.unwrap();
+    trail_api
+        .create_trail()
+        .name("main")
+        .s3_bucket_name("trail-logs")
+        .is_multi_region_trail(true)
+        .enable_log_file_validation(true)
+        .send()
+        .await
+        .unwrap();
+    trail_api.start_logging().name("main").send().await.unwrap();
+
+    let ws = Workspace::for_emulator(
+        &moto.endpoint,
+        "[monkeys.security]\ntechnologies = [\"ec2:network-acl\", \"cloudtrail\"]\n",
+    );
+    crate::support::policy::scan(&ws, &[]);
+    // only the new ACL and the trail: the default VPCs' ACLs allow everything
+    let ours = |ws: &Workspace| -> BTreeSet<(String, String, String)> {
+        open(ws).into_iter().filter(|(r, _, _)| r == &acl || r == "main").collect()
+    };
+    assert!(ours(&ws).is_empty(), "{:?}", ours(&ws));
+
+    // SSH allowed from anywhere; logging stopped.
+    let since = after_now();
+    let rule = |n: i32, action: aws_sdk_ec2::types::RuleAction| {
+        ec2.create_network_acl_entry()
+            .network_acl_id(&acl)
+            .rule_number(n)
+            .protocol("6")
+            .rule_action(action)
+            .egress(false)
+            .cidr_block("0.0.0.0/0")
+            .port_range(aws_sdk_ec2::types::PortRange::builder().from(22).to(22).build())
+            .send()
+    };
+    rule(100, aws_sdk_ec2::types::RuleAction::Allow).await.unwrap();
+    trail_api.stop_logging().name("main").send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    let got = sentences(&ws.rows(&["changes", "--since", &since]));
+    assert_eq!(
+        got[&("ec2:network-acl".to_string(), acl.clone())],
+        ["ingress allow tcp/22 from 0.0.0.0/0 (rule 100) added"]
+    );
+    assert_eq!(got[&("cloudtrail:trail".to_string(), "main".to_string())], ["logging stopped"]);
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        ours(&ws),
+        [s(&acl, "ec2-network-acl-admin-open", "warning"), s("main", "cloudtrail-logging-off", "critical")].into()
+    );
+
+    // A lower-numbered deny closes SSH; logging resumes.
+    rule(50, aws_sdk_ec2::types::RuleAction::Deny).await.unwrap();
+    trail_api.start_logging().name("main").send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    assert!(ours(&ws).is_empty(), "closing did not resolve: {:?}", ours(&ws));
+}
+
+/// Load-balancer listeners: a redirect to HTTPS turned into plain HTTP and a
+/// TLS policy downgraded to one allowing TLS 1.0, then both restored.
+#[tokio::test]
+async fn listeners_downgraded_then_restored() {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, Certificate, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
+    };
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let ec2 = moto.ec2("us-east-1").await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let vpc = ec2.create_vpc().cidr_block("10.8.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let mut subnets = Vec::new();
+    for (cidr, az) in [("10.8.1.0/24", "us-east-1a"), ("10.8.2.0/24", "us-east-1b")] {
+        let s = ec2.create_subnet().vpc_id(&vpc).cidr_block(cidr).availability_zone(az).send().await.unwrap();
+        subnets.push(s.subnet.unwrap().subnet_id.unwrap());
+    }
+    let lb = elb.create_load_balancer().name("web").set_subnets(Some(subnets)).send().await.unwrap();
+    let lb = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let tg = elb.create_target_group().name("app").protocol(ProtocolEnum::Http).port(8080).vpc_id(&vpc).send().await;
+    let tg = tg.unwrap().target_groups()[0].target_group_arn().unwrap().to_string();
+    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&tg).build();
+    let redirect = Action::builder()
+        .r#type(ActionTypeEnum::Redirect)
+        .redirect_config(
+            RedirectActionConfig::builder()
+                .protocol("HTTPS")
+                .port("443")
+                .status_code(RedirectActionStatusCodeEnum::Http301)
+                .build(),
+        )
+        .build();
+    let http = elb
+        .create_listener()
+        .load_balancer_arn(&lb)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(redirect.clone())
+        .send()
+        .await
+        .unwrap();
+    let http = http.listeners()[0].listener_arn().unwrap().to_string();
+    let modern = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+    let https = elb
+        .create_listener()
+        .load_balancer_arn(&lb)
+        .protocol(ProtocolEnum::Https)
+        .port(443)
+        .ssl_policy(modern)
+        .certificates(
+            Certificate::builder().certificate_arn(format!("arn:aws:iam::{ACCOUNT}:server-certificate/web")).build(),
+        )
+        .default_actions(forward.clone())
+        .send()
+        .await
+        .unwrap();
+    let https = https.listeners()[0].listener_arn().unwrap().to_string();
+
+    let ws = Workspace::for_emulator(&moto.endpoint, "[monkeys.security]\ntechnologies = [\"elbv2\"]\n");
+    crate::support::policy::scan(&ws, &[]);
+    let names: BTreeSet<(String, String)> = sentences(&ws.rows(&["changes"])).into_keys().collect();
+    let listener = |n: &str| ("elbv2:listener".to_string(), n.to_string());
+    assert_eq!(names, [listener("web:443"), listener("web:80")].into());
+    assert!(open(&ws).is_empty(), "{:?}", open(&ws));
+
+    let since = after_now();
+    elb.modify_listener().listener_arn(&http).default_actions(forward.clone()).send().await.unwrap();
+    elb.modify_listener().listener_arn(&https).ssl_policy("ELBSecurityPolicy-2016-08").send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    let got = sentences(&ws.rows(&["changes", "--since", &since]));
+    assert_eq!(got[&listener("web:80")], ["default action changed from redirect to HTTPS to forward"]);
+    assert_eq!(
+        got[&listener("web:443")],
+        [format!("TLS policy changed from {modern} to ELBSecurityPolicy-2016-08 (allows TLSv1, TLSv1.1, TLSv1.2)")]
+    );
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        open(&ws),
+        [s("web:80", "elbv2-listener-http-no-redirect", "warning"), s("web:443", "elbv2-listener-tls-old", "warning")]
+            .into()
+    );
+
+    elb.modify_listener().listener_arn(&http).default_actions(redirect).send().await.unwrap();
+    elb.modify_listener().listener_arn(&https).ssl_policy(modern).send().await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    assert!(open(&ws).is_empty(), "restoring did not resolve: {:?}", open(&ws));
+}
+
+/// EBS snapshots and AMIs: shared with everyone or a foreign account, then
+/// unshared.
+#[tokio::test]
+async fn snapshots_and_images_shared_then_unshared() {
+    use aws_sdk_ec2::types::{LaunchPermission, LaunchPermissionModifications, OperationType, SnapshotAttributeName};
+    let moto = Moto::start();
+    let ec2 = moto.ec2("us-east-1").await;
+    let volume = ec2.create_volume().availability_zone("us-east-1a").size(8).send().await.unwrap().volume_id.unwrap();
+    let snap =
+        ec2.create_snapshot().volume_id(&volume).description("db backup").send().await.unwrap().snapshot_id.unwrap();
+    let image =
+        ec2.register_image().name("golden").root_device_name("/dev/xvda").send().await.unwrap().image_id.unwrap();
+
+    let ws = Workspace::for_emulator(
+        &moto.endpoint,
+        "[monkeys.security]\ntechnologies = [\"ec2:snapshot\", \"ec2:image\"]\n",
+    );
+    crate::support::policy::scan(&ws, &[]);
+    let names: BTreeSet<(String, String)> = sentences(&ws.rows(&["changes"])).into_keys().collect();
+    assert!(names.contains(&("ec2:snapshot".to_string(), snap.clone())), "{names:?}");
+    assert!(names.contains(&("ec2:image".to_string(), image.clone())), "{names:?}");
+    assert!(open(&ws).is_empty(), "{:?}", open(&ws));
+
+    let since = after_now();
+    let share_snapshot = |op: OperationType| {
+        ec2.modify_snapshot_attribute()
+            .snapshot_id(&snap)
+            .attribute(SnapshotAttributeName::CreateVolumePermission)
+            .operation_type(op)
+            .group_names("all")
+            .send()
+    };
+    share_snapshot(OperationType::Add).await.unwrap();
+    let foreign = LaunchPermission::builder().user_id(FOREIGN).build();
+    ec2.modify_image_attribute()
+        .image_id(&image)
+        .launch_permission(LaunchPermissionModifications::builder().add(foreign.clone()).build())
+        .send()
+        .await
+        .unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    let got = sentences(&ws.rows(&["changes", "--since", &since]));
+    assert_eq!(got[&("ec2:snapshot".to_string(), snap.clone())], ["shared with everyone"]);
+    assert_eq!(got[&("ec2:image".to_string(), image.clone())], ["shared with account 999999999999"]);
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        open(&ws),
+        [s(&snap, "ec2-snapshot-public", "critical"), s(&image, "ec2-image-foreign-account", "warning")].into()
+    );
+
+    share_snapshot(OperationType::Remove).await.unwrap();
+    ec2.modify_image_attribute()
+        .image_id(&image)
+        .launch_permission(LaunchPermissionModifications::builder().remove(foreign).build())
+        .send()
+        .await
+        .unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    assert!(open(&ws).is_empty(), "unsharing did not resolve: {:?}", open(&ws));
+}
+
+/// An RDS snapshot shared with everyone and a foreign account, then unshared.
+#[tokio::test]
+async fn rds_snapshots_shared_then_unshared() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let rds = aws_sdk_rds::Client::new(&sdk);
+    rds.create_db_instance()
+        .db_instance_identifier("orders")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("admin")
+        .master_user_password("not-a-secret-1")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_snapshot()
+        .db_instance_identifier("orders")
+        .db_snapshot_identifier("orders-nightly")
+        .send()
+        .await
+        .unwrap();
+    let ws = Workspace::for_emulator(&moto.endpoint, "[monkeys.security]\ntechnologies = [\"rds\"]\n");
+    crate::support::policy::scan(&ws, &[]);
+    assert!(
+        sentences(&ws.rows(&["changes"])).contains_key(&("rds:snapshot".to_string(), "orders-nightly".to_string()))
+    );
+    assert!(open(&ws).is_empty(), "{:?}", open(&ws));
+
+    let since = after_now();
+    let share = |add: &[&str], remove: &[&str]| {
+        rds.modify_db_snapshot_attribute()
+            .db_snapshot_identifier("orders-nightly")
+            .attribute_name("restore")
+            .set_values_to_add(Some(add.iter().map(|s| s.to_string()).collect()))
+            .set_values_to_remove(Some(remove.iter().map(|s| s.to_string()).collect()))
+            .send()
+    };
+    share(&["all", FOREIGN], &[]).await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    let got = sentences(&ws.rows(&["changes", "--since", &since]));
+    assert_eq!(
+        got[&("rds:snapshot".to_string(), "orders-nightly".to_string())],
+        ["shared with everyone", "shared with account 999999999999"]
+    );
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        open(&ws),
+        [
+            s("orders-nightly", "rds-snapshot-public", "critical"),
+            s("orders-nightly", "rds-snapshot-foreign-account", "warning")
+        ]
+        .into()
+    );
+    share(&[], &["all", FOREIGN]).await.unwrap();
+    crate::support::policy::scan(&ws, &[]);
+    assert!(open(&ws).is_empty(), "unsharing did not resolve: {:?}", open(&ws));
+}

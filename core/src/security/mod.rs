@@ -5,15 +5,19 @@
 
 pub mod access;
 pub mod account;
+pub mod cloudtrail;
 pub mod ecr;
+pub mod elbv2;
 pub mod exposure;
 pub mod iam;
 pub mod kms;
 pub mod lambda;
+pub mod nacl;
 pub mod policy;
 pub mod s3;
 pub mod secretsmanager;
 pub mod sg;
+pub mod shares;
 pub mod sns;
 pub mod sqs;
 
@@ -61,6 +65,12 @@ pub const REGISTRY: &[Technology] = &[
         label: "secret",
         summarize: |o, n| with(o, n, secretsmanager::summarize),
     },
+    Technology { name: cloudtrail::TECHNOLOGY, label: "trail", summarize: |o, n| with(o, n, cloudtrail::summarize) },
+    Technology { name: elbv2::TECHNOLOGY, label: "listener", summarize: |o, n| with(o, n, elbv2::summarize) },
+    Technology { name: shares::EBS_SNAPSHOT, label: "snapshot", summarize: |o, n| with(o, n, shares::summarize) },
+    Technology { name: shares::IMAGE, label: "image", summarize: |o, n| with(o, n, shares::summarize) },
+    Technology { name: shares::RDS_SNAPSHOT, label: "DB snapshot", summarize: |o, n| with(o, n, shares::summarize) },
+    Technology { name: nacl::TECHNOLOGY, label: "network ACL", summarize: |o, n| with(o, n, nacl::summarize) },
     Technology {
         name: account::TECHNOLOGY,
         label: "account settings",

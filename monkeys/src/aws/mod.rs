@@ -660,6 +660,10 @@ impl AwsContext {
         client!(self, aws_sdk_secretsmanager, "secretsmanager", &t.sdk, &t.id, region, calls)
     }
 
+    pub fn rds(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_rds::Client {
+        client!(self, aws_sdk_rds, "rds", &t.sdk, &t.id, region, calls)
+    }
+
     /// CloudTrail answers are best-effort extras: two attempts, short waits.
     pub fn cloudtrail(&self, t: &AccountTarget, region: &str, calls: &Arc<Counters>) -> aws_sdk_cloudtrail::Client {
         let retry = RetryConfig::standard().with_max_attempts(2).with_max_backoff(Duration::from_secs(2));

@@ -28,6 +28,7 @@ fn action(service: &str, operation: &str) -> String {
         "Lambda" => "lambda",
         "ECR" => "ecr",
         "Secrets Manager" => "secretsmanager",
+        "RDS" => "rds",
         other => panic!("no IAM prefix known for the SDK service `{other}`: add it here and to the policy"),
     };
     // where the permission's name is not the operation's

@@ -2,7 +2,7 @@
 //! page), then one GetRepositoryPolicy per repository (ECR has no call that
 //! returns many repositories' policies).
 
-use super::{Found, Part, Reader, Scope, per_item, record_items};
+use super::{Found, Part, Reader, Scope, per_listed, record_items};
 use crate::aws::classify;
 use async_trait::async_trait;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -40,12 +40,15 @@ impl super::Source for Ecr {
                 }
             }
         }
-        let names = repos.iter().map(|x| x.name.clone()).collect();
-        let found = per_item(names, r.concurrency, |name| {
-            let client = client.clone();
-            let repo = repos.iter().find(|x| x.name == name).cloned().unwrap_or_default();
-            async move { repository(&client, repo, endpoint).await }
-        })
+        let found = per_listed(
+            repos,
+            |x| x.name.clone(),
+            r.concurrency,
+            |repo| {
+                let client = client.clone();
+                async move { repository(&client, repo, endpoint).await }
+            },
+        )
         .await;
         record_items(part, ecr::TECHNOLOGY, r, found, |part, x| {
             part.report.findings.extend(ecr::audit(&x, r.region, &r.audit));

@@ -11,13 +11,18 @@
 //! nothing in their scope is deleted or resolved.
 
 pub(crate) mod account;
+pub(crate) mod cloudtrail;
 pub(crate) mod ecr;
+pub(crate) mod elbv2;
 pub(crate) mod iam;
 pub(crate) mod kms;
 pub(crate) mod lambda;
+pub(crate) mod nacl;
+pub(crate) mod rds;
 pub(crate) mod s3;
 pub(crate) mod secretsmanager;
 pub(crate) mod sg;
+pub(crate) mod shares;
 pub(crate) mod sns;
 pub(crate) mod sqs;
 
@@ -38,6 +43,7 @@ pub(crate) const SOURCES: &[&dyn Source] = &[
     &account::Account,
     &account::AccountRegion,
     &sg::SecurityGroups,
+    &nacl::NetworkAcls,
     &iam::Iam,
     &s3::S3,
     &kms::Kms,
@@ -46,6 +52,10 @@ pub(crate) const SOURCES: &[&dyn Source] = &[
     &lambda::Lambda,
     &ecr::Ecr,
     &secretsmanager::SecretsManager,
+    &cloudtrail::Trails,
+    &elbv2::Listeners,
+    &shares::Ec2Shares,
+    &rds::RdsSnapshots,
 ];
 
 /// Where a source reads.
@@ -145,6 +155,29 @@ where
     futures::stream::iter(names)
         .map(|name| {
             let found = read(name.clone());
+            async move { (name, found.await) }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// [`per_item`] over items a listing returned whole (`key` names each):
+/// `read` completes one (its policy, its sharing) or says it is gone.
+pub(crate) async fn per_listed<T, F, Fut>(
+    listed: Vec<T>,
+    key: impl Fn(&T) -> String,
+    concurrency: usize,
+    read: F,
+) -> Vec<(String, Found<T>)>
+where
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Found<T>>,
+{
+    futures::stream::iter(listed)
+        .map(|item| {
+            let name = key(&item);
+            let found = read(item);
             async move { (name, found.await) }
         })
         .buffered(concurrency.max(1))

@@ -2,7 +2,7 @@
 //! page; never a value), then one GetResourcePolicy per secret (no call
 //! returns many secrets' policies).
 
-use super::{Found, Part, Reader, Scope, per_item, record_items};
+use super::{Found, Part, Reader, Scope, per_listed, record_items};
 use crate::aws::classify;
 use async_trait::async_trait;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -41,12 +41,15 @@ impl super::Source for SecretsManager {
                 }
             }
         }
-        let names = secrets.iter().map(|x| x.name.clone()).collect();
-        let found = per_item(names, r.concurrency, |name| {
-            let client = client.clone();
-            let secret = secrets.iter().find(|x| x.name == name).cloned().unwrap_or_default();
-            async move { resource_policy(&client, secret, endpoint).await }
-        })
+        let found = per_listed(
+            secrets,
+            |x| x.name.clone(),
+            r.concurrency,
+            |secret| {
+                let client = client.clone();
+                async move { resource_policy(&client, secret, endpoint).await }
+            },
+        )
         .await;
         record_items(part, secretsmanager::TECHNOLOGY, r, found, |part, x| {
             part.report.findings.extend(secretsmanager::audit(&x, r.region, &r.audit));
