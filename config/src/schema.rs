@@ -942,10 +942,12 @@ fn known_names(t: &mut Tbl, sink: &mut Sink, key: &'static str, known: &[&str], 
         if known.contains(&item.v.as_str()) {
             out.push(item.v);
         } else {
+            let hint =
+                troop_core::closest(&item.v, known).map(|k| format!("; did you mean \"{k}\"?")).unwrap_or_default();
             sink.error(
                 codes::INVALID_VALUE,
                 item.span,
-                format!("unknown {what} \"{}\" (known: {})", item.v, known.join(", ")),
+                format!("unknown {what} \"{}\"{hint} (known: {})", item.v, known.join(", ")),
             );
         }
     }
@@ -1190,9 +1192,14 @@ fn monkeys(t: &mut Tbl, sink: &mut Sink, m: &mut Monkeys) {
 }
 
 fn security(t: &mut Tbl, sink: &mut Sink, s: &mut Security) {
-    let span = t.raw("technologies").map(|v| v.span());
+    let raw = t.raw("technologies");
+    let span = raw.map(|v| v.span());
+    let listed_none = raw.is_some_and(|v| matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()));
     let filters = troop_core::security::technology_filters();
     if let Some(named) = known_names(t, sink, "technologies", &filters, "technology") {
+        if named.is_empty() && !listed_none {
+            return; // every name was wrong: each has its error
+        }
         if named.is_empty() {
             sink.error(
                 codes::INVALID_VALUE,
@@ -1833,6 +1840,7 @@ mod tests {
             ("[monkeys.security]\ninterval = 15\n", vec![(2, 12, codes::WRONG_TYPE)]),
             ("[monkeys.security]\nenabled = \"yes\"\n", vec![(2, 11, codes::WRONG_TYPE)]),
             ("[monkeys.security]\ntechnologies = [\"kms\", \"ec2:vpc\"]\n", vec![(2, 24, codes::INVALID_VALUE)]),
+            ("[monkeys.security]\ntechnologies = [\"kms:keys\"]\n", vec![(2, 17, codes::INVALID_VALUE)]),
             ("[monkeys.security]\ntechnologies = []\n", vec![(2, 16, codes::INVALID_VALUE)]),
             ("[monkeys.limits]\nwarning = 0.9\ncritical = 0.8\n", vec![(3, 12, codes::INVALID_THRESHOLD)]),
             ("[monkeys.limits]\nwarning = 0\n", vec![(2, 11, codes::INVALID_THRESHOLD)]),

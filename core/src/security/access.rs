@@ -391,6 +391,7 @@ pub const NARROWING_KEYS: &[&str] = &[
     "aws:PrincipalOrgPaths",
     "aws:PrincipalAccount",
     "aws:PrincipalArn",
+    "kms:CallerAccount",
     "aws:userid",
     "s3:x-amz-server-side-encryption-aws-kms-key-id",
     "s3:DataAccessPointArn",
@@ -550,9 +551,11 @@ fn pinned_despite_wildcards(key: &str, op: &str, values: &[String]) -> Option<Re
 fn reach_of_key(key: &str, values: &[String]) -> Reach {
     let set = || values.iter().cloned().collect::<BTreeSet<_>>();
     match key {
-        "aws:PrincipalAccount" | "aws:SourceAccount" | "aws:SourceOwner" | "s3:DataAccessPointAccount" => {
-            Reach::Accounts(set())
-        }
+        "aws:PrincipalAccount"
+        | "aws:SourceAccount"
+        | "aws:SourceOwner"
+        | "s3:DataAccessPointAccount"
+        | "kms:CallerAccount" => Reach::Accounts(set()),
         "aws:PrincipalOrgID" | "aws:PrincipalOrgPaths" | "aws:SourceOrgID" | "aws:SourceOrgPaths" => {
             Reach::Organizations(set())
         }
@@ -651,10 +654,20 @@ fn federated_reach(provider: &str, st: &Statement) -> Reach {
 /// Deny statements. `action` limits the answer to statements whose actions
 /// overlap the pattern (`s3:*`, `sts:AssumeRole*`); `*` asks about all.
 pub fn grants(doc: &Value, action: &str) -> Vec<Grant> {
+    grants_on(doc, action, None)
+}
+
+/// [`grants`] into one resource (its ARN): Allow statements whose
+/// `Resource`/`NotResource` does not match it give nothing, and a Deny
+/// whose resources match it cancels what it covers, however it names the
+/// resource (`*`, a pattern, `NotResource`).
+pub fn grants_on(doc: &Value, action: &str, resource: Option<&str>) -> Vec<Grant> {
     let sts = statements(doc);
     let denies: Vec<&Statement> = sts.iter().filter(|s| !s.allow && s.to_everyone()).collect();
+    let reaches = |st: &Statement| resource.is_none_or(|r| st.resources.matches(r, false));
     let mut out = Vec::new();
-    for (index, st) in sts.iter().enumerate().filter(|(_, s)| s.allow && s.actions.overlaps(action, true)) {
+    for (index, st) in sts.iter().enumerate().filter(|(_, s)| s.allow && s.actions.overlaps(action, true) && reaches(s))
+    {
         let mut who: Vec<Principal> = match (&st.principals, &st.not_principals) {
             (Some(ps), _) => ps.clone(),
             // Allow + NotPrincipal: everyone it does not list.
@@ -668,7 +681,11 @@ pub fn grants(doc: &Value, action: &str) -> Vec<Grant> {
         let mut cancelled = false;
         let mut deny_pins = Vec::new();
         for d in &denies {
-            if !d.actions.covers_matcher(&st.actions, true) || !d.resources.covers_matcher(&st.resources, false) {
+            let resources_covered = match resource {
+                Some(r) => d.resources.matches(r, false),
+                None => d.resources.covers_matcher(&st.resources, false),
+            };
+            if !d.actions.covers_matcher(&st.actions, true) || !resources_covered {
                 continue;
             }
             // Deny + NotPrincipal spares those it lists: they stay in.

@@ -4,8 +4,8 @@
 //! Every ECR request is signed (docker logs in with a token from a signed
 //! call), so a grant to `*` opens the repository to any AWS principal.
 
+use super::AuditContext;
 use super::exposure::{self, Callers, Subject};
-use super::{AuditContext, policy};
 use crate::finding::Finding;
 use crate::monkey::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -34,8 +34,7 @@ impl Repository {
 }
 
 pub fn summarize(old: &Repository, new: &Repository) -> (Vec<String>, &'static [&'static str]) {
-    let account = policy::principal_account(&new.arn).unwrap_or_default();
-    let mut out = exposure::policy_sentences(POLICY, &old.policy, &new.policy, CALLERS, &account);
+    let mut out = exposure::policy_sentences(POLICY, &new.arn, &old.policy, &new.policy, CALLERS);
     if old.image_tag_mutability != new.image_tag_mutability {
         out.push(format!("image tags now {}", new.image_tag_mutability.to_lowercase()));
     }
@@ -44,7 +43,7 @@ pub fn summarize(old: &Repository, new: &Repository) -> (Vec<String>, &'static [
 
 /// `ecr-policy-public`, `ecr-policy-foreign-account`.
 pub fn audit(r: &Repository, region: &str, ctx: &AuditContext) -> Vec<Finding> {
-    let ways = exposure::exposure(&r.policy, CALLERS, ctx.into());
+    let ways = exposure::exposure(&r.policy, &r.arn, CALLERS, ctx.into());
     let subject = Subject {
         technology: TECHNOLOGY,
         service: "ecr",
@@ -59,6 +58,7 @@ pub fn audit(r: &Repository, region: &str, ctx: &AuditContext) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::policy;
     use serde_json::json;
 
     #[test]

@@ -84,7 +84,9 @@ pub struct Access {
     /// The statement's actions as a reviewer reads them ("kms:Decrypt",
     /// "every action except sqs:DeleteQueue", "every action").
     pub actions: String,
-    /// The statement: its `Sid` quoted, else its position ("statement 2").
+    /// The statement: its `Sid` quoted, else its position ("statement 2")
+    /// in the document as troop stores and shows it (statements in
+    /// canonical order: `troop diff` and the item page show that order).
     pub statement: String,
     /// `policy::describe` of the statement.
     pub description: String,
@@ -119,12 +121,15 @@ fn actions_text(m: &Matcher) -> String {
     }
 }
 
-/// Every way into the resource `doc` guards that reaches outside the
-/// estate, in statement order. `doc` is a resource policy in any spelling
-/// AWS accepts; `Null` (no policy) reaches no one.
-pub fn exposure(doc: &Value, callers: Callers, estate: Estate) -> Vec<Access> {
+/// Every way into the resource `arn` that `doc` guards, reaching outside
+/// the estate, in statement order. `doc` is a resource policy in any
+/// spelling AWS accepts; `Null` (no policy) reaches no one. Statements are
+/// judged against `arn` ([`access::grants_on`]); an empty `arn` judges
+/// every statement as if it named the resource.
+pub fn exposure(doc: &Value, arn: &str, callers: Callers, estate: Estate) -> Vec<Access> {
     let mut out: Vec<Access> = Vec::new();
-    for g in access::grants(doc, "*") {
+    let resource = Some(arn).filter(|a| !a.is_empty());
+    for g in access::grants_on(doc, "*", resource) {
         let audience = match g.reach {
             Reach::Public => match callers {
                 Callers::Anonymous => Audience::Anyone,
@@ -170,10 +175,10 @@ pub fn exposure(doc: &Value, callers: Callers, estate: Estate) -> Vec<Access> {
 /// statement \"Open\"", "queue policy no longer allows account 999999999999
 /// sqs:SendMessage"). A rewording that changes no one's reach says nothing
 /// here; the statement-level sentences say what moved.
-pub fn changes(what: &str, old: &Value, new: &Value, callers: Callers, estate: Estate) -> Vec<String> {
+pub fn changes(what: &str, arn: &str, (old, new): (&Value, &Value), callers: Callers, estate: Estate) -> Vec<String> {
     let key = |a: &Access| (a.audience.clone(), a.actions.clone());
-    let before = exposure(old, callers, estate);
-    let after = exposure(new, callers, estate);
+    let before = exposure(old, arn, callers, estate);
+    let after = exposure(new, arn, callers, estate);
     let had: BTreeSet<_> = before.iter().map(key).collect();
     let has: BTreeSet<_> = after.iter().map(key).collect();
     let mut out: Vec<String> = after
@@ -193,12 +198,14 @@ pub fn changes(what: &str, old: &Value, new: &Value, callers: Callers, estate: E
 /// Every sentence for a change of a resource policy (`Null`: none): who
 /// gained or lost access ([`changes`], judged from `account` alone: the
 /// sentence is the same whoever reads it later), then the policy added or
-/// removed, or each statement added or removed.
-pub fn policy_sentences(what: &str, old: &Value, new: &Value, callers: Callers, account: &str) -> Vec<String> {
+/// removed, or each statement added or removed. `arn` is the resource's
+/// (its account is the estate the sentences judge by).
+pub fn policy_sentences(what: &str, arn: &str, old: &Value, new: &Value, callers: Callers) -> Vec<String> {
     if old == new {
         return vec![];
     }
-    let mut out = changes(what, old, new, callers, Estate { account, known_accounts: &[] });
+    let account = super::policy::principal_account(arn).unwrap_or_default();
+    let mut out = changes(what, arn, (old, new), callers, Estate { account: &account, known_accounts: &[] });
     match (old.is_null(), new.is_null()) {
         (true, false) => out.push(format!("{what} added")),
         (false, true) => out.push(format!("{what} removed")),
@@ -294,7 +301,7 @@ mod tests {
 
     fn who(d: &Value, callers: Callers) -> Vec<String> {
         let k = known();
-        exposure(d, callers, Estate { account: OWN, known_accounts: &k }).iter().map(Access::sentence).collect()
+        exposure(d, "", callers, Estate { account: OWN, known_accounts: &k }).iter().map(Access::sentence).collect()
     }
 
     #[test]
@@ -453,7 +460,59 @@ mod tests {
         ];
         for (name, d, callers, want) in cases {
             assert_eq!(who(&d, callers), want, "{name}");
+            // as stored, normalised (statements in canonical order, so
+            // positions may differ): the same audiences and actions
+            let reach = |v: Vec<String>| -> Vec<String> {
+                v.into_iter().map(|s| s.split(" through ").next().unwrap_or_default().to_string()).collect()
+            };
+            let stored = who(&crate::security::policy::normalize(&d), callers);
+            assert_eq!(reach(stored), reach(want.iter().map(|s| s.to_string()).collect()), "{name}, normalised");
         }
+    }
+
+    #[test]
+    fn statements_are_judged_against_the_resource() {
+        let k = known();
+        let e = Estate { account: OWN, known_accounts: &k };
+        let arn = "arn:aws:sqs:us-east-1:111111111111:y-jobs";
+        let allow = |resource: &str| json!({"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": resource});
+        let deny = |key: &str, value: &str| {
+            let mut d = json!({"Effect": "Deny", "Principal": "*", "Action": "sqs:*"});
+            d[key] = json!(value);
+            d
+        };
+        let cases: Vec<(&str, Value, usize)> = vec![
+            ("open on this queue", doc(vec![allow(arn)]), 1),
+            ("open on another queue only", doc(vec![allow("arn:aws:sqs:us-east-1:111111111111:other")]), 0),
+            ("a Deny by pattern covers this queue", doc(vec![allow("*"), deny("Resource", "arn:aws:sqs:*:*:y-*")]), 0),
+            (
+                "a Deny by NotResource covers this queue",
+                doc(vec![allow("*"), deny("NotResource", "arn:aws:sqs:*:*:x")]),
+                0,
+            ),
+            ("a Deny of another queue", doc(vec![allow("*"), deny("Resource", "arn:aws:sqs:*:*:other")]), 1),
+        ];
+        for (name, d, want) in cases {
+            assert_eq!(exposure(&d, arn, Callers::Anonymous, e).len(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn kms_caller_account_pins_the_account() {
+        let k = known();
+        let e = Estate { account: OWN, known_accounts: &k };
+        let via = |account: &str| {
+            doc(vec![st(
+                json!({"AWS": "*"}),
+                "kms:Decrypt",
+                Some(json!({"StringEquals":
+                {"kms:CallerAccount": account, "kms:ViaService": "s3.us-east-1.amazonaws.com"}})),
+            )])
+        };
+        assert!(exposure(&via(OWN), "", Callers::SignedOnly, e).is_empty());
+        let foreign: Vec<String> =
+            exposure(&via(FOREIGN), "", Callers::SignedOnly, e).iter().map(Access::sentence).collect();
+        assert_eq!(foreign, ["account 999999999999 kms:Decrypt through statement 1"]);
     }
 
     #[test]
@@ -463,18 +522,18 @@ mod tests {
         let private = doc(vec![st(json!({"AWS": OWN}), "kms:*", None)]);
         let public = doc(vec![st(json!({"AWS": OWN}), "kms:*", None), st(json!({"AWS": "*"}), "kms:Decrypt", None)]);
         assert_eq!(
-            changes("key policy", &private, &public, Callers::SignedOnly, e),
+            changes("key policy", "", (&private, &public), Callers::SignedOnly, e),
             ["key policy now allows any AWS principal kms:Decrypt through statement 2"]
         );
         assert_eq!(
-            changes("key policy", &public, &private, Callers::SignedOnly, e),
+            changes("key policy", "", (&public, &private), Callers::SignedOnly, e),
             ["key policy no longer allows any AWS principal kms:Decrypt"]
         );
         // renaming a statement changes no one's reach
         let mut renamed = public.clone();
         renamed["Statement"][1]["Sid"] = json!("Renamed");
-        assert!(changes("key policy", &public, &renamed, Callers::SignedOnly, e).is_empty());
-        assert!(changes("queue policy", &Value::Null, &private, Callers::Anonymous, e).is_empty());
+        assert!(changes("key policy", "", (&public, &renamed), Callers::SignedOnly, e).is_empty());
+        assert!(changes("queue policy", "", (&Value::Null, &private), Callers::Anonymous, e).is_empty());
     }
 
     #[test]
@@ -483,7 +542,7 @@ mod tests {
         let e = Estate { account: OWN, known_accounts: &k };
         let d =
             doc(vec![st(json!("*"), "sqs:SendMessage", None), st(json!({"AWS": FOREIGN}), "sqs:ReceiveMessage", None)]);
-        let ways = exposure(&d, Callers::Anonymous, e);
+        let ways = exposure(&d, "", Callers::Anonymous, e);
         let s = Subject {
             technology: "sqs:queue",
             service: "sqs",

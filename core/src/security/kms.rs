@@ -7,7 +7,7 @@
 //! ([`Callers::SignedOnly`]).
 
 use super::exposure::{self, Callers, Subject};
-use super::{AuditContext, item_finding, policy};
+use super::{AuditContext, item_finding};
 use crate::finding::{Finding, Severity};
 use crate::monkey::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -60,8 +60,7 @@ impl Key {
 }
 
 pub fn summarize(old: &Key, new: &Key) -> (Vec<String>, &'static [&'static str]) {
-    let account = policy::principal_account(&new.arn).unwrap_or_default();
-    let mut out = exposure::policy_sentences(POLICY, &old.policy, &new.policy, CALLERS, &account);
+    let mut out = exposure::policy_sentences(POLICY, &new.arn, &old.policy, &new.policy, CALLERS);
     if old.key_state != new.key_state {
         let when = new.deletion_date.as_deref().map(|d| format!(" (deletion on {d})")).unwrap_or_default();
         out.push(format!("key state changed from {} to {}{when}", old.key_state, new.key_state));
@@ -86,7 +85,7 @@ pub fn summarize(old: &Key, new: &Key) -> (Vec<String>, &'static [&'static str])
 /// `kms-key-pending-deletion` (warning: data encrypted under it becomes
 /// unreadable on the deletion date).
 pub fn audit(k: &Key, region: &str, ctx: &AuditContext) -> Vec<Finding> {
-    let ways = exposure::exposure(&k.policy, CALLERS, ctx.into());
+    let ways = exposure::exposure(&k.policy, &k.arn, CALLERS, ctx.into());
     let subject = Subject {
         technology: TECHNOLOGY,
         service: "kms",
@@ -113,6 +112,7 @@ pub fn audit(k: &Key, region: &str, ctx: &AuditContext) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::policy;
 
     fn key() -> Key {
         Key {

@@ -9,7 +9,7 @@
 //! anyone on the internet can run the function.
 
 use super::exposure::{self, Callers, Subject};
-use super::{AuditContext, item_finding, policy};
+use super::{AuditContext, item_finding};
 use crate::finding::{Finding, Severity};
 use crate::monkey::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -57,8 +57,7 @@ impl Function {
 }
 
 pub fn summarize(old: &Function, new: &Function) -> (Vec<String>, &'static [&'static str]) {
-    let account = policy::principal_account(&new.arn).unwrap_or_default();
-    let mut out = exposure::policy_sentences(POLICY, &old.policy, &new.policy, CALLERS, &account);
+    let mut out = exposure::policy_sentences(POLICY, &new.arn, &old.policy, &new.policy, CALLERS);
     match (&old.url, &new.url) {
         (None, Some(u)) => out.push(format!("function URL {} added (auth type {})", u.url, u.auth_type)),
         (Some(u), None) => out.push(format!("function URL {} removed", u.url)),
@@ -78,7 +77,7 @@ pub fn summarize(old: &Function, new: &Function) -> (Vec<String>, &'static [&'st
 /// URL (the function is open to the internet), warning otherwise (one
 /// statement away from it).
 pub fn audit(f: &Function, region: &str, ctx: &AuditContext) -> Vec<Finding> {
-    let ways = exposure::exposure(&f.policy, CALLERS, ctx.into());
+    let ways = exposure::exposure(&f.policy, &f.arn, CALLERS, ctx.into());
     let subject = Subject {
         technology: TECHNOLOGY,
         service: "lambda",
@@ -89,9 +88,13 @@ pub fn audit(f: &Function, region: &str, ctx: &AuditContext) -> Vec<Finding> {
     };
     let mut out = exposure::findings(subject, &ways);
     if let Some(url) = f.url.as_ref().filter(|_| f.url_unauthenticated()) {
-        let open_to_all = super::access::grants(&f.policy, "lambda:InvokeFunctionUrl")
-            .iter()
-            .any(|g| g.reach == super::access::Reach::Public);
+        let open_to_all = super::access::grants_on(
+            &f.policy,
+            "lambda:InvokeFunctionUrl",
+            Some(f.arn.as_str()).filter(|a| !a.is_empty()),
+        )
+        .iter()
+        .any(|g| g.reach == super::access::Reach::Public);
         let (severity, reason) = if open_to_all {
             (
                 Severity::Critical,
@@ -112,6 +115,7 @@ pub fn audit(f: &Function, region: &str, ctx: &AuditContext) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::policy;
 
     fn function(policy: Value, auth: Option<&str>) -> Function {
         Function {

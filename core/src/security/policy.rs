@@ -66,7 +66,20 @@ fn principal(v: &Value) -> Value {
         // "*" and {"AWS": "*"} grant the same thing: keep one spelling.
         Value::String(s) if s == "*" => serde_json::json!({"AWS": ["*"]}),
         Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), string_list(v))).collect()),
-        other => string_list(other),
+        // Bare principals (outside IAM's grammar, but some services and
+        // emulators answer so): a service's name is a Service, the rest AWS.
+        Value::String(_) | Value::Array(_) => {
+            let mut by_kind = serde_json::Map::new();
+            for p in string_list(v).as_array().into_iter().flatten().filter_map(Value::as_str) {
+                let kind = if p.ends_with(".amazonaws.com") { "Service" } else { "AWS" };
+                by_kind.entry(kind).or_insert_with(|| Value::Array(vec![]));
+                if let Some(Value::Array(list)) = by_kind.get_mut(kind) {
+                    list.push(Value::String(p.into()));
+                }
+            }
+            Value::Object(by_kind.into_iter().map(|(k, v)| (k, string_list(&v))).collect())
+        }
+        other => other.clone(),
     }
 }
 

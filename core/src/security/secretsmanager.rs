@@ -4,8 +4,8 @@
 //! Never the secret's value. Every request is signed, so a grant to `*`
 //! opens the secret to any AWS principal.
 
+use super::AuditContext;
 use super::exposure::{self, Callers, Subject};
-use super::{AuditContext, policy};
 use crate::finding::Finding;
 use crate::monkey::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -35,8 +35,7 @@ impl Secret {
 }
 
 pub fn summarize(old: &Secret, new: &Secret) -> (Vec<String>, &'static [&'static str]) {
-    let account = policy::principal_account(&new.arn).unwrap_or_default();
-    let mut out = exposure::policy_sentences(POLICY, &old.policy, &new.policy, CALLERS, &account);
+    let mut out = exposure::policy_sentences(POLICY, &new.arn, &old.policy, &new.policy, CALLERS);
     if old.rotation_enabled != new.rotation_enabled {
         out.push(format!("rotation turned {}", if new.rotation_enabled { "on" } else { "off" }));
     }
@@ -49,7 +48,7 @@ pub fn summarize(old: &Secret, new: &Secret) -> (Vec<String>, &'static [&'static
 
 /// `secretsmanager-policy-public`, `secretsmanager-policy-foreign-account`.
 pub fn audit(s: &Secret, region: &str, ctx: &AuditContext) -> Vec<Finding> {
-    let ways = exposure::exposure(&s.policy, CALLERS, ctx.into());
+    let ways = exposure::exposure(&s.policy, &s.arn, CALLERS, ctx.into());
     let subject = Subject {
         technology: TECHNOLOGY,
         service: "secretsmanager",
@@ -64,6 +63,7 @@ pub fn audit(s: &Secret, region: &str, ctx: &AuditContext) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::policy;
     use serde_json::json;
 
     #[test]

@@ -6,8 +6,8 @@
 //! writes (`AWS: *` pinned by `AWS:SourceOwner` to the topic's account)
 //! reaches no one outside.
 
+use super::AuditContext;
 use super::exposure::{self, Callers, Subject};
-use super::{AuditContext, policy};
 use crate::finding::Finding;
 use crate::monkey::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -37,8 +37,7 @@ impl Topic {
 }
 
 pub fn summarize(old: &Topic, new: &Topic) -> (Vec<String>, &'static [&'static str]) {
-    let account = policy::principal_account(&new.arn).unwrap_or_default();
-    let mut out = exposure::policy_sentences(POLICY, &old.policy, &new.policy, CALLERS, &account);
+    let mut out = exposure::policy_sentences(POLICY, &new.arn, &old.policy, &new.policy, CALLERS);
     if old.kms_master_key_id != new.kms_master_key_id {
         let key = |k: &Option<String>| k.clone().unwrap_or_else(|| "none".into());
         out.push(format!(
@@ -52,7 +51,7 @@ pub fn summarize(old: &Topic, new: &Topic) -> (Vec<String>, &'static [&'static s
 
 /// `sns-policy-public`, `sns-policy-foreign-account`.
 pub fn audit(t: &Topic, region: &str, ctx: &AuditContext) -> Vec<Finding> {
-    let ways = exposure::exposure(&t.policy, CALLERS, ctx.into());
+    let ways = exposure::exposure(&t.policy, &t.arn, CALLERS, ctx.into());
     let subject = Subject {
         technology: TECHNOLOGY,
         service: "sns",
@@ -67,6 +66,7 @@ pub fn audit(t: &Topic, region: &str, ctx: &AuditContext) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::policy;
     use serde_json::json;
 
     #[test]

@@ -4,8 +4,8 @@
 //! SQS answers anonymous requests a policy allows, so a grant to `*` is
 //! open to anyone ([`Callers::Anonymous`]).
 
+use super::AuditContext;
 use super::exposure::{self, Callers, Subject};
-use super::{AuditContext, policy};
 use crate::finding::Finding;
 use crate::monkey::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -34,10 +34,6 @@ impl Queue {
     pub fn snapshot(&self, account: &str, region: &str) -> Snapshot {
         Snapshot::new(TECHNOLOGY, account, region, &self.name, &serde_json::to_value(self).unwrap_or_default())
     }
-    /// The account in the queue's ARN.
-    fn account(&self) -> String {
-        policy::principal_account(&self.arn).unwrap_or_default()
-    }
     fn encryption(&self) -> String {
         match (&self.kms_master_key_id, self.sqs_managed_sse) {
             (Some(k), _) => format!("SSE-KMS with {k}"),
@@ -48,7 +44,7 @@ impl Queue {
 }
 
 pub fn summarize(old: &Queue, new: &Queue) -> (Vec<String>, &'static [&'static str]) {
-    let mut out = exposure::policy_sentences(POLICY, &old.policy, &new.policy, CALLERS, &new.account());
+    let mut out = exposure::policy_sentences(POLICY, &new.arn, &old.policy, &new.policy, CALLERS);
     if old.encryption() != new.encryption() {
         out.push(format!("encryption changed from {} to {}", old.encryption(), new.encryption()));
     }
@@ -57,7 +53,7 @@ pub fn summarize(old: &Queue, new: &Queue) -> (Vec<String>, &'static [&'static s
 
 /// `sqs-policy-public`, `sqs-policy-foreign-account`.
 pub fn audit(q: &Queue, region: &str, ctx: &AuditContext) -> Vec<Finding> {
-    let ways = exposure::exposure(&q.policy, CALLERS, ctx.into());
+    let ways = exposure::exposure(&q.policy, &q.arn, CALLERS, ctx.into());
     let subject = Subject {
         technology: TECHNOLOGY,
         service: "sqs",
@@ -72,6 +68,7 @@ pub fn audit(q: &Queue, region: &str, ctx: &AuditContext) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::policy;
     use serde_json::json;
 
     fn queue(policy: Value) -> Queue {
