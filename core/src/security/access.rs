@@ -705,7 +705,26 @@ pub fn grants_on(doc: &Value, action: &str, resource: Option<&str>) -> Vec<Grant
             continue;
         }
         let description = policy::describe(st.raw);
+        // Deny statements naming principals (not everyone), unconditional,
+        // covering this grant: the principals they name get nothing here.
+        let denied_to: Vec<&Principal> = sts
+            .iter()
+            .filter(|d| !d.allow && !d.to_everyone() && d.conditions.is_empty())
+            .filter(|d| d.actions.covers_matcher(&st.actions, true))
+            .filter(|d| match resource {
+                Some(r) => d.resources.matches(r, false),
+                None => d.resources.covers_matcher(&st.resources, false),
+            })
+            .flat_map(|d| d.principals.iter().flatten())
+            .collect();
         for p in who {
+            // a Deny to an account covers every principal of it
+            let denied = denied_to
+                .iter()
+                .any(|d| **d == p || matches!(d, Principal::Account(a) if p.account() == Some(a.as_str())));
+            if denied {
+                continue;
+            }
             let base = match &p {
                 Principal::Anyone => Reach::Public,
                 Principal::Account(a) | Principal::Arn { account: a, .. } => Reach::Accounts([a.clone()].into()),
