@@ -239,10 +239,11 @@ impl Principal {
     }
 }
 
+/// Every principal of a Principal element, read from its one normalised
+/// spelling ([`policy::principal`]: `"*"`, bare strings and lists read as
+/// the normaliser reads them).
 fn principal_list(v: &Value) -> Vec<Principal> {
-    match v {
-        Value::String(s) if s == "*" => vec![Principal::Anyone],
-        Value::String(s) => vec![Principal::parse("AWS", s)],
+    match policy::principal(v) {
         Value::Object(m) => {
             m.iter().flat_map(|(k, v)| strings(v).into_iter().map(|p| Principal::parse(k, &p))).collect()
         }

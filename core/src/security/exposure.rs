@@ -491,6 +491,12 @@ mod tests {
                 0,
             ),
             ("a Deny of another queue", doc(vec![allow("*"), deny("Resource", "arn:aws:sqs:*:*:other")]), 1),
+            (
+                "an Allow whose NotResource excludes this queue",
+                doc(vec![json!({"Effect": "Allow", "Principal": "*",
+                "Action": "sqs:SendMessage", "NotResource": "arn:aws:sqs:*:*:y-*"})]),
+                0,
+            ),
         ];
         for (name, d, want) in cases {
             assert_eq!(exposure(&d, arn, Callers::Anonymous, e).len(), want, "{name}");

@@ -61,7 +61,9 @@ fn string_list(v: &Value) -> Value {
     }
 }
 
-fn principal(v: &Value) -> Value {
+/// A Principal element in its one spelling: an object of kind → sorted
+/// list (`"*"` is `{"AWS": ["*"]}`).
+pub(crate) fn principal(v: &Value) -> Value {
     match v {
         // "*" and {"AWS": "*"} grant the same thing: keep one spelling.
         Value::String(s) if s == "*" => serde_json::json!({"AWS": ["*"]}),
